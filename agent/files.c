@@ -1,0 +1,299 @@
+/* files.c — the WRITE, READ and STAT requests.
+ *
+ * A write lands in a temporary file beside the target and is renamed into
+ * place only after every byte arrived and the transfer's CRC32 and length
+ * match, so a failed or interrupted write never leaves a half-written
+ * target. A read streams the file as credit allows and ends with END
+ * (count + CRC32) and a RESULT. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "fsops.h"
+#include "users.h"
+
+static transfer *find(agent_conn *ac, uint32_t stream)
+{
+	for (transfer *t = ac->ag->xfers; t; t = t->next)
+		if (t->owner == ac && t->stream == stream && !t->finished)
+			return t;
+	return NULL;
+}
+
+static transfer *add(agent_conn *ac, const sbx_msg *m, const char *path)
+{
+	transfer *t = calloc(1, sizeof *t);
+	if (!t) {
+		sbx_conn_send_error(ac->conn, m->stream, ENOMEM, "io", "agent out of memory");
+		return NULL;
+	}
+	t->owner = ac;
+	t->stream = m->stream;
+	t->type = m->type;
+	t->fd = -1;
+	snprintf(t->path, sizeof t->path, "%s", path);
+	t->next = ac->ag->xfers;
+	ac->ag->xfers = t;
+	return t;
+}
+
+/* Resolves the request's path; replies with ERROR when it is unusable. */
+static int request_path(agent_conn *ac, const sbx_msg *m, char *out, size_t len)
+{
+	char raw[PATH_MAX];
+	if (sbx_map_str(m->body, "path", raw, sizeof raw) < 0 || !raw[0]) {
+		sbx_conn_send_error(ac->conn, m->stream, EINVAL, "invalid", "path must be a non-empty string");
+		return -1;
+	}
+	if (fsops_resolve(ac->ag->workdir, raw, out, len) < 0) {
+		sbx_conn_send_error(ac->conn, m->stream, errno, agent_errcode(errno), "%s: %s", raw, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void fail(transfer *t, int err, const char *what)
+{
+	sbx_conn_send_error(t->owner->conn, t->stream, err, agent_errcode(err), "%s %s: %s", what, t->path,
+			    strerror(err));
+	if (t->type == SBX_MSG_WRITE)
+		fsops_abort_temp(t->fd, t->tmp);
+	else if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	t->finished = 1;
+}
+
+/* ---------------------------------------------------------------- write */
+
+void files_write(agent_conn *ac, const sbx_msg *m)
+{
+	char path[PATH_MAX];
+	if (request_path(ac, m, path, sizeof path) < 0)
+		return;
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	char spec[256];
+	if (sbx_map_str(m->body, "user", spec, sizeof spec) == 0 && spec[0]) {
+		agent_user u;
+		char err[256];
+		if (agent_user_lookup(spec, ac->ag->passwd_path, ac->ag->group_path, &u, err, sizeof err) < 0) {
+			sbx_conn_send_error(ac->conn, m->stream, errno, "bad_user", "%s", err);
+			return;
+		}
+		uid = u.uid;
+		gid = u.gid;
+	}
+	transfer *t = add(ac, m, path);
+	if (!t)
+		return;
+	t->mode = (mode_t)sbx_map_int(m->body, "mode", -1);
+	t->uid = uid;
+	t->gid = gid;
+	if (fsops_make_parents(path, uid, gid) < 0) {
+		fail(t, errno, "cannot create the parent directories of");
+		return;
+	}
+	t->fd = fsops_open_temp(path, t->tmp, sizeof t->tmp);
+	if (t->fd < 0)
+		fail(t, errno, "cannot write");
+}
+
+static void write_chunk(transfer *t, const sbx_msg *m)
+{
+	const uint8_t *p = m->data;
+	size_t n = m->len;
+	while (n > 0) {
+		ssize_t w = write(t->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			fail(t, errno, "cannot write");
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	t->done += m->len;
+	sbx_conn_consumed(t->owner->conn, t->stream, m->len);
+}
+
+static void write_end(transfer *t, const sbx_msg *m)
+{
+	if (m->err) {
+		sbx_conn_send_error(t->owner->conn, t->stream, m->err, "corrupt", "%s: %s (target left unchanged)",
+				    t->path, m->text);
+		fsops_abort_temp(t->fd, t->tmp);
+	} else if (fsops_commit_temp(t->fd, t->tmp, t->path, t->mode, t->uid, t->gid) < 0) {
+		t->fd = -1;
+		sbx_conn_send_error(t->owner->conn, t->stream, errno, agent_errcode(errno), "cannot write %s: %s",
+				    t->path, strerror(errno));
+	} else {
+		msgpack_packer *pk = sbx_conn_begin_map(t->owner->conn, SBX_MSG_RESULT, t->stream, 1);
+		if (pk) {
+			sbx_pack_kv_uint(pk, "size", t->done);
+			sbx_conn_finish(t->owner->conn);
+		}
+	}
+	t->fd = -1;
+	t->finished = 1;
+}
+
+/* DATA/END for a write in progress. Returns 0 if the stream is not one. */
+int files_on_data(agent_conn *ac, const sbx_msg *m)
+{
+	transfer *t = find(ac, m->stream);
+	if (!t || t->type != SBX_MSG_WRITE)
+		return 0;
+	if (m->type == SBX_MSG_DATA)
+		write_chunk(t, m);
+	else
+		write_end(t, m);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- read */
+
+void files_read(agent_conn *ac, const sbx_msg *m)
+{
+	char path[PATH_MAX];
+	if (request_path(ac, m, path, sizeof path) < 0)
+		return;
+	uint64_t limit = sbx_map_uint(m->body, "limit", 0);
+	uint64_t size;
+	int fd = fsops_open_read(path, &size);
+	if (fd < 0) {
+		int e = errno;
+		sbx_conn_send_error(ac->conn, m->stream, e, agent_errcode(e), "cannot read %s: %s", path, strerror(e));
+		return;
+	}
+	if (limit && size > limit) {
+		close(fd);
+		sbx_conn_send_error(ac->conn, m->stream, EFBIG, "too_large",
+				    "%s is %llu bytes, over the read limit of %llu bytes", path,
+				    (unsigned long long)size, (unsigned long long)limit);
+		return;
+	}
+	transfer *t = add(ac, m, path);
+	if (!t) {
+		close(fd);
+		return;
+	}
+	t->fd = fd;
+	t->size = size;
+	t->limit = limit;
+}
+
+static void read_step(transfer *t)
+{
+	sbx_conn *c = t->owner->conn;
+	uint8_t buf[SBX_CHUNK_MAX];
+	while (agent_can_send(t->owner) && !t->finished) {
+		uint64_t credit = sbx_conn_credit(c, t->stream);
+		if (credit == 0)
+			return;
+		size_t want = credit < sizeof buf ? (size_t)credit : sizeof buf;
+		ssize_t r = read(t->fd, buf, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fail(t, errno, "cannot read");
+			return;
+		}
+		if (r == 0) {
+			close(t->fd);
+			t->fd = -1;
+			sbx_conn_send_end(c, t->stream, SBX_FD_OUT);
+			msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_RESULT, t->stream, 1);
+			if (pk) {
+				sbx_pack_kv_uint(pk, "size", t->done);
+				sbx_conn_finish(c);
+			}
+			t->finished = 1;
+			return;
+		}
+		t->done += (uint64_t)r;
+		if (t->limit && t->done > t->limit) {
+			fail(t, EFBIG, "over the read limit:");
+			return;
+		}
+		sbx_conn_send_data(c, t->stream, SBX_FD_OUT, buf, (size_t)r);
+	}
+}
+
+void files_pump(agent *ag)
+{
+	for (transfer *t = ag->xfers; t; t = t->next)
+		if (t->type == SBX_MSG_READ && !t->finished && t->owner && !t->owner->dead)
+			read_step(t);
+}
+
+/* ---------------------------------------------------------------- stat */
+
+void files_stat(agent_conn *ac, const sbx_msg *m)
+{
+	char path[PATH_MAX];
+	if (request_path(ac, m, path, sizeof path) < 0)
+		return;
+	fsops_stat st;
+	if (fsops_stat_path(path, sbx_map_bool(m->body, "follow", 1), &st) < 0) {
+		sbx_conn_send_error(ac->conn, m->stream, errno, agent_errcode(errno), "cannot stat %s: %s", path,
+				    strerror(errno));
+		return;
+	}
+	msgpack_packer *pk = sbx_conn_begin_map(ac->conn, SBX_MSG_RESULT, m->stream, 8);
+	if (!pk)
+		return;
+	sbx_pack_kv_bool(pk, "exists", st.exists);
+	sbx_pack_kv_uint(pk, "mode", st.mode);
+	sbx_pack_kv_uint(pk, "size", st.size);
+	sbx_pack_kv_uint(pk, "uid", st.uid);
+	sbx_pack_kv_uint(pk, "gid", st.gid);
+	sbx_pack_kv_int(pk, "mtime_ns", st.mtime_ns);
+	sbx_pack_kv_bool(pk, "is_dir", st.is_dir);
+	sbx_pack_kv_bool(pk, "is_link", st.is_link);
+	sbx_conn_finish(ac->conn);
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+int files_cancel(agent_conn *ac, uint32_t stream)
+{
+	transfer *t = find(ac, stream);
+	if (!t)
+		return 0;
+	fail(t, ECANCELED, "cancelled:");
+	return 1;
+}
+
+/* The connection is gone: abandon its transfers (temp files removed). */
+void files_detach(agent_conn *ac)
+{
+	for (transfer *t = ac->ag->xfers; t; t = t->next) {
+		if (t->owner != ac || t->finished)
+			continue;
+		if (t->type == SBX_MSG_WRITE)
+			fsops_abort_temp(t->fd, t->tmp);
+		else if (t->fd >= 0)
+			close(t->fd);
+		t->fd = -1;
+		t->finished = 1;
+	}
+}
+
+void files_sweep(agent *ag)
+{
+	transfer **link = &ag->xfers;
+	while (*link) {
+		transfer *t = *link;
+		if (t->finished) {
+			*link = t->next;
+			free(t);
+		} else {
+			link = &t->next;
+		}
+	}
+}

@@ -1,0 +1,292 @@
+/* serve.c — the agent's loop: connections in and out, the poll set, and
+ * dispatching each request to the exec or file handlers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+uint64_t agent_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+const char *agent_errcode(int err)
+{
+	switch (err) {
+	case ENOENT: return "not_found";
+	case EACCES:
+	case EPERM: return "permission";
+	case EISDIR: return "is_directory";
+	case ENOTDIR: return "not_directory";
+	case EFBIG: return "too_large";
+	case EEXIST: return "exists";
+	case ENOSPC: return "no_space";
+	case EINVAL: return "invalid";
+	case ECANCELED: return "cancelled";
+	}
+	return "io";
+}
+
+/* ---------------------------------------------------------------- poll set */
+
+void agent_watch(agent *ag, int fd, short events, poll_cb cb, void *obj)
+{
+	if (ag->npoll == ag->cappoll) {
+		size_t cap = ag->cappoll ? ag->cappoll * 2 : 64;
+		struct pollfd *p = realloc(ag->pfds, cap * sizeof *p);
+		poll_cb *c = realloc(ag->pcbs, cap * sizeof *c);
+		void **o = realloc(ag->pobjs, cap * sizeof *o);
+		if (p)
+			ag->pfds = p;
+		if (c)
+			ag->pcbs = c;
+		if (o)
+			ag->pobjs = o;
+		if (!p || !c || !o)
+			return; /* try again next iteration */
+		ag->cappoll = cap;
+	}
+	ag->pfds[ag->npoll] = (struct pollfd){.fd = fd, .events = events};
+	ag->pcbs[ag->npoll] = cb;
+	ag->pobjs[ag->npoll] = obj;
+	ag->npoll++;
+}
+
+void agent_wake_at(agent *ag, uint64_t when)
+{
+	if (when && (ag->next_wake == 0 || when < ag->next_wake))
+		ag->next_wake = when;
+}
+
+/* ---------------------------------------------------------------- connections */
+
+int agent_can_send(agent_conn *ac)
+{
+	return ac && !ac->dead && sbx_conn_ready(ac->conn) &&
+	       sbx_conn_out_size(ac->conn) < AGENT_HIGH_WATER;
+}
+
+static void on_msg(sbx_conn *c, const sbx_msg *m, void *ud)
+{
+	agent_conn *ac = ud;
+	(void)c;
+	switch (m->type) {
+	case SBX_MSG_EXEC: exec_start(ac, m); break;
+	case SBX_MSG_ATTACH: exec_attach(ac, m); break;
+	case SBX_MSG_WRITE: files_write(ac, m); break;
+	case SBX_MSG_READ: files_read(ac, m); break;
+	case SBX_MSG_STAT: files_stat(ac, m); break;
+	case SBX_MSG_SIGNAL: exec_on_signal(ac, m); break;
+	case SBX_MSG_CANCEL:
+		if (!exec_cancel(ac, m->stream) && !files_cancel(ac, m->stream))
+			sbx_conn_send_error(ac->conn, m->stream, ECANCELED, "cancelled", "cancelled");
+		break;
+	case SBX_MSG_DATA:
+	case SBX_MSG_END:
+		if (!files_on_data(ac, m))
+			exec_on_stdin(ac, m);
+		break;
+	}
+}
+
+static void on_credit(sbx_conn *c, uint32_t stream, void *ud)
+{
+	(void)c;
+	exec_on_credit(ud, stream);
+}
+
+static void conn_close(agent_conn *ac, const char *why)
+{
+	if (ac->dead)
+		return;
+	ac->dead = 1;
+	if (why && ac->ag->stdio)
+		fprintf(stderr, "sbx-agent: %s\n", why);
+	exec_detach(ac);
+	files_detach(ac);
+}
+
+static void conn_io(agent *ag, void *obj, short revents)
+{
+	agent_conn *ac = obj;
+	(void)ag;
+	if (ac->dead)
+		return;
+	if (revents & POLLOUT) {
+		size_t len;
+		const uint8_t *p = sbx_conn_out(ac->conn, &len);
+		ssize_t w = len ? write(ac->fd_out, p, len) : 0;
+		if (w > 0)
+			sbx_conn_out_consume(ac->conn, (size_t)w);
+		else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_close(ac, "write to host failed");
+			return;
+		}
+	}
+	if (revents & (POLLIN | POLLHUP | POLLERR)) {
+		uint8_t buf[128 * 1024];
+		ssize_t r = read(ac->fd_in, buf, sizeof buf);
+		if (r > 0) {
+			if (sbx_conn_feed(ac->conn, buf, (size_t)r) < 0) {
+				/* flush the GOAWAY, best effort, then close */
+				size_t len;
+				const uint8_t *p = sbx_conn_out(ac->conn, &len);
+				if (len && write(ac->fd_out, p, len) < 0) {
+				}
+				conn_close(ac, sbx_conn_error(ac->conn));
+			}
+		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			conn_close(ac, NULL);
+		}
+	}
+}
+
+static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
+{
+	agent_conn *ac = calloc(1, sizeof *ac);
+	if (!ac)
+		return NULL;
+	ac->ag = ag;
+	ac->fd_in = fd_in;
+	ac->fd_out = fd_out;
+	fcntl(fd_in, F_SETFL, fcntl(fd_in, F_GETFL) | O_NONBLOCK);
+	fcntl(fd_out, F_SETFL, fcntl(fd_out, F_GETFL) | O_NONBLOCK);
+	sbx_conn_config cfg = {
+		.role = SBX_ROLE_AGENT,
+		.hello = ag->hello,
+		.cb = {.on_msg = on_msg, .on_credit = on_credit},
+		.ud = ac,
+	};
+	ac->conn = sbx_conn_new(&cfg);
+	if (!ac->conn) {
+		free(ac);
+		return NULL;
+	}
+	ac->next = ag->conns;
+	ag->conns = ac;
+	return ac;
+}
+
+static void conns_sweep(agent *ag)
+{
+	agent_conn **link = &ag->conns;
+	while (*link) {
+		agent_conn *ac = *link;
+		if (!ac->dead) {
+			link = &ac->next;
+			continue;
+		}
+		*link = ac->next;
+		close(ac->fd_in);
+		if (ac->fd_out != ac->fd_in)
+			close(ac->fd_out);
+		sbx_conn_free(ac->conn);
+		free(ac);
+		if (ag->stdio)
+			ag->quit = 1; /* the one host is gone */
+	}
+}
+
+static void on_accept(agent *ag, void *obj, short revents)
+{
+	(void)obj;
+	(void)revents;
+	int fd = accept4(ag->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd >= 0 && !conn_add(ag, fd, fd))
+		close(fd);
+}
+
+static void on_signal(agent *ag, void *obj, short revents)
+{
+	(void)obj;
+	(void)revents;
+	struct signalfd_siginfo si;
+	while (read(ag->sig_fd, &si, sizeof si) == sizeof si) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			ag->quit = 1;
+	}
+	exec_reap(ag);
+}
+
+/* ---------------------------------------------------------------- the loop */
+
+static void watch_conns(agent *ag)
+{
+	for (agent_conn *ac = ag->conns; ac; ac = ac->next) {
+		if (ac->dead)
+			continue;
+		short in = POLLIN, out = sbx_conn_out_size(ac->conn) ? POLLOUT : 0;
+		if (ac->fd_in == ac->fd_out) {
+			agent_watch(ag, ac->fd_in, in | out, conn_io, ac);
+		} else {
+			agent_watch(ag, ac->fd_in, in, conn_io, ac);
+			if (out)
+				agent_watch(ag, ac->fd_out, out, conn_io, ac);
+		}
+	}
+}
+
+static int setup_signals(agent *ag)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	ag->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return ag->sig_fd < 0 ? -1 : 0;
+}
+
+int agent_serve(agent *ag)
+{
+	if (setup_signals(ag) < 0) {
+		perror("sbx-agent: signalfd");
+		return 1;
+	}
+	if (ag->stdio && !conn_add(ag, 0, 1)) {
+		fprintf(stderr, "sbx-agent: out of memory\n");
+		return 1;
+	}
+	while (!ag->quit) {
+		ag->now = agent_now();
+		ag->npoll = 0;
+		ag->next_wake = 0;
+		agent_watch(ag, ag->sig_fd, POLLIN, on_signal, NULL);
+		if (ag->listen_fd >= 0)
+			agent_watch(ag, ag->listen_fd, POLLIN, on_accept, NULL);
+		watch_conns(ag);
+		exec_poll(ag);
+		int timeout = -1;
+		if (ag->next_wake)
+			timeout = ag->next_wake > ag->now ? (int)(ag->next_wake - ag->now) : 0;
+		int n = poll(ag->pfds, ag->npoll, timeout);
+		if (n < 0 && errno != EINTR) {
+			perror("sbx-agent: poll");
+			return 1;
+		}
+		ag->now = agent_now();
+		for (size_t i = 0; n > 0 && i < ag->npoll; i++)
+			if (ag->pfds[i].revents)
+				ag->pcbs[i](ag, ag->pobjs[i], ag->pfds[i].revents);
+		exec_pump(ag);
+		files_pump(ag);
+		exec_sweep(ag);
+		files_sweep(ag);
+		conns_sweep(ag);
+	}
+	exec_kill_all(ag);
+	return 0;
+}

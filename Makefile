@@ -20,7 +20,7 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -Iagent -Ihost -Itests
 HOST_CFLAGS = $(BASE_CFLAGS) -O2 -g -fPIC $(SANFLAGS) $(CFLAGS)
-HOST_LIBS = -lmsgpackc -lz -lcurl -lssl -lcrypto -lyaml -ljansson
+HOST_LIBS = -lmsgpackc -lz
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)

@@ -720,3 +720,16 @@ int sbx_conn_tick(sbx_conn *c, uint64_t now)
 	}
 	return 0;
 }
+
+void sbx_conn_set_user(sbx_conn *c, uint32_t stream, void *user)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (s)
+		s->user = user;
+}
+
+void *sbx_conn_user(sbx_conn *c, uint32_t stream)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	return s ? s->user : NULL;
+}

@@ -20,6 +20,7 @@ typedef struct sbx_stream {
 	uint64_t sent_count[3], recv_count[3];
 	uint32_t sent_crc[3], recv_crc[3];
 	unsigned sent_end, recv_end; /* bit per fd: END sent / received */
+	void *user;            /* the owner's object for this stream */
 } sbx_stream;
 
 typedef struct sbx_streams {

@@ -1,0 +1,100 @@
+/* internal.h — libsbx's private structures: the session and its calls.
+ * Only the host sources include this; the public API is sbx.h. */
+#ifndef SBX_INTERNAL_H
+#define SBX_INTERNAL_H
+
+#include <stdio.h>
+
+#include "buf.h"
+#include "conn.h"
+#include "sbx.h"
+#include "transport/transport.h"
+
+#define HOST_HIGH_WATER (256 * 1024) /* stop feeding uploads past this queue */
+#define FORGET_MAX 64
+
+typedef enum { CALL_EXEC, CALL_WRITE, CALL_READ, CALL_STAT } call_kind;
+
+struct sbx_call {
+	sbx_session *s;
+	struct sbx_call *next, *prev; /* in the session's list of calls */
+	call_kind kind;
+	uint32_t stream;  /* 0 until sent */
+	int started;
+	sbx_buf request;  /* the request's map pairs, packed once */
+	unsigned npairs;
+	int sending;      /* has bytes to upload (input, stdin, file) */
+
+	/* exec */
+	sbx_exec_opts eo;
+	char key[40];
+	size_t input_off;
+	sbx_buf stdin_buf;
+	int stdin_closed, stdin_end_sent;
+	sbx_buf out, err;
+	uint64_t have[3];     /* bytes received per fd */
+	int truncated;
+
+	/* files */
+	sbx_file_opts fo;
+	int src_fd, own_src_fd;   /* write source */
+	int src_eof;
+	uint64_t total, done;
+	int sink_fd;              /* read sink */
+	char sink_tmp[4200];      /* read into a path: the temp file */
+	int sink_failed;
+	sbx_error local_error;
+	sbx_stat_result *stat_out;
+	void (*on_stat)(void *ud, sbx_stat_result *r);
+};
+
+struct sbx_session {
+	sbx_loop *loop;
+	sbx_transport *t;
+	sbx_conn *conn;
+	sbx_session_opts opts;
+	char addr[256];          /* reconnectable sessions: where the agent listens */
+	char boot_id[64];
+	char version[32];
+	sbx_call *calls;         /* every live call */
+	sbx_timer *tick;
+	sbx_timer *retry;
+	int reconnect_tries;
+	int failed;
+	sbx_error failure;
+	int busy;                /* inside a callback: defer destruction */
+	int in_transport;        /* inside a transport callback: defer its close */
+	int close_pending;
+	unsigned key_counter;
+	char key_prefix[20];
+	char forget[FORGET_MAX][40];
+	int nforget;
+};
+
+/* session.c */
+void session_flush(sbx_session *s);
+void session_pump(sbx_session *s);
+void session_start_call(sbx_session *s, sbx_call *c);
+sbx_call *call_new(sbx_session *s, call_kind kind);
+void call_finish(sbx_call *c);          /* unlink + free (after on_done) */
+void session_forget(sbx_session *s, const char *key);
+void session_enter(sbx_session *s);
+void session_leave(sbx_session *s);
+
+/* exec.c / files.c: per-kind behaviour, dispatched by session.c */
+void exec_call_msg(sbx_call *c, const sbx_msg *m);
+void exec_call_pump(sbx_call *c);
+void exec_call_fail(sbx_call *c, const sbx_error *e);
+void exec_call_free(sbx_call *c);
+int exec_call_reattach(sbx_call *c);
+void files_call_msg(sbx_call *c, const sbx_msg *m);
+void files_call_pump(sbx_call *c);
+void files_call_fail(sbx_call *c, const sbx_error *e);
+void files_call_free(sbx_call *c);
+
+/* error.c */
+void sbx_error_set(sbx_error *e, sbx_status st, int err_no, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void sbx_error_from_msg(sbx_error *e, const sbx_msg *m);
+
+#endif

@@ -1,0 +1,184 @@
+/* sbx.h — libsbx, the sbx host controller library. This is the public API.
+ *
+ * A session drives one agent over one byte stream (a child process, a
+ * command such as `kubectl exec -i`, or a socket to a listening agent).
+ * Every session runs on an sbx_loop; one loop drives any number of
+ * sessions. Calls are asynchronous: they return at once and report through
+ * an on_done callback run by the loop. The *_sync wrappers run the loop
+ * until their call is done, for simple programs.
+ *
+ * Memory: results own their buffers; free them with sbx_*_result_free. */
+#ifndef SBX_H
+#define SBX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+
+#define SBX_DEFAULT_OUTPUT_LIMIT (10u * 1024 * 1024) /* per exec stream */
+#define SBX_DEFAULT_READ_LIMIT (100u * 1024 * 1024)
+
+/* What went wrong, as a shell user or a Python caller would classify it. */
+typedef enum sbx_status {
+	SBX_OK = 0,
+	SBX_E_REMOTE,    /* the agent refused: see err_no / code (not_found, permission, ...) */
+	SBX_E_TIMEOUT,   /* the command ran past its timeout and was killed */
+	SBX_E_LIMIT,     /* output or file over its limit (output kept, truncated) */
+	SBX_E_CONN,      /* the connection to the agent failed or was closed */
+	SBX_E_LOCAL,     /* a local file could not be read or written */
+	SBX_E_CANCELLED, /* the caller cancelled the call */
+	SBX_E_INVALID,   /* bad arguments */
+} sbx_status;
+
+typedef struct sbx_error {
+	sbx_status status;
+	int err_no;        /* errno (Linux numbering) when one applies */
+	char code[32];     /* the agent's short code, e.g. "not_found" */
+	char message[512]; /* a sentence saying what failed and why */
+} sbx_error;
+
+typedef struct sbx_session sbx_session;
+typedef struct sbx_call sbx_call;
+
+/* ---------------------------------------------------------------- sessions */
+
+typedef struct sbx_session_opts {
+	int compress;        /* ask the agent to compress its output (slow links) */
+	uint64_t ping_ms;    /* heartbeat interval; default 15000, 0 = default */
+	uint64_t dead_ms;    /* fail after this much silence; default 60000 */
+	int reconnect;       /* sockets only: reconnect and re-attach running execs */
+	/* Called once when the session fails for good (not for a reconnect). */
+	void (*on_closed)(sbx_session *s, const sbx_error *why, void *ud);
+	void *ud;
+} sbx_session_opts;
+
+/* Local agent as a child process on a socketpair. */
+typedef struct sbx_local_opts {
+	const char *agent_path; /* default: $SBX_AGENT, else sbx-agent next to the program */
+	const char *workdir;    /* the sandbox's working directory */
+	int isolate;            /* new user, pid, mount and net namespaces; private /tmp */
+	const char *const *env; /* environment for the agent (NULL: a minimal one) */
+} sbx_local_opts;
+
+sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so,
+			       sbx_error *err);
+/* Any command whose stdin/stdout reach `sbx-agent --stdio`. */
+sbx_session *sbx_session_command(sbx_loop *loop, const char *const *argv, const sbx_session_opts *so,
+				 sbx_error *err);
+/* A listening agent: "unix:/path", "/path" or "127.0.0.1:PORT". */
+sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_session_opts *so,
+				 sbx_error *err);
+
+/* Runs the loop until the agent's HELLO arrived. 0, or -1 with err set. */
+int sbx_session_wait_ready(sbx_session *s, double timeout_s, sbx_error *err);
+int sbx_session_ready(const sbx_session *s);
+/* The agent's identity once ready: version, boot id (changes when the
+ * agent restarts), pid, uid, arch. */
+const char *sbx_session_agent_version(const sbx_session *s);
+const char *sbx_session_boot_id(const sbx_session *s);
+/* NULL while healthy, else why the session failed. */
+const sbx_error *sbx_session_failure(const sbx_session *s);
+size_t sbx_session_pending(const sbx_session *s); /* calls in flight */
+/* Fails every pending call (SBX_E_CANCELLED), closes the transport, frees. */
+void sbx_session_close(sbx_session *s);
+
+/* ---------------------------------------------------------------- exec */
+
+typedef struct sbx_exec_result {
+	sbx_error error;     /* SBX_OK when the command ran to an exit */
+	int exit_code;       /* 128 + signal when killed by a signal */
+	int signal;
+	int timed_out;
+	int truncated;       /* some stream hit the output limit */
+	uint8_t *out;        /* stdout (NUL-terminated for convenience) */
+	size_t out_len;
+	uint8_t *err;        /* stderr */
+	size_t err_len;
+	uint64_t duration_ms;
+} sbx_exec_result;
+
+typedef struct sbx_exec_opts {
+	const char *const *argv;  /* required; run directly, no shell */
+	const char *const *env;   /* "K=V" overlay for this call, or NULL */
+	const char *cwd;          /* relative: against the sandbox workdir */
+	const char *user;         /* "name", "uid", "name:group", "uid:gid" */
+	double timeout_s;         /* 0 = none */
+	double grace_s;           /* SIGTERM -> SIGKILL delay; default 2 */
+	const void *input;        /* written to stdin, then stdin is closed */
+	size_t input_len;
+	int stream_stdin;         /* keep stdin open for sbx_call_write_stdin */
+	size_t output_limit;      /* per stream; 0 = default 10 MiB */
+	/* Streaming: called as output arrives (fd 1 or 2). Output is still
+	 * accumulated in the result unless no_accumulate is set. */
+	void (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);
+	int no_accumulate;
+	void (*on_done)(void *ud, sbx_exec_result *r); /* r is freed after it returns */
+	void *ud;
+} sbx_exec_opts;
+
+/* Starts a command. Returns a handle valid until on_done has returned, or
+ * NULL (on_done is then never called) with err set. */
+sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err);
+int sbx_call_write_stdin(sbx_call *c, const void *p, size_t n);
+int sbx_call_close_stdin(sbx_call *c);
+int sbx_call_signal(sbx_call *c, int signo);
+/* Gives up on a call: the agent kills a command / drops a transfer, and
+ * on_done reports SBX_E_CANCELLED. */
+void sbx_call_cancel(sbx_call *c);
+
+/* Blocking: fills *r (free it with sbx_exec_result_free). 0 when the
+ * command ran (any exit code), -1 otherwise (r->error says why). */
+int sbx_exec_sync(sbx_session *s, const sbx_exec_opts *o, sbx_exec_result *r);
+void sbx_exec_result_free(sbx_exec_result *r);
+
+/* ---------------------------------------------------------------- files */
+
+typedef struct sbx_file_result {
+	sbx_error error;
+	uint64_t size;       /* bytes moved */
+	uint8_t *data;       /* read into memory: the contents */
+	size_t len;
+} sbx_file_result;
+
+typedef struct sbx_file_opts {
+	const char *path;        /* in the sandbox; relative to its workdir */
+	/* Write: the source is data/len, else fd (read to EOF), else local_path.
+	 * Read: the sink is fd, else local_path (written atomically), else memory. */
+	const void *data;
+	size_t len;
+	int fd;                  /* -1 when unused (0 is a valid fd: set it) */
+	const char *local_path;
+	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none */
+	const char *user;        /* write: new files and directories owned by */
+	int mode;                /* write: permission bits, -1 = keep/0644 */
+	void (*on_progress)(void *ud, uint64_t done, uint64_t total);
+	void (*on_done)(void *ud, sbx_file_result *r);
+	void *ud;
+} sbx_file_opts;
+
+#define SBX_FILE_OPTS_INIT {.fd = -1, .mode = -1}
+
+sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err);
+sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err);
+int sbx_write_file_sync(sbx_session *s, const sbx_file_opts *o, sbx_file_result *r);
+int sbx_read_file_sync(sbx_session *s, const sbx_file_opts *o, sbx_file_result *r);
+void sbx_file_result_free(sbx_file_result *r);
+
+typedef struct sbx_stat_result {
+	sbx_error error;
+	int exists, is_dir, is_link;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime_ns;
+} sbx_stat_result;
+
+int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *r);
+
+/* ---------------------------------------------------------------- misc */
+
+const char *sbx_status_name(sbx_status s);
+/* Default agent binary path (see sbx_local_opts.agent_path). */
+const char *sbx_default_agent_path(void);
+
+#endif

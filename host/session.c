@@ -1,0 +1,559 @@
+/* session.c — one agent connection: a transport, the protocol connection
+ * on top of it, and the calls in flight.
+ *
+ * The session moves bytes between transport and connection, routes each
+ * message to the call that owns its stream, feeds uploads as flow control
+ * allows, sends heartbeats, and when the transport drops either fails every
+ * call with the reason or (for a listening agent) reconnects and re-attaches
+ * running commands. Destruction requested inside a callback is deferred
+ * until the callback stack unwinds. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define TICK_MS 1000
+#define DEFAULT_PING_MS 15000
+#define DEFAULT_DEAD_MS 60000
+#define RECONNECT_TRIES 40
+
+static void session_destroy(sbx_session *s);
+static void attach_transport(sbx_session *s, sbx_transport *t);
+
+void session_enter(sbx_session *s) { s->busy++; }
+
+void session_leave(sbx_session *s)
+{
+	if (--s->busy == 0 && s->close_pending)
+		session_destroy(s);
+}
+
+/* ---------------------------------------------------------------- calls */
+
+sbx_call *call_new(sbx_session *s, call_kind kind)
+{
+	sbx_call *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	c->s = s;
+	c->kind = kind;
+	c->src_fd = -1;
+	c->sink_fd = -1;
+	c->next = s->calls;
+	if (s->calls)
+		s->calls->prev = c;
+	s->calls = c;
+	return c;
+}
+
+void call_finish(sbx_call *c)
+{
+	sbx_session *s = c->s;
+	if (c->stream && s->conn)
+		sbx_conn_set_user(s->conn, c->stream, NULL);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->calls = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	sbx_buf_free(&c->request);
+	if (c->kind == CALL_EXEC)
+		exec_call_free(c);
+	else
+		files_call_free(c);
+	free(c);
+}
+
+static void call_fail(sbx_call *c, const sbx_error *e)
+{
+	if (c->kind == CALL_EXEC)
+		exec_call_fail(c, e);
+	else
+		files_call_fail(c, e);
+}
+
+/* Sends a call's request (its map pairs were packed at creation). */
+void session_start_call(sbx_session *s, sbx_call *c)
+{
+	if (!s->conn || !sbx_conn_ready(s->conn))
+		return; /* started when the agent is ready */
+	int type = c->kind == CALL_EXEC ? SBX_MSG_EXEC
+		 : c->kind == CALL_WRITE ? SBX_MSG_WRITE
+		 : c->kind == CALL_READ ? SBX_MSG_READ : SBX_MSG_STAT;
+	int forget = c->kind == CALL_EXEC && s->nforget > 0;
+	uint32_t id = sbx_conn_new_stream_id(s->conn);
+	msgpack_packer *pk = sbx_conn_begin_map(s->conn, type, id, c->npairs + (forget ? 1 : 0));
+	if (!pk)
+		goto nomem;
+	pk->callback(pk->data, (const char *)c->request.data, c->request.len);
+	if (forget) {
+		sbx_pack_str(pk, "forget");
+		msgpack_pack_array(pk, (size_t)s->nforget);
+		for (int i = 0; i < s->nforget; i++)
+			sbx_pack_str(pk, s->forget[i]);
+	}
+	if (sbx_conn_finish(s->conn) < 0) {
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_INVALID, E2BIG, "invalid",
+			      "request too large for the agent's frame limit (%zu bytes of arguments)", c->request.len);
+		call_fail(c, &e);
+		return;
+	}
+	if (forget)
+		s->nforget = 0;
+	c->stream = id;
+	c->started = 1;
+	sbx_conn_set_user(s->conn, id, c);
+	session_pump(s);
+	return;
+nomem:;
+	sbx_error e;
+	sbx_error_set(&e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	call_fail(c, &e);
+}
+
+/* ---------------------------------------------------------------- bytes */
+
+void session_flush(sbx_session *s)
+{
+	if (!s->t || !s->conn)
+		return;
+	size_t len;
+	const uint8_t *p;
+	while ((p = sbx_conn_out(s->conn, &len)), len > 0) {
+		long w = s->t->ops->write(s->t, p, len);
+		if (w <= 0)
+			break;
+		sbx_conn_out_consume(s->conn, (size_t)w);
+	}
+	s->t->ops->want_write(s->t, sbx_conn_out_size(s->conn) > 0);
+}
+
+/* Uploads (exec input, stdin, file contents) take turns, one chunk each,
+ * while the queue is short: a 1 GiB upload never delays a small request
+ * by more than HOST_HIGH_WATER bytes. */
+void session_pump(sbx_session *s)
+{
+	if (!s->conn || !sbx_conn_ready(s->conn))
+		return;
+	int progress = 1;
+	while (progress && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
+		progress = 0;
+		for (sbx_call *c = s->calls; c; c = c->next) {
+			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
+				continue;
+			size_t before = sbx_conn_out_size(s->conn);
+			if (c->kind == CALL_EXEC)
+				exec_call_pump(c);
+			else
+				files_call_pump(c);
+			if (sbx_conn_out_size(s->conn) != before)
+				progress = 1;
+			if (sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
+				break;
+		}
+	}
+	session_flush(s);
+}
+
+/* ---------------------------------------------------------------- failure */
+
+static void fail_all(sbx_session *s, const sbx_error *e)
+{
+	while (s->calls) {
+		sbx_call *c = s->calls;
+		call_fail(c, e); /* calls on_done and call_finish */
+	}
+}
+
+static void noop_data(void *ud, const uint8_t *p, size_t n) { (void)ud; (void)p; (void)n; }
+static void noop_writable(void *ud) { (void)ud; }
+static void noop_closed(void *ud, const char *why) { (void)ud; (void)why; }
+
+static void close_later(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	sbx_transport *t = ud;
+	t->ops->close(t);
+}
+
+/* Closes the transport; from inside one of its own callbacks the close
+ * waits for the next loop iteration, and it reports nothing meanwhile. */
+static void drop_transport(sbx_session *s)
+{
+	sbx_transport *t = s->t;
+	s->t = NULL;
+	if (t && s->in_transport) {
+		t->ev = (sbx_transport_events){noop_data, noop_writable, noop_closed};
+		sbx_loop_defer(s->loop, close_later, t);
+	} else if (t) {
+		t->ops->close(t);
+	}
+	if (s->conn)
+		sbx_conn_free(s->conn);
+	s->conn = NULL;
+}
+
+static void session_fail(sbx_session *s, const char *why)
+{
+	if (s->failed)
+		return;
+	s->failed = 1;
+	sbx_error_set(&s->failure, SBX_E_CONN, EPIPE, "connection", "%s", why);
+	drop_transport(s);
+	fail_all(s, &s->failure);
+	if (s->opts.on_closed)
+		s->opts.on_closed(s, &s->failure, s->opts.ud);
+}
+
+static void try_reconnect(sbx_loop *loop, void *ud);
+
+/* The pipe to the agent broke. A listening agent keeps its commands, so
+ * reconnect and re-attach them; anything else fails every call. */
+static void lost(sbx_session *s, const char *why)
+{
+	if (!s->opts.reconnect || !s->addr[0] || !s->boot_id[0]) {
+		session_fail(s, why);
+		return;
+	}
+	drop_transport(s);
+	sbx_error e;
+	sbx_error_set(&e, SBX_E_CONN, EPIPE, "connection", "%s (during a file transfer; the target is unchanged)", why);
+	for (sbx_call *c = s->calls, *next; c; c = next) {
+		next = c->next;
+		if (c->kind != CALL_EXEC && c->started)
+			call_fail(c, &e);
+		else if (c->started)
+			c->stream = 0; /* re-attached when connected again */
+	}
+	s->reconnect_tries = 0;
+	s->retry = sbx_loop_timer(s->loop, 20, try_reconnect, s);
+}
+
+static void try_reconnect(sbx_loop *loop, void *ud)
+{
+	sbx_session *s = ud;
+	s->retry = NULL;
+	char err[256];
+	sbx_transport *t = sbx_connect_transport(loop, s->addr, err, sizeof err);
+	if (t) {
+		attach_transport(s, t);
+		return;
+	}
+	if (++s->reconnect_tries >= RECONNECT_TRIES) {
+		session_enter(s);
+		session_fail(s, err);
+		session_leave(s);
+		return;
+	}
+	uint64_t delay = 20u << (s->reconnect_tries < 6 ? s->reconnect_tries : 6);
+	s->retry = sbx_loop_timer(loop, delay, try_reconnect, s);
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+static void on_hello(sbx_conn *conn, const sbx_hello *peer, void *ud)
+{
+	(void)conn;
+	sbx_session *s = ud;
+	if (s->boot_id[0] && strcmp(s->boot_id, peer->boot_id) != 0) {
+		/* A different agent answered: the commands we knew are gone. */
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_CONN, ESRCH, "restarted",
+			      "the agent restarted (boot id %s, was %s); running commands were lost", peer->boot_id,
+			      s->boot_id);
+		for (sbx_call *c = s->calls, *next; c; c = next) {
+			next = c->next;
+			if (c->started)
+				call_fail(c, &e);
+		}
+	}
+	snprintf(s->boot_id, sizeof s->boot_id, "%s", peer->boot_id);
+	snprintf(s->version, sizeof s->version, "%s", peer->version);
+	for (sbx_call *c = s->calls; c; c = c->next) {
+		if (c->started && c->kind == CALL_EXEC && c->stream == 0)
+			exec_call_reattach(c);
+		else if (!c->started)
+			session_start_call(s, c);
+	}
+}
+
+static void on_msg(sbx_conn *conn, const sbx_msg *m, void *ud)
+{
+	sbx_session *s = ud;
+	sbx_call *c = sbx_conn_user(conn, m->stream);
+	if (!c)
+		return; /* a call the caller already gave up on */
+	if (c->kind == CALL_EXEC)
+		exec_call_msg(c, m);
+	else
+		files_call_msg(c, m);
+	(void)s;
+}
+
+static void on_credit(sbx_conn *conn, uint32_t stream, void *ud)
+{
+	(void)conn;
+	(void)stream;
+	(void)ud; /* session_pump runs after every feed */
+}
+
+/* Leaving a transport callback: a destruction requested meanwhile happens
+ * now, but the transport itself is closed on the next iteration. */
+static void leave_transport(sbx_session *s)
+{
+	if (s->busy == 1 && s->close_pending) {
+		session_destroy(s);
+		return;
+	}
+	s->in_transport--;
+	session_leave(s);
+}
+
+static void t_on_data(void *ud, const uint8_t *p, size_t n)
+{
+	sbx_session *s = ud;
+	s->in_transport++;
+	session_enter(s);
+	if (sbx_conn_feed(s->conn, p, n) < 0) {
+		session_flush(s); /* tell the agent why (GOAWAY), best effort */
+		session_fail(s, sbx_conn_error(s->conn));
+	} else {
+		session_pump(s);
+	}
+	leave_transport(s);
+}
+
+static void t_on_writable(void *ud)
+{
+	sbx_session *s = ud;
+	s->in_transport++;
+	session_enter(s);
+	session_pump(s);
+	leave_transport(s);
+}
+
+static void t_on_closed(void *ud, const char *why)
+{
+	sbx_session *s = ud;
+	s->in_transport++;
+	session_enter(s);
+	if (s->conn)
+		sbx_conn_eof(s->conn);
+	char msg[900];
+	snprintf(msg, sizeof msg, "lost the agent: %s", why);
+	lost(s, msg);
+	leave_transport(s);
+}
+
+static void on_tick(sbx_loop *loop, void *ud)
+{
+	sbx_session *s = ud;
+	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
+	if (!s->conn)
+		return;
+	session_enter(s);
+	if (sbx_conn_tick(s->conn, sbx_now_ms()) < 0)
+		lost(s, sbx_conn_error(s->conn));
+	else
+		session_flush(s);
+	session_leave(s);
+}
+
+static void attach_transport(sbx_session *s, sbx_transport *t)
+{
+	s->t = t;
+	t->ev.on_data = t_on_data;
+	t->ev.on_writable = t_on_writable;
+	t->ev.on_closed = t_on_closed;
+	t->ud = s;
+	sbx_conn_config cfg = {
+		.role = SBX_ROLE_HOST,
+		.hello = {.compress = s->opts.compress},
+		.compress = s->opts.compress,
+		.ping_ms = s->opts.ping_ms,
+		.dead_ms = s->opts.dead_ms,
+		.cb = {.on_hello = on_hello, .on_msg = on_msg, .on_credit = on_credit},
+		.ud = s,
+	};
+	snprintf(cfg.hello.version, sizeof cfg.hello.version, "libsbx");
+	cfg.hello.pid = getpid();
+	s->conn = sbx_conn_new(&cfg);
+}
+
+/* ---------------------------------------------------------------- public */
+
+static sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so)
+{
+	sbx_session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->loop = loop;
+	if (so)
+		s->opts = *so;
+	if (!s->opts.ping_ms)
+		s->opts.ping_ms = DEFAULT_PING_MS;
+	if (!s->opts.dead_ms)
+		s->opts.dead_ms = DEFAULT_DEAD_MS;
+	unsigned char r[8];
+	if (getrandom(r, sizeof r, 0) != sizeof r)
+		memset(r, 0, sizeof r);
+	for (int i = 0; i < 8; i++)
+		snprintf(s->key_prefix + 2 * i, 3, "%02x", r[i]);
+	attach_transport(s, t);
+	if (!s->conn) {
+		t->ops->close(t);
+		free(s);
+		return NULL;
+	}
+	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
+	return s;
+}
+
+sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_session_opts *so, sbx_error *err)
+{
+	char msg[300];
+	sbx_transport *t = sbx_connect_transport(loop, addr, msg, sizeof msg);
+	if (!t) {
+		sbx_error_set(err, SBX_E_CONN, errno, "connection", "%s", msg);
+		return NULL;
+	}
+	sbx_session *s = session_new(loop, t, so);
+	if (!s) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return NULL;
+	}
+	snprintf(s->addr, sizeof s->addr, "%s", addr);
+	return s;
+}
+
+static sbx_session *spawned(sbx_loop *loop, const sbx_spawn_opts *o, const sbx_session_opts *so, sbx_error *err)
+{
+	char msg[300];
+	sbx_transport *t = sbx_spawn_transport(loop, o, msg, sizeof msg);
+	if (!t) {
+		sbx_error_set(err, SBX_E_LOCAL, errno, "spawn", "%s", msg);
+		return NULL;
+	}
+	sbx_session *s = session_new(loop, t, so);
+	if (!s)
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	return s;
+}
+
+sbx_session *sbx_session_command(sbx_loop *loop, const char *const *argv, const sbx_session_opts *so, sbx_error *err)
+{
+	if (!argv || !argv[0]) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "empty command");
+		return NULL;
+	}
+	sbx_spawn_opts o = {.argv = argv};
+	return spawned(loop, &o, so, err);
+}
+
+const char *sbx_default_agent_path(void)
+{
+	static char path[4096];
+	const char *env = getenv("SBX_AGENT");
+	if (env && env[0])
+		return env;
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
+	if (n > 0) {
+		path[n] = 0;
+		char *slash = strrchr(path, '/');
+		if (slash) {
+			strcpy(slash + 1, "sbx-agent");
+			if (access(path, X_OK) == 0)
+				return path;
+		}
+	}
+	return "sbx-agent";
+}
+
+sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
+{
+	static const char *const minimal_env[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", NULL};
+	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
+	const char *argv[] = {agent, "--stdio", NULL};
+	sbx_spawn_opts o = {
+		.argv = argv,
+		.envp = lo && lo->env ? lo->env : minimal_env,
+		.workdir = lo ? lo->workdir : NULL,
+		.isolate = lo ? lo->isolate : 0,
+	};
+	return spawned(loop, &o, so, err);
+}
+
+int sbx_session_ready(const sbx_session *s) { return s->conn && sbx_conn_ready(s->conn); }
+const char *sbx_session_agent_version(const sbx_session *s) { return s->version; }
+const char *sbx_session_boot_id(const sbx_session *s) { return s->boot_id; }
+const sbx_error *sbx_session_failure(const sbx_session *s) { return s->failed ? &s->failure : NULL; }
+
+size_t sbx_session_pending(const sbx_session *s)
+{
+	size_t n = 0;
+	for (sbx_call *c = s->calls; c; c = c->next)
+		n++;
+	return n;
+}
+
+static void on_wait_timeout(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	*(int *)ud = 1;
+}
+
+int sbx_session_wait_ready(sbx_session *s, double timeout_s, sbx_error *err)
+{
+	int timed_out = 0;
+	sbx_timer *t = sbx_loop_timer(s->loop, (uint64_t)(timeout_s * 1000), on_wait_timeout, &timed_out);
+	while (!s->failed && !sbx_session_ready(s) && !timed_out)
+		if (sbx_loop_run_once(s->loop, -1) < 0)
+			break;
+	if (!timed_out)
+		sbx_timer_cancel(s->loop, t);
+	if (sbx_session_ready(s))
+		return 0;
+	if (s->failed)
+		*err = s->failure;
+	else
+		sbx_error_set(err, SBX_E_CONN, ETIMEDOUT, "timeout", "the agent did not say HELLO within %.1f s",
+			      timeout_s);
+	return -1;
+}
+
+static void session_destroy(sbx_session *s)
+{
+	sbx_error e;
+	sbx_error_set(&e, SBX_E_CANCELLED, ECANCELED, "cancelled", "the session was closed");
+	s->busy++; /* on_done callbacks must not re-enter destruction */
+	fail_all(s, &e);
+	sbx_timer_cancel(s->loop, s->tick);
+	sbx_timer_cancel(s->loop, s->retry);
+	drop_transport(s);
+	free(s);
+}
+
+void sbx_session_close(sbx_session *s)
+{
+	if (!s)
+		return;
+	if (s->busy) {
+		s->close_pending = 1;
+		return;
+	}
+	session_destroy(s);
+}
+
+/* Keys of finished commands, sent with the next EXEC so the agent can
+ * drop what it kept for re-attaching. */
+void session_forget(sbx_session *s, const char *key)
+{
+	if (s->nforget < FORGET_MAX)
+		snprintf(s->forget[s->nforget++], sizeof s->forget[0], "%s", key);
+}

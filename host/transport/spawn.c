@@ -1,0 +1,173 @@
+/* spawn.c — run a command whose stdin/stdout carry the agent protocol.
+ *
+ * Used for the local backend (`sbx-agent --stdio` as a child) and for any
+ * command that reaches an agent (`kubectl exec -i ...`, `ssh host ...`).
+ * With isolate, the child gets new user, pid, mount and network
+ * namespaces: no network, its own /tmp and /proc, and pid 1 is the agent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+extern char **environ;
+
+typedef struct child_args {
+	const sbx_spawn_opts *o;
+	int sock;    /* becomes stdin and stdout */
+	int errw;    /* becomes stderr */
+	int sync_r;  /* isolate: wait for the id maps */
+} child_args;
+
+static void child_fail(const char *what)
+{
+	fprintf(stderr, "sbx: %s: %s\n", what, strerror(errno));
+	_exit(127);
+}
+
+static int child_main(void *arg)
+{
+	child_args *a = arg;
+	const sbx_spawn_opts *o = a->o;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (dup2(a->sock, 0) < 0 || dup2(a->sock, 1) < 0 || dup2(a->errw, 2) < 0)
+		child_fail("dup2");
+	if (o->isolate) {
+		char c;
+		if (read(a->sync_r, &c, 1) != 1)
+			_exit(127); /* the parent could not set up the id maps */
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			child_fail("making mounts private");
+		if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
+			child_fail("mounting a private /tmp");
+		/* A fresh /proc for the new pid namespace (best effort). */
+		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	}
+	setsid();
+	if (o->workdir && chdir(o->workdir) < 0)
+		child_fail(o->workdir);
+	if (o->envp)
+		environ = (char **)o->envp;
+	execvp(o->argv[0], (char *const *)o->argv);
+	child_fail(o->argv[0]);
+	return 127;
+}
+
+static int write_file(pid_t pid, const char *name, const char *text)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, text, strlen(text));
+	int e = errno;
+	close(fd);
+	errno = e;
+	return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Maps ids in the child's new user namespace: the whole low range when we
+ * are root (so --user works inside), else just ourselves as root. */
+static int map_ids(pid_t pid, char *err, size_t err_len)
+{
+	char map[64];
+	int rc;
+	if (geteuid() == 0) {
+		rc = write_file(pid, "uid_map", "0 0 65536\n");
+		if (rc == 0)
+			rc = write_file(pid, "gid_map", "0 0 65536\n");
+	} else {
+		snprintf(map, sizeof map, "0 %d 1\n", (int)geteuid());
+		rc = write_file(pid, "uid_map", map);
+		if (rc == 0)
+			rc = write_file(pid, "setgroups", "deny");
+		snprintf(map, sizeof map, "0 %d 1\n", (int)getegid());
+		if (rc == 0)
+			rc = write_file(pid, "gid_map", map);
+	}
+	if (rc < 0)
+		snprintf(err, err_len, "cannot map user ids into the sandbox's user namespace: %s", strerror(errno));
+	return rc;
+}
+
+sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len)
+{
+	int sv[2], ep[2], sync[2] = {-1, -1};
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
+		return NULL;
+	}
+	if (o->isolate && pipe2(sync, O_CLOEXEC) < 0) {
+		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
+		return NULL;
+	}
+	/* The child's own ends must survive exec: dup2 onto 0/1/2 clears CLOEXEC. */
+	child_args a = {o, sv[1], ep[1], sync[0]};
+	pid_t pid;
+	if (o->isolate) {
+		size_t stack_size = 64 * 1024;
+		char *stack = malloc(stack_size);
+		if (!stack) {
+			snprintf(err, err_len, "out of memory");
+			return NULL;
+		}
+		pid = clone(child_main, stack + stack_size,
+			    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD, &a);
+		int e = errno;
+		free(stack); /* the child has its own copy of the address space */
+		errno = e;
+	} else {
+		pid = fork();
+		if (pid == 0)
+			child_main(&a);
+	}
+	if (pid < 0) {
+		snprintf(err, err_len, "cannot start %s%s: %s", o->argv[0],
+			 o->isolate ? " in new namespaces (are user namespaces enabled?)" : "", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		close(ep[0]);
+		close(ep[1]);
+		if (sync[0] >= 0) {
+			close(sync[0]);
+			close(sync[1]);
+		}
+		return NULL;
+	}
+	close(sv[1]);
+	close(ep[1]);
+	if (o->isolate) {
+		close(sync[0]);
+		if (map_ids(pid, err, err_len) < 0) {
+			close(sync[1]);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(sv[0]);
+			close(ep[0]);
+			return NULL;
+		}
+		if (write(sync[1], "g", 1) != 1) {
+		}
+		close(sync[1]);
+	}
+	sbx_transport *t = sbx_fdpipe_new(loop, sv[0], sv[0], pid, ep[0], o->argv[0]);
+	if (!t) {
+		snprintf(err, err_len, "out of memory");
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		close(ep[0]);
+	}
+	return t;
+}

@@ -1,0 +1,62 @@
+/* transport.h — what a transport is: a byte pipe to an agent.
+ *
+ * A transport opens, moves bytes both ways and reports when it closed.
+ * Everything above it (requests, flow control, files) is the session's
+ * business, so a new transport is one small file. Transports built on file
+ * descriptors (child processes, sockets) share fdpipe.c. */
+#ifndef SBX_TRANSPORT_H
+#define SBX_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop.h"
+
+typedef struct sbx_transport sbx_transport;
+
+typedef struct sbx_transport_events {
+	void (*on_data)(void *ud, const uint8_t *p, size_t n);
+	void (*on_writable)(void *ud);
+	/* The pipe is gone; why says how (e.g. how the agent process exited). */
+	void (*on_closed)(void *ud, const char *why);
+} sbx_transport_events;
+
+typedef struct sbx_transport_ops {
+	const char *name;
+	/* Bytes taken (possibly fewer than n), or -1 when the pipe broke (an
+	 * on_closed follows from the loop). */
+	long (*write)(sbx_transport *t, const uint8_t *p, size_t n);
+	/* Ask for on_writable when the pipe can take more. */
+	void (*want_write)(sbx_transport *t, int on);
+	/* Close and free; no callback runs afterwards. */
+	void (*close)(sbx_transport *t);
+} sbx_transport_ops;
+
+struct sbx_transport {
+	const sbx_transport_ops *ops;
+	sbx_loop *loop;
+	sbx_transport_events ev;
+	void *ud;
+};
+
+/* fdpipe.c: a transport over a read fd and a write fd (may be equal).
+ * When child > 0 the transport owns that process: on close it reports how
+ * the process exited, with the tail of err_fd's output (its stderr). */
+sbx_transport *sbx_fdpipe_new(sbx_loop *loop, int rfd, int wfd, pid_t child, int err_fd,
+			      const char *what);
+
+/* spawn.c: run argv with stdin/stdout on a socketpair. isolate: new user,
+ * pid, mount and network namespaces with a private /tmp. */
+typedef struct sbx_spawn_opts {
+	const char *const *argv;
+	const char *const *envp; /* NULL: inherit */
+	const char *workdir;
+	int isolate;
+} sbx_spawn_opts;
+sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len);
+
+/* connect.c: "unix:/path", "/path" or "HOST:PORT" (numeric IPv4). */
+sbx_transport *sbx_connect_transport(sbx_loop *loop, const char *addr, char *err, size_t err_len);
+
+#endif

@@ -70,11 +70,13 @@ $(AGENT_OUT)/sbx-agent: $(AGENT_OBJ)
 
 $(AGENT_OUT)/agentobj/%.o: %.c $(wildcard common/*.h agent/*.h)
 	@mkdir -p $(dir $@)
-	$(AGENT_CC) $(AGENT_CFLAGS) -c -o $@ $<
+	@$(AGENT_CC) $(AGENT_CFLAGS) -c -o $@ $<
+	@echo "  CC      $< (agent)"
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h agent/*.h host/*.h host/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+	@$(CC) $(HOST_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
 
 $(BUILD)/libsbx.a: $(COMMON_OBJ) $(HOST_OBJ)
 	rm -f $@
@@ -84,7 +86,7 @@ $(BUILD)/libsbx.so: $(COMMON_OBJ) $(HOST_OBJ)
 	$(CC) -shared $(SANFLAGS) -o $@ $^ $(HOST_LIBS)
 
 $(BUILD)/sbx: $(CLI_OBJ) $(BUILD)/libsbx.a
-	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS) -lyaml
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)

@@ -110,7 +110,7 @@ static void conn_close(agent_conn *ac, const char *why)
 	if (ac->dead)
 		return;
 	ac->dead = 1;
-	if (why && ac->ag->stdio)
+	if (why)
 		fprintf(stderr, "sbx-agent: %s\n", why);
 	exec_detach(ac);
 	files_detach(ac);

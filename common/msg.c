@@ -157,11 +157,83 @@ static int decode_fields(const msgpack_object *a, uint32_t n, sbx_msg *m,
 	return -1;
 }
 
+/* msgpack-c allocates a container's elements from the count in its header
+ * before reading any of them, so five bytes claiming 2^32 elements make it
+ * try to allocate 128 GiB. Walk the value first: every value still owed
+ * (at least one byte each) and every str/bin/ext payload must fit in the
+ * bytes that remain, which bounds the allocation by the frame's size. */
+static int plausible(const uint8_t *p, size_t n)
+{
+	uint64_t need = 1; /* values still to read */
+	size_t i = 0;
+	while (need > 0) {
+		if (i >= n)
+			return -1;
+		unsigned b = p[i++];
+		need--;
+		uint64_t skip = 0; /* payload bytes after the header */
+		unsigned width = 0; /* bytes of the length field */
+		int kind = 0;      /* what the length counts: 1 bytes, 2 values, 3 pairs */
+		if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+			;
+		else if (b <= 0x8f)
+			need += 2 * (b & 0x0f);
+		else if (b <= 0x9f)
+			need += b & 0x0f;
+		else if (b <= 0xbf)
+			skip = b & 0x1f;
+		else switch (b) {
+		case 0xc4: case 0xd9: width = 1; kind = 1; break; /* bin8, str8 */
+		case 0xc5: case 0xda: width = 2; kind = 1; break;
+		case 0xc6: case 0xdb: width = 4; kind = 1; break;
+		case 0xc7: width = 1; kind = 1; skip = 1; break; /* ext: + type byte */
+		case 0xc8: width = 2; kind = 1; skip = 1; break;
+		case 0xc9: width = 4; kind = 1; skip = 1; break;
+		case 0xcc: case 0xd0: skip = 1; break;
+		case 0xcd: case 0xd1: skip = 2; break;
+		case 0xca: case 0xce: case 0xd2: skip = 4; break;
+		case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+		case 0xd4: skip = 2; break; /* fixext: type byte + 1..16 */
+		case 0xd5: skip = 3; break;
+		case 0xd6: skip = 5; break;
+		case 0xd7: skip = 9; break;
+		case 0xd8: skip = 17; break;
+		case 0xdc: width = 2; kind = 2; break;
+		case 0xdd: width = 4; kind = 2; break;
+		case 0xde: width = 2; kind = 3; break;
+		case 0xdf: width = 4; kind = 3; break;
+		default: return -1; /* 0xc1 */
+		}
+		uint64_t v = 0;
+		if (width > n - i)
+			return -1;
+		for (unsigned k = 0; k < width; k++)
+			v = v << 8 | p[i++];
+		if (kind == 1)
+			skip += v;
+		else if (kind == 2)
+			need += v;
+		else if (kind == 3)
+			need += 2 * v;
+		if (skip > n - i)
+			return -1;
+		i += (size_t)skip;
+		if (need > n - i)
+			return -1;
+	}
+	return 0;
+}
+
 int sbx_msg_decode(const uint8_t *p, size_t n, msgpack_unpacked *u,
 		   sbx_msg *m, char *err, size_t err_len)
 {
 	size_t off = 0;
 	memset(m, 0, sizeof *m);
+	if (plausible(p, n) < 0) {
+		snprintf(err, err_len, "frame is not a valid msgpack value (truncated, or claims "
+			 "more elements or bytes than it holds)");
+		return -1;
+	}
 	if (msgpack_unpack_next(u, (const char *)p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
 		snprintf(err, err_len, "frame is not a valid msgpack value");
 		return -1;
@@ -198,7 +270,7 @@ int sbx_frame_begin(sbx_frame_writer *w, sbx_buf *out, int type, uint32_t stream
 {
 	static const uint8_t zero[4];
 	w->out = out;
-	w->start = out->len;
+	w->start = sbx_buf_size(out); /* relative to the head: the buffer may compact */
 	if (sbx_buf_append(out, zero, 4) < 0)
 		return -1;
 	msgpack_packer_init(&w->pk, out, buf_write);
@@ -210,12 +282,12 @@ int sbx_frame_begin(sbx_frame_writer *w, sbx_buf *out, int type, uint32_t stream
 
 int sbx_frame_finish(sbx_frame_writer *w, size_t max_frame)
 {
-	size_t n = w->out->len - w->start - 4;
+	size_t n = sbx_buf_size(w->out) - w->start - 4;
 	if (n > max_frame || n > 0xffffffffu) {
-		w->out->len = w->start;
+		w->out->len = w->out->off + w->start;
 		return -1;
 	}
-	uint8_t *p = w->out->data + w->start;
+	uint8_t *p = sbx_buf_head(w->out) + w->start;
 	p[0] = (uint8_t)(n >> 24);
 	p[1] = (uint8_t)(n >> 16);
 	p[2] = (uint8_t)(n >> 8);

@@ -94,12 +94,17 @@ sbx_loop *sbx_loop_new(void)
 	return loop;
 }
 
+static int run_deferred(sbx_loop *loop);
+
 void sbx_loop_free(sbx_loop *loop)
 {
 	struct deferred *d, *next;
 
 	if (!loop)
 		return;
+	/* Deferred calls are often cleanups (closing a transport): run them. */
+	while (loop->dhead)
+		run_deferred(loop);
 	while (loop->children)
 		child_free(loop, loop->children);
 	for (size_t i = 0; i < loop->nheap; i++)

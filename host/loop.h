@@ -24,8 +24,9 @@ typedef void (*sbx_child_cb)(sbx_loop *loop, pid_t pid, int wait_status,
 /* Create a loop. Returns NULL and sets errno on failure. */
 sbx_loop *sbx_loop_new(void);
 
-/* Free the loop, its watchers, pending timers, deferred calls and child
- * watches. User fds are not closed. Must not be called from a callback. */
+/* Run the deferred calls still pending (they are often cleanups), then free
+ * the loop, its watchers, pending timers and child watches. User fds are
+ * not closed. Must not be called from a callback. */
 void sbx_loop_free(sbx_loop *loop);
 
 /* The epoll fd. It becomes readable when watched fds have events pending,

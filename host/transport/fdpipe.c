@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -182,14 +183,16 @@ static long fp_write(sbx_transport *t, const uint8_t *buf, size_t n)
 	fdpipe *p = (fdpipe *)t;
 	if (p->eof)
 		return -1;
-	ssize_t w = write(p->wfd, buf, n);
+	/* send() with MSG_NOSIGNAL: a closed peer must not kill the host with SIGPIPE */
+	ssize_t w = send(p->wfd, buf, n, MSG_NOSIGNAL);
+	if (w < 0 && errno == ENOTSOCK)
+		w = write(p->wfd, buf, n);
 	if (w >= 0)
 		return w;
 	if (errno == EAGAIN || errno == EINTR)
 		return 0;
-	char why[128];
-	snprintf(why, sizeof why, "writing to the agent's stream failed: %s", strerror(errno));
-	mark_eof(p, why);
+	/* Broken pipe: the read side reports the close from the loop (never
+	 * from inside a write, where the caller is mid-operation). */
 	return -1;
 }
 

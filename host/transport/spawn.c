@@ -22,9 +22,8 @@ extern char **environ;
 
 typedef struct child_args {
 	const sbx_spawn_opts *o;
-	int sock;    /* becomes stdin and stdout */
-	int errw;    /* becomes stderr */
-	int sync_r;  /* isolate: wait for the id maps */
+	int in, out, err; /* become stdin, stdout, stderr */
+	int sync_r;       /* isolate: wait for the id maps */
 } child_args;
 
 static void child_fail(const char *what)
@@ -40,7 +39,7 @@ static int child_main(void *arg)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (dup2(a->sock, 0) < 0 || dup2(a->sock, 1) < 0 || dup2(a->errw, 2) < 0)
+	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		child_fail("dup2");
 	if (o->isolate) {
 		char c;
@@ -101,26 +100,23 @@ static int map_ids(pid_t pid, char *err, size_t err_len)
 	return rc;
 }
 
-sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len)
+/* Starts argv with the given stdio fds (which must not be CLOEXEC-sensitive:
+ * they are dup2'ed onto 0, 1, 2). Returns the pid, or -1 with err. */
+pid_t sbx_spawn_process(const sbx_spawn_opts *o, int in_fd, int out_fd, int err_fd, char *err, size_t err_len)
 {
-	int sv[2], ep[2], sync[2] = {-1, -1};
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
-		return NULL;
-	}
+	int sync[2] = {-1, -1};
 	if (o->isolate && pipe2(sync, O_CLOEXEC) < 0) {
-		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
-		return NULL;
+		snprintf(err, err_len, "cannot create a pipe: %s", strerror(errno));
+		return -1;
 	}
-	/* The child's own ends must survive exec: dup2 onto 0/1/2 clears CLOEXEC. */
-	child_args a = {o, sv[1], ep[1], sync[0]};
+	child_args a = {o, in_fd, out_fd, err_fd, sync[0]};
 	pid_t pid;
 	if (o->isolate) {
 		size_t stack_size = 64 * 1024;
 		char *stack = malloc(stack_size);
 		if (!stack) {
 			snprintf(err, err_len, "out of memory");
-			return NULL;
+			return -1;
 		}
 		pid = clone(child_main, stack + stack_size,
 			    CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | SIGCHLD, &a);
@@ -135,31 +131,47 @@ sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char
 	if (pid < 0) {
 		snprintf(err, err_len, "cannot start %s%s: %s", o->argv[0],
 			 o->isolate ? " in new namespaces (are user namespaces enabled?)" : "", strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
-		close(ep[0]);
-		close(ep[1]);
 		if (sync[0] >= 0) {
 			close(sync[0]);
 			close(sync[1]);
 		}
-		return NULL;
+		return -1;
 	}
-	close(sv[1]);
-	close(ep[1]);
 	if (o->isolate) {
 		close(sync[0]);
 		if (map_ids(pid, err, err_len) < 0) {
 			close(sync[1]);
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			close(sv[0]);
-			close(ep[0]);
-			return NULL;
+			return -1;
 		}
 		if (write(sync[1], "g", 1) != 1) {
 		}
 		close(sync[1]);
+	}
+	return pid;
+}
+
+sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len)
+{
+	int sv[2], ep[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
+		return NULL;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0) {
+		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return NULL;
+	}
+	pid_t pid = sbx_spawn_process(o, sv[1], sv[1], ep[1], err, err_len);
+	close(sv[1]);
+	close(ep[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		close(ep[0]);
+		return NULL;
 	}
 	sbx_transport *t = sbx_fdpipe_new(loop, sv[0], sv[0], pid, ep[0], o->argv[0]);
 	if (!t) {

@@ -55,6 +55,8 @@ typedef struct sbx_spawn_opts {
 	int isolate;
 } sbx_spawn_opts;
 sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len);
+/* The same start-up without a transport: stdio on the given fds. */
+pid_t sbx_spawn_process(const sbx_spawn_opts *o, int in_fd, int out_fd, int err_fd, char *err, size_t err_len);
 
 /* connect.c: "unix:/path", "/path" or "HOST:PORT" (numeric IPv4). */
 sbx_transport *sbx_connect_transport(sbx_loop *loop, const char *addr, char *err, size_t err_len);

@@ -1,0 +1,52 @@
+/* cli.h — shared pieces of the sbx command line: the state directory of
+ * local sandboxes, argument helpers, JSON output, and the commands. */
+#ifndef SBX_CLI_H
+#define SBX_CLI_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "sbx.h"
+
+#define CLI_MAX_SERVICES 32
+
+/* One local sandbox: a set of agents (one per service) listening on unix
+ * sockets in STATE/NAME/, each with its own working directory. */
+typedef struct cli_sandbox {
+	char name[64];
+	char dir[4096];                    /* STATE/NAME */
+	int nservices;
+	char services[CLI_MAX_SERVICES][64]; /* the default service first */
+} cli_sandbox;
+
+/* state.c */
+const char *cli_state_dir(void);
+int cli_sandbox_load(const char *name, cli_sandbox *sb);       /* 0, or -1 (no such sandbox) */
+int cli_sandbox_names(char names[][64], int max);              /* sorted */
+void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);
+pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
+void cli_print_no_sandbox(const char *name);
+/* Resolves "NAME[/SERVICE]" and connects; prints a helpful error and
+ * returns NULL on failure. */
+sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
+int cli_valid_name(const char *name);
+void cli_remove_tree(const char *path);
+
+/* json.c */
+void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */
+
+/* commands */
+int cmd_up(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_cp(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_down(int argc, char **argv);
+
+/* Exit codes follow shell conventions. */
+#define EXIT_USAGE 2
+#define EXIT_SBX_ERROR 125   /* sbx itself failed (like docker run) */
+#define EXIT_NOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+#define EXIT_TIMEOUT 124     /* like timeout(1) */
+
+#endif

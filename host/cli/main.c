@@ -1,0 +1,57 @@
+/* main.c — the sbx command line: dispatch to the subcommands. */
+#include <signal.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define SBX_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sbx COMMAND [ARGS]\n"
+		"\n"
+		"Fast sandboxes for running untrusted code (local backend).\n"
+		"\n"
+		"  up [NAME] [-f FILE]        start a sandbox (one agent per service in FILE)\n"
+		"  exec NAME[/SVC] -- CMD...  run a command in it, streaming stdin/stdout/stderr\n"
+		"  cp SRC DST                 copy a file in or out (NAME[/SVC]:PATH on one side)\n"
+		"  ls [--json]                list sandboxes\n"
+		"  down NAME... | --all       stop and remove sandboxes\n"
+		"  version                    print the version\n"
+		"\n"
+		"`sbx COMMAND --help` explains each. State lives in $SBX_STATE_DIR\n"
+		"(default $XDG_RUNTIME_DIR/sbx or /tmp/sbx-UID); the agent binary is\n"
+		"$SBX_AGENT or sbx-agent next to sbx.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout or socket is an error, not death */
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "up"))
+		return cmd_up(argc - 1, argv + 1);
+	if (!strcmp(cmd, "exec"))
+		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cp"))
+		return cmd_cp(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ls"))
+		return cmd_ls(argc - 1, argv + 1);
+	if (!strcmp(cmd, "down"))
+		return cmd_down(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("sbx %s (protocol %d)\n", SBX_VERSION, 1);
+		return 0;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "sbx: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

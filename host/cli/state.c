@@ -1,0 +1,205 @@
+/* state.c — where local sandboxes live between CLI calls.
+ *
+ * STATE is $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx, else /tmp/sbx-UID.
+ * A sandbox NAME is the directory STATE/NAME holding a `services` file
+ * (one name per line, the default service first) and per service:
+ * SVC.sock (the agent's socket), SVC.pid, SVC.log (its stderr) and
+ * SVC.root/ (its working directory). */
+#include <dirent.h>
+#include <ftw.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *cli_state_dir(void)
+{
+	static char dir[4096];
+	if (dir[0])
+		return dir;
+	const char *env = getenv("SBX_STATE_DIR");
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	if (env && env[0])
+		snprintf(dir, sizeof dir, "%s", env);
+	else if (run && run[0])
+		snprintf(dir, sizeof dir, "%s/sbx", run);
+	else
+		snprintf(dir, sizeof dir, "/tmp/sbx-%d", (int)getuid());
+	mkdir(dir, 0700);
+	return dir;
+}
+
+int cli_valid_name(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 40)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return 0;
+	}
+	return name[0] != '-';
+}
+
+int cli_sandbox_load(const char *name, cli_sandbox *sb)
+{
+	memset(sb, 0, sizeof *sb);
+	if (!cli_valid_name(name))
+		return -1;
+	snprintf(sb->name, sizeof sb->name, "%s", name);
+	snprintf(sb->dir, sizeof sb->dir, "%s/%s", cli_state_dir(), name);
+	char path[4200];
+	snprintf(path, sizeof path, "%s/services", sb->dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char line[128];
+	while (sb->nservices < CLI_MAX_SERVICES && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0])
+			snprintf(sb->services[sb->nservices++], sizeof sb->services[0], "%.63s", line);
+	}
+	fclose(f);
+	return sb->nservices ? 0 : -1;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int cli_sandbox_names(char names[][64], int max)
+{
+	DIR *d = opendir(cli_state_dir());
+	if (!d)
+		return 0;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) && n < max) {
+		cli_sandbox sb;
+		if (e->d_name[0] != '.' && cli_sandbox_load(e->d_name, &sb) == 0)
+			snprintf(names[n++], 64, "%.63s", e->d_name);
+	}
+	closedir(d);
+	qsort(names, (size_t)n, 64, cmp_names);
+	return n;
+}
+
+void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s.%s", sb->dir, svc, what);
+}
+
+pid_t cli_service_pid(const cli_sandbox *sb, const char *svc)
+{
+	char path[4200];
+	cli_service_path(sb, svc, "pid", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	int pid = 0;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return 0;
+	return pid;
+}
+
+void cli_print_no_sandbox(const char *name)
+{
+	char names[256][64];
+	int n = cli_sandbox_names(names, 256);
+	fprintf(stderr, "sbx: no sandbox named '%s'", name);
+	if (n == 0) {
+		fprintf(stderr, "; there are none (create one with: sbx up %s)\n", name);
+		return;
+	}
+	fprintf(stderr, "; existing:");
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, "%s %s", i ? "," : "", names[i]);
+	fprintf(stderr, " (create it with: sbx up %s)\n", name);
+}
+
+/* The last non-empty line of a service's log, for error messages. */
+static void last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len)
+{
+	char path[4200];
+	cli_service_path(sb, svc, "log", path, sizeof path);
+	out[0] = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	char line[512];
+	while (fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0])
+			snprintf(out, len, "%s", line);
+	}
+	fclose(f);
+}
+
+sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
+{
+	char name[128];
+	snprintf(name, sizeof name, "%s", target);
+	char *slash = strchr(name, '/');
+	const char *svc = NULL;
+	if (slash) {
+		*slash = 0;
+		svc = slash + 1;
+	}
+	if (cli_sandbox_load(name, sb) < 0) {
+		cli_print_no_sandbox(name);
+		return NULL;
+	}
+	int found = -1;
+	for (int i = 0; i < sb->nservices; i++)
+		if (!svc || strcmp(sb->services[i], svc) == 0)
+			found = found < 0 ? i : found;
+	if (found < 0) {
+		fprintf(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", name, svc);
+		for (int i = 0; i < sb->nservices; i++)
+			fprintf(stderr, "%s %s", i ? "," : "", sb->services[i]);
+		fprintf(stderr, "\n");
+		return NULL;
+	}
+	svc = sb->services[found];
+	*svc_out = svc;
+	char sock[4200];
+	cli_service_path(sb, svc, "sock", sock, sizeof sock);
+	sbx_error err;
+	sbx_session *s = sbx_session_connect(loop, sock, NULL, &err);
+	if (s && sbx_session_wait_ready(s, 10, &err) == 0)
+		return s;
+	if (s)
+		sbx_session_close(s);
+	char last[512];
+	last_log_line(sb, svc, last, sizeof last);
+	if (!cli_service_pid(sb, svc))
+		fprintf(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
+				"     recreate the sandbox: sbx down %s && sbx up %s\n",
+			name, svc, last[0] ? " (its last words: \"" : "", last, last[0] ? "\")" : "", name, name);
+	else
+		fprintf(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
+	return NULL;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void cli_remove_tree(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

@@ -198,6 +198,45 @@ static int parse_request(agent_conn *ac, const sbx_msg *m, exec_req *r)
 
 enum { STAGE_CHDIR = 1, STAGE_USER, STAGE_EXEC, STAGE_SETUP };
 
+/* execve with a PATH search, like execvp but without its fallback of
+ * running a non-executable file through /bin/sh: argv runs as it is or
+ * not at all. Returns only on failure, with errno (EACCES when some
+ * candidate existed but could not be executed). */
+static void exec_path(char **argv, char **envp)
+{
+	const char *prog = argv[0];
+	if (strchr(prog, '/')) {
+		execve(prog, argv, envp);
+		return;
+	}
+	const char *path = DEFAULT_PATH;
+	for (char **e = envp; *e; e++)
+		if (strncmp(*e, "PATH=", 5) == 0)
+			path = *e + 5;
+	int saw_eacces = 0;
+	char buf[PATH_MAX];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dl = (size_t)(end - p);
+		if (dl + strlen(prog) + 2 <= sizeof buf) {
+			memcpy(buf, p, dl);
+			if (dl == 0)
+				buf[dl++] = '.';
+			buf[dl] = '/';
+			strcpy(buf + dl + 1, prog);
+			execve(buf, argv, envp);
+			if (errno == EACCES || errno == ENOEXEC || errno == EPERM)
+				saw_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR)
+				return;
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+}
+
 /* In the child: everything between fork and exec. Reports a failure as
  * (stage, errno) on errfd and exits. */
 static void child_run(const exec_req *r, int in_fd, int out_fd, int err_fd, int errfd)
@@ -216,8 +255,7 @@ static void child_run(const exec_req *r, int in_fd, int out_fd, int err_fd, int 
 	if (r->has_user && agent_user_switch(&r->user) < 0)
 		goto fail;
 	report[0] = STAGE_EXEC;
-	environ = r->envp;
-	execvp(r->argv[0], r->argv);
+	exec_path(r->argv, r->envp);
 fail:
 	report[1] = errno;
 	if (write(errfd, report, sizeof report) < 0) {
@@ -240,7 +278,7 @@ static void reply_spawn_error(agent_conn *ac, uint32_t stream, const exec_req *r
 	case STAGE_EXEC:
 		if (err == ENOENT)
 			sbx_conn_send_error(c, stream, err, "not_found", "executable not found: %s", prog);
-		else if (err == EACCES || err == EPERM)
+		else if (err == EACCES || err == EPERM || err == ENOEXEC)
 			sbx_conn_send_error(c, stream, err, "permission", "permission denied executing %s", prog);
 		else
 			sbx_conn_send_error(c, stream, err, agent_errcode(err), "cannot execute %s: %s", prog,

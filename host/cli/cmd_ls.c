@@ -9,8 +9,9 @@ int cmd_ls(int argc, char **argv)
 {
 	int json = argc > 1 && strcmp(argv[1], "--json") == 0;
 	if (argc > 1 && !json) {
-		fprintf(stderr, "usage: sbx ls [--json]\n\nLists local sandboxes, their services and agents.\n");
-		return strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ? 0 : EXIT_USAGE;
+		int help = strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0;
+		fprintf(help ? stdout : stderr, "usage: sbx ls [--json]\n\nLists local sandboxes, their services and agents.\n");
+		return help ? 0 : EXIT_USAGE;
 	}
 	char names[256][64];
 	int n = cli_sandbox_names(names, 256);

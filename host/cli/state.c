@@ -108,6 +108,18 @@ pid_t cli_service_pid(const cli_sandbox *sb, const char *svc)
 	fclose(f);
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
 		return 0;
+	/* A dead agent nobody reaped yet is a zombie: not running. */
+	char stat_path[64], buf[256];
+	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
+	f = fopen(stat_path, "r");
+	if (f) {
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		char *rp = strrchr(buf, ')');
+		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
+			return 0;
+	}
 	return pid;
 }
 

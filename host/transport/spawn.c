@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,26 @@ static void child_fail(const char *what)
 	_exit(127);
 }
 
+/* Re-exposes a directory that the private /tmp just hid (the sandbox's
+ * own state: its socket, workdir) at the same path. */
+static void keep_visible(int fd, const char *dir)
+{
+	char path[4096], src[64];
+	snprintf(path, sizeof path, "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p == '/') {
+			*p = 0;
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	mkdir(path, 0755);
+	snprintf(src, sizeof src, "/proc/self/fd/%d", fd);
+	if (mount(src, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+		child_fail("keeping the sandbox directory visible");
+	close(fd);
+}
+
 static int child_main(void *arg)
 {
 	child_args *a = arg;
@@ -47,10 +68,15 @@ static int child_main(void *arg)
 			_exit(127); /* the parent could not set up the id maps */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			child_fail("making mounts private");
+		int keep = o->keep_dir ? open(o->keep_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
 		if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 			child_fail("mounting a private /tmp");
+		if (keep >= 0)
+			keep_visible(keep, o->keep_dir);
 		/* A fresh /proc for the new pid namespace (best effort). */
 		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		/* and a /sys that shows this network namespace (best effort) */
+		mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
 	}
 	setsid();
 	if (o->workdir && chdir(o->workdir) < 0)

@@ -53,6 +53,7 @@ typedef struct sbx_spawn_opts {
 	const char *const *envp; /* NULL: inherit */
 	const char *workdir;
 	int isolate;
+	const char *keep_dir; /* isolate: stays visible even under the private /tmp */
 } sbx_spawn_opts;
 sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len);
 /* The same start-up without a transport: stdio on the given fds. */

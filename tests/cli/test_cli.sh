@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_cli.sh — the sbx command line as a shell user drives it: exit codes,
+# stdin/stdout/stderr, --json, cp both ways, errors that name the fix.
+set -u
+SBX=${SBX_BIN:-build/sbx}
+export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-cli-test.XXXXXX)
+WORK=$(mktemp -d /tmp/sbx-cli-work.XXXXXX)
+trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
+
+t() { # name, then a command that must succeed
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		echo "ok   cli_$name"
+	else
+		echo "FAIL cli_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+
+"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL cli_up: $(cat "$WORK/up.err")"; exit 1; }
+
+t up_prints_name sh -c '"$0" up named | grep -qx named' "$SBX"
+t up_random_name sh -c 'n=$("$0" up) && echo "$n" | grep -Eq "^[a-z]{8}$" && "$0" down "$n"' "$SBX"
+t up_existing_fails sh -c '! "$0" up box 2>&1 >/dev/null | grep -q "already exists" && exit 1 || exit 0' "$SBX"
+t ls_lists sh -c '"$0" ls | grep -q "^box "' "$SBX"
+t ls_json sh -c '"$0" ls --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert any(s[\"name\"]==\"box\" and s[\"services\"][0][\"running\"] for s in d)"' "$SBX"
+t exec_exit_code sh -c '"$0" exec box -- sh -c "exit 7"; [ $? -eq 7 ]' "$SBX"
+t exec_stdout_stderr_split sh -c '[ "$("$0" exec box -- sh -c "echo out; echo err >&2" 2>/dev/null)" = out ] && [ "$("$0" exec box -- sh -c "echo out; echo err >&2" 2>&1 >/dev/null)" = err ]' "$SBX"
+t exec_stdin_streams sh -c '[ "$(printf "a\nb\n" | "$0" exec box -- wc -l)" = 2 ]' "$SBX"
+t exec_big_stdin sh -c 'head -c 20000000 /dev/urandom > "$1/big" && a=$(sha256sum < "$1/big" | cut -d" " -f1) && b=$("$0" exec box -- sha256sum < "$1/big" | cut -d" " -f1) && [ "$a" = "$b" ]' "$SBX" "$WORK"
+t exec_no_shell sh -c '[ "$("$0" exec box -- echo "\$HOME")" = "\$HOME" ]' "$SBX"
+t exec_env sh -c '[ "$("$0" exec box -e FOO=bar -- sh -c "echo \$FOO")" = bar ]' "$SBX"
+t exec_cwd sh -c '"$0" exec box -- mkdir -p sub && [ "$("$0" exec box -w sub -- pwd)" = "$SBX_STATE_DIR/box/default.root/sub" ]' "$SBX"
+t exec_user sh -c '[ "$("$0" exec box -u nobody -- id -u)" = 65534 ]' "$SBX"
+t exec_not_found_127 sh -c '"$0" exec box -- no-such-cmd 2>"$1/e"; [ $? -eq 127 ] && grep -q "not found" "$1/e"' "$SBX" "$WORK"
+t exec_not_executable_126 sh -c '"$0" exec box -- sh -c "echo data > plain.txt; chmod 644 plain.txt" && "$0" exec box -- ./plain.txt 2>"$1/e"; [ $? -eq 126 ] && grep -q "permission" "$1/e"' "$SBX" "$WORK"
+t exec_timeout_124 sh -c '"$0" exec box -t 0.3 -- sleep 30 2>"$1/e"; [ $? -eq 124 ] && grep -q "timed out" "$1/e"' "$SBX" "$WORK"
+t exec_bad_cwd sh -c '"$0" exec box -w /nonexistent -- true 2>"$1/e"; [ $? -eq 125 ] && grep -q "/nonexistent" "$1/e"' "$SBX" "$WORK"
+t exec_json sh -c '"$0" exec box --json -- sh -c "printf hi; printf \"\\377\" >&2; exit 3" | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"exit_code\"]==3 and d[\"stdout\"]==\"hi\" and d[\"stderr\"]==\"\ufffd\" and d[\"error\"] is None, d"' "$SBX"
+t exec_json_timeout sh -c '"$0" exec box --json -t 0.2 -- sleep 5 | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[\"timed_out\"] and d[\"error\"][\"kind\"]==\"timeout\", d"' "$SBX"
+t exec_unknown_sandbox sh -c '"$0" exec nope -- true 2>"$1/e"; [ $? -eq 125 ] && grep -q "no sandbox named .nope.; existing: box" "$1/e" && grep -q "sbx up nope" "$1/e"' "$SBX" "$WORK"
+t exec_unknown_service sh -c '"$0" exec box/web -- true 2>"$1/e"; [ $? -eq 125 ] && grep -q "no service .web.; its services: default" "$1/e"' "$SBX" "$WORK"
+t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$1/r" && "$0" cp "$1/r" box:in/r.bin && "$0" cp box:in/r.bin "$1/r2" && cmp "$1/r" "$1/r2"' "$SBX" "$WORK"
+t cp_into_local_dir sh -c 'mkdir -p "$1/d" && "$0" cp box:in/r.bin "$1/d" && cmp "$1/r" "$1/d/r.bin"' "$SBX" "$WORK"
+t cp_stdin_stdout sh -c 'echo piped | "$0" cp - box:p.txt && [ "$("$0" cp box:p.txt -)" = piped ]' "$SBX"
+t cp_missing_remote sh -c '! "$0" cp box:nope.txt "$1/x" 2>"$1/e" && grep -q "No such file" "$1/e" && [ ! -e "$1/x" ]' "$SBX" "$WORK"
+t cp_failed_keeps_destination sh -c 'echo old > "$1/keep" && ! "$0" cp box:nope.txt "$1/keep" 2>/dev/null && [ "$(cat "$1/keep")" = old ] && [ -z "$(ls -A "$1" | grep sbx-)" ]' "$SBX" "$WORK"
+t cp_directory_refused sh -c '! "$0" cp "$1" box:dir 2>"$1/e" && grep -q "tar" "$1/e"' "$SBX" "$WORK"
+t cp_no_sandbox_side sh -c '"$0" cp a b 2>/dev/null; [ $? -eq 2 ]' "$SBX"
+
+cat > "$WORK/values.yaml" <<'Y'
+services:
+  web:
+    image: nginx
+  default:
+    image: python:3.12
+Y
+t up_values_services sh -c '"$0" up multi -f "$1/values.yaml" >/dev/null && "$0" ls --json | python3 -c "import json,sys; d={s[\"name\"]: [v[\"name\"] for v in s[\"services\"]] for s in json.load(sys.stdin)}; assert d[\"multi\"]==[\"default\",\"web\"], d" && "$0" exec multi/web -- true' "$SBX" "$WORK"
+t services_are_separate sh -c '"$0" exec multi -- sh -c "echo x > f" && ! "$0" exec multi/web -- cat f 2>/dev/null' "$SBX"
+printf 'services:\n  a: [unclosed\n' > "$WORK/bad.yaml"
+t up_bad_yaml sh -c '! "$0" up bad -f "$1/bad.yaml" 2>"$1/e" && grep -q "bad.yaml:[0-9]" "$1/e" && ! "$0" ls | grep -q "^bad "' "$SBX" "$WORK"
+printf 'image: x\n' > "$WORK/nosvc.yaml"
+t up_no_services sh -c '! "$0" up bad -f "$1/nosvc.yaml" 2>"$1/e" && grep -q "services" "$1/e"' "$SBX" "$WORK"
+
+t agent_died_message sh -c '"$0" up dying >/dev/null && kill -9 $(cat "$SBX_STATE_DIR/dying/default.pid") && sleep 0.2 && ! "$0" exec dying -- true 2>"$1/e" && grep -q "not running" "$1/e" && grep -q "sbx down dying" "$1/e"' "$SBX" "$WORK"
+
+if unshare -Ur true 2>/dev/null; then
+	t isolate_no_network sh -c '"$0" up iso --isolate >/dev/null && [ "$("$0" exec iso -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]' "$SBX"
+	t isolate_private_tmp sh -c 'm=sbx-iso-$$ && "$0" exec iso -- touch /tmp/$m && [ ! -e /tmp/$m ]' "$SBX"
+else
+	echo "skip cli_isolate: user namespaces are not available here"
+fi
+
+t help_texts sh -c 'for c in up exec cp ls down; do "$0" $c --help | grep -q "usage: sbx $c" || exit 1; done; "$0" --help | grep -q "usage: sbx"' "$SBX"
+t unknown_command sh -c '"$0" frobnicate 2>/dev/null; [ $? -eq 2 ]' "$SBX"
+t down_removes sh -c '"$0" down box && ! "$0" ls | grep -q "^box " && [ ! -e "$SBX_STATE_DIR/box" ]' "$SBX"
+t down_all sh -c '"$0" down --all && [ -z "$("$0" ls)" ]' "$SBX"
+t down_unknown sh -c '! "$0" down nope 2>/dev/null' "$SBX"

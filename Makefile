@@ -100,7 +100,9 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
 
+# The arm64 agent is part of the suite wherever the cross compiler is.
 test: all
+	@if [ "$(SAN)" != 1 ] && command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) --no-print-directory agent ARCH=arm64; fi
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# install-deps.sh — installs what building and testing sbx needs on a fresh
+# Debian or Ubuntu machine. Idempotent; needs root (uses sudo otherwise).
+#
+#   scripts/install-deps.sh          build dependencies only
+#   scripts/install-deps.sh --test   also what the test suite uses: the arm64
+#                                    cross toolchain and qemu-user (agent smoke
+#                                    test), node/npm (helm for the chart tests)
+set -euo pipefail
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
+
+$SUDO apt-get update -q
+apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml
+
+[ "${1:-}" = "--test" ] || exit 0
+
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross nodejs npm unzip
+# The static arm64 agent links arm64 builds of zlib and msgpack-c (multiarch).
+# Best effort: mirrors without arm64 packages (Ubuntu's main archive) skip it.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	$SUDO dpkg --add-architecture arm64
+fi
+if ! { $SUDO apt-get update -q && apt_install zlib1g-dev:arm64 libmsgpack-dev:arm64; }; then
+	echo "install-deps: no arm64 libraries from this mirror; the arm64 agent smoke test will be skipped" >&2
+	$SUDO dpkg --remove-architecture arm64 || true
+	$SUDO apt-get update -q || true
+fi

@@ -125,6 +125,11 @@ int sbx_call_write_stdin(sbx_call *c, const void *p, size_t n)
 	return 0;
 }
 
+size_t sbx_call_stdin_pending(const sbx_call *c)
+{
+	return sbx_buf_size(&c->stdin_buf);
+}
+
 int sbx_call_close_stdin(sbx_call *c)
 {
 	if (c->kind != CALL_EXEC || !c->eo.stream_stdin)

@@ -122,6 +122,8 @@ typedef struct sbx_exec_opts {
 sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err);
 int sbx_call_write_stdin(sbx_call *c, const void *p, size_t n);
 int sbx_call_close_stdin(sbx_call *c);
+/* Bytes given to sbx_call_write_stdin not yet sent (for back-pressure). */
+size_t sbx_call_stdin_pending(const sbx_call *c);
 int sbx_call_signal(sbx_call *c, int signo);
 /* Gives up on a call: the agent kills a command / drops a transfer, and
  * on_done reports SBX_E_CANCELLED. */

@@ -33,6 +33,7 @@ typedef struct exec_state {
 	int exit_code;
 	sbx_call *call;
 	int stdin_open;
+	int stdin_file; /* stdin is a regular file: read by timer, not epoll */
 } exec_state;
 
 static void write_all(int fd, const uint8_t *p, size_t n)
@@ -106,6 +107,29 @@ static void on_done(void *ud, sbx_exec_result *r)
 		fprintf(stderr, "sbx: %s\n", r->error.message);
 }
 
+#define STDIN_HIGH_WATER (1024 * 1024)
+
+static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud);
+
+/* Back-pressure: stop reading stdin while much of it waits to be sent. */
+static void stdin_resume(sbx_loop *loop, void *ud)
+{
+	exec_state *st = ud;
+	if (!st->stdin_open || !st->call)
+		return;
+	if (sbx_call_stdin_pending(st->call) > STDIN_HIGH_WATER) {
+		sbx_loop_timer(loop, 2, stdin_resume, st);
+	} else if (st->stdin_file) {
+		/* a regular file or /dev/null cannot be polled: read it in turns */
+		while (st->stdin_open && st->call && sbx_call_stdin_pending(st->call) <= STDIN_HIGH_WATER)
+			on_stdin(loop, 0, SBX_EV_READ, st);
+		if (st->stdin_open)
+			sbx_loop_timer(loop, 2, stdin_resume, st);
+	} else {
+		sbx_loop_watch(loop, 0, SBX_EV_READ, on_stdin, st);
+	}
+}
+
 static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	(void)events;
@@ -114,11 +138,16 @@ static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud)
 	ssize_t r = read(fd, buf, sizeof buf);
 	if (r > 0 && st->call) {
 		sbx_call_write_stdin(st->call, buf, (size_t)r);
+		if (sbx_call_stdin_pending(st->call) > STDIN_HIGH_WATER && !st->stdin_file) {
+			sbx_loop_watch(loop, fd, 0, on_stdin, st);
+			sbx_loop_timer(loop, 2, stdin_resume, st);
+		}
 		return;
 	}
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	sbx_loop_unwatch(loop, fd);
+	if (!st->stdin_file)
+		sbx_loop_unwatch(loop, fd);
 	st->stdin_open = 0;
 	if (st->call)
 		sbx_call_close_stdin(st->call);
@@ -217,13 +246,8 @@ int cmd_exec(int argc, char **argv)
 	if (o.stream_stdin) {
 		st.stdin_open = 1;
 		if (sbx_loop_watch(loop, 0, SBX_EV_READ, on_stdin, &st) < 0) {
-			/* a regular file or /dev/null cannot be polled: send it all now */
-			uint8_t buf[65536];
-			ssize_t r;
-			while ((r = read(0, buf, sizeof buf)) > 0)
-				sbx_call_write_stdin(st.call, buf, (size_t)r);
-			sbx_call_close_stdin(st.call);
-			st.stdin_open = 0;
+			st.stdin_file = 1;
+			stdin_resume(loop, &st);
 		}
 	}
 	sigset_t set;

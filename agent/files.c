@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -168,6 +169,13 @@ void files_read(agent_conn *ac, const sbx_msg *m)
 	if (fd < 0) {
 		int e = errno;
 		sbx_conn_send_error(ac->conn, m->stream, e, agent_errcode(e), "cannot read %s: %s", path, strerror(e));
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		sbx_conn_send_error(ac->conn, m->stream, EINVAL, "invalid",
+				    "cannot read %s: not a regular file (a FIFO or device would block the agent)", path);
 		return;
 	}
 	if (limit && size > limit) {

@@ -363,6 +363,10 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 		protocol_error(c, "DATA after END on stream %u fd %d", m->stream, m->fd);
 		return;
 	}
+	if (m->flags & ~(unsigned)SBX_DATA_DEFLATE) {
+		protocol_error(c, "DATA with unknown flags 0x%x", m->flags);
+		return;
+	}
 	if (m->rawlen > SBX_CHUNK_MAX || m->rawlen > s->recv_left) {
 		protocol_error(c, "DATA of %zu bytes on stream %u exceeds its window (%llu left, chunk limit %d)",
 			       m->rawlen, m->stream, (unsigned long long)s->recv_left, SBX_CHUNK_MAX);
@@ -389,6 +393,11 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 
 static void on_end(sbx_conn *c, sbx_msg *m)
 {
+	int in_fd_ok = c->cfg.role == SBX_ROLE_AGENT ? m->fd == SBX_FD_IN : m->fd != SBX_FD_IN;
+	if (!in_fd_ok) {
+		protocol_error(c, "END on fd %d is not allowed in this direction", m->fd);
+		return;
+	}
 	sbx_stream *s = stream_for(c, m);
 	if (!s)
 		return;

@@ -6,8 +6,12 @@
 
 static size_t slot_of(const sbx_streams *t, uint32_t id)
 {
-	/* Fibonacci hashing spreads sequential ids across the table. */
-	return (size_t)((id * 2654435769u) & (uint32_t)(t->cap - 1));
+	/* Fibonacci hashing spreads sequential ids across the table. The
+	 * product's low bits depend only on the id's low bits (ids that differ
+	 * only above the mask would all share one slot), so fold the high
+	 * half, which depends on every bit, into the low half. */
+	uint32_t h = id * 2654435769u;
+	return (size_t)((h ^ (h >> 16)) & (uint32_t)(t->cap - 1));
 }
 
 sbx_stream *sbx_streams_get(sbx_streams *t, uint32_t id)

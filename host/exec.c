@@ -224,7 +224,9 @@ static void on_exit_msg(sbx_call *c, const sbx_msg *m)
 	r.truncated = c->truncated || sbx_map_bool(m->body, "stdout_truncated", 0) ||
 		      sbx_map_bool(m->body, "stderr_truncated", 0);
 	r.duration_ms = sbx_map_uint(m->body, "duration_ms", 0);
-	if (r.timed_out)
+	if (c->corrupt.status != SBX_OK)
+		r.error = c->corrupt;
+	else if (r.timed_out)
 		sbx_error_set(&r.error, SBX_E_TIMEOUT, ETIMEDOUT, "timeout", "command timed out after %.1f s",
 			      c->eo.timeout_s);
 	else if (r.truncated)
@@ -244,12 +246,9 @@ void exec_call_msg(sbx_call *c, const sbx_msg *m)
 		on_output(c, m);
 		return;
 	case SBX_MSG_END:
-		if (m->err) {
-			memset(&r, 0, sizeof r);
-			sbx_error_set(&r.error, SBX_E_CONN, m->err, "corrupt", "%s", m->text);
-			sbx_conn_drop_stream(c->s->conn, c->stream);
-			complete(c, &r);
-		}
+		if (m->err) /* reported when the command's EXIT arrives */
+			sbx_error_set(&c->corrupt, SBX_E_CONN, m->err, "corrupt", "command output corrupted in transit: %s",
+				      m->text);
 		return;
 	case SBX_MSG_EXIT:
 		on_exit_msg(c, m);

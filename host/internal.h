@@ -34,6 +34,7 @@ struct sbx_call {
 	sbx_buf out, err;
 	uint64_t have[3];     /* bytes received per fd */
 	int truncated;
+	sbx_error corrupt;     /* an END check failed: reported at EXIT */
 
 	/* files */
 	sbx_file_opts fo;

@@ -3,8 +3,24 @@
 
 #include <string.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #define BACKOFF_FIRST 4
 #define BACKOFF_MAX 64
+#define PROBE 4096 /* sample tried first after a chunk did not shrink */
+
+/* Deflates n bytes into at most cap bytes; the compressed length, or 0. */
+static size_t deflate_into(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *out, size_t cap)
+{
+	deflateReset(&d->z);
+	d->z.next_in = (Bytef *)in;
+	d->z.avail_in = (uInt)n;
+	d->z.next_out = out;
+	d->z.avail_out = (uInt)cap;
+	return deflate(&d->z, Z_FINISH) == Z_STREAM_END ? cap - d->z.avail_out : 0;
+}
 
 size_t sbx_deflate_chunk(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *out, size_t out_cap)
 {
@@ -20,20 +36,19 @@ size_t sbx_deflate_chunk(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *
 			return 0;
 		d->ready = 1;
 		d->backoff = BACKOFF_FIRST;
-	} else {
-		deflateReset(&d->z);
 	}
 	size_t want = n - n / 8; /* must save at least 1/8 */
 	if (out_cap > want)
 		out_cap = want;
-	d->z.next_in = (Bytef *)in;
-	d->z.avail_in = (uInt)n;
-	d->z.next_out = out;
-	d->z.avail_out = (uInt)out_cap;
-	int rc = deflate(&d->z, Z_FINISH);
-	if (rc == Z_STREAM_END) {
+	/* Deflating data that does not compress is slow (zlib manages about
+	 * 50 MB/s on random bytes): once a chunk failed, try a sample first,
+	 * so probing an incompressible stream costs 1/16 of a full attempt. */
+	int probe_ok = d->backoff == BACKOFF_FIRST || n <= 2 * PROBE || out_cap < PROBE ||
+		       deflate_into(d, in, PROBE, out, PROBE - PROBE / 8) > 0;
+	size_t z = probe_ok ? deflate_into(d, in, n, out, out_cap) : 0;
+	if (z > 0) {
 		d->backoff = BACKOFF_FIRST;
-		return out_cap - d->z.avail_out;
+		return z;
 	}
 	/* Did not shrink enough: pause, longer each time. */
 	d->skip = d->backoff;
@@ -75,4 +90,73 @@ void sbx_inflater_free(sbx_inflater *f)
 	if (f->ready)
 		inflateEnd(&f->z);
 	f->ready = 0;
+}
+
+/* ---------------------------------------------------------------- crc32 */
+
+#if defined(__x86_64__)
+/* CRC-32 of len bytes (a multiple of 16, at least 64) by folding with
+ * carry-less multiplies (Intel, "Fast CRC Computation for Generic
+ * Polynomials Using PCLMULQDQ"; the constants are those of Linux's
+ * crc32-pclmul). crc is the raw register, not inverted. */
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc32_clmul(uint32_t crc, const uint8_t *p, size_t len)
+{
+	const __m128i k1k2 = _mm_set_epi64x(0x1c6e41596, 0x154442bd4);
+	const __m128i k3k4 = _mm_set_epi64x(0x0ccaa009e, 0x1751997d0);
+	const __m128i k5 = _mm_set_epi64x(0, 0x163cd6124);
+	const __m128i poly = _mm_set_epi64x(0x1f7011641, 0x1db710641);
+	const __m128i mask32 = _mm_setr_epi32(-1, 0, -1, 0);
+	__m128i x1 = _mm_loadu_si128((const __m128i *)(p + 0));
+	__m128i x2 = _mm_loadu_si128((const __m128i *)(p + 16));
+	__m128i x3 = _mm_loadu_si128((const __m128i *)(p + 32));
+	__m128i x4 = _mm_loadu_si128((const __m128i *)(p + 48));
+	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
+	p += 64;
+	len -= 64;
+	for (; len >= 64; p += 64, len -= 64) {
+		__m128i a1 = _mm_clmulepi64_si128(x1, k1k2, 0x00), b1 = _mm_clmulepi64_si128(x1, k1k2, 0x11);
+		__m128i a2 = _mm_clmulepi64_si128(x2, k1k2, 0x00), b2 = _mm_clmulepi64_si128(x2, k1k2, 0x11);
+		__m128i a3 = _mm_clmulepi64_si128(x3, k1k2, 0x00), b3 = _mm_clmulepi64_si128(x3, k1k2, 0x11);
+		__m128i a4 = _mm_clmulepi64_si128(x4, k1k2, 0x00), b4 = _mm_clmulepi64_si128(x4, k1k2, 0x11);
+		x1 = _mm_xor_si128(_mm_xor_si128(a1, b1), _mm_loadu_si128((const __m128i *)(p + 0)));
+		x2 = _mm_xor_si128(_mm_xor_si128(a2, b2), _mm_loadu_si128((const __m128i *)(p + 16)));
+		x3 = _mm_xor_si128(_mm_xor_si128(a3, b3), _mm_loadu_si128((const __m128i *)(p + 32)));
+		x4 = _mm_xor_si128(_mm_xor_si128(a4, b4), _mm_loadu_si128((const __m128i *)(p + 48)));
+	}
+	/* fold the four lanes into one, then the remaining 16-byte blocks */
+	__m128i rest[3] = {x2, x3, x4};
+	for (int i = 0; i < 3; i++)
+		x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), _mm_clmulepi64_si128(x1, k3k4, 0x11)),
+				   rest[i]);
+	for (; len >= 16; p += 16, len -= 16)
+		x1 = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(x1, k3k4, 0x00), _mm_clmulepi64_si128(x1, k3k4, 0x11)),
+				   _mm_loadu_si128((const __m128i *)p));
+	/* 128 -> 64 bits, then Barrett reduction to 32 */
+	x2 = _mm_clmulepi64_si128(x1, k3k4, 0x10);
+	x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
+	x2 = _mm_srli_si128(x1, 4);
+	x1 = _mm_xor_si128(_mm_clmulepi64_si128(_mm_and_si128(x1, mask32), k5, 0x00), x2);
+	x2 = _mm_clmulepi64_si128(_mm_and_si128(x1, mask32), poly, 0x10);
+	x2 = _mm_clmulepi64_si128(_mm_and_si128(x2, mask32), poly, 0x00);
+	x1 = _mm_xor_si128(x1, x2);
+	return (uint32_t)_mm_extract_epi32(x1, 1);
+}
+#endif
+
+uint32_t sbx_crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__)
+	static int have = -1;
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+	}
+	if (have && n >= 64) {
+		size_t bulk = n & ~(size_t)15;
+		crc = ~crc32_clmul(~crc, p, bulk);
+		p += bulk;
+		n -= bulk;
+	}
+#endif
+	return (uint32_t)crc32(crc, p, (uInt)n);
 }

@@ -254,10 +254,11 @@ static int decode_hello(sbx_conn *c, const msgpack_object *map)
 {
 	sbx_hello *h = &c->peer;
 	memset(h, 0, sizeof *h);
-	h->proto = (uint32_t)sbx_map_uint(map, "proto", 0);
-	if (h->proto != SBX_PROTO_VERSION) {
-		protocol_error(c, "peer speaks protocol version %u, this side speaks %u",
-			       h->proto, SBX_PROTO_VERSION);
+	uint64_t proto = sbx_map_uint(map, "proto", 0);
+	h->proto = (uint32_t)proto;
+	if (proto != SBX_PROTO_VERSION) {
+		protocol_error(c, "peer speaks protocol version %llu, this side speaks %u",
+			       (unsigned long long)proto, SBX_PROTO_VERSION);
 		return -1;
 	}
 	sbx_map_str(map, "version", h->version, sizeof h->version);
@@ -338,8 +339,9 @@ static int allowed(const sbx_conn *c, int type)
 }
 
 /* Finds the stream a message refers to. The host knows every stream it
- * opened, so anything else is a hostile or broken agent. The agent may
- * see stragglers for a stream it just finished; it ignores those. */
+ * opened (and keeps it until the agent's final), so anything else is a
+ * hostile or broken agent. The agent may see stragglers for a stream it
+ * just finished; it ignores those. */
 static sbx_stream *stream_for(sbx_conn *c, const sbx_msg *m)
 {
 	sbx_stream *s = sbx_streams_get(&c->streams, m->stream);
@@ -387,7 +389,7 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 	}
 	s->recv_left -= m->len;
 	s->recv_count[m->fd] += m->len;
-	s->recv_crc[m->fd] = (uint32_t)crc32(s->recv_crc[m->fd], m->data, (uInt)m->len);
+	s->recv_crc[m->fd] = sbx_crc32(s->recv_crc[m->fd], m->data, m->len);
 	deliver(c, m);
 }
 
@@ -421,7 +423,7 @@ static void on_window(sbx_conn *c, const sbx_msg *m)
 	sbx_stream *s = stream_for(c, m);
 	if (!s)
 		return;
-	if (m->value == 0 || s->send_credit + m->value > (1ull << 40)) {
+	if (m->value == 0 || m->value > (1ull << 40) || s->send_credit + m->value > (1ull << 40)) {
 		protocol_error(c, "WINDOW increment %llu on stream %u is out of bounds",
 			       (unsigned long long)m->value, m->stream);
 		return;
@@ -638,7 +640,7 @@ long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, 
 			k = (size_t)s->send_credit;
 		if (send_chunk(c, stream, fd, p + sent, k) < 0)
 			return -1;
-		s->sent_crc[fd] = (uint32_t)crc32(s->sent_crc[fd], p + sent, (uInt)k);
+		s->sent_crc[fd] = sbx_crc32(s->sent_crc[fd], p + sent, k);
 		s->sent_count[fd] += k;
 		s->send_credit -= k;
 		sent += k;
@@ -685,11 +687,6 @@ void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n)
 		return;
 	s->recv_left += s->recv_unacked;
 	s->recv_unacked = 0;
-}
-
-void sbx_conn_drop_stream(sbx_conn *c, uint32_t stream)
-{
-	sbx_streams_del(&c->streams, stream);
 }
 
 int sbx_conn_has_stream(sbx_conn *c, uint32_t stream)

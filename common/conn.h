@@ -121,8 +121,6 @@ uint64_t sbx_conn_credit(sbx_conn *c, uint32_t stream);
  * (batched into WINDOW messages). */
 void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n);
 
-/* Forget a stream locally without a message (e.g. host gave up). */
-void sbx_conn_drop_stream(sbx_conn *c, uint32_t stream);
 int sbx_conn_has_stream(sbx_conn *c, uint32_t stream);
 /* The owner's object attached to an open stream (NULL if none). */
 void sbx_conn_set_user(sbx_conn *c, uint32_t stream, void *user);

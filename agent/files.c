@@ -56,16 +56,22 @@ static int request_path(agent_conn *ac, const sbx_msg *m, char *out, size_t len)
 	return 0;
 }
 
-static void fail(transfer *t, int err, const char *what)
+/* Ends a transfer without committing anything: a write's temp file goes. */
+static void abandon(transfer *t)
 {
-	sbx_conn_send_error(t->owner->conn, t->stream, err, agent_errcode(err), "%s %s: %s", what, t->path,
-			    strerror(err));
 	if (t->type == SBX_MSG_WRITE)
 		fsops_abort_temp(t->fd, t->tmp);
 	else if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
 	t->finished = 1;
+}
+
+static void fail(transfer *t, int err, const char *what)
+{
+	sbx_conn_send_error(t->owner->conn, t->stream, err, agent_errcode(err), "%s %s: %s", what, t->path,
+			    strerror(err));
+	abandon(t);
 }
 
 /* ---------------------------------------------------------------- write */
@@ -281,14 +287,8 @@ int files_cancel(agent_conn *ac, uint32_t stream)
 void files_detach(agent_conn *ac)
 {
 	for (transfer *t = ac->ag->xfers; t; t = t->next) {
-		if (t->owner != ac || t->finished)
-			continue;
-		if (t->type == SBX_MSG_WRITE)
-			fsops_abort_temp(t->fd, t->tmp);
-		else if (t->fd >= 0)
-			close(t->fd);
-		t->fd = -1;
-		t->finished = 1;
+		if (t->owner == ac && !t->finished)
+			abandon(t);
 	}
 }
 

@@ -351,20 +351,28 @@ static sbx_stream *stream_for(sbx_conn *c, const sbx_msg *m)
 	return s;
 }
 
-static void on_data(sbx_conn *c, sbx_msg *m)
+/* The stream a DATA or END is for, after checking that its fd flows this
+ * way (fd 0 toward the agent, 1 and 2 toward the host) and is not ended. */
+static sbx_stream *data_stream(sbx_conn *c, const sbx_msg *m)
 {
-	int in_fd_ok = c->cfg.role == SBX_ROLE_AGENT ? m->fd == SBX_FD_IN : m->fd != SBX_FD_IN;
-	if (!in_fd_ok) {
-		protocol_error(c, "DATA on fd %d is not allowed in this direction", m->fd);
-		return;
+	int fd_ok = c->cfg.role == SBX_ROLE_AGENT ? m->fd == SBX_FD_IN : m->fd != SBX_FD_IN;
+	if (!fd_ok) {
+		protocol_error(c, "%s on fd %d is not allowed in this direction", sbx_msg_name(m->type), m->fd);
+		return NULL;
 	}
 	sbx_stream *s = stream_for(c, m);
+	if (s && (s->recv_end & (1u << m->fd))) {
+		protocol_error(c, "%s on stream %u fd %d", m->type == SBX_MSG_END ? "second END" : "DATA after END", m->stream, m->fd);
+		return NULL;
+	}
+	return s;
+}
+
+static void on_data(sbx_conn *c, sbx_msg *m)
+{
+	sbx_stream *s = data_stream(c, m);
 	if (!s)
 		return;
-	if (s->recv_end & (1u << m->fd)) {
-		protocol_error(c, "DATA after END on stream %u fd %d", m->stream, m->fd);
-		return;
-	}
 	if (m->flags & ~(unsigned)SBX_DATA_DEFLATE) {
 		protocol_error(c, "DATA with unknown flags 0x%x", m->flags);
 		return;
@@ -395,18 +403,9 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 
 static void on_end(sbx_conn *c, sbx_msg *m)
 {
-	int in_fd_ok = c->cfg.role == SBX_ROLE_AGENT ? m->fd == SBX_FD_IN : m->fd != SBX_FD_IN;
-	if (!in_fd_ok) {
-		protocol_error(c, "END on fd %d is not allowed in this direction", m->fd);
-		return;
-	}
-	sbx_stream *s = stream_for(c, m);
+	sbx_stream *s = data_stream(c, m);
 	if (!s)
 		return;
-	if (s->recv_end & (1u << m->fd)) {
-		protocol_error(c, "second END on stream %u fd %d", m->stream, m->fd);
-		return;
-	}
 	s->recv_end |= 1u << m->fd;
 	if (m->count != s->recv_count[m->fd] || m->crc != s->recv_crc[m->fd]) {
 		m->err = EBADMSG;

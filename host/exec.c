@@ -159,10 +159,12 @@ void sbx_call_cancel(sbx_call *c)
 	}
 	sbx_error e;
 	sbx_error_set(&e, SBX_E_CANCELLED, ECANCELED, "cancelled", "cancelled before it started");
+	session_enter(s); /* on_done may close the session: destroy it after, not during */
 	if (c->kind == CALL_EXEC)
 		exec_call_fail(c, &e);
 	else
 		files_call_fail(c, &e);
+	session_leave(s);
 }
 
 /* ---------------------------------------------------------------- output */

@@ -302,7 +302,8 @@ void files_call_msg(sbx_call *c, const sbx_msg *m)
 		r.len = sbx_buf_size(b);
 		r.data = malloc(r.len + 1);
 		if (r.data) {
-			memcpy(r.data, sbx_buf_head(b), r.len);
+			if (r.len) /* an empty file never allocated the buffer: no memcpy from NULL */
+				memcpy(r.data, sbx_buf_head(b), r.len);
 			r.data[r.len] = 0;
 		}
 	}

@@ -77,7 +77,7 @@ static void call_fail(sbx_call *c, const sbx_error *e)
 }
 
 /* Sends a call's request (its map pairs were packed at creation). */
-void session_start_call(sbx_session *s, sbx_call *c)
+static void start_call(sbx_session *s, sbx_call *c)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return; /* started when the agent is ready */
@@ -116,6 +116,16 @@ nomem:;
 	call_fail(c, &e);
 }
 
+/* on_done and on_progress may run from here outside any loop callback
+ * (from sbx_exec, sbx_write_file, ...): a session they close is destroyed
+ * only when this returns, not under the caller's feet. */
+void session_start_call(sbx_session *s, sbx_call *c)
+{
+	session_enter(s);
+	start_call(s, c);
+	session_leave(s);
+}
+
 /* ---------------------------------------------------------------- bytes */
 
 void session_flush(sbx_session *s)
@@ -136,7 +146,7 @@ void session_flush(sbx_session *s)
 /* Uploads (exec input, stdin, file contents) take turns, one chunk each,
  * while the queue is short: a 1 GiB upload never delays a small request
  * by more than HOST_HIGH_WATER bytes. */
-void session_pump(sbx_session *s)
+static void pump_calls(sbx_session *s)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return;
@@ -144,6 +154,8 @@ void session_pump(sbx_session *s)
 	while (progress && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
 		progress = 0;
 		for (sbx_call *c = s->calls; c; c = c->next) {
+			if (s->close_pending)
+				return; /* closed by a callback: send no more (no END of an upload) */
 			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
 				continue;
 			size_t before = sbx_conn_out_size(s->conn);
@@ -158,6 +170,14 @@ void session_pump(sbx_session *s)
 		}
 	}
 	session_flush(s);
+}
+
+/* on_progress callbacks run from here (see session_start_call) */
+void session_pump(sbx_session *s)
+{
+	session_enter(s);
+	pump_calls(s);
+	session_leave(s);
 }
 
 /* ---------------------------------------------------------------- failure */
@@ -342,10 +362,17 @@ static void t_on_closed(void *ud, const char *why)
 	sbx_session *s = ud;
 	s->in_transport++;
 	session_enter(s);
-	if (s->conn)
+	const char *eof = NULL;
+	if (s->conn) {
 		sbx_conn_eof(s->conn);
+		eof = sbx_conn_error(s->conn);
+	}
 	char msg[900];
-	snprintf(msg, sizeof msg, "lost the agent: %s", why);
+	/* a close in the middle of a frame is reported as a truncated frame */
+	if (eof && strstr(eof, "middle of a frame"))
+		snprintf(msg, sizeof msg, "lost the agent: %s; %s", eof, why);
+	else
+		snprintf(msg, sizeof msg, "lost the agent: %s", why);
 	lost(s, msg);
 	leave_transport(s);
 }
@@ -486,6 +513,10 @@ sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const s
 		.workdir = lo ? lo->workdir : NULL,
 		.isolate = lo ? lo->isolate : 0,
 	};
+	/* The private /tmp of an isolated sandbox would hide a workdir under
+	 * /tmp (the agent could not even start there): keep it visible. */
+	if (o.isolate && o.workdir && strncmp(o.workdir, "/tmp/", 5) == 0)
+		o.keep_dir = o.workdir;
 	return spawned(loop, &o, so, err);
 }
 

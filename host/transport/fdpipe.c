@@ -17,6 +17,7 @@
 #include "transport.h"
 
 #define ERR_TAIL 1024
+#define CLOSE_GRACE_MS 200 /* how long close waits for a child to exit on EOF */
 
 typedef struct fdpipe {
 	sbx_transport t;
@@ -219,11 +220,20 @@ static void fp_close(sbx_transport *t)
 		close(p->err_fd);
 	}
 	if (p->child > 0 && !p->child_done) {
-		/* The agent sees EOF and exits; make sure, then reap without
-		 * blocking the loop (the loop's child watch is dropped with us). */
+		/* The agent sees EOF, abandons its transfers (removing their temp
+		 * files), kills its commands and exits. Give it a moment to do so
+		 * (a SIGKILL right away leaves temp files behind), then make sure.
+		 * The loop's child watch is dropped with us. */
 		sbx_loop_unwatch_child(t->loop, p->child);
-		kill(p->child, SIGKILL);
-		waitpid(p->child, NULL, 0);
+		uint64_t until = sbx_now_ms() + CLOSE_GRACE_MS;
+		pid_t r;
+		while (((r = waitpid(p->child, NULL, WNOHANG)) == 0 || (r < 0 && errno == EINTR)) &&
+		       sbx_now_ms() < until)
+			usleep(1000);
+		if (r == 0 || (r < 0 && errno == EINTR)) {
+			kill(p->child, SIGKILL);
+			waitpid(p->child, NULL, 0);
+		}
 	}
 	free(p);
 }

@@ -1,0 +1,411 @@
+/* it_util.h — helpers shared by the integration tests (test_exec.c,
+ * test_files.c, test_session.c): agent path, temp dirs, a loop runner with
+ * a deadline, process scans by marker, SHA-256, and "skip" results.
+ *
+ * Header-only (the Makefile builds each test from one .c file); every
+ * function is static and marked unused. */
+#ifndef SBX_IT_UTIL_H
+#define SBX_IT_UTIL_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sbx.h"
+#include "test.h"
+
+#define IT_UNUSED __attribute__((unused))
+
+/* ---------------------------------------------------------------- running tests */
+
+static int it_skip_now;
+static char it_skip_why[256];
+
+/* SKIP(why): the running test does not apply here; return from it. */
+#define SKIP(...)                                                               \
+	do {                                                                    \
+		it_skip_now = 1;                                                \
+		snprintf(it_skip_why, sizeof it_skip_why, __VA_ARGS__);         \
+		return;                                                         \
+	} while (0)
+
+/* Like RUN(), but a test may SKIP (printed as "skip NAME: why", which
+ * tests/run.sh counts). */
+#define IT_RUN(fn) it_run_test(#fn, fn)
+
+IT_UNUSED static void it_run_test(const char *name, void (*fn)(void))
+{
+	test_name_now = name;
+	test_failed_now = 0;
+	it_skip_now = 0;
+	fn();
+	if (test_failed_now) {
+		test_failed_total++;
+	} else if (it_skip_now) {
+		printf("skip %s: %s\n", name, it_skip_why);
+	} else {
+		test_passed_total++;
+		printf("ok   %s\n", name);
+	}
+	fflush(stdout);
+}
+
+/* CHECK with a printf-style explanation (shown on failure). */
+#define CHECKF(cond, ...)                                                       \
+	do {                                                                    \
+		if (!(cond)) {                                                  \
+			char m_[700];                                           \
+			int k_ = snprintf(m_, sizeof m_, "%s: ", #cond);        \
+			snprintf(m_ + k_, sizeof m_ - (size_t)k_, __VA_ARGS__); \
+			test_fail(__FILE__, __LINE__, m_);                      \
+			return;                                                 \
+		}                                                               \
+	} while (0)
+
+/* CHECK_ERR(err, status, code): an sbx_error of that status and code. */
+#define CHECK_ERR(e, st, cd)                                                               \
+	CHECKF((e).status == (st) && strcmp((e).code, (cd)) == 0,                          \
+	       "got status %d (%s) code '%s' message '%s'", (int)(e).status,               \
+	       sbx_status_name((e).status), (e).code, (e).message)
+
+/* ---------------------------------------------------------------- paths */
+
+/* The agent binary: $SBX_AGENT, else build/sbx-agent; made absolute (a
+ * session with a workdir starts it from there). */
+IT_UNUSED static const char *it_agent(void)
+{
+	static char path[PATH_MAX];
+	if (path[0])
+		return path;
+	const char *p = getenv("SBX_AGENT");
+	if (!p || !p[0])
+		p = "build/sbx-agent";
+	if (!realpath(p, path))
+		snprintf(path, sizeof path, "%s", p);
+	setenv("SBX_AGENT", path, 1); /* for commands like sh -c 'exec $SBX_AGENT' */
+	return path;
+}
+
+IT_UNUSED static void it_tmpdir(char *out, size_t len, const char *tag)
+{
+	snprintf(out, len, "/tmp/sbx-it-%s-XXXXXX", tag);
+	if (!mkdtemp(out)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	chmod(out, 0755);
+}
+
+static int it_rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP || flag == FTW_D)
+		return rmdir(p) < 0 ? 0 : 0;
+	unlink(p);
+	return 0;
+}
+
+IT_UNUSED static void it_rm_rf(const char *dir)
+{
+	if (dir && dir[0])
+		nftw(dir, it_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+IT_UNUSED static int it_write_local(const char *path, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t w = write(fd, b, n);
+		if (w <= 0) {
+			close(fd);
+			return -1;
+		}
+		b += w;
+		n -= (size_t)w;
+	}
+	return close(fd);
+}
+
+/* Reads a whole local file (NUL-terminated); NULL on error. */
+IT_UNUSED static uint8_t *it_read_local(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	uint8_t *b = malloc(cap + 1);
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			b = realloc(b, cap + 1);
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r < 0) {
+			free(b);
+			close(fd);
+			return NULL;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	b[n] = 0;
+	*len = n;
+	return b;
+}
+
+/* Number of entries in dir whose name contains needle. */
+IT_UNUSED static int it_count_entries(const char *dir, const char *needle)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strstr(e->d_name, needle))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---------------------------------------------------------------- data */
+
+/* Deterministic pseudo-random bytes (xorshift64*). */
+IT_UNUSED static void it_fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+	size_t i = 0;
+	while (i < n) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		uint64_t v = x * 0x2545F4914F6CDD1Dull;
+		for (int k = 0; k < 8 && i < n; k++, i++)
+			p[i] = (uint8_t)(v >> (8 * k));
+	}
+}
+
+/* SHA-256 (FIPS 180-4), to compare with sha256sum run in the sandbox. */
+typedef struct it_sha256 {
+	uint32_t h[8];
+	uint8_t buf[64];
+	size_t used;
+	uint64_t total;
+} it_sha256;
+
+static const uint32_t it_sha_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+#define IT_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void it_sha256_block(it_sha256 *s, const uint8_t *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, h;
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+		       p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = IT_ROR(w[i - 15], 7) ^ IT_ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = IT_ROR(w[i - 2], 17) ^ IT_ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
+	e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = h + (IT_ROR(e, 6) ^ IT_ROR(e, 11) ^ IT_ROR(e, 25)) + ((e & f) ^ (~e & g)) +
+			      it_sha_k[i] + w[i];
+		uint32_t t2 = (IT_ROR(a, 2) ^ IT_ROR(a, 13) ^ IT_ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+		h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+	}
+	s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
+	s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
+}
+
+IT_UNUSED static void it_sha256_hex(const void *data, size_t n, char out[65])
+{
+	static const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+	it_sha256 s;
+	memcpy(s.h, init, sizeof init);
+	const uint8_t *p = data;
+	size_t i = 0;
+	for (; i + 64 <= n; i += 64)
+		it_sha256_block(&s, p + i);
+	uint8_t last[128] = {0};
+	size_t rem = n - i;
+	memcpy(last, p + i, rem);
+	last[rem] = 0x80;
+	size_t blocks = rem + 9 <= 64 ? 1 : 2;
+	uint64_t bits = (uint64_t)n * 8;
+	for (int k = 0; k < 8; k++)
+		last[blocks * 64 - 1 - k] = (uint8_t)(bits >> (8 * k));
+	for (size_t b = 0; b < blocks; b++)
+		it_sha256_block(&s, last + 64 * b);
+	for (int k = 0; k < 8; k++)
+		snprintf(out + 8 * k, 9, "%08x", s.h[k]);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+/* Runs the loop until *flag is set or timeout_s passed. 0 when set. */
+IT_UNUSED static int it_run_until(sbx_loop *loop, const int *flag, double timeout_s)
+{
+	uint64_t end = sbx_now_ms() + (uint64_t)(timeout_s * 1000);
+	while (!*flag) {
+		if (sbx_now_ms() >= end)
+			return -1;
+		if (sbx_loop_run_once(loop, 50) < 0 && errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+/* Runs the loop for about ms milliseconds. */
+IT_UNUSED static void it_run_for(sbx_loop *loop, uint64_t ms)
+{
+	uint64_t end = sbx_now_ms() + ms;
+	while (sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 20);
+}
+
+/* A local session (agent as a child) that is ready, or NULL (err printed). */
+IT_UNUSED static sbx_session *it_local(sbx_loop *loop, const char *workdir, int isolate)
+{
+	sbx_error err;
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = workdir, .isolate = isolate};
+	sbx_session *s = sbx_session_local(loop, &lo, NULL, &err);
+	if (!s) {
+		fprintf(stderr, "it_local: %s\n", err.message);
+		return NULL;
+	}
+	if (sbx_session_wait_ready(s, 30, &err) < 0) {
+		fprintf(stderr, "it_local: not ready: %s\n", err.message);
+		sbx_session_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Runs argv (NULL-terminated list) with default options. */
+IT_UNUSED static int it_exec(sbx_session *s, sbx_exec_result *r, const char *const *argv)
+{
+	sbx_exec_opts o = {.argv = argv};
+	return sbx_exec_sync(s, &o, r);
+}
+
+/* ---------------------------------------------------------------- processes */
+
+/* Pids of live (non-zombie) processes whose command line (NULs shown as
+ * spaces) contains marker. Returns how many (up to max stored). */
+IT_UNUSED static int it_procs_with(const char *marker, pid_t *pids, int max)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	pid_t self = getpid();
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		char path[64], buf[4096];
+		snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		buf[r] = 0;
+		char *rp = strrchr(buf, ')');
+		if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
+			continue;
+		snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		r = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (r <= 0)
+			continue;
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] == 0)
+				buf[i] = ' ';
+		buf[r] = 0;
+		if (strstr(buf, marker)) {
+			if (n < max && pids)
+				pids[n] = (pid_t)pid;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits up to timeout_s for no process to carry marker; returns how many
+ * are left. */
+IT_UNUSED static int it_wait_procs_gone(const char *marker, double timeout_s)
+{
+	uint64_t end = sbx_now_ms() + (uint64_t)(timeout_s * 1000);
+	int n;
+	while ((n = it_procs_with(marker, NULL, 0)) > 0 && sbx_now_ms() < end)
+		usleep(20 * 1000);
+	return n;
+}
+
+/* Kills (by pid) the processes this test started that carry marker,
+ * scanning again until none is left (one may be between fork and exec). */
+IT_UNUSED static void it_kill_marked(const char *marker)
+{
+	uint64_t end = sbx_now_ms() + 2000;
+	for (;;) {
+		pid_t pids[64];
+		int n = it_procs_with(marker, pids, 64);
+		for (int i = 0; i < n && i < 64; i++)
+			kill(pids[i], SIGKILL);
+		if (n <= 0 || sbx_now_ms() >= end)
+			return;
+		usleep(10 * 1000);
+	}
+}
+
+/* A marker unique to this test run, e.g. for `sleep 100.<marker>`-style
+ * arguments found later in /proc. Digits only. */
+IT_UNUSED static const char *it_marker(char *buf, size_t len)
+{
+	static unsigned counter;
+	snprintf(buf, len, "%d%03u", (int)getpid() % 100000, ++counter % 1000);
+	return buf;
+}
+
+#endif

@@ -88,7 +88,7 @@ $(BUILD)/libsbx.so: $(COMMON_OBJ) $(HOST_OBJ)
 $(BUILD)/sbx: $(CLI_OBJ) $(BUILD)/libsbx.a
 	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS) -lyaml
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS)
 

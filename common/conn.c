@@ -207,14 +207,15 @@ int sbx_conn_feed(sbx_conn *c, const uint8_t *p, size_t n)
 	return c->failed ? -1 : 0;
 }
 
-void sbx_conn_eof(sbx_conn *c)
+int sbx_conn_eof(sbx_conn *c)
 {
-	if (sbx_buf_size(&c->in) > 0)
-		sbx_conn_fail(c, "connection closed in the middle of a frame (%zu bytes of it arrived)",
-			      sbx_buf_size(&c->in));
+	size_t partial = sbx_buf_size(&c->in);
+	if (partial > 0)
+		sbx_conn_fail(c, "connection closed in the middle of a frame (%zu bytes of it arrived)", partial);
 	else
 		sbx_conn_fail(c, "connection closed by the %s",
 			      c->cfg.role == SBX_ROLE_HOST ? "agent" : "host");
+	return partial > 0;
 }
 
 /* ---------------------------------------------------------------- handshake */

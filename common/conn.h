@@ -74,8 +74,9 @@ void sbx_conn_free(sbx_conn *c);
 /* Feeds bytes from the peer. 0, or -1 after a fatal protocol error (see
  * sbx_conn_error; a GOAWAY telling the peer why is queued). */
 int sbx_conn_feed(sbx_conn *c, const uint8_t *p, size_t n);
-/* The peer closed its side. Reports a truncated frame as an error. */
-void sbx_conn_eof(sbx_conn *c);
+/* The peer closed its side: the connection fails. Returns 1 when that cut
+ * a frame short (the error then says so), else 0. */
+int sbx_conn_eof(sbx_conn *c);
 
 /* Outbound bytes: what to write to the transport, and how much was written. */
 const uint8_t *sbx_conn_out(sbx_conn *c, size_t *len);

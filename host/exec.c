@@ -79,7 +79,8 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 	snprintf(c->key, sizeof c->key, "%s-%u", s->key_prefix, ++s->key_counter);
 	pack_request(c, o);
 	c->sending = o->input_len > 0 || o->stream_stdin;
-	session_start_call(s, c);
+	if (session_start_call(s, c, err) < 0)
+		return NULL;
 	return c;
 }
 

@@ -89,7 +89,8 @@ sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 	c->total = total;
 	c->sending = 1;
 	pack_path_request(c, o, 1);
-	session_start_call(s, c);
+	if (session_start_call(s, c, err) < 0)
+		return NULL;
 	return c;
 }
 
@@ -185,7 +186,8 @@ sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 		return NULL;
 	}
 	pack_path_request(c, o, 0);
-	session_start_call(s, c);
+	if (session_start_call(s, c, err) < 0)
+		return NULL;
 	return c;
 }
 
@@ -359,7 +361,8 @@ int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *out)
 		return -1;
 	c->stat_out = out;
 	pack_path_request(c, &o, 1);
-	session_start_call(s, c);
+	if (session_start_call(s, c, &out->error) < 0)
+		return -1;
 	while (!done && sbx_loop_run_once(s->loop, -1) >= 0)
 		;
 	return out->error.status == SBX_OK ? 0 : -1;

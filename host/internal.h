@@ -75,7 +75,9 @@ struct sbx_session {
 /* session.c */
 void session_flush(sbx_session *s);
 void session_pump(sbx_session *s);
-void session_start_call(sbx_session *s, sbx_call *c);
+/* Sends a call's request now or once the agent is ready. With err, a
+ * failure to start finishes the call silently and fills err (-1). */
+int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err);
 sbx_call *call_new(sbx_session *s, call_kind kind);
 void call_finish(sbx_call *c);          /* unlink + free (after on_done) */
 void session_forget(sbx_session *s, const char *key);

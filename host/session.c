@@ -76,19 +76,35 @@ static void call_fail(sbx_call *c, const sbx_error *e)
 		files_call_fail(c, e);
 }
 
+/* A call that could not start: reported to the caller of sbx_exec & co.
+ * (err set, no on_done) or, for a call started later, through on_done. */
+static int start_failed(sbx_call *c, sbx_error *err, const sbx_error *e)
+{
+	if (err) {
+		*err = *e;
+		call_finish(c);
+	} else {
+		call_fail(c, e);
+	}
+	return -1;
+}
+
 /* Sends a call's request (its map pairs were packed at creation). */
-static void start_call(sbx_session *s, sbx_call *c)
+static int start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
-		return; /* started when the agent is ready */
+		return 0; /* started when the agent is ready */
 	int type = c->kind == CALL_EXEC ? SBX_MSG_EXEC
 		 : c->kind == CALL_WRITE ? SBX_MSG_WRITE
 		 : c->kind == CALL_READ ? SBX_MSG_READ : SBX_MSG_STAT;
 	int forget = c->kind == CALL_EXEC && s->nforget > 0;
 	uint32_t id = sbx_conn_new_stream_id(s->conn);
+	sbx_error e;
 	msgpack_packer *pk = sbx_conn_begin_map(s->conn, type, id, c->npairs + (forget ? 1 : 0));
-	if (!pk)
-		goto nomem;
+	if (!pk) {
+		sbx_error_set(&e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return start_failed(c, err, &e);
+	}
 	pk->callback(pk->data, (const char *)c->request.data, c->request.len);
 	if (forget) {
 		sbx_pack_str(pk, "forget");
@@ -97,11 +113,9 @@ static void start_call(sbx_session *s, sbx_call *c)
 			sbx_pack_str(pk, s->forget[i]);
 	}
 	if (sbx_conn_finish(s->conn) < 0) {
-		sbx_error e;
 		sbx_error_set(&e, SBX_E_INVALID, E2BIG, "invalid",
 			      "request too large for the agent's frame limit (%zu bytes of arguments)", c->request.len);
-		call_fail(c, &e);
-		return;
+		return start_failed(c, err, &e);
 	}
 	if (forget)
 		s->nforget = 0;
@@ -109,21 +123,18 @@ static void start_call(sbx_session *s, sbx_call *c)
 	c->started = 1;
 	sbx_conn_set_user(s->conn, id, c);
 	session_pump(s);
-	return;
-nomem:;
-	sbx_error e;
-	sbx_error_set(&e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-	call_fail(c, &e);
+	return 0;
 }
 
 /* on_done and on_progress may run from here outside any loop callback
  * (from sbx_exec, sbx_write_file, ...): a session they close is destroyed
  * only when this returns, not under the caller's feet. */
-void session_start_call(sbx_session *s, sbx_call *c)
+int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 {
 	session_enter(s);
-	start_call(s, c);
+	int rc = start_call(s, c, err);
 	session_leave(s);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- bytes */
@@ -298,7 +309,7 @@ static void on_hello(sbx_conn *conn, const sbx_hello *peer, void *ud)
 		if (c->started && c->kind == CALL_EXEC && c->stream == 0)
 			exec_call_reattach(c);
 		else if (!c->started)
-			session_start_call(s, c);
+			session_start_call(s, c, NULL);
 	}
 }
 
@@ -362,15 +373,10 @@ static void t_on_closed(void *ud, const char *why)
 	sbx_session *s = ud;
 	s->in_transport++;
 	session_enter(s);
-	const char *eof = NULL;
-	if (s->conn) {
-		sbx_conn_eof(s->conn);
-		eof = sbx_conn_error(s->conn);
-	}
 	char msg[900];
 	/* a close in the middle of a frame is reported as a truncated frame */
-	if (eof && strstr(eof, "middle of a frame"))
-		snprintf(msg, sizeof msg, "lost the agent: %s; %s", eof, why);
+	if (s->conn && sbx_conn_eof(s->conn))
+		snprintf(msg, sizeof msg, "lost the agent: %s; %s", sbx_conn_error(s->conn), why);
 	else
 		snprintf(msg, sizeof msg, "lost the agent: %s", why);
 	lost(s, msg);

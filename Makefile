@@ -96,7 +96,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libsbx.a
+$(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
 

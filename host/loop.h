@@ -68,11 +68,11 @@ void sbx_timer_cancel(sbx_loop *loop, sbx_timer *t);
 int sbx_loop_watch_child(sbx_loop *loop, pid_t pid, sbx_child_cb cb,
 			 void *ud);
 
-/* Run cb(loop, ud) on the next loop iteration, before the loop blocks.
- * Calls run in the order they were deferred. Aborts if out of memory. */
 /* Forget a child watch without reaping or calling back (unknown pid: no-op). */
 void sbx_loop_unwatch_child(sbx_loop *loop, pid_t pid);
 
+/* Run cb(loop, ud) on the next loop iteration, before the loop blocks.
+ * Calls run in the order they were deferred. Aborts if out of memory. */
 void sbx_loop_defer(sbx_loop *loop, sbx_timer_cb cb, void *ud);
 
 /* One iteration: run deferred calls, wait for fd events (at most

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# bench/run.sh — run the benchmark programs side by side and print one table.
+#
+#   BUILD=build bench/run.sh        (what `make bench` runs)
+#
+# Each program (build/bench/NAME, from bench/NAME.c) prints ROW lines on
+# stdout and details on stderr; this script collects the rows into one
+# aligned table, then prints the details. A missed target is a MISS in the
+# table, not a failure: the exit status is 0 unless a benchmark could not
+# run at all.
+#
+# Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), TMPDIR (where the
+# temporary files go; default /tmp).
+set -u
+
+BUILD=${BUILD:-build}
+cd "$(dirname "$0")/.." || exit 1
+BIN=$BUILD/bench
+export SBX_AGENT=${SBX_AGENT:-$PWD/$BUILD/sbx-agent}
+EXEC_REPS=${EXEC_REPS:-500}
+FILE_REPS=${FILE_REPS:-5}
+
+if [ ! -x "$SBX_AGENT" ]; then
+	echo "bench: no agent at $SBX_AGENT (run make first)" >&2
+	exit 1
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sbx-bench-run-XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+
+broken=0
+start=$(date +%s)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+# name, then its arguments
+run() {
+	local name=$1
+	shift
+	local t0=$(date +%s%N)
+	printf 'bench: %-12s ... ' "$name" >&2
+	if [ ! -x "$BIN/$name" ]; then
+		echo "missing ($BIN/$name)" >&2
+		printf 'ROW\t-\t%s: not built\t-\t-\t-\t-\tERROR\n' "$name" >>"$work/rows"
+		broken=1
+		return
+	fi
+	"$BIN/$name" "$@" >"$work/$name.out" 2>"$work/$name.err"
+	local rc=$?
+	grep '^ROW' "$work/$name.out" >>"$work/rows"
+	local ms=$((($(date +%s%N) - t0) / 1000000))
+	printf '%d.%d s\n' $((ms / 1000)) $((ms % 1000 / 100)) >&2
+	if [ $rc -ne 0 ]; then
+		printf 'ROW\t-\t%s failed (exit %d): %s\t-\t-\t-\t-\tERROR\n' "$name" $rc \
+			"$(tail -n 1 "$work/$name.err" | tr '\t' ' ')" >>"$work/rows"
+		broken=1
+	fi
+}
+
+# mem first, in its own process: nothing else raises its peak RSS.
+run mem "$SBX_AGENT"
+run exec "$EXEC_REPS"
+run files "$FILE_REPS"
+run concurrency
+
+echo
+echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
+echo "MB = 10^6 bytes; latencies and throughputs are medians over the repeats; ratio is sbx vs the baseline column"
+echo "load average before: $load0, after: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews these numbers)"
+echo
+awk -F'\t' '
+	{ n++; for (i = 2; i <= 8; i++) { c[n, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+	END {
+		split("id|benchmark|sbx|baseline|ratio|target|result", h, "|")
+		for (i = 2; i <= 8; i++) if (length(h[i - 1]) > w[i]) w[i] = length(h[i - 1])
+		line = "|"; sep = "|"
+		for (i = 2; i <= 8; i++) {
+			line = line sprintf(" %-*s |", w[i], h[i - 1])
+			sep = sep sprintf("%s|", dashes(w[i] + 2))
+		}
+		print line; print sep
+		for (r = 1; r <= n; r++) {
+			line = "|"
+			for (i = 2; i <= 8; i++) {
+				fmt = (i >= 4 && i <= 7) ? " %*s |" : " %-*s |"
+				line = line sprintf(fmt, w[i], c[r, i])
+			}
+			print line
+		}
+	}
+	function dashes(k,   s) { s = ""; while (k-- > 0) s = s "-"; return s }
+' "$work/rows"
+
+pass=$(awk -F'\t' '$8 == "PASS"' "$work/rows" | wc -l)
+miss=$(awk -F'\t' '$8 == "MISS"' "$work/rows" | wc -l)
+err=$(awk -F'\t' '$8 == "ERROR"' "$work/rows" | wc -l)
+echo
+echo "targets: $pass PASS, $miss MISS${err:+, $err ERROR}" | sed 's/, 0 ERROR//'
+if [ "$miss" -gt 0 ]; then
+	echo "MISSED:"
+	awk -F'\t' '$8 == "MISS" { printf "  %s  %s: %s vs %s (%s, target %s)\n", $2, $3, $4, $5, $6, $7 }' "$work/rows"
+fi
+echo
+echo "details:"
+for f in mem exec files concurrency; do
+	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
+done
+exit $broken

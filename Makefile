@@ -4,6 +4,7 @@
 #   make agent ARCH=arm64 cross-build the agent with Debian's aarch64 toolchain
 #   make test [SAN=1]     the whole suite (SAN=1: under ASan + UBSan)
 #   make bench            side-by-side benchmarks
+#   make python           the Inspect provider (host/python) built in place under $(BUILD)/python
 
 CC ?= cc
 ARCH ?= native
@@ -29,6 +30,8 @@ CLI_SRC = $(wildcard host/cli/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 TOOL_SRC = $(wildcard tests/tools/*.c)
 BENCH_SRC = $(wildcard bench/*.c)
+PY_SRC = $(wildcard host/python/inspect_sbx/*.py)
+PYTHON ?= python3
 
 # ---- the agent: static, stripped, size-optimised -------------------------
 ifeq ($(ARCH),arm64)
@@ -100,16 +103,31 @@ $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
 
+# ---- the Python package: the extension and the modules side by side, importable
+# with PYTHONPATH=$(BUILD)/python (tests and benches); `pip install` builds its own.
+PY_OUT = $(BUILD)/python/inspect_sbx
+PY_EXT = $(PY_OUT)/_sbx$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+
+python: $(PY_EXT) $(patsubst host/python/inspect_sbx/%,$(PY_OUT)/%,$(PY_SRC))
+
+$(PY_EXT): host/python/ext/sbxmodule.c host/python/sbx_build.py host/sbx.h host/loop.h $(BUILD)/libsbx.a
+	@mkdir -p $(PY_OUT)
+	SBX_LIBSBX=$(BUILD)/libsbx.a $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
+
+$(PY_OUT)/%.py: host/python/inspect_sbx/%.py
+	@mkdir -p $(PY_OUT)
+	cp $< $@
+
 # The arm64 agent is part of the suite wherever the cross compiler is.
-test: all
+test: all python
 	@if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) --no-print-directory agent ARCH=arm64 SAN=0 BUILD=build; fi
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
-bench: all $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+bench: all python $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 	BUILD=$(BUILD) bench/run.sh
 
 clean:
 	rm -rf build
 
-.PHONY: all agent lib cli tools test bench clean
+.PHONY: all agent lib cli tools python test bench clean
 .SECONDARY:

@@ -1,0 +1,167 @@
+"""config.py — the sandbox configurations the three providers accept.
+
+Drop-in with the sandboxes they replace:
+  sbx-local  nothing, a values.yaml / compose.yaml path (one agent per service, like
+             `sbx up -f`), or a LocalConfig / dict with `values`, `isolate`, `agent`.
+  sbx-k8s    what the k8s sandbox accepts: a values or compose file path, or a config
+             with chart, values, context, default_user, restarted_container_behavior.
+  sbx-ec2    the EC2 sandbox's config fields, with INSPECT_EC2_SANDBOX_* environment
+             variables filling what the config leaves out.
+Bad input raises ValueError naming the file or field and the fix.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SERVICE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
+VALUES_NAMES = ("values.yaml", "values.yml", "helm-values.yaml")
+
+
+def services_from_file(path: str) -> list[str]:
+    """Service names of a values.yaml or compose.yaml (`services:` mapping), the default
+    service first: the one named `default`, else the one with `x-default: true`, else the
+    first. The same rule as `sbx up -f` (host/cli/services.c)."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - the machine's Python ships PyYAML
+        raise ValueError(f"{path}: reading it needs PyYAML (apt-get install python3-yaml)") from None
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    except OSError as e:
+        raise ValueError(f"cannot open {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    svcs = doc.get("services") if isinstance(doc, dict) else None
+    if not isinstance(svcs, dict) or not svcs:
+        raise ValueError(f"{path}: no 'services:' mapping with at least one service")
+    names: list[str] = []
+    default = None
+    for name, spec in svcs.items():
+        if not isinstance(name, str) or not SERVICE_NAME.match(name):
+            raise ValueError(f"{path}: service name {name!r} must be lowercase letters, digits and '-'")
+        if name == "default" or (default is None and isinstance(spec, dict) and spec.get("x-default") is True):
+            default = name
+        names.append(name)
+    if default is not None:
+        names.remove(default)
+        names.insert(0, default)
+    return names
+
+
+def _from_mapping(cls: type, data: Any, what: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if hasattr(data, "model_dump"):  # a pydantic model (Inspect's config objects)
+        data = data.model_dump()
+    if not isinstance(data, dict):
+        raise ValueError(f"{what}: expected a file path or a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{what}: unknown field(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return cls(**data)
+
+
+# ---------------------------------------------------------------- local
+
+
+@dataclass
+class LocalConfig:
+    values: str | None = None    # values.yaml / compose.yaml: one agent per service
+    isolate: bool | None = None  # None: isolate when the kernel allows namespaces
+    agent: str | None = None     # the sbx-agent binary (default: $SBX_AGENT, libsbx's default)
+
+    def services(self) -> list[str]:
+        return services_from_file(self.values) if self.values else ["default"]
+
+
+def local_config(config: Any) -> LocalConfig:
+    if config is None:
+        return LocalConfig()
+    if isinstance(config, str):
+        return LocalConfig(values=config)
+    return _from_mapping(LocalConfig, config, "sbx-local config")
+
+
+# ---------------------------------------------------------------- k8s
+
+
+@dataclass
+class K8sConfig:
+    chart: str | None = None
+    values: str | None = None
+    context: str | None = None
+    default_user: str | None = None
+    restarted_container_behavior: str = "warn"
+
+    def __post_init__(self) -> None:
+        if self.restarted_container_behavior not in ("warn", "raise"):
+            raise ValueError("sbx-k8s config: restarted_container_behavior must be 'warn' or 'raise', "
+                             f"not {self.restarted_container_behavior!r}")
+
+
+def k8s_config(config: Any) -> K8sConfig:
+    if config is None:
+        return K8sConfig()
+    if isinstance(config, str):
+        return K8sConfig(values=config)
+    return _from_mapping(K8sConfig, config, "sbx-k8s config")
+
+
+# ---------------------------------------------------------------- ec2
+
+
+@dataclass
+class Ec2Config:
+    region: str | None = None
+    vpc_id: str | None = None
+    security_group_id: str | None = None
+    subnet_id: str | None = None
+    instance_profile: str | None = None
+    s3_bucket: str | None = None
+    s3_key_prefix: str | None = None
+    ami_id: str | None = None
+    instance_type: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    def with_env(self, environ: dict[str, str] | None = None) -> "Ec2Config":
+        """Fields left unset taken from INSPECT_EC2_SANDBOX_<FIELD> (extra_tags: k=v,k=v)."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in fields(self):
+            cur = getattr(self, f.name)
+            raw = env.get("INSPECT_EC2_SANDBOX_" + f.name.upper())
+            if f.name == "extra_tags":
+                tags = dict(_parse_tags(raw)) if raw else {}
+                tags.update(cur or {})
+                values[f.name] = tags
+            else:
+                values[f.name] = cur if cur is not None else raw
+        return Ec2Config(**values)
+
+    def missing(self) -> list[str]:
+        return [n for n in ("region", "vpc_id", "security_group_id", "subnet_id") if not getattr(self, n)]
+
+
+def _parse_tags(raw: str) -> list[tuple[str, str]]:
+    out = []
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        if "=" not in part:
+            raise ValueError(f"INSPECT_EC2_SANDBOX_EXTRA_TAGS: {part!r} is not KEY=VALUE (use k1=v1,k2=v2)")
+        k, v = part.split("=", 1)
+        out.append((k.strip(), v.strip()))
+    return out
+
+
+def ec2_config(config: Any, environ: dict[str, str] | None = None) -> Ec2Config:
+    base = Ec2Config() if config is None else _from_mapping(Ec2Config, config, "sbx-ec2 config")
+    return base.with_env(environ)

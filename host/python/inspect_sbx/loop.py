@@ -1,0 +1,98 @@
+"""loop.py — libsbx's one event loop, embedded in asyncio.
+
+The extension owns one sbx_loop per process. Its epoll fd is added as a reader to the
+running asyncio loop, and a timer wakes asyncio for libsbx's own timers (heartbeats,
+deferred calls); both run one non-blocking iteration, in which libsbx completes the
+asyncio futures of the calls that finished. No threads: every call is a callback.
+
+One asyncio loop drives libsbx at a time. When calls are started from another asyncio
+loop while none are in flight (e.g. a new `asyncio.run`), the driver moves over; while
+calls are in flight on the old loop, starting one from another loop is an error.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from . import _sbx
+
+
+class Driver:
+    """Attaches libsbx's loop to the running asyncio loop and keeps it woken."""
+
+    def __init__(self) -> None:
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._fd = _sbx.loop_fd()
+        self._waiters: list[tuple[object, asyncio.Future]] = []
+
+    def attach(self) -> asyncio.AbstractEventLoop:
+        """The running asyncio loop, now driving libsbx. Call before starting a call."""
+        loop = asyncio.get_running_loop()
+        if loop is self._aloop:
+            return loop
+        old = self._aloop
+        if old is not None and not old.is_closed():
+            if _sbx.inflight() > 0:
+                raise RuntimeError(
+                    "sbx: calls are still in flight on another asyncio event loop; libsbx's loop "
+                    "is driven by one asyncio loop at a time (finish or cancel them first)")
+            old.remove_reader(self._fd)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        loop.add_reader(self._fd, self.tick)
+        self._aloop = loop
+        return loop
+
+    def tick(self) -> None:
+        """One libsbx iteration, then re-arm the timer."""
+        _sbx.run_once()
+        if self._waiters:
+            self._check_waiters()
+        self.arm()
+
+    def arm(self) -> None:
+        """Make sure asyncio wakes us when libsbx's next timer is due."""
+        loop = self._aloop
+        if loop is None or loop.is_closed():
+            return
+        ms = _sbx.next_timeout()
+        if ms < 0:
+            return
+        at = loop.time() + ms / 1000.0
+        if self._timer is not None and not self._timer.cancelled() and self._timer_at <= at + 0.0005:
+            return  # an earlier (or equal) wake-up is already set
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = at
+        self._timer = loop.call_at(at, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.tick()
+
+    def when_ready(self, session) -> asyncio.Future:
+        """A future done when the session's agent said HELLO (or failed)."""
+        loop = self.attach()
+        fut = loop.create_future()
+        self._waiters.append((session, fut))
+        self._check_waiters()
+        self.arm()
+        return fut
+
+    def _check_waiters(self) -> None:
+        keep = []
+        for session, fut in self._waiters:
+            if fut.done():
+                continue
+            if session.ready:
+                fut.set_result(None)
+            elif session.failure is not None:
+                fut.set_result(session.failure)
+            else:
+                keep.append((session, fut))
+        self._waiters = keep
+
+
+driver = Driver()

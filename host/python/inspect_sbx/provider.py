@@ -1,0 +1,317 @@
+"""provider.py — the lifecycle behind each sandbox type, without inspect_ai.
+
+A Provider answers Inspect's class-level calls (task_init, sample_init, sample_cleanup,
+task_cleanup, cli_cleanup, config_files, config_deserialize, default_concurrency) for
+one backend. LocalProvider runs one local agent per service per sample (a child process
+on a socketpair, in fresh namespaces when the kernel allows). K8sProvider and
+Ec2Provider accept their configuration already but refuse to start sandboxes until the
+k8s and EC2 backends land in libsbx: they say so instead of pretending.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import tempfile
+from typing import Any
+
+from . import _sbx
+from . import config as cfg
+from .contract import DEFAULT, Contract
+from .sandbox import SbxSandbox
+
+READY_TIMEOUT = 30.0
+
+
+class NotAvailableError(NotImplementedError):
+    """A backend this build of inspect_sbx cannot drive yet."""
+
+
+class Provider:
+    """One sandbox type. Methods mirror SandboxEnvironment's class methods."""
+
+    name = "sbx"
+
+    def __init__(self, contract: Contract = DEFAULT) -> None:
+        self.contract = contract
+
+    def config_files(self) -> list[str]:
+        return []
+
+    def config_deserialize(self, config: dict) -> Any:
+        raise NotImplementedError
+
+    def default_concurrency(self) -> int | None:
+        return None
+
+    async def task_init(self, task_name: str, config: Any) -> None:
+        pass
+
+    async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
+        raise NotImplementedError
+
+    async def sample_cleanup(self, task_name: str, config: Any, environments: dict[str, Any],
+                             interrupted: bool) -> None:
+        pass
+
+    async def task_cleanup(self, task_name: str, config: Any, cleanup: bool) -> None:
+        pass
+
+    async def cli_cleanup(self, id: str | None) -> None:
+        pass
+
+
+# ---------------------------------------------------------------- local
+
+
+def _state_root() -> str:
+    """Where local sandboxes keep their working directories ($SBX_LOCAL_DIR overrides)."""
+    return os.environ.get("SBX_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"sbx-inspect-{os.getuid()}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalProvider(Provider):
+    """sbx-local: each sample gets one local agent per service, each in its own working
+    directory STATE/TASK-XXXX/SERVICE (STATE: $SBX_LOCAL_DIR, else TMPDIR/sbx-inspect-UID).
+    A sample directory holds an `owner` file with the pid of the process that made it, so
+    `inspect sandbox cleanup sbx-local` can remove what a killed evaluation left behind."""
+
+    name = "sbx-local"
+
+    def __init__(self, contract: Contract = DEFAULT) -> None:
+        super().__init__(contract)
+        self._isolate_ok: bool | None = None
+        self._samples: dict[str, tuple[str, list[SbxSandbox]]] = {}  # sample dir -> (task, sandboxes)
+
+    def config_files(self) -> list[str]:
+        return list(cfg.COMPOSE_NAMES) + list(cfg.VALUES_NAMES)
+
+    def config_deserialize(self, config: dict) -> cfg.LocalConfig:
+        return cfg.local_config(config)
+
+    def default_concurrency(self) -> int | None:
+        return None  # agents are cheap processes; Inspect's max_samples bounds them
+
+    async def task_init(self, task_name: str, config: Any) -> None:
+        c = cfg.local_config(config)
+        c.services()  # a bad file fails the task at once, not every sample
+        if c.isolate is None:
+            await self._probe_isolation(c)
+
+    async def _probe_isolation(self, c: cfg.LocalConfig) -> bool:
+        """Whether isolated agents start here (user namespaces may be disabled)."""
+        if self._isolate_ok is None:
+            root = _state_root()
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            d = tempfile.mkdtemp(prefix="probe-", dir=root)
+            try:
+                s = SbxSandbox(_sbx.session_local(d, True, c.agent), name="probe", workdir=d,
+                               contract=self.contract)
+                try:
+                    await s.ready(READY_TIMEOUT)
+                    self._isolate_ok = True
+                except ConnectionError:
+                    self._isolate_ok = False
+                finally:
+                    s.close()
+            except _sbx.SbxError:
+                self._isolate_ok = False
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        return self._isolate_ok
+
+    async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
+        c = cfg.local_config(config)
+        services = c.services()
+        isolate = c.isolate if c.isolate is not None else await self._probe_isolation(c)
+        root = _state_root()
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", task_name or "task")[:40] or "task"
+        sample_dir = tempfile.mkdtemp(prefix=f"{slug}-", dir=root)
+        with open(os.path.join(sample_dir, "owner"), "w") as f:
+            f.write(f"{os.getpid()}\n")
+        envs: dict[str, SbxSandbox] = {}
+        self._samples[sample_dir] = (task_name, list(envs.values()))
+        try:
+            for svc in services:
+                wd = os.path.join(sample_dir, svc)
+                os.mkdir(wd)
+                try:
+                    session = _sbx.session_local(wd, isolate, c.agent)
+                except _sbx.SbxError as e:
+                    raise RuntimeError(f"sbx-local: cannot start the agent for service {svc}: {e.args[3]}") from None
+                envs[svc] = SbxSandbox(session, name=svc, backend=self.name, workdir=wd, contract=self.contract,
+                                       connect=self._connection)
+                envs[svc].isolated = isolate
+                self._samples[sample_dir] = (task_name, list(envs.values()))
+            await asyncio.gather(*(s.ready(READY_TIMEOUT) for s in envs.values()))
+        except BaseException:
+            self._close_sample(sample_dir)
+            raise
+        for s in envs.values():
+            s.sample_dir = sample_dir
+        return envs
+
+    def _close_sample(self, sample_dir: str) -> None:
+        _, sandboxes = self._samples.pop(sample_dir, (None, []))
+        for s in sandboxes:
+            s.close()  # the agent sees EOF, kills its commands and exits
+        shutil.rmtree(sample_dir, ignore_errors=True)
+
+    async def sample_cleanup(self, task_name: str, config: Any, environments: dict[str, Any],
+                             interrupted: bool) -> None:
+        dirs = {getattr(_core(e), "sample_dir", None) for e in environments.values()}
+        for d in dirs:
+            if d:
+                self._close_sample(d)
+
+    async def task_cleanup(self, task_name: str, config: Any, cleanup: bool) -> None:
+        """Everything the task started is closed (also after Ctrl-C, when Inspect skipped
+        sample cleanups). cleanup=False (--no-sandbox-cleanup) keeps the directories, but
+        the agents end with this process either way."""
+        for d, (task, sandboxes) in list(self._samples.items()):
+            if task != task_name:
+                continue
+            if cleanup:
+                self._close_sample(d)
+            else:
+                for s in sandboxes:
+                    s.close()
+                self._samples.pop(d, None)
+
+    async def cli_cleanup(self, id: str | None) -> None:
+        """Removes sample directories whose owning process is gone (id: one directory name)
+        and kills any agent still running in them."""
+        root = _state_root()
+        if not os.path.isdir(root):
+            return
+        for name in sorted(os.listdir(root)):
+            if id and name != id:
+                continue
+            d = os.path.join(root, name)
+            try:
+                with open(os.path.join(d, "owner")) as f:
+                    owner = int(f.read().strip() or "0")
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _pid_alive(owner) and not id:
+                continue  # a running evaluation's sandbox
+            _kill_agents_in(d)
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
+        """A shell in the sandbox's working directory; for an isolated sandbox, inside its
+        namespaces (nsenter into the agent, which is pid 1 of its own pid namespace)."""
+        wd = sandbox.workdir or "."
+        shell = "su -s /bin/sh " + _quote(user) if user else "${SHELL:-/bin/sh}"
+        if getattr(sandbox, "isolated", False):
+            pids = _agents_in(wd)
+            if not pids:
+                raise ConnectionError(f"sandbox {sandbox.name}: its agent process is not running")
+            cmd = (f"nsenter --target {pids[0]} --user --mount --pid --net --preserve-credentials "
+                   f"--wd={_quote(wd)} sh -c {_quote('exec ' + shell)}")
+        else:
+            cmd = f"cd {_quote(wd)} && exec {shell}"
+        return self.contract.SandboxConnection(type="local", command=cmd, container=None)
+
+
+def _core(env: Any) -> Any:
+    """The SbxSandbox behind an environment (the Inspect wrapper keeps it as .sbx)."""
+    return getattr(env, "sbx", env)
+
+
+def _quote(s: str) -> str:
+    import shlex
+    return shlex.quote(s)
+
+
+def _agents_in(workdir: str) -> list[int]:
+    """Pids of processes whose working directory is workdir (agents chdir there)."""
+    want = os.path.realpath(workdir)
+    found = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{p}/cwd") != want:
+                continue
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"sbx-agent") for a in argv[:1]) or b"--stdio" in argv:
+            found.append(int(p))
+    return sorted(found)
+
+
+def _kill_agents_in(sample_dir: str) -> None:
+    if not os.path.isdir(sample_dir):
+        return
+    for svc in os.listdir(sample_dir):
+        for pid in _agents_in(os.path.join(sample_dir, svc)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- k8s, ec2
+
+
+class K8sProvider(Provider):
+    """sbx-k8s: a Helm release of chart/agent-env per sample (not in this build yet)."""
+
+    name = "sbx-k8s"
+
+    def config_files(self) -> list[str]:
+        return list(cfg.VALUES_NAMES) + list(cfg.COMPOSE_NAMES)
+
+    def config_deserialize(self, config: dict) -> cfg.K8sConfig:
+        return cfg.k8s_config(config)
+
+    def default_concurrency(self) -> int | None:
+        return None
+
+    async def task_init(self, task_name: str, config: Any) -> None:
+        cfg.k8s_config(config)
+        raise NotAvailableError(
+            "sbx-k8s is not available yet in this build of inspect_sbx: libsbx's Kubernetes backend "
+            "(helm releases, pod exec transport) has not landed. Use sbx-local, or the k8s sandbox "
+            "(inspect-k8s-sandbox) until it does.")
+
+    async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
+        await self.task_init(task_name, config)
+        return {}
+
+
+class Ec2Provider(Provider):
+    """sbx-ec2: one EC2 instance per sample reached over SSM (not in this build yet)."""
+
+    name = "sbx-ec2"
+
+    def config_deserialize(self, config: dict) -> cfg.Ec2Config:
+        return cfg.ec2_config(config)
+
+    def default_concurrency(self) -> int | None:
+        return None
+
+    async def task_init(self, task_name: str, config: Any) -> None:
+        cfg.ec2_config(config)
+        raise NotAvailableError(
+            "sbx-ec2 is not available yet in this build of inspect_sbx: libsbx's EC2 backend "
+            "(instances over SSM) has not landed. Use sbx-local, or the ec2 sandbox until it does.")
+
+    async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
+        await self.task_init(task_name, config)
+        return {}

@@ -3,7 +3,7 @@
 #
 #   BUILD=build bench/run.sh        (what `make bench` runs)
 #
-# Each program (build/bench/NAME, from bench/NAME.c) prints ROW lines on
+# Each program (build/bench/NAME from bench/NAME.c, or bench/NAME.py) prints ROW lines on
 # stdout and details on stderr; this script collects the rows into one
 # aligned table, then prints the details. A missed target is a MISS in the
 # table, not a failure: the exit status is 0 unless a benchmark could not
@@ -37,13 +37,15 @@ run() {
 	shift
 	local t0=$(date +%s%N)
 	printf 'bench: %-12s ... ' "$name" >&2
-	if [ ! -x "$BIN/$name" ]; then
+	local cmd=("$BIN/$name")
+	[ -f "bench/$name.py" ] && cmd=(python3 "bench/$name.py")
+	if [ ! -f "bench/$name.py" ] && [ ! -x "$BIN/$name" ]; then
 		echo "missing ($BIN/$name)" >&2
 		printf 'ROW\t-\t%s: not built\t-\t-\t-\t-\tERROR\n' "$name" >>"$work/rows"
 		broken=1
 		return
 	fi
-	"$BIN/$name" "$@" >"$work/$name.out" 2>"$work/$name.err"
+	"${cmd[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err"
 	local rc=$?
 	grep '^ROW' "$work/$name.out" >>"$work/rows"
 	local ms=$((($(date +%s%N) - t0) / 1000000))
@@ -60,6 +62,7 @@ run mem "$SBX_AGENT"
 run exec "$EXEC_REPS"
 run files "$FILE_REPS"
 run concurrency
+run python
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -100,7 +103,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency; do
+for f in mem exec files concurrency python; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

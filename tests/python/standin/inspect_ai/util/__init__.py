@@ -13,7 +13,16 @@ import abc
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, ClassVar, Generic, Literal, TypeVar, Union, overload
 
-from pydantic import BaseModel
+try:
+    from pydantic import BaseModel
+except ImportError:  # Inspect depends on pydantic; keep the stand-in usable without it
+    class BaseModel:  # type: ignore[no-redef]
+        def __init__(self, **kw: Any) -> None:
+            for name in self.__annotations__:
+                if name not in kw and not hasattr(type(self), name):
+                    raise TypeError(f"{type(self).__name__}: missing field {name}")
+            for k, v in kw.items():
+                setattr(self, k, v)
 
 T = TypeVar("T", str, bytes)
 

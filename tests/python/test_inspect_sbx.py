@@ -448,6 +448,35 @@ class LoopTests(unittest.TestCase):
             loop_a.close()
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_other_thread_refused_while_calls_in_flight(self):
+        import threading
+        tmp = tempfile.mkdtemp(prefix="sbx-pytest-")
+        try:
+            session = _sbx.session_local(tmp, False)
+            sb = SbxSandbox(session, workdir=tmp)
+            errors = []
+
+            def other_thread():
+                try:
+                    session.exec(["true"], lambda *r: None)
+                except RuntimeError as e:
+                    errors.append(str(e))
+
+            async def run():
+                await sb.ready()
+                task = asyncio.ensure_future(sb.exec(["sleep", "1"]))
+                await asyncio.sleep(0.05)
+                t = threading.Thread(target=other_thread)
+                t.start()
+                t.join()
+                self.assertEqual((await task).returncode, 0)
+            asyncio.run(run())
+            self.assertEqual(len(errors), 1)
+            self.assertIn("another thread", errors[0])
+            sb.close()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
     def test_closed_session_fails_clearly(self):
         tmp = tempfile.mkdtemp(prefix="sbx-pytest-")
         try:

@@ -8,6 +8,10 @@
  * from the call that started an operation; the callbacks take the GIL back
  * for as long as they touch Python objects.
  *
+ * libsbx is single-threaded: one thread at a time may use it, the thread
+ * running the asyncio loop. Another thread may take over only while no call
+ * is in flight; otherwise it gets a RuntimeError rather than a data race.
+ *
  * Objects: Session (one agent connection) and Call (one exec or file
  * transfer in flight). A Call holds a reference to itself while libsbx
  * owns the operation, so it lives until its on_done has run. */
@@ -24,7 +28,8 @@ static sbx_loop *g_loop;
  * callback restores it and saves it again before returning to libsbx. */
 static PyThreadState *g_released;
 static long g_inflight; /* calls started and not yet done */
-static int g_running;   /* inside run_once */
+static int g_running;   /* inside run_once or a close, without the GIL */
+static unsigned long g_owner; /* the thread that uses libsbx */
 static PyObject *SbxError;
 
 static PyThreadState *gil_take(void)
@@ -41,6 +46,21 @@ static void gil_give(PyThreadState *ts)
 {
 	if (ts)
 		g_released = PyEval_SaveThread();
+}
+
+/* 0 when the calling thread may use libsbx now, else -1 with RuntimeError. */
+static int owner_check(void)
+{
+	unsigned long me = PyThread_get_thread_ident();
+	if (me == g_owner)
+		return 0;
+	if (g_inflight == 0 && !g_running) {
+		g_owner = me;
+		return 0;
+	}
+	PyErr_SetString(PyExc_RuntimeError, "sbx: libsbx is in use by another thread (its calls are in flight); "
+					    "drive all sbx calls from the thread running the asyncio loop");
+	return -1;
 }
 
 /* SbxError(status, errno, code, message) */
@@ -129,6 +149,8 @@ static PyObject *session_wrap(sbx_session *s, const sbx_error *err)
 
 static int session_check(SessionObject *so)
 {
+	if (owner_check() < 0)
+		return -1;
 	if (!so->s) {
 		PyErr_SetString(PyExc_ValueError, "the sbx session is closed");
 		return -1;
@@ -141,15 +163,20 @@ static int session_check(SessionObject *so)
 static void close_session(sbx_session *s)
 {
 	PyThreadState *outer = g_released; /* NULL: the caller holds the GIL */
+	int was_running = g_running;
+	g_running = 1;
 	g_released = PyEval_SaveThread();
 	sbx_session_close(s);
 	PyEval_RestoreThread(g_released);
 	g_released = outer;
+	g_running = was_running;
 }
 
 static PyObject *session_close(SessionObject *so, PyObject *unused)
 {
 	(void)unused;
+	if (so->s && owner_check() < 0)
+		return NULL;
 	sbx_session *s = so->s;
 	so->s = NULL;
 	if (s)
@@ -298,6 +325,8 @@ static void file_on_done(void *ud, sbx_file_result *r)
 
 static int call_check(CallObject *co)
 {
+	if (owner_check() < 0)
+		return -1;
 	if (!co->c) {
 		PyErr_SetString(PyExc_ValueError, "the call has finished");
 		return -1;
@@ -359,6 +388,8 @@ static PyObject *call_signal(CallObject *co, PyObject *arg)
 static PyObject *call_cancel(CallObject *co, PyObject *unused)
 {
 	(void)unused;
+	if (co->c && owner_check() < 0)
+		return NULL;
 	if (co->c)
 		sbx_call_cancel(co->c);
 	Py_RETURN_NONE;
@@ -543,6 +574,8 @@ static PyObject *session_read_file(SessionObject *so, PyObject *args, PyObject *
 static PyObject *mod_session_local(PyObject *m, PyObject *args, PyObject *kw)
 {
 	(void)m;
+	if (owner_check() < 0)
+		return NULL;
 	static char *names[] = {"workdir", "isolate", "agent", "env", NULL};
 	PyObject *workdir = Py_None, *agent = Py_None, *env = Py_None;
 	int isolate = 0;
@@ -564,6 +597,8 @@ static PyObject *mod_session_local(PyObject *m, PyObject *args, PyObject *kw)
 static PyObject *mod_session_command(PyObject *m, PyObject *arg)
 {
 	(void)m;
+	if (owner_check() < 0)
+		return NULL;
 	const char **argv = c_str_array(arg, "a command argument");
 	if (!argv)
 		return NULL;
@@ -581,6 +616,8 @@ static PyObject *mod_session_command(PyObject *m, PyObject *arg)
 static PyObject *mod_session_connect(PyObject *m, PyObject *arg)
 {
 	(void)m;
+	if (owner_check() < 0)
+		return NULL;
 	const char *addr = c_str(arg, "address");
 	if (!addr)
 		return NULL;
@@ -608,10 +645,12 @@ static PyObject *mod_run_once(PyObject *m, PyObject *unused)
 {
 	(void)m;
 	(void)unused;
-	if (g_running) {
+	if (g_running && PyThread_get_thread_ident() == g_owner) {
 		PyErr_SetString(PyExc_RuntimeError, "run_once is not reentrant (called from an sbx callback)");
 		return NULL;
 	}
+	if (owner_check() < 0)
+		return NULL;
 	g_running = 1;
 	g_released = PyEval_SaveThread();
 	int n = sbx_loop_run_once(g_loop, 0);

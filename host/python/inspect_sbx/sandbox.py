@@ -73,6 +73,8 @@ class SbxSandbox:
         self.contract = contract
         self._connect = connect
         self.closed = False
+        self.isolated = False   # set by providers that isolate their agents
+        self.sample_dir = None  # the provider's directory for this sandbox's sample
 
     # ------------------------------------------------------------ plumbing
 

@@ -98,30 +98,28 @@ static const char *c_str(PyObject *obj, const char *what)
 	return p;
 }
 
-/* A NULL-terminated array of C strings from a sequence; free the array
- * (not the strings, owned by seq's items) with PyMem_Free. */
+/* A NULL-terminated array of C strings from a list or tuple; free the array
+ * (not the strings, owned by seq's items, which seq keeps alive) with
+ * PyMem_Free. */
 static const char **c_str_array(PyObject *seq, const char *what)
 {
-	PyObject *fast = PySequence_Fast(seq, "expected a list of strings");
-	if (!fast)
+	if (!PyList_Check(seq) && !PyTuple_Check(seq)) {
+		PyErr_Format(PyExc_TypeError, "expected a list of strings, not %.80s", Py_TYPE(seq)->tp_name);
 		return NULL;
-	Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+	}
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
 	const char **v = PyMem_Calloc((size_t)n + 1, sizeof *v);
 	if (!v) {
-		Py_DECREF(fast);
 		PyErr_NoMemory();
 		return NULL;
 	}
 	for (Py_ssize_t i = 0; i < n; i++) {
-		v[i] = c_str(PySequence_Fast_GET_ITEM(fast, i), what);
+		v[i] = c_str(PySequence_Fast_GET_ITEM(seq, i), what);
 		if (!v[i]) {
 			PyMem_Free(v);
-			Py_DECREF(fast);
 			return NULL;
 		}
 	}
-	/* The items stay alive through seq itself, which the caller holds. */
-	Py_DECREF(fast);
 	return v;
 }
 

@@ -127,6 +127,7 @@ class SbxSandbox:
         del timeout_retry, concurrency  # one attempt; no local throttling: the agent runs it
         if isinstance(cmd, str):
             raise TypeError("cmd must be a list of strings (use ['sh', '-c', CMD] for a shell)")
+        cmd = list(cmd)
         data = input.encode("utf-8") if isinstance(input, str) else input
         envl = [f"{k}={v}" for k, v in env.items()] if env else None
         limits = self.contract.Limits
@@ -223,7 +224,7 @@ class SbxProcess:
     def __init__(self, sandbox: SbxSandbox, cmd: list[str], *, input: str | bytes | None, cwd: str | None,
                  env: dict[str, str] | None, user: str | None, stdin_open: bool) -> None:
         self._sandbox = sandbox
-        self._cmd = cmd
+        self._cmd = list(cmd)
         self._args = dict(input=input, cwd=cwd, env=env, user=user)
         self._stdin_open = stdin_open
         self._queue: asyncio.Queue = asyncio.Queue()

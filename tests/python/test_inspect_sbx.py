@@ -22,7 +22,6 @@ import sbxtest
 sbxtest.setup_path()
 
 from inspect_sbx import _sbx, config as cfg, contract  # noqa: E402
-from inspect_sbx.loop import driver  # noqa: E402
 from inspect_sbx.provider import Ec2Provider, K8sProvider, LocalProvider, NotAvailableError  # noqa: E402
 from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "chunk.h"
@@ -21,7 +22,7 @@ struct sbx_conn {
 	sbx_hello peer;
 	int got_hello;
 	int sent_hello;
-	int compress;
+	sbx_adapt adapt; /* whether to deflate the next chunk */
 	uint64_t peer_max_frame;
 
 	sbx_buf in;  /* a partial frame, when one straddles feeds */
@@ -49,6 +50,21 @@ struct sbx_conn {
 };
 
 static void send_hello(sbx_conn *c);
+
+/* AUTO needs a clock to time the link and the compressor. */
+static void set_compress(sbx_conn *c, int mode)
+{
+	if (mode != SBX_COMPRESS_NEVER && mode != SBX_COMPRESS_ALWAYS && !c->cfg.clock_ns)
+		mode = SBX_COMPRESS_NEVER;
+	sbx_adapt_init(&c->adapt, mode);
+}
+
+uint64_t sbx_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 static void handle_frame(sbx_conn *c, const uint8_t *p, size_t n);
 
 /* ---------------------------------------------------------------- life */
@@ -67,7 +83,7 @@ sbx_conn *sbx_conn_new(const sbx_conn_config *cfg)
 		c->cfg.hello.window = SBX_DEFAULT_WINDOW;
 	c->cfg.hello.proto = SBX_PROTO_VERSION;
 	c->cfg.hello.caps |= SBX_CAP_DEFLATE;
-	c->compress = cfg->compress;
+	set_compress(c, cfg->compress);
 	c->peer_max_frame = SBX_MIN_MAX_FRAME;
 	c->next_stream = 1;
 	msgpack_unpacked_init(&c->unpacked);
@@ -238,7 +254,7 @@ static void send_hello(sbx_conn *c)
 	sbx_pack_kv_int(&w.pk, "uid", h->uid);
 	sbx_pack_kv_uint(&w.pk, "max_frame", h->max_frame);
 	sbx_pack_kv_uint(&w.pk, "window", h->window);
-	sbx_pack_kv_bool(&w.pk, "compress", h->compress);
+	sbx_pack_kv_uint(&w.pk, "compress", (uint64_t)h->compress);
 	sbx_pack_str(&w.pk, "caps");
 	unsigned ncaps = 0;
 	for (unsigned i = 0; i < 3; i++)
@@ -269,7 +285,8 @@ static int decode_hello(sbx_conn *c, const msgpack_object *map)
 	h->uid = sbx_map_int(map, "uid", -1);
 	h->max_frame = sbx_map_uint(map, "max_frame", 0);
 	h->window = sbx_map_uint(map, "window", 0);
-	h->compress = sbx_map_bool(map, "compress", 0);
+	uint64_t compress = sbx_map_uint(map, "compress", SBX_COMPRESS_AUTO);
+	h->compress = compress <= SBX_COMPRESS_ALWAYS ? (int)compress : SBX_COMPRESS_AUTO;
 	if (h->max_frame < SBX_MIN_MAX_FRAME || h->window < 4096 || h->window > (1ull << 32)) {
 		protocol_error(c, "HELLO has max_frame %llu / window %llu out of bounds",
 			       (unsigned long long)h->max_frame, (unsigned long long)h->window);
@@ -300,9 +317,9 @@ static void on_hello(sbx_conn *c, const sbx_msg *m)
 	c->got_hello = 1;
 	c->peer_max_frame = c->peer.max_frame;
 	if (c->cfg.role == SBX_ROLE_AGENT)
-		c->compress = c->peer.compress;
+		set_compress(c, c->peer.compress);
 	if (!(c->peer.caps & SBX_CAP_DEFLATE))
-		c->compress = 0;
+		set_compress(c, SBX_COMPRESS_NEVER);
 	if (!c->sent_hello)
 		send_hello(c);
 	if (c->cfg.cb.on_hello)
@@ -525,6 +542,8 @@ void sbx_conn_out_consume(sbx_conn *c, size_t n)
 {
 	sbx_buf_consume(&c->out, n);
 	c->bytes_out += n;
+	if (c->cfg.clock_ns)
+		sbx_adapt_wrote(&c->adapt, c->cfg.clock_ns(), n, sbx_buf_size(&c->out));
 }
 
 size_t sbx_conn_out_size(const sbx_conn *c) { return sbx_buf_size(&c->out); }
@@ -605,15 +624,23 @@ static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, si
 	const uint8_t *payload = p;
 	size_t plen = n;
 	unsigned flags = 0;
-	if (c->compress && !c->zout)
+	int try_deflate = sbx_adapt_try_deflate(&c->adapt);
+	if (try_deflate && !c->zout)
 		c->zout = malloc(SBX_CHUNK_MAX);
-	if (c->compress && c->zout) {
-		size_t z = sbx_deflate_chunk(&c->deflater, p, n, c->zout, SBX_CHUNK_MAX);
-		if (z > 0) {
-			payload = c->zout;
-			plen = z;
-			flags = SBX_DATA_DEFLATE;
-		}
+	size_t z = 0;
+	uint64_t ns = 0; /* how long deflating took; 0 when not tried */
+	if (try_deflate && c->zout) {
+		int timed = c->cfg.clock_ns && !sbx_deflater_skips(&c->deflater, n);
+		uint64_t t0 = timed ? c->cfg.clock_ns() : 0;
+		z = sbx_deflate_chunk(&c->deflater, p, n, c->zout, SBX_CHUNK_MAX);
+		if (timed)
+			ns = c->cfg.clock_ns() - t0 + 1;
+	}
+	sbx_adapt_chunk(&c->adapt, n, z, ns);
+	if (z > 0) {
+		payload = c->zout;
+		plen = z;
+		flags = SBX_DATA_DEFLATE;
 	}
 	sbx_frame_writer w;
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_DATA, stream, 4) < 0)

@@ -686,7 +686,7 @@ static void test_end_verification(void)
 	pair_close(&p);
 }
 
-/* The host asks for compression (config compress=1, HELLO compress=1):
+/* The host asks for compression (config and HELLO compress = ALWAYS):
  * the agent deflates text output, which arrives identical; random data
  * goes raw. The host deflates what it sends too. */
 static void test_compression(void)
@@ -696,10 +696,10 @@ static void test_compression(void)
 		pair p;
 		memset(&p, 0, sizeof p);
 		sbx_conn_config h = base_cfg(SBX_ROLE_HOST, &p.host);
-		h.compress = 1;
-		h.hello.compress = 1;
+		h.compress = SBX_COMPRESS_ALWAYS;
+		h.hello.compress = SBX_COMPRESS_ALWAYS;
 		CHECK_EQ_INT(pair_open(&p, &h, NULL, pieces[pi]), 0);
-		CHECK_EQ_INT(p.agent.peer.compress, 1);
+		CHECK_EQ_INT(p.agent.peer.compress, SBX_COMPRESS_ALWAYS);
 		p.host.auto_consume = 1;
 		p.agent.auto_consume = 1;
 		uint32_t s = open_request(&p, SBX_MSG_EXEC, "cat big.log");

@@ -619,11 +619,10 @@ int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code,
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 
-static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n)
+/* Deflates p into c->zout when the compression mode says so and it
+ * shrinks; returns the deflated length, or 0 to send p raw. */
+static size_t maybe_deflate(sbx_conn *c, const uint8_t *p, size_t n)
 {
-	const uint8_t *payload = p;
-	size_t plen = n;
-	unsigned flags = 0;
 	int try_deflate = sbx_adapt_try_deflate(&c->adapt);
 	if (try_deflate && !c->zout)
 		c->zout = malloc(SBX_CHUNK_MAX);
@@ -637,6 +636,15 @@ static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, si
 			ns = c->cfg.clock_ns() - t0 + 1;
 	}
 	sbx_adapt_chunk(&c->adapt, n, z, ns);
+	return z;
+}
+
+static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n)
+{
+	const uint8_t *payload = p;
+	size_t plen = n;
+	unsigned flags = 0;
+	size_t z = maybe_deflate(c, p, n);
 	if (z > 0) {
 		payload = c->zout;
 		plen = z;
@@ -653,6 +661,13 @@ static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, si
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 
+static void count_sent(sbx_stream *s, int fd, const uint8_t *p, size_t n)
+{
+	s->sent_crc[fd] = sbx_crc32(s->sent_crc[fd], p, n);
+	s->sent_count[fd] += n;
+	s->send_credit -= n;
+}
+
 long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n)
 {
 	sbx_stream *s = sbx_streams_get(&c->streams, stream);
@@ -667,12 +682,75 @@ long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, 
 			k = (size_t)s->send_credit;
 		if (send_chunk(c, stream, fd, p + sent, k) < 0)
 			return -1;
-		s->sent_crc[fd] = sbx_crc32(s->sent_crc[fd], p + sent, k);
-		s->sent_count[fd] += k;
-		s->send_credit -= k;
+		count_sent(s, fd, p + sent, k);
 		sent += k;
 	}
 	return (long)sent;
+}
+
+/* A raw DATA frame with fixed-width fields, so its header can be written
+ * before the payload's length is known: length prefix, fixarray(6), type,
+ * uint32 stream, fd, flags 0, bin32 length | payload | uint32 rawlen. */
+#define DATA_HEAD 18
+#define DATA_TAIL 5
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+uint8_t *sbx_conn_data_begin(sbx_conn *c, uint32_t stream, size_t *room)
+{
+	*room = 0;
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (!s || s->send_credit == 0)
+		return NULL;
+	size_t n = s->send_credit < SBX_CHUNK_MAX ? (size_t)s->send_credit : SBX_CHUNK_MAX;
+	if (sbx_buf_reserve(&c->out, DATA_HEAD + n + DATA_TAIL) < 0)
+		return NULL;
+	*room = n;
+	return c->out.data + c->out.len + DATA_HEAD;
+}
+
+int sbx_conn_data_commit(sbx_conn *c, uint32_t stream, int fd, size_t n)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (!s || fd < 0 || fd > 2 || n > s->send_credit || n > SBX_CHUNK_MAX)
+		return -1;
+	if (n == 0)
+		return 0;
+	uint8_t *frame = c->out.data + c->out.len;
+	uint8_t *p = frame + DATA_HEAD;
+	count_sent(s, fd, p, n);
+	/* Deflating writes a normal frame over this one (from c->zout). */
+	size_t z = maybe_deflate(c, p, n);
+	if (z > 0) {
+		sbx_frame_writer w;
+		if (sbx_frame_begin(&w, &c->out, SBX_MSG_DATA, stream, 4) < 0)
+			return -1;
+		msgpack_pack_uint8(&w.pk, (uint8_t)fd);
+		msgpack_pack_uint8(&w.pk, SBX_DATA_DEFLATE);
+		msgpack_pack_bin(&w.pk, z);
+		msgpack_pack_bin_body(&w.pk, c->zout, z);
+		msgpack_pack_uint32(&w.pk, (uint32_t)n);
+		return sbx_frame_finish(&w, c->peer_max_frame);
+	}
+	put_be32(frame, (uint32_t)(DATA_HEAD - 4 + n + DATA_TAIL));
+	frame[4] = 0x96; /* fixarray of 6 */
+	frame[5] = SBX_MSG_DATA;
+	frame[6] = 0xce; /* uint32 */
+	put_be32(frame + 7, stream);
+	frame[11] = (uint8_t)fd;
+	frame[12] = 0;
+	frame[13] = 0xc6; /* bin32 */
+	put_be32(frame + 14, (uint32_t)n);
+	p[n] = 0xce;
+	put_be32(p + n + 1, (uint32_t)n);
+	c->out.len += DATA_HEAD + n + DATA_TAIL;
+	return 0;
 }
 
 int sbx_conn_send_end(sbx_conn *c, uint32_t stream, int fd)

@@ -121,6 +121,12 @@ int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code,
 /* Sends up to n bytes (as much as credit allows, in chunks). Returns the
  * number of bytes taken, or -1 if the stream is not open. */
 long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n);
+/* Zero-copy sending: begin returns where to put up to *room bytes of one
+ * chunk (room <= credit and <= SBX_CHUNK_MAX; NULL when there is no credit
+ * or memory), inside the outbound queue; commit sends the first n of them
+ * (0: nothing). No other call on c may come in between. */
+uint8_t *sbx_conn_data_begin(sbx_conn *c, uint32_t stream, size_t *room);
+int sbx_conn_data_commit(sbx_conn *c, uint32_t stream, int fd, size_t n);
 /* Ends fd's data with its byte count and CRC32. */
 int sbx_conn_send_end(sbx_conn *c, uint32_t stream, int fd);
 uint64_t sbx_conn_credit(sbx_conn *c, uint32_t stream);

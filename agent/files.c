@@ -204,13 +204,15 @@ void files_read(agent_conn *ac, const sbx_msg *m)
 static void read_step(transfer *t)
 {
 	sbx_conn *c = t->owner->conn;
-	uint8_t buf[SBX_CHUNK_MAX];
 	while (agent_can_send(t->owner) && !t->finished) {
-		uint64_t credit = sbx_conn_credit(c, t->stream);
-		if (credit == 0)
+		/* read straight into the outbound frame; sent below unless over the limit */
+		size_t room;
+		uint8_t *buf = sbx_conn_data_begin(c, t->stream, &room);
+		if (!buf)
 			return;
-		size_t want = credit < sizeof buf ? (size_t)credit : sizeof buf;
-		ssize_t r = read(t->fd, buf, want);
+		ssize_t r = read(t->fd, buf, room);
+		int over = r > 0 && t->limit && t->done + (uint64_t)r > t->limit;
+		sbx_conn_data_commit(c, t->stream, SBX_FD_OUT, r > 0 && !over ? (size_t)r : 0);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -230,11 +232,10 @@ static void read_step(transfer *t)
 			return;
 		}
 		t->done += (uint64_t)r;
-		if (t->limit && t->done > t->limit) {
+		if (over) {
 			fail(t, EFBIG, "over the read limit:");
 			return;
 		}
-		sbx_conn_send_data(c, t->stream, SBX_FD_OUT, buf, (size_t)r);
 	}
 }
 

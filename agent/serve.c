@@ -164,6 +164,7 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 	sbx_conn_config cfg = {
 		.role = SBX_ROLE_AGENT,
 		.hello = ag->hello,
+		.clock_ns = sbx_monotonic_ns,
 		.cb = {.on_msg = on_msg, .on_credit = on_credit},
 		.ud = ac,
 	};

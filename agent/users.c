@@ -123,6 +123,17 @@ static int skip_rest(FILE *f, int end)
 	return 0;
 }
 
+/* The name:password: both files' lines start with. 1 when both were
+ * read, else 0 with the line consumed (a comment, a bad or empty name). */
+static int name_and_password(FILE *f, char *name, size_t size)
+{
+	int bad, end = read_field(f, ":", name, size, &bad);
+	if (end != ':' || bad || name[0] == '\0' || name[0] == '#')
+		return skip_rest(f, end);
+	end = read_field(f, ":", NULL, 0, &bad); /* password */
+	return end == ':';
+}
+
 /* Parse the next passwd line, name:password:uid:gid:gecos:home:shell.
  * Returns 1 for an entry, 0 for a line to ignore, -1 at the end of file. */
 static int next_passwd(FILE *f, pw_entry *e)
@@ -134,11 +145,7 @@ static int next_passwd(FILE *f, pw_entry *e)
 		return -1;
 	memset(e, 0, sizeof *e);
 
-	end = read_field(f, ":", e->name, sizeof e->name, &bad);
-	if (end != ':' || bad || e->name[0] == '\0' || e->name[0] == '#')
-		return skip_rest(f, end);
-	end = read_field(f, ":", NULL, 0, &bad); /* password */
-	if (end != ':')
+	if (!name_and_password(f, e->name, sizeof e->name))
 		return 0;
 	end = read_field(f, ":", num, sizeof num, &bad);
 	if (end != ':' || bad || parse_id(num, &e->uid) < 0)
@@ -171,11 +178,7 @@ static int next_group(FILE *f, const char *member, gr_entry *e)
 		return -1;
 	memset(e, 0, sizeof *e);
 
-	end = read_field(f, ":", e->name, sizeof e->name, &bad);
-	if (end != ':' || bad || e->name[0] == '\0' || e->name[0] == '#')
-		return skip_rest(f, end);
-	end = read_field(f, ":", NULL, 0, &bad); /* password */
-	if (end != ':')
+	if (!name_and_password(f, e->name, sizeof e->name))
 		return 0;
 	end = read_field(f, ":", num, sizeof num, &bad);
 	if (bad || parse_id(num, &e->gid) < 0)

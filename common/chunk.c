@@ -24,10 +24,9 @@ static size_t deflate_into(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t
 
 size_t sbx_deflate_chunk(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *out, size_t out_cap)
 {
-	if (n < 128)
-		return 0;
-	if (d->skip > 0) {
-		d->skip--;
+	if (sbx_deflater_skips(d, n)) {
+		if (n >= 128)
+			d->skip--;
 		return 0;
 	}
 	if (!d->ready) {
@@ -55,6 +54,11 @@ size_t sbx_deflate_chunk(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *
 	if (d->backoff < BACKOFF_MAX)
 		d->backoff *= 2;
 	return 0;
+}
+
+int sbx_deflater_skips(const sbx_deflater *d, size_t n)
+{
+	return n < 128 || d->skip > 0;
 }
 
 void sbx_deflater_free(sbx_deflater *d)

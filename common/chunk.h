@@ -28,6 +28,9 @@ typedef struct sbx_inflater {
 /* Try to compress n bytes into out (capacity out_cap). Returns the
  * compressed length when it saved at least 1/8, or 0 (send raw). */
 size_t sbx_deflate_chunk(sbx_deflater *d, const uint8_t *in, size_t n, uint8_t *out, size_t out_cap);
+/* Whether sbx_deflate_chunk would skip n bytes without trying (too short,
+ * or pausing after a chunk that did not shrink). */
+int sbx_deflater_skips(const sbx_deflater *d, size_t n);
 void sbx_deflater_free(sbx_deflater *d);
 
 /* Inflate exactly `expect` bytes. 0, or -1 when the input is corrupt,

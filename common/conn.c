@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "chunk.h"
@@ -21,7 +22,7 @@ struct sbx_conn {
 	sbx_hello peer;
 	int got_hello;
 	int sent_hello;
-	int compress;
+	sbx_adapt adapt; /* whether to deflate the next chunk */
 	uint64_t peer_max_frame;
 
 	sbx_buf in;  /* a partial frame, when one straddles feeds */
@@ -49,6 +50,21 @@ struct sbx_conn {
 };
 
 static void send_hello(sbx_conn *c);
+
+/* AUTO needs a clock to time the link and the compressor. */
+static void set_compress(sbx_conn *c, int mode)
+{
+	if (mode != SBX_COMPRESS_NEVER && mode != SBX_COMPRESS_ALWAYS && !c->cfg.clock_ns)
+		mode = SBX_COMPRESS_NEVER;
+	sbx_adapt_init(&c->adapt, mode);
+}
+
+uint64_t sbx_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 static void handle_frame(sbx_conn *c, const uint8_t *p, size_t n);
 
 /* ---------------------------------------------------------------- life */
@@ -67,7 +83,7 @@ sbx_conn *sbx_conn_new(const sbx_conn_config *cfg)
 		c->cfg.hello.window = SBX_DEFAULT_WINDOW;
 	c->cfg.hello.proto = SBX_PROTO_VERSION;
 	c->cfg.hello.caps |= SBX_CAP_DEFLATE;
-	c->compress = cfg->compress;
+	set_compress(c, cfg->compress);
 	c->peer_max_frame = SBX_MIN_MAX_FRAME;
 	c->next_stream = 1;
 	msgpack_unpacked_init(&c->unpacked);
@@ -238,7 +254,7 @@ static void send_hello(sbx_conn *c)
 	sbx_pack_kv_int(&w.pk, "uid", h->uid);
 	sbx_pack_kv_uint(&w.pk, "max_frame", h->max_frame);
 	sbx_pack_kv_uint(&w.pk, "window", h->window);
-	sbx_pack_kv_bool(&w.pk, "compress", h->compress);
+	sbx_pack_kv_uint(&w.pk, "compress", (uint64_t)h->compress);
 	sbx_pack_str(&w.pk, "caps");
 	unsigned ncaps = 0;
 	for (unsigned i = 0; i < 3; i++)
@@ -269,7 +285,8 @@ static int decode_hello(sbx_conn *c, const msgpack_object *map)
 	h->uid = sbx_map_int(map, "uid", -1);
 	h->max_frame = sbx_map_uint(map, "max_frame", 0);
 	h->window = sbx_map_uint(map, "window", 0);
-	h->compress = sbx_map_bool(map, "compress", 0);
+	uint64_t compress = sbx_map_uint(map, "compress", SBX_COMPRESS_AUTO);
+	h->compress = compress <= SBX_COMPRESS_ALWAYS ? (int)compress : SBX_COMPRESS_AUTO;
 	if (h->max_frame < SBX_MIN_MAX_FRAME || h->window < 4096 || h->window > (1ull << 32)) {
 		protocol_error(c, "HELLO has max_frame %llu / window %llu out of bounds",
 			       (unsigned long long)h->max_frame, (unsigned long long)h->window);
@@ -300,9 +317,9 @@ static void on_hello(sbx_conn *c, const sbx_msg *m)
 	c->got_hello = 1;
 	c->peer_max_frame = c->peer.max_frame;
 	if (c->cfg.role == SBX_ROLE_AGENT)
-		c->compress = c->peer.compress;
+		set_compress(c, c->peer.compress);
 	if (!(c->peer.caps & SBX_CAP_DEFLATE))
-		c->compress = 0;
+		set_compress(c, SBX_COMPRESS_NEVER);
 	if (!c->sent_hello)
 		send_hello(c);
 	if (c->cfg.cb.on_hello)
@@ -525,6 +542,8 @@ void sbx_conn_out_consume(sbx_conn *c, size_t n)
 {
 	sbx_buf_consume(&c->out, n);
 	c->bytes_out += n;
+	if (c->cfg.clock_ns)
+		sbx_adapt_wrote(&c->adapt, c->cfg.clock_ns(), n, sbx_buf_size(&c->out));
 }
 
 size_t sbx_conn_out_size(const sbx_conn *c) { return sbx_buf_size(&c->out); }
@@ -600,20 +619,36 @@ int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code,
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 
+/* Deflates p into c->zout when the compression mode says so and it
+ * shrinks; returns the deflated length, or 0 to send p raw. */
+static size_t maybe_deflate(sbx_conn *c, const uint8_t *p, size_t n)
+{
+	int try_deflate = sbx_adapt_try_deflate(&c->adapt);
+	if (try_deflate && !c->zout)
+		c->zout = malloc(SBX_CHUNK_MAX);
+	size_t z = 0;
+	uint64_t ns = 0; /* how long deflating took; 0 when not tried */
+	if (try_deflate && c->zout) {
+		int timed = c->cfg.clock_ns && !sbx_deflater_skips(&c->deflater, n);
+		uint64_t t0 = timed ? c->cfg.clock_ns() : 0;
+		z = sbx_deflate_chunk(&c->deflater, p, n, c->zout, SBX_CHUNK_MAX);
+		if (timed)
+			ns = c->cfg.clock_ns() - t0 + 1;
+	}
+	sbx_adapt_chunk(&c->adapt, n, z, ns);
+	return z;
+}
+
 static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n)
 {
 	const uint8_t *payload = p;
 	size_t plen = n;
 	unsigned flags = 0;
-	if (c->compress && !c->zout)
-		c->zout = malloc(SBX_CHUNK_MAX);
-	if (c->compress && c->zout) {
-		size_t z = sbx_deflate_chunk(&c->deflater, p, n, c->zout, SBX_CHUNK_MAX);
-		if (z > 0) {
-			payload = c->zout;
-			plen = z;
-			flags = SBX_DATA_DEFLATE;
-		}
+	size_t z = maybe_deflate(c, p, n);
+	if (z > 0) {
+		payload = c->zout;
+		plen = z;
+		flags = SBX_DATA_DEFLATE;
 	}
 	sbx_frame_writer w;
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_DATA, stream, 4) < 0)
@@ -624,6 +659,13 @@ static int send_chunk(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, si
 	msgpack_pack_bin_body(&w.pk, payload, plen);
 	msgpack_pack_uint32(&w.pk, (uint32_t)n);
 	return sbx_frame_finish(&w, c->peer_max_frame);
+}
+
+static void count_sent(sbx_stream *s, int fd, const uint8_t *p, size_t n)
+{
+	s->sent_crc[fd] = sbx_crc32(s->sent_crc[fd], p, n);
+	s->sent_count[fd] += n;
+	s->send_credit -= n;
 }
 
 long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n)
@@ -640,12 +682,75 @@ long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, 
 			k = (size_t)s->send_credit;
 		if (send_chunk(c, stream, fd, p + sent, k) < 0)
 			return -1;
-		s->sent_crc[fd] = sbx_crc32(s->sent_crc[fd], p + sent, k);
-		s->sent_count[fd] += k;
-		s->send_credit -= k;
+		count_sent(s, fd, p + sent, k);
 		sent += k;
 	}
 	return (long)sent;
+}
+
+/* A raw DATA frame with fixed-width fields, so its header can be written
+ * before the payload's length is known: length prefix, fixarray(6), type,
+ * uint32 stream, fd, flags 0, bin32 length | payload | uint32 rawlen. */
+#define DATA_HEAD 18
+#define DATA_TAIL 5
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+uint8_t *sbx_conn_data_begin(sbx_conn *c, uint32_t stream, size_t *room)
+{
+	*room = 0;
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (!s || s->send_credit == 0)
+		return NULL;
+	size_t n = s->send_credit < SBX_CHUNK_MAX ? (size_t)s->send_credit : SBX_CHUNK_MAX;
+	if (sbx_buf_reserve(&c->out, DATA_HEAD + n + DATA_TAIL) < 0)
+		return NULL;
+	*room = n;
+	return c->out.data + c->out.len + DATA_HEAD;
+}
+
+int sbx_conn_data_commit(sbx_conn *c, uint32_t stream, int fd, size_t n)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (!s || fd < 0 || fd > 2 || n > s->send_credit || n > SBX_CHUNK_MAX)
+		return -1;
+	if (n == 0)
+		return 0;
+	uint8_t *frame = c->out.data + c->out.len;
+	uint8_t *p = frame + DATA_HEAD;
+	count_sent(s, fd, p, n);
+	/* Deflating writes a normal frame over this one (from c->zout). */
+	size_t z = maybe_deflate(c, p, n);
+	if (z > 0) {
+		sbx_frame_writer w;
+		if (sbx_frame_begin(&w, &c->out, SBX_MSG_DATA, stream, 4) < 0)
+			return -1;
+		msgpack_pack_uint8(&w.pk, (uint8_t)fd);
+		msgpack_pack_uint8(&w.pk, SBX_DATA_DEFLATE);
+		msgpack_pack_bin(&w.pk, z);
+		msgpack_pack_bin_body(&w.pk, c->zout, z);
+		msgpack_pack_uint32(&w.pk, (uint32_t)n);
+		return sbx_frame_finish(&w, c->peer_max_frame);
+	}
+	put_be32(frame, (uint32_t)(DATA_HEAD - 4 + n + DATA_TAIL));
+	frame[4] = 0x96; /* fixarray of 6 */
+	frame[5] = SBX_MSG_DATA;
+	frame[6] = 0xce; /* uint32 */
+	put_be32(frame + 7, stream);
+	frame[11] = (uint8_t)fd;
+	frame[12] = 0;
+	frame[13] = 0xc6; /* bin32 */
+	put_be32(frame + 14, (uint32_t)n);
+	p[n] = 0xce;
+	put_be32(p + n + 1, (uint32_t)n);
+	c->out.len += DATA_HEAD + n + DATA_TAIL;
+	return 0;
 }
 
 int sbx_conn_send_end(sbx_conn *c, uint32_t stream, int fd)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "adapt.h"
 #include "buf.h"
 #include "msg.h"
 
@@ -39,7 +40,7 @@ typedef struct sbx_hello {
 	uint64_t max_frame; /* largest frame the sender accepts */
 	uint64_t window;    /* initial credit the sender grants per stream */
 	uint32_t caps;
-	int compress;       /* host -> agent: compress what you send */
+	int compress;       /* host -> agent: SBX_COMPRESS_* for what you send */
 } sbx_hello;
 
 typedef struct sbx_conn sbx_conn;
@@ -59,7 +60,10 @@ typedef struct sbx_conn_callbacks {
 typedef struct sbx_conn_config {
 	sbx_role role;
 	sbx_hello hello;       /* what we announce; max_frame/window 0 = default */
-	int compress;          /* try to deflate our outbound DATA */
+	int compress;          /* SBX_COMPRESS_* for our outbound DATA (agent: the host's HELLO decides) */
+	/* A monotonic clock in nanoseconds, for SBX_COMPRESS_AUTO (it times the
+	 * link and the compressor). NULL: AUTO never compresses. */
+	uint64_t (*clock_ns)(void);
 	uint64_t ping_ms;      /* host: PING after this much send silence; 0 = never */
 	uint64_t dead_ms;      /* fail after this much receive silence; 0 = never */
 	sbx_conn_callbacks cb;
@@ -82,6 +86,9 @@ int sbx_conn_eof(sbx_conn *c);
 const uint8_t *sbx_conn_out(sbx_conn *c, size_t *len);
 void sbx_conn_out_consume(sbx_conn *c, size_t n);
 size_t sbx_conn_out_size(const sbx_conn *c);
+
+/* CLOCK_MONOTONIC in nanoseconds: what owners pass as clock_ns. */
+uint64_t sbx_monotonic_ns(void);
 
 /* Periodic housekeeping: sends PINGs, detects a silent peer. -1 if dead. */
 int sbx_conn_tick(sbx_conn *c, uint64_t now_ms);
@@ -114,6 +121,12 @@ int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code,
 /* Sends up to n bytes (as much as credit allows, in chunks). Returns the
  * number of bytes taken, or -1 if the stream is not open. */
 long sbx_conn_send_data(sbx_conn *c, uint32_t stream, int fd, const uint8_t *p, size_t n);
+/* Zero-copy sending: begin returns where to put up to *room bytes of one
+ * chunk (room <= credit and <= SBX_CHUNK_MAX; NULL when there is no credit
+ * or memory), inside the outbound queue; commit sends the first n of them
+ * (0: nothing). No other call on c may come in between. */
+uint8_t *sbx_conn_data_begin(sbx_conn *c, uint32_t stream, size_t *room);
+int sbx_conn_data_commit(sbx_conn *c, uint32_t stream, int fd, size_t n);
 /* Ends fd's data with its byte count and CRC32. */
 int sbx_conn_send_end(sbx_conn *c, uint32_t stream, int fd);
 uint64_t sbx_conn_credit(sbx_conn *c, uint32_t stream);

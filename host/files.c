@@ -118,10 +118,13 @@ void files_call_pump(sbx_call *c)
 			return;
 		}
 	} else if (c->src_fd >= 0 && !c->src_eof) {
-		uint8_t buf[SBX_CHUNK_MAX];
-		uint64_t credit = sbx_conn_credit(conn, c->stream);
-		size_t want = credit < sizeof buf ? (size_t)credit : sizeof buf;
-		ssize_t r = read(c->src_fd, buf, want);
+		/* read straight into the outbound frame */
+		size_t room;
+		uint8_t *buf = sbx_conn_data_begin(conn, c->stream, &room);
+		if (!buf)
+			return;
+		ssize_t r = read(c->src_fd, buf, room);
+		sbx_conn_data_commit(conn, c->stream, SBX_FD_IN, r > 0 ? (size_t)r : 0);
 		if (r < 0 && errno == EINTR)
 			return;
 		if (r < 0) {
@@ -132,7 +135,6 @@ void files_call_pump(sbx_call *c)
 			return;
 		}
 		if (r > 0) {
-			sbx_conn_send_data(conn, c->stream, SBX_FD_IN, buf, (size_t)r);
 			c->done += (uint64_t)r;
 			progress(c);
 			return;

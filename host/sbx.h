@@ -43,8 +43,13 @@ typedef struct sbx_call sbx_call;
 
 /* ---------------------------------------------------------------- sessions */
 
+/* Compression modes (the wire values; common/adapt.h defines the same). */
+#define SBX_COMPRESS_AUTO 0   /* deflate while the link is slower than zlib */
+#define SBX_COMPRESS_NEVER 1
+#define SBX_COMPRESS_ALWAYS 2 /* deflate every chunk that shrinks */
+
 typedef struct sbx_session_opts {
-	int compress;        /* ask the agent to compress its output (slow links) */
+	int compress;        /* SBX_COMPRESS_*, both directions; default AUTO */
 	uint64_t ping_ms;    /* heartbeat interval; default 15000, 0 = default */
 	uint64_t dead_ms;    /* fail after this much silence; default 60000 */
 	int reconnect;       /* sockets only: reconnect and re-attach running execs */

@@ -147,6 +147,8 @@ static char *resolve(const kfile *f, const char *path)
 	char buf[8192];
 	if (path[0] == '/' || !f)
 		return dup_or_die(path);
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
 	snprintf(buf, sizeof buf, "%s/%s", f->dir, path);
 	return dup_or_die(buf);
 }

@@ -483,8 +483,9 @@ static int set_namespace(kc *k, const sbx_k8s_config_opts *o, const char *contex
 			n = 0;
 	if (n == 0 || n > 63 || c->namespace[0] == '-' || c->namespace[n - 1] == '-')
 		return bad(k, NULL, NULL,
-			   "namespace '%s' (from %s) is not a valid namespace: use lower-case letters, digits and '-'",
-			   c->namespace, c->namespace_from);
+			   "%s: namespace '%s' (from %s) is not a valid namespace: use lower-case letters, digits "
+			   "and '-'",
+			   c->origin, c->namespace, c->namespace_from);
 	return 0;
 }
 

@@ -209,6 +209,11 @@ static void free_env(char **env)
 
 /* ---- running the plugin on the loop ----------------------------------------------------- */
 
+typedef struct waiter {
+	sbx_k8s_auth_done done;
+	void *ud;
+} waiter;
+
 typedef struct plugin_run {
 	sbx_loop *loop;
 	sbx_k8s_config *cfg;
@@ -218,9 +223,18 @@ typedef struct plugin_run {
 	sbx_timer *timer;
 	int timed_out, too_big;
 	int timeout_ms;
-	sbx_k8s_auth_done done;
-	void *ud;
+	waiter *waiters; /* everyone who asked while it ran */
+	size_t nwaiters;
 } plugin_run;
+
+static void add_waiter(plugin_run *r, sbx_k8s_auth_done done, void *ud)
+{
+	waiter *w = realloc(r->waiters, (r->nwaiters + 1) * sizeof *w);
+	if (!w)
+		abort();
+	w[r->nwaiters++] = (waiter){done, ud};
+	r->waiters = w;
+}
 
 static void drain(plugin_run *r, int *fd, sbx_buf *b, size_t max)
 {
@@ -278,9 +292,12 @@ static void finish(plugin_run *r, const char *msg)
 			sbx_loop_unwatch(r->loop, *fd);
 			close(*fd);
 		}
-	r->done(r->ud, msg);
+	r->cfg->refreshing = NULL; /* a waiter may start the next refresh */
+	for (size_t i = 0; i < r->nwaiters; i++)
+		r->waiters[i].done(r->waiters[i].ud, msg);
 	sbx_buf_free(&r->out);
 	sbx_buf_free(&r->errs);
+	free(r->waiters);
 	free(r);
 }
 
@@ -376,7 +393,7 @@ static int start_plugin(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx
 	if (!r)
 		abort();
 	*r = (plugin_run){.loop = loop, .cfg = cfg, .pid = pid, .out_fd = out[0], .err_fd = errp[0],
-			  .timeout_ms = timeout_ms, .done = done, .ud = ud};
+			  .timeout_ms = timeout_ms};
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 	if (sbx_loop_watch(loop, out[0], SBX_EV_READ, on_output, r) < 0 ||
@@ -392,6 +409,8 @@ static int start_plugin(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx
 		return -1; /* the killed child is reaped by whoever reaps our children */
 	}
 	r->timer = sbx_loop_timer(loop, (uint64_t)timeout_ms, on_timeout, r);
+	add_waiter(r, done, ud);
+	cfg->refreshing = r;
 	return 0;
 }
 
@@ -436,6 +455,10 @@ static int reread_token_file(sbx_k8s_config *cfg, char *err, size_t err_len)
 int sbx_k8s_auth_refresh(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx_k8s_auth_done done, void *ud,
 			 char *err, size_t err_len)
 {
+	if (cfg->refreshing) {
+		add_waiter(cfg->refreshing, done, ud);
+		return 0;
+	}
 	if (cfg->exec) {
 		int64_t now = (int64_t)time(NULL);
 		int fresh = cfg->have_exec_credential && (cfg->expires == 0 || cfg->expires - now > EXPIRY_MARGIN_S);

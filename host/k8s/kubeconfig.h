@@ -61,6 +61,7 @@ typedef struct sbx_k8s_config {
 	sbx_k8s_exec_plugin *exec;
 	int64_t expires;       /* exec credential expiry, unix seconds; 0: never */
 	int have_exec_credential;
+	struct plugin_run *refreshing; /* the plugin run in flight, shared by every caller */
 } sbx_k8s_config;
 
 typedef struct sbx_k8s_config_opts {
@@ -89,10 +90,13 @@ void sbx_k8s_auth_describe(const sbx_k8s_config *cfg, char *out, size_t len);
 /* execcred.c: make the credentials current. Re-reads token_file when it was
  * read more than a minute ago; runs the exec plugin when there is no
  * credential yet or it expires within 60 s (kubectl's margin is similar),
- * as a child process watched by the loop, killed after timeout_ms. done runs
- * exactly once, from the loop, with NULL or an error message (which names
- * the plugin, its exit status, its stderr and its install hint). Returns 0,
- * or -1 when it could not start (err set; done will not run). */
+ * as a child process watched by the loop, killed after timeout_ms. Calls
+ * made while the plugin runs wait for that same run (one plugin process,
+ * however many requests need a token). done runs exactly once, from the
+ * loop, with NULL or an error message (which names the plugin, its exit
+ * status, its stderr and its install hint). Returns 0, or -1 when it could
+ * not start (err set; done will not run). Do not free cfg or the loop while
+ * a refresh is pending. */
 typedef void (*sbx_k8s_auth_done)(void *ud, const char *err);
 int sbx_k8s_auth_refresh(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx_k8s_auth_done done, void *ud,
 			 char *err, size_t err_len);

@@ -288,6 +288,12 @@ contexts:
         self.assertEqual(self.runs(log), ["run greeting=hello"])  # once, with the kubeconfig's env
         self.assertEqual(d["expires"], 32472144000)
 
+    def test_exec_one_run_for_concurrent_callers(self):
+        log, env = self.plugin_env(FAKE_PLUGIN_EXPIRY="2999-01-01T00:00:00Z")
+        d = dump("--context", "staging-erin", "--parallel", "20", env=env)
+        self.assertEqual(d["token"], "plugin-token-1")
+        self.assertEqual(len(self.runs(log)), 1)
+
     def test_exec_refreshed_before_expiry(self):
         soon = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() + 30))
         log, env = self.plugin_env(FAKE_PLUGIN_EXPIRY=soon)

@@ -3,10 +3,11 @@
  * included, so tests can compare it with what kubectl resolves.
  *
  *   kubeconfig_dump [--kubeconfig F] [--context C] [--namespace N]
- *                   [--sa-dir D] [--refresh N] [--timeout MS]
+ *                   [--sa-dir D] [--refresh N] [--parallel N] [--timeout MS]
  *
  * --refresh N calls sbx_k8s_auth_refresh N times (one loop, one after the
- * other), as a client making N requests would. Errors go to stderr, exit 1. */
+ * other), as a client making N requests would; --parallel N makes N calls at
+ * once and waits for all. Errors go to stderr, exit 1. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,17 @@ static void next(refresher *r)
 	}
 }
 
+/* pending counts down; an error makes it negative for good */
+static void on_parallel_done(void *ud, const char *err)
+{
+	int *pending = ud;
+	if (err) {
+		fprintf(stderr, "%s\n", err);
+		*pending = -1000000;
+	}
+	(*pending)--;
+}
+
 static json_t *str(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -60,7 +72,7 @@ static json_t *blob(const unsigned char *p, size_t n)
 int main(int argc, char **argv)
 {
 	sbx_k8s_config_opts o = {0};
-	int refresh = 0, timeout_ms = 10000;
+	int refresh = 0, parallel = 0, timeout_ms = 10000;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--kubeconfig"))
 			o.kubeconfig = argv[i + 1];
@@ -72,6 +84,8 @@ int main(int argc, char **argv)
 			o.serviceaccount_dir = argv[i + 1];
 		else if (!strcmp(argv[i], "--refresh"))
 			refresh = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--parallel"))
+			parallel = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--timeout"))
 			timeout_ms = atoi(argv[i + 1]);
 	}
@@ -89,6 +103,21 @@ int main(int argc, char **argv)
 			r.failed = 1;
 		sbx_loop_free(r.loop);
 		rc = r.failed;
+	}
+	if (parallel > 0) {
+		sbx_loop *loop = sbx_loop_new();
+		int pending = parallel;
+		for (int i = 0; i < parallel; i++) {
+			if (sbx_k8s_auth_refresh(loop, &c, timeout_ms, on_parallel_done, &pending, err, sizeof err) < 0) {
+				fprintf(stderr, "%s\n", err);
+				return 1;
+			}
+		}
+		while (pending > 0 && sbx_loop_run_once(loop, -1) >= 0)
+			;
+		sbx_loop_free(loop);
+		if (pending < 0)
+			rc = 1;
 	}
 	char auth[4200];
 	sbx_k8s_auth_describe(&c, auth, sizeof auth);

@@ -313,7 +313,8 @@ static void on_exit_status(sbx_loop *loop, pid_t pid, int status, void *ud)
 	const sbx_k8s_exec_plugin *x = r->cfg->exec;
 	char why[800] = "", msg[4000], errs[STDERR_TAIL + 1];
 	size_t en = sbx_buf_size(&r->errs);
-	memcpy(errs, sbx_buf_head(&r->errs), en);
+	if (en)
+		memcpy(errs, sbx_buf_head(&r->errs), en);
 	while (en && (errs[en - 1] == '\n' || errs[en - 1] == ' '))
 		en--;
 	errs[en] = 0;

@@ -338,6 +338,7 @@ contexts:
             ("fail", ["fake-exec-plugin.sh", "user 'u'", "exited with status 3",
                       "you must be logged in to the fake cloud", "run: fake-cloud login"]),
             ("garbage", ["not JSON"]),
+            ("empty", ["not JSON"]),
             ("wrongkind", ["not an ExecCredential", "'Pod'"]),
             ("notoken", ["neither a token nor clientCertificateData"]),
         ]

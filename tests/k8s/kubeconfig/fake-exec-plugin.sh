@@ -4,7 +4,7 @@
 #   FAKE_PLUGIN_LOG  file that gets one line per run (the run count is its length)
 #   FAKE_PLUGIN_INFO file that receives $KUBERNETES_EXEC_INFO
 #   FAKE_PLUGIN_EXPIRY expirationTimestamp to report (none when unset)
-# Modes: token, cert, fail, slow, garbage, wrongkind, noexec.
+# Modes: token, cert, fail, slow, garbage, empty, wrongkind, notoken.
 mode=token
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -32,6 +32,8 @@ garbage)
 	echo "this is not json" ;;
 wrongkind)
 	echo "{\"apiVersion\": \"$api\", \"kind\": \"Pod\"}" ;;
+empty)
+	true ;;
 notoken)
 	echo "{\"apiVersion\": \"$api\", \"kind\": \"ExecCredential\", \"status\": {}}" ;;
 esac

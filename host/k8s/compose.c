@@ -359,7 +359,10 @@ static int environment(cv *c, yaml_node_t *n)
 		const char *k = ydoc_str(ps[i].key), *v = ydoc_str(ps[i].value);
 		if (!k)
 			rc = bad(c, ps[i].key, "environment variable names must be text");
-		else if (!v || ydoc_is_null(ps[i].value))
+		else if (!v && !ydoc_is_null(ps[i].value))
+			rc = bad(c, ps[i].value, "environment variable '%s' must be text, not %s", k,
+				 ydoc_kind(ps[i].value));
+		else if (ydoc_is_null(ps[i].value))
 			rc = bad(c, ps[i].value,
 				 "environment variable '%s' has no value: give it one (sbx does not copy variables "
 				 "from the host into the sandbox)",

@@ -267,6 +267,8 @@ class Compose(unittest.TestCase):
         ("bad-service-name", "services:\n  My_Svc: {image: a}\n", ["2:3", "'My_Svc'", "lower-case"]),
         ("env-no-value-map", "services:\n  default:\n    image: a\n    environment:\n      TOKEN:\n",
          ["5:13", "'TOKEN' has no value"]),
+        ("env-not-text", "services:\n  default:\n    image: a\n    environment: {A: [1]}\n",
+         ["4:22", "'A' must be text"]),
         ("env-no-equals", "services:\n  default:\n    image: a\n    environment: [TOKEN]\n",
          ["4:19", "'TOKEN' has no '='"]),
         ("bind-mount", "services:\n  default:\n    image: a\n    volumes: ['./src:/src']\n",

@@ -21,11 +21,11 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -Iagent -Ihost -Itests
 HOST_CFLAGS = $(BASE_CFLAGS) -O2 -g -fPIC $(SANFLAGS) $(CFLAGS)
-HOST_LIBS = -lmsgpackc -lz
+HOST_LIBS = -lmsgpackc -lz -lyaml -ljansson
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)
-HOST_SRC = $(wildcard host/*.c host/transport/*.c)
+HOST_SRC = $(wildcard host/*.c host/transport/*.c host/k8s/*.c)
 CLI_SRC = $(wildcard host/cli/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 TOOL_SRC = $(wildcard tests/tools/*.c)
@@ -89,7 +89,7 @@ $(BUILD)/libsbx.so: $(COMMON_OBJ) $(HOST_OBJ)
 	$(CC) -shared $(SANFLAGS) -o $@ $^ $(HOST_LIBS)
 
 $(BUILD)/sbx: $(CLI_OBJ) $(BUILD)/libsbx.a
-	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS) -lyaml
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)

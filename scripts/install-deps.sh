@@ -13,7 +13,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
-apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml
+apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev libjansson-dev python3 python3-yaml
 # The Inspect provider (host/python): headers and setuptools for its C extension,
 # pip for `pip install --no-build-isolation ./host/python`.
 apt_install python3-dev python3-setuptools python3-pip

@@ -31,6 +31,12 @@ void cli_print_no_sandbox(const char *name);
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
 int cli_valid_name(const char *name);
 void cli_remove_tree(const char *path);
+/* Write a whole file (through PATH.tmp + rename). 0, or -1 with err. */
+int cli_write_file(const char *path, const char *data, size_t len, char *err, size_t err_len);
+
+/* cmd_compose.c: a compose file as values YAML (malloc'd; warnings on
+ * stderr), or NULL with err. */
+char *cli_compose_values(const char *path, char *err, size_t err_len);
 
 /* json.c */
 void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */
@@ -41,6 +47,8 @@ int cmd_exec(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_down(int argc, char **argv);
+int cmd_compose2values(int argc, char **argv);
+int cmd_k8s_config(int argc, char **argv);
 
 /* Exit codes follow shell conventions. */
 #define EXIT_USAGE 2

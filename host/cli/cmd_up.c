@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "k8s/compose.h"
 #include "services.h"
 #include "transport/transport.h"
 
@@ -23,6 +24,8 @@ static void usage(FILE *f)
 		"random 8-letter name, printed on stdout.\n"
 		"\n"
 		"  -f FILE     take the service names from a values.yaml or compose.yaml\n"
+		"              (a compose file is translated as `sbx compose2values` does;\n"
+		"              its default service is then named 'default')\n"
 		"  --isolate   run each agent in new user, pid, mount and network namespaces:\n"
 		"              no network, a private /tmp, its own process tree\n"
 		"  --json      print {\"name\": ..., \"services\": [...]} instead\n");
@@ -143,8 +146,17 @@ int cmd_up(int argc, char **argv)
 	memset(&sb, 0, sizeof sb);
 	snprintf(sb.name, sizeof sb.name, "%s", name);
 	snprintf(sb.dir, sizeof sb.dir, "%s/%s", cli_state_dir(), name);
-	if (file) {
-		char err[600];
+	char err[2048];
+	char *compose_values = NULL;
+	if (file && sbx_compose_is_compose_file(file)) {
+		/* The same translation the k8s backend installs: services renamed
+		 * and checked exactly as there. */
+		compose_values = cli_compose_values(file, err, sizeof err);
+		if (!compose_values) {
+			fprintf(stderr, "sbx up: %s\n", err);
+			return 1;
+		}
+	} else if (file) {
 		sb.nservices = services_from_file(file, sb.services, CLI_MAX_SERVICES, err, sizeof err);
 		if (sb.nservices < 0) {
 			fprintf(stderr, "sbx up: %s\n", err);
@@ -156,7 +168,21 @@ int cmd_up(int argc, char **argv)
 	}
 	if (mkdir(sb.dir, 0700) < 0) {
 		fprintf(stderr, "sbx up: cannot create %s: %s\n", sb.dir, strerror(errno));
+		free(compose_values);
 		return 1;
+	}
+	if (compose_values) {
+		char values[4200];
+		snprintf(values, sizeof values, "%s/values.yaml", sb.dir);
+		int rc = cli_write_file(values, compose_values, strlen(compose_values), err, sizeof err);
+		free(compose_values);
+		if (rc == 0)
+			sb.nservices = services_from_file(values, sb.services, CLI_MAX_SERVICES, err, sizeof err);
+		if (rc < 0 || sb.nservices < 0) {
+			fprintf(stderr, "sbx up: %s\n", err);
+			cli_remove_tree(sb.dir);
+			return 1;
+		}
 	}
 	for (int i = 0; i < sb.nservices; i++) {
 		if (start_service(&sb, sb.services[i], isolate) < 0) {

@@ -18,6 +18,8 @@ static void usage(FILE *f)
 		"  cp SRC DST                 copy a file in or out (NAME[/SVC]:PATH on one side)\n"
 		"  ls [--json]                list sandboxes\n"
 		"  down NAME... | --all       stop and remove sandboxes\n"
+		"  compose2values FILE [-o F] translate a compose file to agent-env values\n"
+		"  k8s-config [--context C]   show the Kubernetes server, namespace and login\n"
 		"  version                    print the version\n"
 		"\n"
 		"`sbx COMMAND --help` explains each. State lives in $SBX_STATE_DIR\n"
@@ -43,6 +45,10 @@ int main(int argc, char **argv)
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(cmd, "down"))
 		return cmd_down(argc - 1, argv + 1);
+	if (!strcmp(cmd, "compose2values"))
+		return cmd_compose2values(argc - 1, argv + 1);
+	if (!strcmp(cmd, "k8s-config"))
+		return cmd_k8s_config(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
 		printf("sbx %s (protocol %d)\n", SBX_VERSION, 1);
 		return 0;

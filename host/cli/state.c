@@ -215,3 +215,24 @@ void cli_remove_tree(const char *path)
 {
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+/* Writes a whole file through PATH.tmp and a rename, so a failure never
+ * leaves a half-written file in place of a good one. */
+int cli_write_file(const char *path, const char *data, size_t len, char *err, size_t err_len)
+{
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		snprintf(err, err_len, "cannot create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	int ok = fwrite(data, 1, len, f) == len;
+	ok = (fclose(f) == 0) && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}

@@ -525,13 +525,11 @@ const char *sbx_default_agent_path(void)
 
 sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
 {
-	static const char *const minimal_env[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", NULL};
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
 	const char *argv[] = {agent, "--stdio", NULL};
 	sbx_spawn_opts o = {
 		.argv = argv,
-		.envp = lo && lo->env ? lo->env : minimal_env,
+		.envp = lo && lo->env ? lo->env : sbx_sandbox_env,
 		.workdir = lo ? lo->workdir : NULL,
 		.isolate = lo ? lo->isolate : 0,
 	};

@@ -13,89 +13,6 @@ static char g_dir[128];
 
 /* ---------------------------------------------------------------- listening agents */
 
-/* Starts `sbx-agent --listen path` and waits until it accepts. */
-static pid_t start_listener(const char *path)
-{
-	char log[300];
-	snprintf(log, sizeof log, "%s.log", path);
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			dup2(fd, 2);
-		int nul = open("/dev/null", O_RDWR);
-		dup2(nul, 0);
-		dup2(nul, 1);
-		execl(it_agent(), it_agent(), "--listen", path, "--workdir", g_dir, (char *)NULL);
-		_exit(127);
-	}
-	if (pid < 0)
-		return -1;
-	uint64_t end = sbx_now_ms() + 20000;
-	while (sbx_now_ms() < end) {
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (ok)
-			return pid;
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return -1;
-		usleep(10 * 1000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-	return -1;
-}
-
-static void stop_listener(pid_t pid, int sig)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, sig);
-	waitpid(pid, NULL, 0);
-}
-
-/* The fds of this process connected to the unix socket at path. */
-static int sockets_to(const char *path, int *fds, int max)
-{
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		int fd = atoi(e->d_name);
-		struct stat st;
-		if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-			continue;
-		struct sockaddr_un sun;
-		socklen_t len = sizeof sun;
-		memset(&sun, 0, sizeof sun);
-		if (getpeername(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX)
-			continue;
-		if (strcmp(sun.sun_path, path) == 0) {
-			if (n < max)
-				fds[n] = fd;
-			n++;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
-/* Breaks the session's connection the way a network failure would. */
-static int cut_connection(const char *path)
-{
-	int fds[4];
-	int n = sockets_to(path, fds, 4);
-	if (n != 1)
-		return -1;
-	return shutdown(fds[0], SHUT_RDWR);
-}
-
 typedef struct rec {
 	int done;
 	int ndone;
@@ -152,11 +69,11 @@ static void test_listen_reconnect_reattach(void)
 {
 	char sock[256];
 	snprintf(sock, sizeof sock, "%s/agent1.sock", g_dir);
-	pid_t agent = start_listener(sock);
+	pid_t agent = it_start_listener(sock, g_dir);
 	CHECK(agent > 0);
 	sbx_session *s = connect_ready(sock, 1);
 	if (!s)
-		stop_listener(agent, SIGKILL);
+		it_stop_listener(agent, SIGKILL);
 	CHECK(s);
 	char boot[64];
 	snprintf(boot, sizeof boot, "%s", sbx_session_boot_id(s));
@@ -170,21 +87,21 @@ static void test_listen_reconnect_reattach(void)
 	uint64_t end = sbx_now_ms() + 30000;
 	while (ok && r.received == 0 && !r.done && sbx_now_ms() < end)
 		sbx_loop_run_once(g_loop, 20);
-	int cut = r.received > 0 && !r.done ? cut_connection(sock) : -2;
+	int cut = r.received > 0 && !r.done ? it_cut_connection(sock) : -2;
 	if (ok)
 		it_run_until(g_loop, &r.done, 30);
 	it_run_for(g_loop, 300); /* a second on_done would show up here */
 	char boot_after[64];
 	snprintf(boot_after, sizeof boot_after, "%s", sbx_session_boot_id(s));
 	const sbx_error *failure = sbx_session_failure(s);
-	int nsock = sockets_to(sock, NULL, 0);
+	int nsock = it_sockets_to(sock, NULL, 0);
 
 	/* the session works on afterwards */
 	sbx_exec_result x = {0};
 	const char *e[] = {"echo", "still here", NULL};
 	int xrc = failure ? -1 : it_exec(s, &x, e);
 	sbx_session_close(s);
-	stop_listener(agent, SIGTERM);
+	it_stop_listener(agent, SIGTERM);
 
 	CHECK(ok);
 	CHECKF(cut == 0, "could not cut the connection (%d)", cut);
@@ -209,11 +126,11 @@ static void test_listen_reattach_streaming(void)
 {
 	char sock[256];
 	snprintf(sock, sizeof sock, "%s/agent2.sock", g_dir);
-	pid_t agent = start_listener(sock);
+	pid_t agent = it_start_listener(sock, g_dir);
 	CHECK(agent > 0);
 	sbx_session *s = connect_ready(sock, 1);
 	if (!s)
-		stop_listener(agent, SIGKILL);
+		it_stop_listener(agent, SIGKILL);
 	CHECK(s);
 	static rec r;
 	r = (rec){0};
@@ -226,14 +143,14 @@ static void test_listen_reattach_streaming(void)
 	uint64_t end = sbx_now_ms() + 60000;
 	while (ok && !r.done && sbx_now_ms() < end) {
 		if (cuts < 3 && r.received >= cuts_at[cuts]) {
-			if (cut_connection(sock) == 0)
+			if (it_cut_connection(sock) == 0)
 				cuts++;
 		}
 		sbx_loop_run_once(g_loop, 10);
 	}
 	it_run_for(g_loop, 200);
 	sbx_session_close(s);
-	stop_listener(agent, SIGTERM);
+	it_stop_listener(agent, SIGTERM);
 	CHECK(ok);
 	CHECK_EQ_INT(r.ndone, 1);
 	CHECKF(r.res.error.status == SBX_OK, "%s", r.res.error.message);
@@ -265,7 +182,7 @@ static void test_listen_many_connections(void)
 	enum { N = 16 };
 	char sock[256];
 	snprintf(sock, sizeof sock, "%s/agent3.sock", g_dir);
-	pid_t agent = start_listener(sock);
+	pid_t agent = it_start_listener(sock, g_dir);
 	CHECK(agent > 0);
 	sbx_session *ss[N] = {0};
 	static rec recs[N];
@@ -310,7 +227,7 @@ static void test_listen_many_connections(void)
 	int xrc = ss[2] ? it_exec(ss[2], &x, e) : -1;
 	for (int i = 0; i < N; i++)
 		sbx_session_close(ss[i]);
-	stop_listener(agent, SIGTERM);
+	it_stop_listener(agent, SIGTERM);
 
 	CHECK_EQ_INT(nready, N);
 	CHECK(ok);
@@ -357,11 +274,11 @@ static void test_listen_cut_mid_upload(void)
 {
 	char sock[256];
 	snprintf(sock, sizeof sock, "%s/agent5.sock", g_dir);
-	pid_t agent = start_listener(sock);
+	pid_t agent = it_start_listener(sock, g_dir);
 	CHECK(agent > 0);
 	sbx_session *s = connect_ready(sock, 1);
 	if (!s)
-		stop_listener(agent, SIGKILL);
+		it_stop_listener(agent, SIGKILL);
 	CHECK(s);
 	CHECK(it_write_local(wd_path("cut.txt"), "old content", 11) == 0);
 	size_t n = 64u << 20;
@@ -381,7 +298,7 @@ static void test_listen_cut_mid_upload(void)
 	while (ok && !u.reached && !u.done && sbx_now_ms() < end)
 		sbx_loop_run_once(g_loop, 10);
 	int temps_during = it_count_entries(g_dir, ".cut.txt.sbx-");
-	int cut = u.reached && !u.done ? cut_connection(sock) : -2;
+	int cut = u.reached && !u.done ? it_cut_connection(sock) : -2;
 	if (ok)
 		it_run_until(g_loop, &u.done, 30);
 	free(big);
@@ -397,7 +314,7 @@ static void test_listen_cut_mid_upload(void)
 	const char *e[] = {"echo", "reconnected", NULL};
 	int xrc = sbx_session_failure(s) ? -1 : it_exec(s, &x, e);
 	sbx_session_close(s);
-	stop_listener(agent, SIGTERM);
+	it_stop_listener(agent, SIGTERM);
 
 	CHECK(ok);
 	CHECK_EQ_INT(temps_during, 1);
@@ -421,11 +338,11 @@ static void test_listen_agent_restarted(void)
 	it_marker(m, sizeof m);
 	snprintf(arg, sizeof arg, "100.%s", m);
 	snprintf(pat, sizeof pat, "sleep %s", arg);
-	pid_t agent = start_listener(sock);
+	pid_t agent = it_start_listener(sock, g_dir);
 	CHECK(agent > 0);
 	sbx_session *s = connect_ready(sock, 1);
 	if (!s)
-		stop_listener(agent, SIGKILL);
+		it_stop_listener(agent, SIGKILL);
 	CHECK(s);
 	char boot1[64];
 	snprintf(boot1, sizeof boot1, "%s", sbx_session_boot_id(s));
@@ -438,9 +355,9 @@ static void test_listen_agent_restarted(void)
 	uint64_t end = sbx_now_ms() + 10000;
 	while (ok && it_procs_with(pat, NULL, 0) < 1 && sbx_now_ms() < end)
 		sbx_loop_run_once(g_loop, 20);
-	stop_listener(agent, SIGKILL);
+	it_stop_listener(agent, SIGKILL);
 	it_kill_marked(pat);
-	pid_t agent2 = start_listener(sock);
+	pid_t agent2 = it_start_listener(sock, g_dir);
 	if (ok)
 		it_run_until(g_loop, &r.done, 60);
 	char boot2[64] = "";
@@ -452,7 +369,7 @@ static void test_listen_agent_restarted(void)
 	const char *e[] = {"echo", "new agent", NULL};
 	int xrc = sbx_session_failure(s) ? -1 : it_exec(s, &x, e);
 	sbx_session_close(s);
-	stop_listener(agent2, SIGTERM);
+	it_stop_listener(agent2, SIGTERM);
 
 	CHECK(ok);
 	CHECK(agent2 > 0);

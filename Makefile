@@ -5,6 +5,9 @@
 #   make test [SAN=1]     the whole suite (SAN=1: under ASan + UBSan)
 #   make bench            side-by-side benchmarks
 #   make python           the Inspect provider (host/python) built in place under $(BUILD)/python
+#   make fuzz [FUZZ_TIME=s] build the libFuzzer targets (clang) and run each
+#                         for FUZZ_TIME seconds (default 10)
+#   make test-valgrind    a subset of the suite under valgrind memcheck
 
 CC ?= cc
 ARCH ?= native
@@ -60,13 +63,16 @@ AGENT_LIB_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out agent/main.c,$(AGEN
 CLI_OBJ = $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_BIN = $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY_BIN = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRC))
+CLI_LIB_OBJ = $(filter-out %/main.o,$(CLI_OBJ))
 
 all: agent lib cli tools
 
 agent: $(AGENT_OUT)/sbx-agent
 lib: $(BUILD)/libsbx.a $(BUILD)/libsbx.so
 cli: $(BUILD)/sbx
-tools: $(UNIT_BIN) $(TOOL_BIN)
+tools: $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY_BIN)
 
 $(AGENT_OUT)/sbx-agent: $(AGENT_OBJ)
 	$(AGENT_CC) $(AGENT_LINK) $(AGENT_LIBDIR) -o $@ $^ -lmsgpackc -lz
@@ -99,6 +105,11 @@ $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
 
+# Each fuzz target, replaying its saved inputs (part of the suite).
+$(BUILD)/tests/test_fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(CLI_LIB_OBJ) $(BUILD)/libsbx.a
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -Ihost/cli -Itests/fuzz -DFUZZ_NAME='"$*"' -o $@ $< tests/fuzz/replay.c $(CLI_LIB_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS) -lyaml
+
 $(BUILD)/bench/%: bench/%.c bench/bench.h $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
 	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/libsbx.a $(HOST_LIBS)
@@ -126,8 +137,41 @@ test: all python
 bench: all python $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 	BUILD=$(BUILD) bench/run.sh
 
+# ---- fuzzing: libFuzzer targets built with clang -------------------------
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang)
+FUZZ_TIME ?= 10
+FUZZ_DIR = build/fuzz
+FUZZ_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(BASE_CFLAGS) -Ihost/cli -Itests/fuzz -O1 -g $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link
+FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(HOST_SRC) $(filter-out %/main.c,$(CLI_SRC)))
+FUZZ_BIN = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
+
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard common/*.h host/*.h host/*/*.h)
+	@mkdir -p $(dir $@)
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+	@echo "  CC      $< (fuzz)"
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(HOST_LIBS) -lyaml
+
+fuzz-build: $(FUZZ_BIN)
+
+# Regenerates the committed seed corpora of the protocol targets.
+fuzz-seeds: $(BUILD)/libsbx.a
+	$(CC) $(HOST_CFLAGS) -o $(BUILD)/fuzz-seeds tests/fuzz/seeds.c $(BUILD)/libsbx.a $(HOST_LIBS)
+	$(BUILD)/fuzz-seeds
+
+fuzz: fuzz-build
+	FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(FUZZ_BIN)
+
+# ---- valgrind memcheck over the suite's unit and integration programs ----
+VALGRIND_TESTS ?= test_msg test_conn test_chunk test_streams test_outlog test_loop test_fuzz test_hostile test_containment test_exec test_files test_session
+test-valgrind:
+	$(MAKE) --no-print-directory all SAN=0 BUILD=build/vg CFLAGS="-O1 -g"
+	BUILD=build/vg tests/valgrind.sh $(VALGRIND_TESTS)
+
 clean:
 	rm -rf build
 
-.PHONY: all agent lib cli tools python test bench clean
+.PHONY: all agent lib cli tools python test bench fuzz fuzz-build fuzz-seeds test-valgrind clean
 .SECONDARY:

@@ -9,7 +9,8 @@
 # table, not a failure: the exit status is 0 unless a benchmark could not
 # run at all.
 #
-# Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), TMPDIR (where the
+# Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
+# SCALE_EXECS (10000), TMPDIR (where the
 # temporary files go; default /tmp).
 set -u
 
@@ -63,6 +64,7 @@ run exec "$EXEC_REPS"
 run files "$FILE_REPS"
 run concurrency
 run python
+run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -103,7 +105,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency python; do
+for f in mem exec files concurrency python scale; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

@@ -20,7 +20,7 @@ int sbx_buf_reserve(sbx_buf *b, size_t extra);
 int sbx_buf_append(sbx_buf *b, const void *data, size_t n);
 /* Bytes waiting to be consumed, and where they start. */
 static inline size_t sbx_buf_size(const sbx_buf *b) { return b->len - b->off; }
-static inline uint8_t *sbx_buf_head(const sbx_buf *b) { return b->data + b->off; }
+static inline uint8_t *sbx_buf_head(const sbx_buf *b) { return b->data ? b->data + b->off : NULL; }
 /* Drop n bytes from the head. */
 void sbx_buf_consume(sbx_buf *b, size_t n);
 void sbx_buf_clear(sbx_buf *b);

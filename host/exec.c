@@ -170,6 +170,24 @@ void sbx_call_cancel(sbx_call *c)
 
 /* ---------------------------------------------------------------- output */
 
+static void complete(sbx_call *c, sbx_exec_result *r);
+
+/* More output than the limit: the agent (which stops a command at its
+ * limit) is not honest. The call ends now with what it kept, and the
+ * stream is cancelled: no more credit, so nothing more can come. */
+static void over_limit(sbx_call *c, int fd)
+{
+	sbx_exec_result r;
+	memset(&r, 0, sizeof r);
+	r.exit_code = -1;
+	r.truncated = 1;
+	sbx_error_set(&r.error, SBX_E_LIMIT, EFBIG, "output_limit",
+		      "the agent sent more than the output limit of %zu bytes on %s (output truncated; command cancelled)",
+		      c->eo.output_limit, fd == SBX_FD_OUT ? "stdout" : "stderr");
+	sbx_conn_send_cancel(c->s->conn, c->stream);
+	complete(c, &r);
+}
+
 static void on_output(sbx_call *c, const sbx_msg *m)
 {
 	sbx_buf *b = m->fd == SBX_FD_OUT ? &c->out : &c->err;
@@ -178,7 +196,6 @@ static void on_output(sbx_call *c, const sbx_msg *m)
 	if (c->eo.on_output)
 		c->eo.on_output(c->eo.ud, m->fd, m->data, n);
 	if (!c->eo.no_accumulate) {
-		/* The agent enforces the limit; a hostile one cannot make us exceed it. */
 		size_t room = c->eo.output_limit > sbx_buf_size(b) ? c->eo.output_limit - sbx_buf_size(b) : 0;
 		if (n > room) {
 			n = room;
@@ -187,7 +204,10 @@ static void on_output(sbx_call *c, const sbx_msg *m)
 		if (sbx_buf_append(b, m->data, n) < 0)
 			c->truncated = 1;
 	}
-	sbx_conn_consumed(c->s->conn, c->stream, m->len);
+	if (c->have[m->fd] > c->eo.output_limit)
+		over_limit(c, m->fd);
+	else
+		sbx_conn_consumed(c->s->conn, c->stream, m->len);
 }
 
 static uint8_t *take(sbx_buf *b, size_t *len)

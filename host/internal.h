@@ -11,6 +11,9 @@
 #include "transport/transport.h"
 
 #define HOST_HIGH_WATER (256 * 1024) /* stop feeding uploads past this queue */
+/* An agent that lets more than this pile up unread (answers to its own
+ * PINGs, WINDOW grants, requests) fails: it is not reading. */
+#define HOST_OUT_MAX (4 * 1024 * 1024)
 #define FORGET_MAX 64
 
 typedef enum { CALL_EXEC, CALL_WRITE, CALL_READ, CALL_STAT } call_kind;
@@ -60,6 +63,7 @@ struct sbx_session {
 	sbx_call *calls;         /* every live call */
 	sbx_timer *tick;
 	sbx_timer *retry;
+	uint64_t drained_ms;     /* last time the agent took bytes (or none waited) */
 	int reconnect_tries;
 	int failed;
 	sbx_error failure;

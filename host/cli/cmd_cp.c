@@ -126,7 +126,16 @@ static int copy_one(sbx_loop *loop, const endpoint *src, const endpoint *dst, co
 			o.fd = 1;
 		} else if (stat(local_dst, &st) == 0 && S_ISDIR(st.st_mode)) {
 			const char *base = strrchr(remote->path, '/');
-			snprintf(into, sizeof into, "%s/%s", local_dst, base ? base + 1 : remote->path);
+			base = base ? base + 1 : remote->path;
+			/* the name must stay inside the directory given: no "..", no "." */
+			if (!base[0] || !strcmp(base, ".") || !strcmp(base, "..")) {
+				fprintf(stderr, "sbx cp: '%s' does not end in a file name to create in %s; give the "
+						"local file name instead (sbx cp %s:%s %s/NAME)\n",
+					remote->path, local_dst, remote->target, remote->path, local_dst);
+				sbx_session_close(s);
+				return 1;
+			}
+			snprintf(into, sizeof into, "%s/%s", local_dst, base);
 			o.local_path = into; /* like cp: into the directory */
 		} else {
 			o.local_path = local_dst;

@@ -66,7 +66,8 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 	int log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	const char *argv[] = {sbx_default_agent_path(), "--listen", sock, "--workdir", root, NULL};
-	sbx_spawn_opts o = {.argv = argv, .isolate = isolate, .keep_dir = sb->dir};
+	/* the agent gets a clean environment: none of ours (cloud keys, tokens) */
+	sbx_spawn_opts o = {.argv = argv, .envp = sbx_sandbox_env, .isolate = isolate, .keep_dir = sb->dir};
 	pid_t pid = log >= 0 && null >= 0 ? sbx_spawn_process(&o, null, log, log, err, sizeof err) : -1;
 	if (log >= 0)
 		close(log);

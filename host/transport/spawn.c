@@ -22,6 +22,9 @@
 
 extern char **environ;
 
+const char *const sbx_sandbox_env[] = {
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", NULL};
+
 typedef struct child_args {
 	const sbx_spawn_opts *o;
 	int in, out, err; /* become stdin, stdout, stderr */

@@ -50,11 +50,14 @@ sbx_transport *sbx_fdpipe_new(sbx_loop *loop, int rfd, int wfd, pid_t child, int
  * pid, mount and network namespaces with a private /tmp. */
 typedef struct sbx_spawn_opts {
 	const char *const *argv;
-	const char *const *envp; /* NULL: inherit */
+	const char *const *envp; /* NULL: inherit (commands only; agents get sbx_sandbox_env) */
 	const char *workdir;
 	int isolate;
 	const char *keep_dir; /* isolate: stays visible even under the private /tmp */
 } sbx_spawn_opts;
+/* The environment an agent starts with: PATH, HOME, LANG and nothing of the
+ * host's own (no AWS keys, no KUBECONFIG, no tokens). */
+extern const char *const sbx_sandbox_env[];
 sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len);
 /* The same start-up without a transport: stdio on the given fds. */
 pid_t sbx_spawn_process(const sbx_spawn_opts *o, int in_fd, int out_fd, int err_fd, char *err, size_t err_len);

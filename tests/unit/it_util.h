@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -406,6 +408,92 @@ IT_UNUSED static const char *it_marker(char *buf, size_t len)
 	static unsigned counter;
 	snprintf(buf, len, "%d%03u", (int)getpid() % 100000, ++counter % 1000);
 	return buf;
+}
+
+/* ---------------------------------------------------------------- listening agents */
+
+/* Starts `sbx-agent --listen path --workdir workdir` (log: path.log) and
+ * waits until it accepts. The pid, or -1. */
+IT_UNUSED static pid_t it_start_listener(const char *path, const char *workdir)
+{
+	char log[300];
+	snprintf(log, sizeof log, "%s.log", path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			dup2(fd, 2);
+		int nul = open("/dev/null", O_RDWR);
+		dup2(nul, 0);
+		dup2(nul, 1);
+		execl(it_agent(), it_agent(), "--listen", path, "--workdir", workdir, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	uint64_t end = sbx_now_ms() + 20000;
+	while (sbx_now_ms() < end) {
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		snprintf(sun.sun_path, sizeof sun.sun_path, "%.*s", (int)sizeof sun.sun_path - 1, path);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+IT_UNUSED static void it_stop_listener(pid_t pid, int sig)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	waitpid(pid, NULL, 0);
+}
+
+/* The fds of this process connected to the unix socket at path. */
+IT_UNUSED static int it_sockets_to(const char *path, int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		struct stat st;
+		if (e->d_name[0] == '.' || fd == dirfd(d) || fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		struct sockaddr_un sun;
+		socklen_t len = sizeof sun;
+		memset(&sun, 0, sizeof sun);
+		if (getpeername(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX)
+			continue;
+		if (strcmp(sun.sun_path, path) == 0) {
+			if (n < max)
+				fds[n] = fd;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Breaks the session's connection the way a network failure would. */
+IT_UNUSED static int it_cut_connection(const char *path)
+{
+	int fds[4];
+	int n = it_sockets_to(path, fds, 4);
+	if (n != 1)
+		return -1;
+	return shutdown(fds[0], SHUT_RDWR);
 }
 
 #endif

@@ -1,0 +1,157 @@
+/* test_containment.c — what a sandbox never gets from the host through
+ * libsbx: the host's environment (cloud keys, kubeconfig tokens), any
+ * credential at all (the agent works with an empty environment), or a
+ * local file written anywhere but the path the caller gave. The CLI side
+ * is tests/cli/test_containment.sh. */
+#include "it_util.h"
+
+static sbx_loop *g_loop;
+static char g_dir[128];
+
+static const char *const g_secrets[] = {
+	"AWS_ACCESS_KEY_ID=AKIAHOSTSECRET", "AWS_SECRET_ACCESS_KEY=host-secret-key", "AWS_SESSION_TOKEN=host-token",
+	"KUBECONFIG=/home/me/.kube/config", "SBX_CONTAIN_MARKER=host-only", NULL};
+
+static void set_secrets(void)
+{
+	for (int i = 0; g_secrets[i]; i++)
+		putenv((char *)g_secrets[i]);
+}
+
+/* Runs `env` in a session and checks none of the host's secrets is there. */
+static void check_env_clean(sbx_session *s, const char *what)
+{
+	sbx_exec_result x = {0};
+	const char *env[] = {"env", NULL};
+	int rc = it_exec(s, &x, env);
+	CHECKF(rc == 0, "%s: %s", what, x.error.message);
+	const char *out = (const char *)x.out;
+	for (int i = 0; g_secrets[i]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(strchr(g_secrets[i], '=') - g_secrets[i]), g_secrets[i]);
+		CHECKF(strstr(out, name) == NULL, "%s: the sandbox sees %s:\n%s", what, name, out);
+	}
+	CHECKF(strstr(out, "host-secret") == NULL, "%s: %s", what, out);
+	CHECKF(strstr(out, "PATH=") != NULL, "%s: no PATH at all: %s", what, out);
+	sbx_exec_result_free(&x);
+}
+
+static void test_local_env_not_passed(void)
+{
+	set_secrets();
+	CHECK(getenv("AWS_SECRET_ACCESS_KEY") != NULL);
+	sbx_session *s = it_local(g_loop, g_dir, 0);
+	CHECK(s);
+	check_env_clean(s, "local");
+	/* the caller's per-call overlay still works, and stays per call */
+	sbx_exec_result x = {0};
+	const char *a[] = {"sh", "-c", "echo $ONLY", NULL};
+	const char *env[] = {"ONLY=this", NULL};
+	sbx_exec_opts o = {.argv = a, .env = env};
+	int rc = sbx_exec_sync(s, &o, &x);
+	sbx_session_close(s);
+	CHECKF(rc == 0, "%s", x.error.message);
+	CHECK_EQ_STR((char *)x.out, "this\n");
+	sbx_exec_result_free(&x);
+}
+
+static void test_isolated_env_not_passed(void)
+{
+	set_secrets();
+	sbx_error err;
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .isolate = 1};
+	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
+	if (!s || sbx_session_wait_ready(s, 30, &err) < 0) {
+		if (s)
+			sbx_session_close(s);
+		if (strstr(err.message, "namespace") || strstr(err.message, "Operation not permitted"))
+			SKIP("no user namespaces here: %.200s", err.message);
+		CHECKF(0, "%s", err.message);
+	}
+	check_env_clean(s, "isolated");
+	sbx_session_close(s);
+}
+
+/* The agent needs nothing from its environment: with none at all it still
+ * runs commands (absolute paths) and moves files. */
+static void test_agent_needs_no_environment(void)
+{
+	static const char *const empty[] = {NULL};
+	sbx_error err;
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .env = empty};
+	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
+	CHECKF(s, "%s", err.message);
+	CHECKF(sbx_session_wait_ready(s, 30, &err) == 0, "%s", err.message);
+	sbx_exec_result x = {0};
+	const char *a[] = {"/usr/bin/env", NULL};
+	int rc = it_exec(s, &x, a);
+	sbx_file_result w = {0}, r = {0};
+	sbx_file_opts wo = SBX_FILE_OPTS_INIT;
+	wo.path = "noenv.txt";
+	wo.data = "works";
+	wo.len = 5;
+	int wrc = sbx_write_file_sync(s, &wo, &w);
+	sbx_file_opts ro = SBX_FILE_OPTS_INIT;
+	ro.path = "noenv.txt";
+	int rrc = sbx_read_file_sync(s, &ro, &r);
+	sbx_session_close(s);
+	CHECKF(rc == 0, "%s", x.error.message);
+	/* nothing but the PATH the agent supplies when it has none */
+	CHECKF(x.out_len == 0 || (strncmp((char *)x.out, "PATH=", 5) == 0 && strchr((char *)x.out, '\n') ==
+			       (char *)x.out + x.out_len - 1), "the agent had an environment: %s", (char *)x.out);
+	sbx_exec_result_free(&x);
+	CHECKF(wrc == 0, "%s", w.error.message);
+	CHECKF(rrc == 0 && r.len == 5 && memcmp(r.data, "works", 5) == 0, "%s", r.error.message);
+	sbx_file_result_free(&r);
+}
+
+/* Reading into a local path that is a symlink replaces the link: the
+ * sandbox's bytes never land where the link points. */
+static void test_read_into_symlink_replaces_it(void)
+{
+	sbx_session *s = it_local(g_loop, g_dir, 0);
+	CHECK(s);
+	char outside[256], link[256];
+	snprintf(outside, sizeof outside, "%s/outside.txt", g_dir);
+	snprintf(link, sizeof link, "%s/link.txt", g_dir);
+	it_write_local(outside, "precious", 8);
+	unlink(link);
+	CHECK(symlink(outside, link) == 0);
+	sbx_file_result w = {0}, r = {0};
+	sbx_file_opts wo = SBX_FILE_OPTS_INIT;
+	wo.path = "payload.txt";
+	wo.data = "payload";
+	wo.len = 7;
+	int wrc = sbx_write_file_sync(s, &wo, &w);
+	sbx_file_opts ro = SBX_FILE_OPTS_INIT;
+	ro.path = "payload.txt";
+	ro.local_path = link;
+	int rrc = sbx_read_file_sync(s, &ro, &r);
+	sbx_session_close(s);
+	CHECKF(wrc == 0, "%s", w.error.message);
+	CHECKF(rrc == 0, "%s", r.error.message);
+	size_t n = 0;
+	uint8_t *o = it_read_local(outside, &n);
+	CHECKF(o && n == 8 && memcmp(o, "precious", 8) == 0, "the link's target was written");
+	free(o);
+	struct stat st;
+	CHECK(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+	uint8_t *l = it_read_local(link, &n);
+	CHECKF(l && n == 7 && memcmp(l, "payload", 7) == 0, "the destination does not hold the file");
+	free(l);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	it_agent();
+	it_tmpdir(g_dir, sizeof g_dir, "contain");
+	g_loop = sbx_loop_new();
+	IT_RUN(test_local_env_not_passed);
+	IT_RUN(test_isolated_env_not_passed);
+	IT_RUN(test_agent_needs_no_environment);
+	IT_RUN(test_read_into_symlink_replaces_it);
+	sbx_loop_free(g_loop);
+	it_rm_rf(g_dir);
+	return test_summary();
+}

@@ -100,26 +100,35 @@ class Store:
             if (ns, name) in self.pods:
                 return 409, status_obj(409, "AlreadyExists", 'pods "%s" already exists' % name)
             os.makedirs(self.pod_dir(ns, name), exist_ok=True)
-            phase = (meta.get("annotations") or {}).get("emulator.sbx/phase", "Running")
+            ann = meta.get("annotations") or {}
+            waiting = ann.get("emulator.sbx/waiting")  # e.g. ImagePullBackOff: scheduled, never starts
+            phase = "Pending" if waiting else ann.get("emulator.sbx/phase", "Running")  # Pending: unschedulable
             ready = phase == "Running"
+            if ready:
+                state = {"running": {"startedAt": now()}}
+            elif waiting:
+                state = {"waiting": {"reason": waiting, "message": 'Back-off pulling image "emulated"'}}
+            else:
+                state = {"waiting": {"reason": "ContainerCreating"}}
+            scheduled = ready or bool(waiting)
             pod = {
                 "kind": "Pod", "apiVersion": "v1",
                 "metadata": {"name": name, "namespace": ns, "uid": str(uuid.uuid4()),
-                             "labels": meta.get("labels") or {}, "annotations": meta.get("annotations") or {},
+                             "labels": meta.get("labels") or {}, "annotations": ann,
                              "resourceVersion": self.next_rv(), "creationTimestamp": now()},
                 "spec": {"containers": [{"name": c.get("name", "main"), "image": c.get("image", "emulated")}
                                         for c in containers],
-                         "nodeName": "emulator" if ready else None},
+                         "nodeName": "emulator" if scheduled else None},
                 "status": {
                     "phase": phase, "podIP": "127.0.0.1", "hostIP": "127.0.0.1", "startTime": now(),
                     "conditions": [{"type": "Ready", "status": "True" if ready else "False"},
-                                   {"type": "PodScheduled", "status": "True" if ready else "False"}],
+                                   {"type": "PodScheduled", "status": "True" if scheduled else "False"} |
+                                   ({} if scheduled else {"reason": "Unschedulable",
+                                                          "message": "0/1 nodes are available: emulated"})],
                     "containerStatuses": [
                         {"name": c.get("name", "main"), "image": c.get("image", "emulated"), "imageID": "",
                          "ready": ready, "restartCount": 0, "started": ready,
-                         "containerID": "emulated://%s" % uuid.uuid4().hex,
-                         "state": {"running": {"startedAt": now()}} if ready else
-                         {"waiting": {"reason": "ContainerCreating"}}} for c in containers]},
+                         "containerID": "emulated://%s" % uuid.uuid4().hex, "state": state} for c in containers]},
             }
             self.pods[(ns, name)] = pod
             if ready:
@@ -128,6 +137,10 @@ class Store:
                     self.add_event(ns, name, "Pulled", 'Container image "%s" already present' % c["image"])
                     self.add_event(ns, name, "Created", "Created container %s" % c["name"])
                     self.add_event(ns, name, "Started", "Started container %s" % c["name"])
+            elif waiting:
+                self.add_event(ns, name, "Scheduled", "Successfully assigned %s/%s to emulator" % (ns, name))
+                self.add_event(ns, name, "Failed", "Error: %s" % waiting, "Warning")
+                self.add_event(ns, name, "BackOff", 'Back-off pulling image "emulated"', "Warning")
             else:
                 self.add_event(ns, name, "FailedScheduling", "0/1 nodes are available: emulated as unschedulable",
                                "Warning")

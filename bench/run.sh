@@ -60,6 +60,7 @@ run mem "$SBX_AGENT"
 run exec "$EXEC_REPS"
 run files "$FILE_REPS"
 run concurrency
+run k8s
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -100,7 +101,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency; do
+for f in mem exec files concurrency k8s; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

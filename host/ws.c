@@ -44,6 +44,7 @@ struct sbx_ws {
 	char refused_why[300];
 	sbx_ws_decoder dec;
 	int want_writable;
+	int in_writable;      /* inside on_writable: no nested call */
 	int close_sent;
 	sbx_timer *deadline;  /* connect or close timeout */
 	sbx_timer *pinger;
@@ -214,10 +215,14 @@ static void ws_flush(sbx_ws *ws)
 		sbx_buf_consume(&ws->out, sent);
 	}
 	ws_update_watch(ws);
-	if (ws->want_writable && ws->state == WS_OPEN && sbx_buf_size(&ws->out) < SBX_WS_HIGH_WATER / 4 &&
-	    ws->o.on_writable) {
+	/* A sender writing from on_writable lands here again: it is told once,
+	 * and the loop tells it again when the socket drains. */
+	if (ws->want_writable && !ws->in_writable && ws->state == WS_OPEN &&
+	    sbx_buf_size(&ws->out) < SBX_WS_HIGH_WATER / 4 && ws->o.on_writable) {
 		ws->busy++;
+		ws->in_writable = 1;
 		ws->o.on_writable(ws->o.ud);
+		ws->in_writable = 0;
 		ws->busy--;
 	}
 }

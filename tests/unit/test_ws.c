@@ -164,9 +164,9 @@ static void test_keepalive_pings_keep_it_alive(void)
 	char url[200];
 	snprintf(url, sizeof url, "ws://127.0.0.1:%d/ws", plain_srv.port);
 	client c;
-	/* silence is fatal after 300 ms, but our pings draw pongs */
-	CHECK(connect_to(&c, url, NULL, NULL, 50, 300) == 0);
-	it_run_for(loop, 1000);
+	/* silence is fatal after 1.5 s, but our pings (every 100 ms) draw pongs */
+	CHECK(connect_to(&c, url, NULL, NULL, 100, 1500) == 0);
+	it_run_for(loop, 3000);
 	CHECK(c.opened);
 	CHECKF(!c.closed, "%s", c.why.message);
 	CHECK(send_text(&c, "still here") == 0);

@@ -442,9 +442,7 @@ static void on_io(sbx_loop *loop, int fd, unsigned events, void *ud)
 			got_bytes(ws, buf, got);
 		}
 	}
-	ws->busy--;
-	if (ws->freed && ws->busy == 0)
-		return; /* freed from a callback: the deferred free runs later */
+	ws->busy--; /* freed from a callback meanwhile: the deferred free runs later */
 }
 
 static void ws_update_watch(sbx_ws *ws)

@@ -24,7 +24,7 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -Iagent -Ihost -Itests
 HOST_CFLAGS = $(BASE_CFLAGS) -O2 -g -fPIC $(SANFLAGS) $(CFLAGS)
-HOST_LIBS = -lmsgpackc -lz -lyaml -ljansson
+HOST_LIBS = -lmsgpackc -lz -lyaml -lcurl -lssl -lcrypto -ljansson
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)

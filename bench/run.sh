@@ -65,6 +65,7 @@ run files "$FILE_REPS"
 run concurrency
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
+run k8s
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -105,7 +106,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency python scale; do
+for f in mem exec files concurrency python scale k8s; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

@@ -77,6 +77,8 @@ struct sbx_session {
 };
 
 /* session.c */
+/* A session over any transport (it takes t; NULL when out of memory). */
+sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so);
 void session_flush(sbx_session *s);
 void session_pump(sbx_session *s);
 /* Sends a call's request now or once the agent is ready. With err, a

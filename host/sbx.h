@@ -75,6 +75,32 @@ sbx_session *sbx_session_command(sbx_loop *loop, const char *const *argv, const 
 sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_session_opts *so,
 				 sbx_error *err);
 
+/* An agent in a Kubernetes pod, reached over the API server's pod exec
+ * WebSocket (v5.channel.k8s.io, else v4): the agent protocol rides on the
+ * exec's stdin/stdout. k8s says how to reach the API server (a kubeconfig
+ * fills it); strings are copied. */
+typedef struct sbx_k8s_conn {
+	const char *server;          /* "https://host:port" (a path prefix is kept) */
+	const char *ca_pem;          /* CAs to trust (PEM); NULL: the system store */
+	const char *client_cert_pem; /* client certificate and key (PEM), or NULL */
+	const char *client_key_pem;
+	const char *token;           /* bearer token, or NULL */
+	const char *tls_server_name; /* verify the server as this name, or NULL */
+	const char *proxy_url;       /* NULL: from the environment; "" = none */
+	int insecure;                /* insecure-skip-tls-verify */
+} sbx_k8s_conn;
+
+typedef struct sbx_k8s_exec {
+	const char *ns;              /* namespace; NULL = "default" */
+	const char *pod;             /* required */
+	const char *container;       /* NULL: the pod's default container */
+	const char *const *argv;     /* NULL: {"sbx-agent", "--stdio"} */
+	uint64_t ping_ms;            /* WebSocket pings; 0 = 20000 */
+} sbx_k8s_exec;
+
+sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x,
+			     const sbx_session_opts *so, sbx_error *err);
+
 /* Runs the loop until the agent's HELLO arrived. 0, or -1 with err set. */
 int sbx_session_wait_ready(sbx_session *s, double timeout_s, sbx_error *err);
 int sbx_session_ready(const sbx_session *s);

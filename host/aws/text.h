@@ -25,6 +25,14 @@ int aws_uri_encode(sbx_buf *out, const char *s, size_t n, int keep_slash);
 /* Decode %XX escapes ('+' stays '+'). -1 on a malformed escape. */
 int aws_uri_decode(sbx_buf *out, const char *s, size_t n);
 
+/* Append "key=value" (both percent-encoded) to a form or query string,
+ * with '&' before it unless it is the first. 0 or -1. */
+int aws_form_add(sbx_buf *form, const char *key, const char *value);
+int aws_form_addf(sbx_buf *form, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Base64 (standard alphabet, padded) of n bytes, appended. 0 or -1. */
+int aws_base64(sbx_buf *out, const void *data, size_t n);
+
 /* Lowercase hex SHA-256 of n bytes. */
 void aws_sha256_hex(const void *data, size_t n, char hex[AWS_SHA256_HEX]);
 

@@ -329,6 +329,9 @@ static void botocore_check(const char *url, char *verdict, size_t len)
 	if (!fgets(verdict, (int)len, p))
 		verdict[0] = 0;
 	verdict[strcspn(verdict, "\n")] = 0;
+	char rest[512];
+	while (fgets(rest, sizeof rest, p)) /* read it all: no broken pipe for the checker */
+		;
 	pclose(p);
 }
 

@@ -7,6 +7,7 @@
  * HTTP requests driven by their callbacks. */
 #include "aws/api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -141,7 +142,18 @@ const char *aws_client_region(const aws_client *c)
 
 void aws_endpoint(const aws_client *c, const char *service, char *url, size_t urllen, char *host, size_t hostlen)
 {
-	if (c->endpoint[0])
+	/* AWS_ENDPOINT_URL_<SERVICE> wins over the global override, as in the AWS SDKs. */
+	char var[64];
+	int vl = snprintf(var, sizeof var, "AWS_ENDPOINT_URL_%s", service);
+	for (int i = 17; i < vl && var[i]; i++)
+		var[i] = (char)toupper((unsigned char)var[i]);
+	const char *own = getenv(var);
+	if (own && *own) {
+		snprintf(url, urllen, "%s", own);
+		size_t ul = strlen(url);
+		while (ul && url[ul - 1] == '/')
+			url[--ul] = 0;
+	} else if (c->endpoint[0])
 		snprintf(url, urllen, "%s", c->endpoint);
 	else
 		snprintf(url, urllen, "https://%s.%s.amazonaws.com", service, c->region);

@@ -10,7 +10,8 @@
  *
  * Endpoints: https://SERVICE.REGION.amazonaws.com (S3 path-style:
  * https://s3.REGION.amazonaws.com/BUCKET/KEY), or every service at one
- * URL given in the options or $AWS_ENDPOINT_URL (moto, LocalStack). */
+ * URL given in the options or $AWS_ENDPOINT_URL (moto, LocalStack);
+ * $AWS_ENDPOINT_URL_<SERVICE> (e.g. _SSM) overrides one service. */
 #ifndef SBX_AWS_API_H
 #define SBX_AWS_API_H
 

@@ -12,7 +12,8 @@ the C one it tests.
 
 API (POST /, JSON 1.1, X-Amz-Target AmazonSSM.*): StartSession (returns a
 ws://127.0.0.1:N/v1/data-channel/ID StreamUrl), TerminateSession,
-DescribeInstanceInformation (every instance Online).
+DescribeInstanceInformation (every instance Online), GetParameter (the public
+Ubuntu AMI parameters, answered with --ami).
 
 Data channel (WebSocket /v1/data-channel/ID): the first text message must be the
 open-data-channel JSON with the session's token. Then it plays the instance's SSM
@@ -320,6 +321,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, {"SessionId": sid, "TokenValue": SESSIONS[sid]["token"],
                                     "StreamUrl": "ws://%s:%d/v1/data-channel/%s?role=publish_subscribe"
                                                  % (host, p, sid)})
+        if target == "AmazonSSM.GetParameter":
+            if ARGS.ami and req.get("Name", "").startswith("/aws/service/canonical/ubuntu/"):
+                return self.reply(200, {"Parameter": {"Name": req["Name"], "Value": ARGS.ami, "Type": "String"}})
+            return self.reply(400, {"__type": "ParameterNotFound", "message": req.get("Name", "")})
         if target == "AmazonSSM.TerminateSession":
             sid = req.get("SessionId", "")
             if sid in SESSIONS:
@@ -379,6 +384,7 @@ def main():
     ap.add_argument("--drop-every", type=int, default=0)
     ap.add_argument("--kms", action="store_true")
     ap.add_argument("--session-type", default="Port")
+    ap.add_argument("--ami", help="the value of the public Ubuntu AMI parameters")
     ARGS = ap.parse_args()
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True

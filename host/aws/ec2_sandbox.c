@@ -487,6 +487,89 @@ void sbx_ec2_free(sbx_ec2_sandbox *sb)
 	free(sb);
 }
 
+/* ------------------------------------------------------------- cleanup */
+
+#define TERMINATE_BATCH 100
+
+typedef struct cleanup_ctx {
+	aws_client *c;
+	char (*ids)[32];
+	size_t n, next, pending;
+	sbx_error err;
+	void (*on_done)(void *ud, const sbx_error *err, size_t n);
+	void *ud;
+} cleanup_ctx;
+
+static void cleanup_finish(cleanup_ctx *x)
+{
+	x->on_done(x->ud, x->err.status == SBX_OK ? NULL : &x->err, x->err.status == SBX_OK ? x->n : 0);
+	free(x->ids);
+	free(x);
+}
+
+static void cleanup_terminated(void *ud, const sbx_error *err)
+{
+	cleanup_ctx *x = ud;
+	if (err && x->err.status == SBX_OK)
+		x->err = *err;
+	if (--x->pending == 0)
+		cleanup_finish(x);
+}
+
+static void cleanup_found(void *ud, const sbx_error *err, const aws_ec2_instance *list, size_t n)
+{
+	cleanup_ctx *x = ud;
+	if (err) {
+		x->err = *err;
+		cleanup_finish(x);
+		return;
+	}
+	x->ids = calloc(n ? n : 1, sizeof *x->ids);
+	if (!x->ids) {
+		sbx_error_set(&x->err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		cleanup_finish(x);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		snprintf(x->ids[i], 32, "%s", list[i].id);
+	x->n = n;
+	x->pending = 1; /* held while the batches start */
+	for (size_t at = 0; at < n; at += TERMINATE_BATCH) {
+		const char *batch[TERMINATE_BATCH];
+		size_t k = 0;
+		for (; k < TERMINATE_BATCH && at + k < n; k++)
+			batch[k] = x->ids[at + k];
+		sbx_error e;
+		x->pending++;
+		if (aws_ec2_terminate_instances(x->c, batch, k, cleanup_terminated, x, &e) < 0)
+			cleanup_terminated(x, &e);
+	}
+	cleanup_terminated(x, NULL);
+}
+
+int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, const sbx_error *err, size_t n),
+		    void *ud, sbx_error *err)
+{
+	cleanup_ctx *x = calloc(1, sizeof *x);
+	if (!x) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return -1;
+	}
+	x->c = c;
+	x->on_done = on_done;
+	x->ud = ud;
+	const char *owners[] = {owner, NULL};
+	const char *keys[] = {SBX_EC2_OWNER_TAG, NULL};
+	const char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+	aws_ec2_filter f[2] = {{"instance-state-name", states}};
+	f[1] = owner ? (aws_ec2_filter){"tag:" SBX_EC2_OWNER_TAG, owners} : (aws_ec2_filter){"tag-key", keys};
+	if (aws_ec2_describe_instances(c, NULL, 0, f, 2, cleanup_found, x, err) < 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
+}
+
 int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sbx_buf *out)
 {
 	return aws_buf_printf(

@@ -54,6 +54,13 @@ const char *sbx_ec2_s3_key(const sbx_ec2_sandbox *sb);
 void sbx_ec2_down(sbx_ec2_sandbox *sb, void (*on_done)(void *ud, const sbx_error *err), void *ud);
 void sbx_ec2_free(sbx_ec2_sandbox *sb);
 
+/* Terminate every live instance sbx launched: those tagged sbx-owner=owner,
+ * or with any sbx-owner tag when owner is NULL (`sbx down --all`). on_done
+ * gets how many were terminated. S3 objects left by a killed run expire
+ * with the bucket's lifecycle rule (ami/infra). 0, or -1 with err. */
+int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, const sbx_error *err, size_t n),
+		    void *ud, sbx_error *err);
+
 /* The boot script that fetches the agent (curl, sha256sum -c) and runs it
  * under systemd on 127.0.0.1:port. Appends to out. */
 int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sbx_buf *out);

@@ -329,6 +329,63 @@ static void the_agent_object_is_removed(void)
 	CHECK(gone.err.status == SBX_E_REMOTE && strstr(gone.err.message, "NoSuchKey") != NULL);
 }
 
+typedef struct cleaned {
+	int done;
+	sbx_error err;
+	size_t n;
+} cleaned;
+
+static void on_cleaned(void *ud, const sbx_error *err, size_t n)
+{
+	cleaned *c = ud;
+	c->done = 1;
+	c->err = err ? *err : (sbx_error){0};
+	c->n = n;
+}
+
+static void on_launched(void *ud, const sbx_error *err, char (*ids)[32], size_t n)
+{
+	(void)ids;
+	waiter *w = ud;
+	w->done = 1;
+	w->err = err ? *err : (sbx_error){0};
+	w->n = n;
+}
+
+/* What a killed run leaves is found by its owner tag (or any sbx tag) and terminated. */
+static void cleanup_by_owner_tag(void)
+{
+	sbx_ec2_config cfg = config();
+	const char *owners[] = {"run-killed", "run-killed", "run-other"};
+	for (int i = 0; i < 3; i++) {
+		sbx_ec2_tag tag;
+		snprintf(tag.key, sizeof tag.key, SBX_EC2_OWNER_TAG);
+		snprintf(tag.value, sizeof tag.value, "%s", owners[i]);
+		aws_ec2_launch l = {moto.ami, cfg.instance_type, cfg.subnet_id, cfg.security_group_id, NULL, &tag, 1,
+				    NULL, 0, 0, NULL, NULL};
+		waiter w = {0};
+		sbx_error err;
+		CHECK(aws_ec2_run_instances(client, &l, on_launched, &w, &err) == 0);
+		sbx_loop_run_until(loop, &w.done);
+		CHECK(w.err.status == SBX_OK && w.n == 1);
+	}
+	cleaned one = {0};
+	sbx_error err;
+	CHECK(sbx_ec2_cleanup(client, "run-killed", on_cleaned, &one, &err) == 0);
+	sbx_loop_run_until(loop, &one.done);
+	CHECK(one.err.status == SBX_OK);
+	CHECK_EQ_INT(one.n, 2);
+	waiter w;
+	CHECK_EQ_INT(owned_live("run-killed", &w), 0);
+	CHECK_EQ_INT(owned_live("run-other", &w), 1);
+	cleaned all = {0};
+	CHECK(sbx_ec2_cleanup(client, NULL, on_cleaned, &all, &err) == 0);
+	sbx_loop_run_until(loop, &all.done);
+	CHECK(all.err.status == SBX_OK);
+	CHECK_EQ_INT(all.n, 1);
+	CHECK_EQ_INT(owned_live("run-other", &w), 0);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -367,6 +424,7 @@ int main(void)
 	RUN(up_exec_down);
 	RUN(failure_after_launch_leaves_nothing);
 	RUN(the_agent_object_is_removed);
+	RUN(cleanup_by_owner_tag);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);

@@ -315,6 +315,14 @@ static void imds_role_done(void *ud, sbx_http_response *r)
 static void imds_token_done(void *ud, sbx_http_response *r)
 {
 	aws_client *c = ud;
+	if (r->error.status != SBX_OK) {
+		/* IMDS is the last place to look: say where else credentials could have been. */
+		c->fetch_http = NULL;
+		fetch_failed(c, "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+				"AWS_PROFILE; the environment and the shared files had none, and no EC2 instance "
+				"metadata service answered at %s (%s)", c->imds, r->error.message);
+		return;
+	}
 	if (!response_ok(c, r, "instance metadata (IMDSv2 token)"))
 		return;
 	if (r->body_len == 0 || r->body_len >= sizeof c->imds_token || strpbrk((char *)r->body, "\r\n")) {
@@ -340,7 +348,12 @@ static void sts_done(void *ud, sbx_http_response *r)
 	aws_credentials got;
 	char why[400];
 	if (aws_parse_sts_xml((const char *)r->body, r->body_len, &got, why, sizeof why) < 0) {
-		fetch_failed(c, "%s (HTTP %ld)", why, r->status);
+		if (r->status >= 200 && r->status <= 299)
+			fetch_failed(c, "%s", why);
+		else if (strstr(why, "failed:"))
+			fetch_failed(c, "%s (HTTP %ld)", why, r->status);
+		else
+			fetch_failed(c, "STS AssumeRoleWithWebIdentity failed: HTTP %ld", r->status);
 		return;
 	}
 	c->creds = got;

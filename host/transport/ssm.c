@@ -308,14 +308,9 @@ static void ssm_want_write(sbx_transport *t, int on)
 static void ssm_close(sbx_transport *t)
 {
 	ssm_transport *s = (ssm_transport *)t;
-	if (s->ws) {
-		if (s->state == ST_OPEN) {
-			uint8_t flag[4];
-			ssm_flag_payload(SSM_FLAG_TERMINATE_SESSION, flag);
-			ssm_channel_send(s->ch, SSM_PAYLOAD_FLAG, flag, 4, sbx_now_ms());
-		}
+	/* The session itself is ended through the API (TerminateSession). */
+	if (s->ws)
 		sbx_ws_free(s->ws);
-	}
 	if (s->tick)
 		sbx_timer_cancel(t->loop, s->tick);
 	if (s->deadline)

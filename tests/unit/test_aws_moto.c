@@ -484,6 +484,178 @@ static void throttling_is_retried(void)
 	CHECK(strstr(t2.err.message, "RequestLimitExceeded") != NULL);
 }
 
+/* A fake instance metadata service and container credentials endpoint:
+ * answers `requests` connections, checking the IMDSv2 token and the
+ * container authorization header as AWS's endpoints do. */
+static void metadata_server(int lfd, int requests)
+{
+	const char *creds = "{\"Code\":\"Success\",\"AccessKeyId\":\"ASIAFROMMETADATA\",\"SecretAccessKey\":\"s\","
+			    "\"Token\":\"tok\",\"Expiration\":\"2099-01-01T00:00:00Z\"}";
+	for (int i = 0; i < requests; i++) {
+		int c = accept(lfd, NULL, NULL);
+		if (c < 0)
+			_exit(1);
+		char req[8192];
+		ssize_t n = read(c, req, sizeof req - 1);
+		req[n > 0 ? n : 0] = 0;
+		const char *status = "200 OK", *body = "";
+		if (strncmp(req, "PUT /latest/api/token ", 22) == 0)
+			body = strstr(req, "X-aws-ec2-metadata-token-ttl-seconds: 21600") ? "TOKEN123" : "";
+		else if (!strstr(req, "X-aws-ec2-metadata-token: TOKEN123") && strstr(req, " /latest/"))
+			status = "401 Unauthorized";
+		else if (strncmp(req, "GET /latest/meta-data/iam/security-credentials/ ", 48) == 0)
+			body = "sbx-role\n";
+		else if (strncmp(req, "GET /latest/meta-data/iam/security-credentials/sbx-role ", 56) == 0)
+			body = creds;
+		else if (strncmp(req, "GET /creds ", 11) == 0)
+			body = strstr(req, "Authorization: secret-token") ? creds : "", status = *body ? status : "403 Forbidden";
+		else
+			status = "404 Not Found";
+		char head[256];
+		int hl = snprintf(head, sizeof head, "HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+				  status, strlen(body));
+		if (write(c, head, (size_t)hl) < 0 || write(c, body, strlen(body)) < 0)
+			_exit(1);
+		close(c);
+	}
+	_exit(0);
+}
+
+static pid_t start_metadata(int requests, char *url, size_t len)
+{
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 8) < 0)
+		return -1;
+	getsockname(lfd, (struct sockaddr *)&a, &al);
+	pid_t pid = fork();
+	if (pid == 0)
+		metadata_server(lfd, requests);
+	close(lfd);
+	snprintf(url, len, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return pid;
+}
+
+static const char *cred_vars[] = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+				   "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+				   "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+				   "AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT", NULL};
+
+static void no_local_credentials(void)
+{
+	for (int i = 0; cred_vars[i]; i++)
+		unsetenv(cred_vars[i]);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+}
+
+static aws_client *resolving_client(const char *endpoint)
+{
+	aws_client_opts o = {.region = moto.region, .endpoint_url = endpoint};
+	sbx_error err;
+	return aws_client_new(loop, http, &o, &err);
+}
+
+static void credentials_from_imds_and_container(void)
+{
+	no_local_credentials();
+	char url[64];
+	pid_t pid = start_metadata(3, url, sizeof url);
+	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
+	aws_client *c = resolving_client(moto.endpoint);
+	aws_credentials cr;
+	sbx_error err;
+	int rc = aws_client_credentials_sync(c, &cr, &err);
+	if (rc < 0)
+		printf("# %s\n", err.message);
+	aws_client_free(c);
+	int st;
+	waitpid(pid, &st, 0);
+	CHECK(rc == 0);
+	CHECK_EQ_STR(cr.access_key_id, "ASIAFROMMETADATA");
+	CHECK_EQ_STR(cr.session_token, "tok");
+	CHECK(cr.expiration == 4070908800);
+
+	no_local_credentials();
+	pid = start_metadata(1, url, sizeof url);
+	char full[96];
+	snprintf(full, sizeof full, "%s/creds", url);
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", full, 1);
+	setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "secret-token", 1);
+	c = resolving_client(moto.endpoint);
+	rc = aws_client_credentials_sync(c, &cr, &err);
+	aws_client_free(c);
+	waitpid(pid, &st, 0);
+	CHECK(rc == 0);
+	CHECK_EQ_STR(cr.access_key_id, "ASIAFROMMETADATA");
+
+	/* Nothing anywhere: the error says where it looked and what to set. */
+	no_local_credentials();
+	setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1", 1);
+	c = resolving_client(moto.endpoint);
+	rc = aws_client_credentials_sync(c, &cr, &err);
+	aws_client_free(c);
+	no_local_credentials();
+	CHECK(rc == -1);
+	CHECK(strstr(err.message, "AWS_ACCESS_KEY_ID") != NULL && strstr(err.message, "metadata") != NULL);
+}
+
+typedef struct posted {
+	int done;
+	long status;
+} posted;
+
+static void on_posted(void *ud, sbx_http_response *r)
+{
+	posted *p = ud;
+	p->done = 1;
+	p->status = r->status;
+}
+
+/* moto's authentication switch: AssumeRoleWithWebIdentity is unsigned (as
+ * in AWS), and moto only serves it with its authentication off. */
+static long moto_auth(const char *count)
+{
+	char url[200];
+	snprintf(url, sizeof url, "%s/moto-api/reset-auth", moto.endpoint);
+	const char *headers[] = {"Content-Type: text/plain", NULL};
+	posted p = {0};
+	sbx_http_request rq = {.method = "POST", .url = url, .headers = headers, .body = count,
+			       .body_len = strlen(count), .on_done = on_posted, .ud = &p, .timeout_s = 10};
+	sbx_error err;
+	if (!sbx_http_start(http, &rq, &err))
+		return -1;
+	sbx_loop_run_until(loop, &p.done);
+	return p.status;
+}
+
+static void credentials_from_web_identity(void)
+{
+	no_local_credentials();
+	CHECK(moto_auth("inf") == 200);
+	char tokfile[] = "/tmp/sbx-webid-XXXXXX";
+	int fd = mkstemp(tokfile);
+	CHECK(fd >= 0 && write(fd, "eyJ.token.sig\n", 14) == 14);
+	close(fd);
+	setenv("AWS_WEB_IDENTITY_TOKEN_FILE", tokfile, 1);
+	setenv("AWS_ROLE_ARN", moto.role_arn, 1);
+	aws_client *c = resolving_client(moto.endpoint);
+	aws_credentials cr;
+	sbx_error err;
+	int rc = aws_client_credentials_sync(c, &cr, &err);
+	if (rc < 0)
+		printf("# %s\n", err.message);
+	aws_client_free(c);
+	unlink(tokfile);
+	no_local_credentials();
+	CHECK(moto_auth("0") == 200);
+	CHECK(rc == 0);
+	CHECK(strlen(cr.access_key_id) > 8);
+	CHECK(cr.session_token[0] != 0);
+	CHECK(cr.expiration > time(NULL));
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -502,6 +674,8 @@ int main(void)
 	RUN(s3_objects_and_presigned_get);
 	RUN(bad_credentials_are_refused);
 	RUN(throttling_is_retried);
+	RUN(credentials_from_imds_and_container);
+	RUN(credentials_from_web_identity);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);

@@ -102,6 +102,9 @@ void files_call_fail(sbx_call *c, const sbx_error *e);
 void files_call_free(sbx_call *c);
 
 /* error.c */
+/* A session over a transport made elsewhere (the SSM data channel). It
+ * takes the transport, and closes it when it cannot start. */
+sbx_session *sbx_session_transport(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err);
 void sbx_error_set(sbx_error *e, sbx_status st, int err_no, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 void sbx_error_from_msg(sbx_error *e, const sbx_msg *m);

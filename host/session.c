@@ -464,6 +464,15 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 	return s;
 }
 
+/* A session over a transport made elsewhere (e.g. the SSM data channel). */
+sbx_session *sbx_session_transport(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err)
+{
+	sbx_session *s = session_new(loop, t, so);
+	if (!s)
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	return s;
+}
+
 sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_session_opts *so, sbx_error *err)
 {
 	char msg[300];

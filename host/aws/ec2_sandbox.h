@@ -1,0 +1,68 @@
+/* ec2_sandbox.h — one EC2 sandbox's life: launch, reach, remove.
+ *
+ * sbx_ec2_up runs on the client's loop as a small state machine (it never
+ * blocks, so many launches proceed at once next to other sandboxes' work):
+ *
+ *   AMI id (the config's, or the public Ubuntu 24.04 SSM parameter)
+ *   -> agent upload to S3 + presigned URL (when an agent binary is given:
+ *      stock AMIs fetch it at boot, checksum verified, from user data)
+ *   -> RunInstances (tags: extra tags, Name=inspect_ec2_sandbox_<task>,
+ *      inspect_task, inspect_sandbox=true, sbx-owner=<owner>; IMDSv2 only)
+ *   -> DescribeInstances until running          (config launch_timeout_s)
+ *   -> DescribeInstanceInformation until Online (config online_timeout_s)
+ *   -> StartSession AWS-StartPortForwardingSession to the agent's port
+ *   -> the SSM data channel transport and an sbx session, until HELLO
+ *
+ * Any failure after the launch terminates the instance and deletes the S3
+ * object before reporting, so nothing is left behind. sbx_ec2_down closes
+ * the session, terminates the session and the instance, deletes the object. */
+#ifndef SBX_AWS_EC2_SANDBOX_H
+#define SBX_AWS_EC2_SANDBOX_H
+
+#include "aws/api.h"
+#include "aws/ec2config.h"
+#include "sbx.h"
+
+#define SBX_EC2_OWNER_TAG "sbx-owner"
+#define SBX_EC2_DEFAULT_AGENT_PORT 7000
+#define SBX_EC2_DEFAULT_POLL_MS 2000
+
+typedef struct sbx_ec2_sandbox sbx_ec2_sandbox;
+
+typedef struct sbx_ec2_up_opts {
+	const sbx_ec2_config *cfg;
+	const char *task;          /* the eval task's name (tags) */
+	const char *owner;         /* this run's id: the sbx-owner tag */
+	const char *agent_path;    /* local sbx-agent to ship through S3; NULL: baked into the AMI */
+	unsigned agent_port;       /* where sbx-agent listens on the instance's loopback; 0 = 7000 */
+	unsigned poll_ms;          /* between describe calls; 0 = SBX_EC2_DEFAULT_POLL_MS */
+	void (*on_ready)(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err); /* err NULL when ready */
+	void *ud;
+} sbx_ec2_up_opts;
+
+/* Start bringing a sandbox up. NULL with err when it cannot start. The
+ * handle stays valid after on_ready (even on failure) until sbx_ec2_free,
+ * which may only be called when no step is running: after on_ready, and
+ * after sbx_ec2_down's on_done when down was called. */
+sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts *o, sbx_error *err);
+/* Ready: the session to the agent; the instance id. */
+sbx_session *sbx_ec2_session(const sbx_ec2_sandbox *sb);
+const char *sbx_ec2_instance_id(const sbx_ec2_sandbox *sb);
+/* The S3 key of the shipped agent ("" when none, or once removed). */
+const char *sbx_ec2_s3_key(const sbx_ec2_sandbox *sb);
+/* Remove everything this sandbox made; on_done once (err NULL when all went). */
+void sbx_ec2_down(sbx_ec2_sandbox *sb, void (*on_done)(void *ud, const sbx_error *err), void *ud);
+void sbx_ec2_free(sbx_ec2_sandbox *sb);
+
+/* Terminate every live instance sbx launched: those tagged sbx-owner=owner,
+ * or with any sbx-owner tag when owner is NULL (`sbx down --all`). on_done
+ * gets how many were terminated. S3 objects left by a killed run expire
+ * with the bucket's lifecycle rule (ami/infra). 0, or -1 with err. */
+int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, const sbx_error *err, size_t n),
+		    void *ud, sbx_error *err);
+
+/* The boot script that fetches the agent (curl, sha256sum -c) and runs it
+ * under systemd on 127.0.0.1:port. Appends to out. */
+int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sbx_buf *out);
+
+#endif

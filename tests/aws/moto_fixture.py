@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""moto_fixture.py — moto's server on loopback with signature checking on, for
+the C tests of host/aws (tests/unit/test_aws_*.c start it).
+
+Starts ThreadedMotoServer on 127.0.0.1 (a free port), creates while
+authentication is still off: an IAM user with an access key and a policy
+allowing everything, a VPC with a subnet and a security group, an S3 bucket,
+the public Ubuntu AMI parameter, and an IAM role for web identity. Then it
+turns authentication on (POST /moto-api/reset-auth with 0: every later
+request must carry a valid SigV4 signature from a known key) and prints one
+JSON line with what it made. It serves until its stdin closes.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ["AWS_ACCESS_KEY_ID"] = "bootstrap"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "bootstrap"
+for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+    os.environ.pop(var, None)
+
+import boto3  # noqa: E402
+import urllib.request  # noqa: E402
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+REGION = "us-east-1"
+
+
+def main() -> None:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+
+    def client(name):
+        return boto3.client(name, region_name=REGION, endpoint_url=url)
+
+    iam = client("iam")
+    iam.create_user(UserName="sbx")
+    iam.put_user_policy(
+        UserName="sbx",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        ),
+    )
+    key = iam.create_access_key(UserName="sbx")["AccessKey"]
+    role = iam.create_role(
+        RoleName="web",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Federated": "x"}, "Action": "sts:*"}],
+            }
+        ),
+    )["Role"]
+    iam.create_instance_profile(InstanceProfileName="sbx-profile")
+
+    ec2 = client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    sg = ec2.create_security_group(GroupName="sbx", Description="sbx", VpcId=vpc)["GroupId"]
+    ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+
+    client("s3").create_bucket(Bucket="sbx-test-bucket")
+    # moto reserves /aws/service/ names; the test parameter stands in for the public one.
+    param = "/sbx-test/ubuntu/24.04/ami-id"
+    client("ssm").put_parameter(Name=param, Value=ami, Type="String")
+
+    req = urllib.request.Request(
+        f"{url}/moto-api/reset-auth", data=b"0", method="POST", headers={"Content-Type": "text/plain"}
+    )
+    urllib.request.urlopen(req).read()
+
+    print(
+        json.dumps(
+            {
+                "endpoint": url,
+                "region": REGION,
+                "access_key_id": key["AccessKeyId"],
+                "secret_access_key": key["SecretAccessKey"],
+                "vpc": vpc,
+                "subnet": subnet,
+                "security_group": sg,
+                "ami": ami,
+                "bucket": "sbx-test-bucket",
+                "instance_profile": "sbx-profile",
+                "role_arn": role["Arn"],
+                "ami_parameter": param,
+            }
+        ),
+        flush=True,
+    )
+    sys.stdin.read()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

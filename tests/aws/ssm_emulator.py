@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""ssm_emulator.py — the service side of SSM Session Manager, for tests.
+
+    python3 tests/aws/ssm_emulator.py --agent-port N [--access-key K --secret S]
+                                      [--drop-every N] [--kms] [--session-type T]
+
+Prints "PORT N" on its first line, then serves on 127.0.0.1:N until stdin closes.
+Standard library only (botocore, when --access-key is given, to check signatures
+the way moto does). Its own codec of the data channel's messages is written here
+from the documented layout (shared/notes/wire-protocols.md section 3), apart from
+the C one it tests.
+
+API (POST /, JSON 1.1, X-Amz-Target AmazonSSM.*): StartSession (returns a
+ws://127.0.0.1:N/v1/data-channel/ID StreamUrl), TerminateSession,
+DescribeInstanceInformation (every instance Online), GetParameter (the public
+Ubuntu AMI parameters, answered with --ami).
+
+Data channel (WebSocket /v1/data-channel/ID): the first text message must be the
+open-data-channel JSON with the session's token. Then it plays the instance's SSM
+agent in a port session: HandshakeRequest (SessionType Port), expects a
+HandshakeResponse that processed it, sends HandshakeComplete, connects to
+127.0.0.1:agent-port and carries bytes both ways as output/input_stream_data,
+acknowledging each message, checking every digest and sequence number, and
+resending its own unacknowledged messages. --drop-every N drops every Nth stream
+message it sends the first time (the client must wait for the resend).
+"""
+import argparse
+import base64
+import hashlib
+import http.server
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+import uuid
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+ARGS = None
+SESSIONS = {}  # id -> {"token", "port", "closed"}
+STATS = {"resends": 0, "acks_received": 0, "bad": []}
+
+
+# ---------------------------------------------------------------- the codec
+
+def encode(mtype, seq, payload_type, payload, flags=0, msg_id=None):
+    msg_id = msg_id or uuid.uuid4().bytes
+    head = struct.pack("!I", 116) + mtype.encode().ljust(32, b" ")
+    head += struct.pack("!IQqQ", 1, int(time.time() * 1000), seq, flags)
+    head += msg_id[8:16] + msg_id[0:8]
+    head += hashlib.sha256(payload).digest() + struct.pack("!II", payload_type, len(payload))
+    return head + payload
+
+
+def decode(data, check_digest=True):
+    if len(data) < 120:
+        raise ValueError("short message")
+    hl = struct.unpack("!I", data[0:4])[0]
+    mtype = data[4:36].strip(b" \x00").decode()
+    seq, flags = struct.unpack("!qQ", data[48:64])
+    msg_id = data[72:80] + data[64:72]
+    digest = data[80:112]
+    ptype = struct.unpack("!I", data[112:116])[0]
+    plen = struct.unpack("!I", data[hl:hl + 4])[0]
+    payload = data[hl + 4:]
+    if plen != len(payload):
+        raise ValueError("payload length %d but %d bytes" % (plen, len(payload)))
+    if check_digest and hashlib.sha256(payload).digest() != digest:
+        raise ValueError("payload digest mismatch in %s %d" % (mtype, seq))
+    return {"type": mtype, "seq": seq, "flags": flags, "id": msg_id, "ptype": ptype, "payload": payload}
+
+
+# ------------------------------------------------------------ websocket I/O
+
+def ws_frame(opcode, payload):
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + payload
+
+
+def read_exact(f, n):
+    data = b""
+    while len(data) < n:
+        chunk = f.read(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def ws_read(f):
+    """One whole client message: (opcode, payload); pings answered by the caller."""
+    parts, first_op = [], None
+    while True:
+        b0, b1 = read_exact(f, 2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", read_exact(f, 2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", read_exact(f, 8))[0]
+        if not b1 & 0x80:
+            raise ValueError("client frame not masked")
+        key = read_exact(f, 4)
+        data = bytearray(read_exact(f, n))
+        for i in range(n):
+            data[i] ^= key[i % 4]
+        op = b0 & 0x0F
+        if op >= 8:
+            return op, bytes(data)
+        if first_op is None:
+            first_op = op
+        parts.append(bytes(data))
+        if b0 & 0x80:
+            return first_op, b"".join(parts)
+
+
+# ------------------------------------------------------------- the channel
+
+class Channel:
+    """The agent's side of one data channel."""
+
+    def __init__(self, handler, session):
+        self.h = handler
+        self.session = session
+        self.lock = threading.Lock()
+        self.out_seq = 0
+        self.unacked = {}  # seq -> (bytes, last_sent)
+        self.expected = 0
+        self.early = {}
+        self.sock = None
+        self.done = False
+        self.sent_stream = 0
+
+    def send_raw(self, data):
+        with self.lock:
+            self.h.wfile.write(ws_frame(2, data))
+            self.h.wfile.flush()
+
+    def send(self, ptype, payload, droppable=False):
+        with self.lock:
+            seq = self.out_seq
+            self.out_seq += 1
+        msg = encode("output_stream_data", seq, ptype, payload)
+        self.unacked[seq] = [msg, time.time()]
+        if droppable and ARGS.drop_every:
+            self.sent_stream += 1
+            if self.sent_stream % ARGS.drop_every == 0:
+                return  # lost on the way; resent later
+        self.send_raw(msg)
+
+    def ack(self, m):
+        content = json.dumps({"AcknowledgedMessageType": m["type"],
+                              "AcknowledgedMessageId": str(uuid.UUID(bytes=m["id"])),
+                              "AcknowledgedMessageSequenceNumber": m["seq"],
+                              "IsSequentialMessage": True}).encode()
+        self.send_raw(encode("acknowledge", 0, 0, content, flags=3))
+
+    def resender(self):
+        while not self.done:
+            time.sleep(0.1)
+            now = time.time()
+            for seq, entry in list(self.unacked.items()):
+                if now - entry[1] > 0.3:
+                    entry[1] = now
+                    STATS["resends"] += 1
+                    try:
+                        self.send_raw(entry[0])
+                    except OSError:
+                        return
+
+    def pump_port(self):
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                if not data:
+                    break
+                self.send(1, data, droppable=True)
+        except OSError:
+            pass
+        if not self.done:
+            try:
+                self.send(10, struct.pack("!I", 1))  # DisconnectToPort
+            except OSError:
+                pass
+
+    def on_stream(self, m):
+        if m["ptype"] == 6:
+            resp = json.loads(m["payload"])
+            ok = any(a.get("ActionType") == "SessionType" and a.get("ActionStatus") == 1
+                     for a in resp.get("ProcessedClientActions", []))
+            if not ok:
+                STATS["bad"].append("handshake response did not process SessionType")
+                self.done = True
+                return
+            if ARGS.kms:
+                return  # a real agent would now fail the session
+            self.send(7, json.dumps({"HandshakeTimeToComplete": 1000000, "CustomerMessage": ""}).encode())
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.session["port"]))
+            except OSError:
+                self.send(10, struct.pack("!I", 3))  # ConnectToPortError
+                return
+            threading.Thread(target=self.pump_port, daemon=True).start()
+        elif m["ptype"] == 1:
+            if self.sock:
+                self.sock.sendall(m["payload"])
+        elif m["ptype"] == 10:
+            self.done = True
+            if self.sock:
+                self.sock.close()
+
+    def on_message(self, data):
+        m = decode(data)
+        if m["type"] == "acknowledge":
+            a = json.loads(m["payload"])
+            STATS["acks_received"] += 1
+            self.unacked.pop(a["AcknowledgedMessageSequenceNumber"], None)
+            return
+        if m["type"] != "input_stream_data":
+            STATS["bad"].append("unexpected message type " + m["type"])
+            return
+        self.ack(m)
+        if m["seq"] < self.expected:
+            return
+        self.early[m["seq"]] = m
+        while self.expected in self.early:
+            self.on_stream(self.early.pop(self.expected))
+            self.expected += 1
+
+    def run(self):
+        stype = ARGS.session_type
+        actions = [{"ActionType": "SessionType",
+                    "ActionParameters": {"SessionType": stype,
+                                         "Properties": {"portNumber": str(self.session["port"]),
+                                                        "type": "LocalPortForwarding"}}}]
+        if ARGS.kms:
+            actions.insert(0, {"ActionType": "KMSEncryption", "ActionParameters": {"KMSKeyId": "k"}})
+        self.send(5, json.dumps({"AgentVersion": "3.3.0.0", "RequestedClientActions": actions}).encode())
+        threading.Thread(target=self.resender, daemon=True).start()
+        try:
+            while not self.done:
+                op, payload = ws_read(self.h.rfile)
+                if op == 8:
+                    break
+                if op == 9:
+                    with self.lock:
+                        self.h.wfile.write(ws_frame(10, payload))
+                        self.h.wfile.flush()
+                    continue
+                if op == 2:
+                    try:
+                        self.on_message(payload)
+                    except (ValueError, KeyError) as e:
+                        STATS["bad"].append(str(e))
+                        break
+        except (EOFError, OSError):
+            pass
+        self.done = True
+        if self.sock:
+            self.sock.close()
+
+
+# ------------------------------------------------------------------- HTTP
+
+def check_signature(handler, body):
+    if not ARGS.access_key:
+        return True
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    auth = handler.headers.get("Authorization", "")
+    try:
+        signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+        given = auth.split("Signature=")[1].split(",")[0]
+        scope = auth.split("Credential=")[1].split(",")[0].split("/")
+    except IndexError:
+        return False
+    if scope[0] != ARGS.access_key:
+        return False
+    headers = {k: v for k, v in handler.headers.items() if k.lower() in signed}
+    req = AWSRequest(method="POST", url=handler.path, data=body, headers=headers)
+    req.context["timestamp"] = handler.headers.get("X-Amz-Date")
+    s = SigV4Auth(Credentials(ARGS.access_key, ARGS.secret), scope[3], scope[2])
+    return s.signature(s.string_to_sign(req, s.canonical_request(req)), req) == given
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, obj):
+        body = json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if not check_signature(self, body):
+            return self.reply(400, {"__type": "InvalidSignatureException",
+                                    "message": "The request signature we calculated does not match"})
+        target = self.headers.get("X-Amz-Target", "")
+        req = json.loads(body or b"{}")
+        if target == "AmazonSSM.StartSession":
+            sid = "sbx-" + uuid.uuid4().hex[:17]
+            params = req.get("Parameters", {})
+            port = int(params.get("portNumber", [str(ARGS.agent_port)])[0])
+            SESSIONS[sid] = {"token": uuid.uuid4().hex, "port": ARGS.agent_port or port, "closed": False}
+            host, p = self.server.server_address[:2]
+            return self.reply(200, {"SessionId": sid, "TokenValue": SESSIONS[sid]["token"],
+                                    "StreamUrl": "ws://%s:%d/v1/data-channel/%s?role=publish_subscribe"
+                                                 % (host, p, sid)})
+        if target == "AmazonSSM.GetParameter":
+            if ARGS.ami and req.get("Name", "").startswith("/aws/service/canonical/ubuntu/"):
+                return self.reply(200, {"Parameter": {"Name": req["Name"], "Value": ARGS.ami, "Type": "String"}})
+            return self.reply(400, {"__type": "ParameterNotFound", "message": req.get("Name", "")})
+        if target == "AmazonSSM.TerminateSession":
+            sid = req.get("SessionId", "")
+            if sid in SESSIONS:
+                SESSIONS[sid]["closed"] = True
+            return self.reply(200, {"SessionId": sid})
+        if target == "AmazonSSM.DescribeInstanceInformation":
+            ids = []
+            for f in req.get("Filters", []):
+                if f.get("Key") == "InstanceIds":
+                    ids = f.get("Values", [])
+            return self.reply(200, {"InstanceInformationList": [{"InstanceId": i, "PingStatus": "Online"}
+                                                                for i in ids]})
+        return self.reply(400, {"__type": "InvalidAction", "message": "not emulated: " + target})
+
+    def do_GET(self):
+        if self.path == "/stats":
+            body = json.dumps(STATS).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        sid = self.path.split("?")[0].rsplit("/", 1)[-1]
+        if self.headers.get("Upgrade", "").lower() != "websocket" or sid not in SESSIONS:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        key = self.headers["Sec-WebSocket-Key"]
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            op, first = ws_read(self.rfile)
+            opened = json.loads(first)
+        except (EOFError, ValueError, OSError):
+            return
+        if op != 1 or opened.get("TokenValue") != SESSIONS[sid]["token"] or \
+                opened.get("MessageSchemaVersion") != "1.0":
+            STATS["bad"].append("bad open-data-channel message")
+            self.wfile.write(ws_frame(8, struct.pack("!H", 1008) + b"bad token"))
+            return
+        Channel(self, SESSIONS[sid]).run()
+        self.close_connection = True
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--agent-port", type=int, default=0)
+    ap.add_argument("--access-key")
+    ap.add_argument("--secret")
+    ap.add_argument("--drop-every", type=int, default=0)
+    ap.add_argument("--kms", action="store_true")
+    ap.add_argument("--session-type", default="Port")
+    ap.add_argument("--ami", help="the value of the public Ubuntu AMI parameters")
+    ARGS = ap.parse_args()
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    print("PORT %d" % srv.server_address[1], flush=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()

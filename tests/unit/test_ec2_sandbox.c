@@ -1,0 +1,435 @@
+/* test_ec2_sandbox.c — an EC2 sandbox's whole life without AWS: moto
+ * (EC2, S3; signatures checked) and the Session Manager emulator (SSM API
+ * and data channel, signatures checked with the same key) stand in for
+ * AWS, a local sbx-agent for the instance's. sbx_ec2_up ships the agent
+ * through S3, launches with the ownership tags, waits for running and
+ * Online, opens the data channel and the session; commands run; down
+ * leaves no instance and no object. A failure after the launch (the data
+ * channel refuses) terminates the instance and deletes the object too. */
+#include "aws/ec2.h"
+#include "aws/ec2_sandbox.h"
+#include "aws/s3.h"
+#include "internal.h"
+#include "test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static struct {
+	char endpoint[128], region[32], akid[64], secret[128];
+	char vpc[64], subnet[64], sg[64], ami[64], bucket[64], profile[64];
+} moto;
+
+static sbx_loop *loop;
+static sbx_http *http;
+static aws_client *client;
+static int agent_port;
+
+/* A child whose first stdout line is read; it runs until its stdin closes. */
+typedef struct child {
+	pid_t pid;
+	int in_fd;
+	char line[4096];
+} child;
+
+static int spawn_child(child *c, const char *const *argv, const char *log)
+{
+	int in[2], out[2];
+	if (pipe(in) < 0 || pipe(out) < 0)
+		return -1;
+	c->pid = fork();
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd >= 0 ? fd : 1, 2);
+		close(in[1]);
+		close(out[0]);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in_fd = in[1];
+	size_t n = 0;
+	while (n < sizeof c->line - 1) {
+		struct pollfd p = {out[0], POLLIN, 0};
+		if (poll(&p, 1, 120000) <= 0)
+			break;
+		ssize_t r = read(out[0], c->line + n, 1);
+		if (r <= 0 || c->line[n] == '\n')
+			break;
+		n++;
+	}
+	c->line[n] = 0;
+	close(out[0]);
+	return n ? 0 : -1;
+}
+
+static void stop_child(child *c)
+{
+	close(c->in_fd);
+	int st;
+	for (int i = 0; i < 100 && waitpid(c->pid, &st, WNOHANG) == 0; i++)
+		usleep(20000);
+	kill(c->pid, SIGKILL);
+	waitpid(c->pid, &st, 0);
+}
+
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof a;
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	getsockname(fd, (struct sockaddr *)&a, &al);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static pid_t start_agent(void)
+{
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	agent_port = free_port();
+	char addr[64];
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", agent_port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(agent, agent, "--listen", addr, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)agent_port),
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+		close(fd);
+		if (ok)
+			return pid;
+		usleep(25000);
+	}
+	return pid;
+}
+
+static int start_emulator(child *em, const char *extra)
+{
+	char port[16];
+	snprintf(port, sizeof port, "%d", agent_port);
+	const char *argv[16] = {"python3", "tests/aws/ssm_emulator.py", "--agent-port", port, "--access-key", moto.akid,
+				"--secret", moto.secret, "--ami", moto.ami};
+	int n = 10;
+	if (extra)
+		argv[n++] = extra;
+	argv[n] = NULL;
+	if (spawn_child(em, argv, "/tmp/sbx-test-ssm-emulator.log") < 0)
+		return -1;
+	int p;
+	if (sscanf(em->line, "PORT %d", &p) != 1)
+		return -1;
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", p);
+	setenv("AWS_ENDPOINT_URL_SSM", url, 1);
+	return 0;
+}
+
+static sbx_ec2_config config(void)
+{
+	sbx_ec2_settings s = {.region = moto.region, .vpc_id = moto.vpc, .security_group_id = moto.sg,
+			      .subnet_id = moto.subnet, .instance_profile = moto.profile, .s3_bucket = moto.bucket,
+			      .s3_key_prefix = "sandbox-comms", .extra_tags_str = "team=research;env=test",
+			      .session_timeout_s = 20, .dotenv_path = ""};
+	sbx_ec2_config c;
+	char why[512];
+	if (sbx_ec2_config_load(&s, &c, why, sizeof why) < 0)
+		printf("# config: %s\n", why);
+	return c;
+}
+
+/* ------------------------------------------------------------- waiting */
+
+typedef struct waiter {
+	int done;
+	sbx_error err;
+	size_t n;
+	aws_ec2_instance inst[4];
+} waiter;
+
+static void on_ready(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err)
+{
+	(void)sb;
+	waiter *w = ud;
+	w->done = 1;
+	w->err = err ? *err : (sbx_error){0};
+}
+
+static void on_done(void *ud, const sbx_error *err)
+{
+	waiter *w = ud;
+	w->done = 1;
+	w->err = err ? *err : (sbx_error){0};
+}
+
+static void on_instances(void *ud, const sbx_error *err, const aws_ec2_instance *list, size_t n)
+{
+	waiter *w = ud;
+	w->done = 1;
+	w->err = err ? *err : (sbx_error){0};
+	w->n = n;
+	for (size_t i = 0; i < n && i < 4; i++)
+		w->inst[i] = list[i];
+}
+
+static void on_body(void *ud, const sbx_error *err, const uint8_t *p, size_t n)
+{
+	(void)p;
+	(void)n;
+	on_done(ud, err);
+}
+
+/* Live instances carrying this owner tag. */
+static size_t owned_live(const char *owner, waiter *w)
+{
+	const char *owners[] = {owner, NULL};
+	const char *states[] = {"pending", "running", "stopping", "stopped", NULL};
+	aws_ec2_filter f[] = {{"tag:" SBX_EC2_OWNER_TAG, owners}, {"instance-state-name", states}};
+	sbx_error err;
+	memset(w, 0, sizeof *w);
+	if (aws_ec2_describe_instances(client, NULL, 0, f, 2, on_instances, w, &err) < 0)
+		return 99;
+	sbx_loop_run_until(loop, &w->done);
+	return w->err.status == SBX_OK ? w->n : 99;
+}
+
+/* --------------------------------------------------------------- tests */
+
+static void up_exec_down(void)
+{
+	child em;
+	CHECK(start_emulator(&em, NULL) == 0);
+	sbx_ec2_config cfg = config();
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	waiter w = {0};
+	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "mytask", .owner = "run-e2e-1", .agent_path = agent,
+			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+	sbx_error err;
+	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
+	CHECK(sb != NULL);
+	sbx_loop_run_until(loop, &w.done);
+	if (w.err.status != SBX_OK)
+		printf("# %s\n", w.err.message);
+	int ready = w.err.status == SBX_OK && sbx_ec2_session(sb) != NULL;
+
+	int ran = 0;
+	if (ready) {
+		const char *argv[] = {"sh", "-c", "echo on-the-instance", NULL};
+		sbx_exec_opts eo = {.argv = argv};
+		sbx_exec_result r;
+		ran = sbx_exec_sync(sbx_ec2_session(sb), &eo, &r) == 0 && r.exit_code == 0 &&
+		      strcmp((char *)r.out, "on-the-instance\n") == 0;
+		sbx_exec_result_free(&r);
+	}
+	/* The instance carries the Inspect sandbox's tags, the extra ones and ours. */
+	waiter d;
+	size_t live = owned_live("run-e2e-1", &d);
+	int tags = 0;
+	for (size_t i = 0; live == 1 && i < d.inst[0].n_tags; i++) {
+		const sbx_ec2_tag *t = &d.inst[0].tags[i];
+		tags += !strcmp(t->key, "Name") && !strcmp(t->value, "inspect_ec2_sandbox_mytask");
+		tags += !strcmp(t->key, "inspect_task") && !strcmp(t->value, "mytask");
+		tags += !strcmp(t->key, "inspect_sandbox") && !strcmp(t->value, "true");
+		tags += !strcmp(t->key, "team") && !strcmp(t->value, "research");
+	}
+	waiter down = {0};
+	sbx_ec2_down(sb, on_done, &down);
+	sbx_loop_run_until(loop, &down.done);
+	waiter after;
+	size_t left = owned_live("run-e2e-1", &after);
+	sbx_ec2_free(sb);
+	stop_child(&em);
+	CHECK(ready);
+	CHECK(ran);
+	CHECK_EQ_INT(live, 1);
+	CHECK_EQ_INT(tags, 4);
+	CHECK_EQ_STR(d.inst[0].http_tokens, "required");
+	CHECK(down.err.status == SBX_OK);
+	CHECK_EQ_INT(left, 0);
+}
+
+static void failure_after_launch_leaves_nothing(void)
+{
+	child em;
+	CHECK(start_emulator(&em, "--session-type=Standard_Stream") == 0);
+	sbx_ec2_config cfg = config();
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	waiter w = {0};
+	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-e2e-2", .agent_path = agent,
+			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+	sbx_error err;
+	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
+	CHECK(sb != NULL);
+	sbx_loop_run_until(loop, &w.done);
+	waiter after;
+	size_t left = owned_live("run-e2e-2", &after);
+	stop_child(&em);
+	sbx_ec2_free(sb);
+	CHECK(w.err.status != SBX_OK);
+	CHECK(strstr(w.err.message, "not a port forwarding session") != NULL);
+	CHECK(strstr(w.err.message, "EC2 sandbox i-") != NULL);
+	CHECK_EQ_INT(left, 0);
+
+	/* Missing settings never launch anything. */
+	sbx_ec2_settings none = {.dotenv_path = ""};
+	sbx_ec2_config c2;
+	char why[512];
+	unsetenv("AWS_REGION");
+	CHECK(sbx_ec2_config_load(&none, &c2, why, sizeof why) == -1);
+	CHECK(strstr(why, "INSPECT_EC2_SANDBOX_VPC_ID") != NULL);
+}
+
+static void the_agent_object_is_removed(void)
+{
+	/* The agent's object exists while the sandbox lives and is gone after down. */
+	child em;
+	CHECK(start_emulator(&em, NULL) == 0);
+	sbx_ec2_config cfg = config();
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	waiter w = {0};
+	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-e2e-3", .agent_path = agent,
+			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+	sbx_error err;
+	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
+	CHECK(sb != NULL);
+	sbx_loop_run_until(loop, &w.done);
+	CHECK(w.err.status == SBX_OK);
+	char key[1024];
+	snprintf(key, sizeof key, "%s", sbx_ec2_s3_key(sb));
+	waiter g = {0};
+	CHECK(aws_s3_get_object(client, moto.bucket, key, on_body, &g, &err) == 0);
+	sbx_loop_run_until(loop, &g.done);
+	waiter down = {0};
+	sbx_ec2_down(sb, on_done, &down);
+	sbx_loop_run_until(loop, &down.done);
+	waiter gone = {0};
+	CHECK(aws_s3_get_object(client, moto.bucket, key, on_body, &gone, &err) == 0);
+	sbx_loop_run_until(loop, &gone.done);
+	sbx_ec2_free(sb);
+	stop_child(&em);
+	CHECK(strncmp(key, "sandbox-comms/sbx/run-e2e-3/", 28) == 0);
+	CHECK(g.err.status == SBX_OK);
+	CHECK(gone.err.status == SBX_E_REMOTE && strstr(gone.err.message, "NoSuchKey") != NULL);
+}
+
+typedef struct cleaned {
+	int done;
+	sbx_error err;
+	size_t n;
+} cleaned;
+
+static void on_cleaned(void *ud, const sbx_error *err, size_t n)
+{
+	cleaned *c = ud;
+	c->done = 1;
+	c->err = err ? *err : (sbx_error){0};
+	c->n = n;
+}
+
+static void on_launched(void *ud, const sbx_error *err, char (*ids)[32], size_t n)
+{
+	(void)ids;
+	waiter *w = ud;
+	w->done = 1;
+	w->err = err ? *err : (sbx_error){0};
+	w->n = n;
+}
+
+/* What a killed run leaves is found by its owner tag (or any sbx tag) and terminated. */
+static void cleanup_by_owner_tag(void)
+{
+	sbx_ec2_config cfg = config();
+	const char *owners[] = {"run-killed", "run-killed", "run-other"};
+	for (int i = 0; i < 3; i++) {
+		sbx_ec2_tag tag;
+		snprintf(tag.key, sizeof tag.key, SBX_EC2_OWNER_TAG);
+		snprintf(tag.value, sizeof tag.value, "%s", owners[i]);
+		aws_ec2_launch l = {moto.ami, cfg.instance_type, cfg.subnet_id, cfg.security_group_id, NULL, &tag, 1,
+				    NULL, 0, 0, NULL, NULL};
+		waiter w = {0};
+		sbx_error err;
+		CHECK(aws_ec2_run_instances(client, &l, on_launched, &w, &err) == 0);
+		sbx_loop_run_until(loop, &w.done);
+		CHECK(w.err.status == SBX_OK && w.n == 1);
+	}
+	cleaned one = {0};
+	sbx_error err;
+	CHECK(sbx_ec2_cleanup(client, "run-killed", on_cleaned, &one, &err) == 0);
+	sbx_loop_run_until(loop, &one.done);
+	CHECK(one.err.status == SBX_OK);
+	CHECK_EQ_INT(one.n, 2);
+	waiter w;
+	CHECK_EQ_INT(owned_live("run-killed", &w), 0);
+	CHECK_EQ_INT(owned_live("run-other", &w), 1);
+	cleaned all = {0};
+	CHECK(sbx_ec2_cleanup(client, NULL, on_cleaned, &all, &err) == 0);
+	sbx_loop_run_until(loop, &all.done);
+	CHECK(all.err.status == SBX_OK);
+	CHECK_EQ_INT(all.n, 1);
+	CHECK_EQ_INT(owned_live("run-other", &w), 0);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	unsetenv("AWS_ENDPOINT_URL");
+	pid_t agent = start_agent();
+	child mc;
+	const char *argv[] = {"python3", "tests/aws/moto_fixture.py", NULL};
+	json_t *o = spawn_child(&mc, argv, "/tmp/sbx-test-moto-e2e.log") == 0 ? json_loads(mc.line, 0, NULL) : NULL;
+	if (!json_is_object(o)) {
+		printf("FAIL moto_fixture: moto did not start (log: /tmp/sbx-test-moto-e2e.log)\n");
+		kill(agent, SIGKILL);
+		return 1;
+	}
+#define GET(field, key) snprintf(moto.field, sizeof moto.field, "%s", json_string_value(json_object_get(o, key)))
+	GET(endpoint, "endpoint");
+	GET(region, "region");
+	GET(akid, "access_key_id");
+	GET(secret, "secret_access_key");
+	GET(vpc, "vpc");
+	GET(subnet, "subnet");
+	GET(sg, "security_group");
+	GET(ami, "ami");
+	GET(bucket, "bucket");
+	GET(profile, "instance_profile");
+#undef GET
+	json_decref(o);
+	loop = sbx_loop_new();
+	http = sbx_http_new(loop);
+	aws_credentials cr;
+	memset(&cr, 0, sizeof cr);
+	snprintf(cr.access_key_id, sizeof cr.access_key_id, "%s", moto.akid);
+	snprintf(cr.secret_access_key, sizeof cr.secret_access_key, "%s", moto.secret);
+	aws_client_opts co = {.region = moto.region, .endpoint_url = moto.endpoint, .static_creds = &cr};
+	sbx_error err;
+	client = aws_client_new(loop, http, &co, &err);
+	RUN(up_exec_down);
+	RUN(failure_after_launch_leaves_nothing);
+	RUN(the_agent_object_is_removed);
+	RUN(cleanup_by_owner_tag);
+	aws_client_free(client);
+	sbx_http_free(http);
+	sbx_loop_free(loop);
+	stop_child(&mc);
+	kill(agent, SIGTERM);
+	waitpid(agent, NULL, 0);
+	return test_summary();
+}

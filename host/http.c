@@ -458,9 +458,11 @@ static sbx_http_call *call_start(sbx_http *h, const sbx_http_request *rq, sbx_er
 		return NULL;
 	}
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	/* POSTFIELDS turns a request into a POST: any other method with a
+	 * body (even GET) is named explicitly. */
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (strcmp(method, "GET") != 0)
+	else if (strcmp(method, "GET") != 0 || rq->body)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (rq->body || strcmp(method, "POST") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);

@@ -625,7 +625,7 @@ static void send_attempt(aws_call *call)
 	sbx_buf url = {0};
 	aws_buf_printf(&url, "%s%s%s%s", base, call->path, call->query && *call->query ? "?" : "",
 		       call->query ? call->query : "");
-	/* No body at all for an empty GET/DELETE: http.c sends any body as POST data. */
+	/* An empty GET/DELETE carries no body at all (no Content-Length: 0). */
 	int bodyless = call->body_len == 0 && strcmp(call->method, "POST") != 0 && strcmp(call->method, "PUT") != 0;
 	sbx_http_request rq = {.method = call->method, .url = aws_buf_str(&url), .headers = headers,
 			       .body = bodyless ? NULL : call->body, .body_len = call->body_len, .timeout_s = c->timeout_s,

@@ -265,7 +265,7 @@ static void test_cut_listen_socket(void)
 	sbx_session_close(s);
 	it_stop_listener(agent, SIGTERM);
 	printf("     cut: %ld rounds, %d cuts mid-flight, %d uploads completed\n", n, cut, completed);
-	CHECKF(!why[0], "%s", why);
+	CHECKF(!why[0], "%.600s", why);
 	CHECKF(cut > n / 4, "only %d of %ld rounds were cut mid-flight", cut, n);
 }
 
@@ -287,7 +287,7 @@ static void test_kill_stdio_agent(void)
 		round_calls rc;
 		if (agent <= 0 || start_calls(s, &rc, why, sizeof why) < 0) {
 			sbx_session_close(s);
-			CHECKF(0, "round %ld: %s", i, why[0] ? why : "no agent pid");
+			CHECKF(0, "round %ld: %.600s", i, why[0] ? why : "no agent pid");
 		}
 		uint64_t at = pick_moment();
 		run_a_while(&rc, at);
@@ -311,7 +311,7 @@ static void test_kill_stdio_agent(void)
 			break;
 	}
 	printf("     kill: %ld rounds, %d kills mid-flight, %d uploads completed\n", n, killed, completed);
-	CHECKF(!why[0], "%s", why);
+	CHECKF(!why[0], "%.600s", why);
 	CHECKF(killed > n / 4, "only %d of %ld rounds were killed mid-flight", killed, n);
 }
 

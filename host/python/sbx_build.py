@@ -39,9 +39,9 @@ def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
     ext = Extension(
         f"{PACKAGE}._sbx",
         sources=[os.path.join(HERE, "ext", "sbxmodule.c")],
-        include_dirs=[os.path.join(ROOT, "host")],
+        include_dirs=[os.path.join(ROOT, "host"), os.path.join(ROOT, "common")],
         extra_objects=[_libsbx()],
-        libraries=["msgpackc", "z"],
+        libraries=["msgpackc", "z", "yaml", "curl", "ssl", "crypto", "jansson", "expat"],
         extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"] + (extra_cflags or []),
     )
     dist = Distribution({"name": PACKAGE, "ext_modules": [ext]})

@@ -203,6 +203,7 @@ class Channel:
             self.send(7, json.dumps({"HandshakeTimeToComplete": 1000000, "CustomerMessage": ""}).encode())
             try:
                 self.sock = socket.create_connection(("127.0.0.1", self.session["port"]))
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 self.send(10, struct.pack("!I", 3))  # ConnectToPortError
                 return
@@ -372,6 +373,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATS["bad"].append("bad open-data-channel message")
             self.wfile.write(ws_frame(8, struct.pack("!H", 1008) + b"bad token"))
             return
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as AWS's endpoints answer
         Channel(self, SESSIONS[sid]).run()
         self.close_connection = True
 

@@ -28,7 +28,9 @@ struct sbx_ec2_sandbox {
 	char task[128], owner[128], agent_path[1024];
 	unsigned agent_port, poll_ms;
 	void (*on_ready)(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err);
+	void (*on_progress)(void *ud, const char *what);
 	void *ud;
+	int attached;           /* launched by someone else: a failure leaves it alone */
 
 	up_step step;
 	char ami[32];
@@ -48,6 +50,7 @@ struct sbx_ec2_sandbox {
 	int down_pending;
 	sbx_error down_err;
 	int busy;               /* an AWS call of ours is in flight */
+	int halting;            /* down was called while busy: remove all once it returns */
 	int reporting_failure;  /* the removal after a failure: then on_ready(err) */
 };
 
@@ -55,6 +58,33 @@ static void next(sbx_ec2_sandbox *sb);
 static void cleanup_after_failure(sbx_ec2_sandbox *sb);
 
 static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void remove_all(sbx_ec2_sandbox *sb);
+
+static void announce(sbx_ec2_sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void announce(sbx_ec2_sandbox *sb, const char *fmt, ...)
+{
+	if (!sb->on_progress)
+		return;
+	char what[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	sb->on_progress(sb->ud, what);
+}
+
+/* The call in flight has returned: 1 (and removal started) when down was
+ * called meanwhile. The caller records what the call made first. */
+static int halted(sbx_ec2_sandbox *sb)
+{
+	sb->busy = 0;
+	if (!sb->halting)
+		return 0;
+	sb->halting = 0;
+	remove_all(sb);
+	return 1;
+}
+
 static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...)
 {
 	char what[256];
@@ -68,6 +98,13 @@ static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...
 	snprintf(sb->failure.message, sizeof sb->failure.message, "EC2 sandbox%s%.31s: %.200s%s%.250s", sb->instance_id[0] ? " " : "",
 		 sb->instance_id, what, why ? ": " : "", why ? why->message : "");
 	sb->step = UP_FAILED;
+	if (sb->attached) {
+		if (sb->session)
+			sbx_session_close(sb->session);
+		sb->session = NULL;
+		sb->on_ready(sb->ud, sb, &sb->failure);
+		return;
+	}
 	sb->reporting_failure = 1;
 	cleanup_after_failure(sb);
 }
@@ -77,7 +114,8 @@ static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...
 static void got_ami(void *ud, const sbx_error *err, const char *value)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
+	if (halted(sb))
+		return;
 	if (err) {
 		fail(sb, err, "cannot find the default AMI (SSM parameter %s)", SBX_EC2_DEFAULT_AMI_PARAMETER);
 		return;
@@ -90,12 +128,15 @@ static void got_ami(void *ud, const sbx_error *err, const char *value)
 static void launched(void *ud, const sbx_error *err, char (*ids)[32], size_t n)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
+	if (!err && n > 0)
+		snprintf(sb->instance_id, sizeof sb->instance_id, "%s", ids[0]);
+	if (halted(sb))
+		return;
 	if (err || n == 0) {
 		fail(sb, err, "RunInstances failed");
 		return;
 	}
-	snprintf(sb->instance_id, sizeof sb->instance_id, "%s", ids[0]);
+	announce(sb, "waiting for %s to be running", sb->instance_id);
 	sb->step = UP_RUNNING;
 	sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.launch_timeout_s * 1000;
 	next(sb);
@@ -123,13 +164,15 @@ static void wait_more(sbx_ec2_sandbox *sb, unsigned ms, const char *what, unsign
 static void described(void *ud, const sbx_error *err, const aws_ec2_instance *list, size_t n)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
+	if (halted(sb))
+		return;
 	if (err) {
 		fail(sb, err, "DescribeInstances failed");
 		return;
 	}
 	const char *state = n ? list[0].state : "";
 	if (strcmp(state, "running") == 0) {
+		announce(sb, "waiting for %s's SSM agent to come Online", sb->instance_id);
 		sb->step = UP_ONLINE;
 		sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.online_timeout_s * 1000;
 		next(sb);
@@ -143,7 +186,8 @@ static void described(void *ud, const sbx_error *err, const aws_ec2_instance *li
 static void pinged(void *ud, const sbx_error *err, const char *status)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
+	if (halted(sb))
+		return;
 	if (err) {
 		fail(sb, err, "DescribeInstanceInformation failed");
 		return;
@@ -161,12 +205,14 @@ static void pinged(void *ud, const sbx_error *err, const char *status)
 static void session_started(void *ud, const sbx_error *err, const aws_ssm_session *s)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
+	if (!err)
+		snprintf(sb->session_id, sizeof sb->session_id, "%s", s->session_id);
+	if (halted(sb))
+		return;
 	if (err) {
 		fail(sb, err, "StartSession failed");
 		return;
 	}
-	snprintf(sb->session_id, sizeof sb->session_id, "%s", s->session_id);
 	sbx_ssm_opts so = {.stream_url = s->stream_url, .token = s->token, .session_id = s->session_id,
 			   .connect_timeout_s = sb->cfg.session_timeout_s};
 	char why[512];
@@ -191,9 +237,11 @@ static void session_started(void *ud, const sbx_error *err, const aws_ssm_sessio
 static void uploaded(void *ud, const sbx_error *err)
 {
 	sbx_ec2_sandbox *sb = ud;
-	sb->busy = 0;
-	if (err) {
+	if (err)
 		sb->s3_key[0] = 0; /* nothing to delete */
+	if (halted(sb))
+		return;
+	if (err) {
 		fail(sb, err, "cannot upload the agent to s3://%s", sb->cfg.s3_bucket);
 		return;
 	}
@@ -245,6 +293,7 @@ static void start_upload(sbx_ec2_sandbox *sb)
 	ssm_uuid_format(id, uuid);
 	snprintf(name, sizeof name, "sbx/%s/%s/sbx-agent", sb->owner, uuid);
 	aws_s3_key(sb->cfg.s3_key_prefix, name, sb->s3_key, sizeof sb->s3_key);
+	announce(sb, "uploading the agent to s3://%s/%s", sb->cfg.s3_bucket, sb->s3_key);
 	sbx_error e;
 	sb->busy = 1;
 	if (aws_s3_put_object(sb->c, sb->cfg.s3_bucket, sb->s3_key, data.data, sbx_buf_size(&data), NULL, uploaded, sb,
@@ -277,6 +326,7 @@ static void launch(sbx_ec2_sandbox *sb)
 	aws_ec2_launch l = {sb->ami, sb->cfg.instance_type, sb->cfg.subnet_id, sb->cfg.security_group_id,
 			    sb->cfg.instance_profile, tags, n, sb->user_data.data, sbx_buf_size(&sb->user_data),
 			    sb->cfg.volume_size_gib, NULL, token};
+	announce(sb, "launching a %s instance from %s", sb->cfg.instance_type, sb->ami);
 	sbx_error e;
 	sb->busy = 1;
 	if (aws_ec2_run_instances(sb->c, &l, launched, sb, &e) < 0) {
@@ -320,6 +370,7 @@ static void next(sbx_ec2_sandbox *sb)
 		char port[16];
 		snprintf(port, sizeof port, "%u", sb->agent_port);
 		const char *params[] = {"portNumber", port, "localPortNumber", "0", NULL};
+		announce(sb, "opening an SSM session to %s (agent port %u)", sb->instance_id, sb->agent_port);
 		sb->busy = 1;
 		rc = aws_ssm_start_session(sb->c, sb->instance_id, "AWS-StartPortForwardingSession", params,
 					   session_started, sb, &e);
@@ -428,6 +479,10 @@ void sbx_ec2_down(sbx_ec2_sandbox *sb, void (*on_done)(void *ud, const sbx_error
 	sb->down_err = (sbx_error){0};
 	if (sb->step != UP_FAILED)
 		sb->step = UP_READY; /* stops any polling */
+	if (sb->busy) {
+		sb->halting = 1; /* the call in flight may make something: remove it too */
+		return;
+	}
 	remove_all(sb);
 }
 
@@ -454,10 +509,48 @@ sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts
 	sb->agent_port = o->agent_port ? o->agent_port : SBX_EC2_DEFAULT_AGENT_PORT;
 	sb->poll_ms = o->poll_ms ? o->poll_ms : SBX_EC2_DEFAULT_POLL_MS;
 	sb->on_ready = o->on_ready;
+	sb->on_progress = o->on_progress;
 	sb->ud = o->ud;
 	sb->step = UP_AMI;
 	sb->timer = sbx_loop_timer(loop, 0, poll_later, sb); /* start from the loop */
 	return sb;
+}
+
+sbx_ec2_sandbox *sbx_ec2_attach(sbx_loop *loop, aws_client *c, const sbx_ec2_attach_opts *o, sbx_error *err)
+{
+	if (!o->cfg || !o->instance_id || strncmp(o->instance_id, "i-", 2) != 0) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "EC2 sandbox: needs a config and an instance id (i-...)");
+		return NULL;
+	}
+	sbx_ec2_sandbox *sb = calloc(1, sizeof *sb);
+	if (!sb) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return NULL;
+	}
+	sb->loop = loop;
+	sb->c = c;
+	sb->cfg = *o->cfg;
+	sb->attached = 1;
+	snprintf(sb->instance_id, sizeof sb->instance_id, "%s", o->instance_id);
+	snprintf(sb->s3_key, sizeof sb->s3_key, "%s", o->s3_key ? o->s3_key : "");
+	sb->agent_port = o->agent_port ? o->agent_port : SBX_EC2_DEFAULT_AGENT_PORT;
+	sb->poll_ms = SBX_EC2_DEFAULT_POLL_MS;
+	sb->on_ready = o->on_ready;
+	sb->on_progress = o->on_progress;
+	sb->ud = o->ud;
+	sb->step = o->on_ready ? UP_SESSION : UP_READY;
+	if (o->on_ready)
+		sb->timer = sbx_loop_timer(loop, 0, poll_later, sb);
+	return sb;
+}
+
+sbx_session *sbx_ec2_take_session(sbx_ec2_sandbox *sb)
+{
+	if (sb->step != UP_READY)
+		return NULL;
+	sbx_session *s = sb->session;
+	sb->session = NULL;
+	return s;
 }
 
 sbx_session *sbx_ec2_session(const sbx_ec2_sandbox *sb)
@@ -564,6 +657,101 @@ int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, 
 	aws_ec2_filter f[2] = {{"instance-state-name", states}};
 	f[1] = owner ? (aws_ec2_filter){"tag:" SBX_EC2_OWNER_TAG, owners} : (aws_ec2_filter){"tag-key", keys};
 	if (aws_ec2_describe_instances(c, NULL, 0, f, 2, cleanup_found, x, err) < 0) {
+		free(x);
+		return -1;
+	}
+	return 0;
+}
+
+/* Objects: list a page, delete its keys, then the next page. */
+typedef struct objects_ctx {
+	aws_client *c;
+	char bucket[64], prefix[1024], next[1024];
+	size_t deleted, pending;
+	sbx_error err;
+	void (*on_done)(void *ud, const sbx_error *err, size_t n);
+	void *ud;
+} objects_ctx;
+
+static void objects_list_page(objects_ctx *x);
+
+static void objects_finish(objects_ctx *x)
+{
+	x->on_done(x->ud, x->err.status == SBX_OK ? NULL : &x->err, x->deleted);
+	free(x);
+}
+
+/* One delete (or the hold while they start) is over. */
+static void objects_step_done(objects_ctx *x)
+{
+	if (--x->pending > 0)
+		return;
+	if (x->next[0] && x->err.status == SBX_OK)
+		objects_list_page(x);
+	else
+		objects_finish(x);
+}
+
+static void object_gone(void *ud, const sbx_error *err)
+{
+	objects_ctx *x = ud;
+	if (err && x->err.status == SBX_OK)
+		x->err = *err;
+	if (!err)
+		x->deleted++;
+	objects_step_done(x);
+}
+
+static void objects_listed(void *ud, const sbx_error *err, const char *const *keys, size_t n, const char *next)
+{
+	objects_ctx *x = ud;
+	if (err) {
+		x->err = *err;
+		objects_finish(x);
+		return;
+	}
+	snprintf(x->next, sizeof x->next, "%s", next);
+	x->pending = 1; /* held while the deletes start */
+	for (size_t i = 0; i < n; i++) {
+		sbx_error e;
+		x->pending++;
+		if (aws_s3_delete_object(x->c, x->bucket, keys[i], object_gone, x, &e) < 0)
+			object_gone(x, &e);
+	}
+	objects_step_done(x);
+}
+
+static void objects_list_page(objects_ctx *x)
+{
+	sbx_error e;
+	if (aws_s3_list_objects(x->c, x->bucket, x->prefix, x->next, objects_listed, x, &e) < 0) {
+		x->err = e;
+		objects_finish(x);
+	}
+}
+
+int sbx_ec2_cleanup_objects(aws_client *c, const char *bucket, const char *prefix, const char *owner,
+			    void (*on_done)(void *ud, const sbx_error *err, size_t n), void *ud, sbx_error *err)
+{
+	if (!bucket || !*bucket) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "EC2 cleanup: needs the S3 bucket");
+		return -1;
+	}
+	objects_ctx *x = calloc(1, sizeof *x);
+	if (!x) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return -1;
+	}
+	x->c = c;
+	x->on_done = on_done;
+	x->ud = ud;
+	snprintf(x->bucket, sizeof x->bucket, "%s", bucket);
+	char name[256];
+	snprintf(name, sizeof name, "sbx/%s", owner ? owner : "");
+	if (owner)
+		strcat(name, "/");
+	aws_s3_key(prefix, name, x->prefix, sizeof x->prefix);
+	if (aws_s3_list_objects(c, x->bucket, x->prefix, NULL, objects_listed, x, err) < 0) {
 		free(x);
 		return -1;
 	}

@@ -37,29 +37,57 @@ typedef struct sbx_ec2_up_opts {
 	unsigned agent_port;       /* where sbx-agent listens on the instance's loopback; 0 = 7000 */
 	unsigned poll_ms;          /* between describe calls; 0 = SBX_EC2_DEFAULT_POLL_MS */
 	void (*on_ready)(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err); /* err NULL when ready */
+	/* Optional: told once as each slow step starts ("launching ...",
+	 * "waiting for i-... to be running", ...), e.g. for progress on stderr. */
+	void (*on_progress)(void *ud, const char *what);
 	void *ud;
 } sbx_ec2_up_opts;
+
+/* A sandbox launched earlier (by another process: the CLI keeps these in
+ * its state directory). */
+typedef struct sbx_ec2_attach_opts {
+	const sbx_ec2_config *cfg; /* bucket and timeouts */
+	const char *instance_id;
+	const char *s3_key;        /* the shipped agent's object, "" or NULL if none */
+	unsigned agent_port;       /* 0 = 7000 */
+	/* Set: open a data channel and session to the agent, then on_ready
+	 * (a failure here leaves the instance alone). NULL: only to remove it
+	 * with sbx_ec2_down. */
+	void (*on_ready)(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err);
+	void (*on_progress)(void *ud, const char *what);
+	void *ud;
+} sbx_ec2_attach_opts;
 
 /* Start bringing a sandbox up. NULL with err when it cannot start. The
  * handle stays valid after on_ready (even on failure) until sbx_ec2_free,
  * which may only be called when no step is running: after on_ready, and
  * after sbx_ec2_down's on_done when down was called. */
 sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts *o, sbx_error *err);
+sbx_ec2_sandbox *sbx_ec2_attach(sbx_loop *loop, aws_client *c, const sbx_ec2_attach_opts *o, sbx_error *err);
 /* Ready: the session to the agent; the instance id. */
 sbx_session *sbx_ec2_session(const sbx_ec2_sandbox *sb);
 const char *sbx_ec2_instance_id(const sbx_ec2_sandbox *sb);
 /* The S3 key of the shipped agent ("" when none, or once removed). */
 const char *sbx_ec2_s3_key(const sbx_ec2_sandbox *sb);
-/* Remove everything this sandbox made; on_done once (err NULL when all went). */
+/* Hand the ready session to the caller (who closes it); NULL if not ready. */
+sbx_session *sbx_ec2_take_session(sbx_ec2_sandbox *sb);
+/* Remove everything this sandbox made; on_done once (err NULL when all went).
+ * Also while sbx_ec2_up is still under way (e.g. on Ctrl-C): the step in
+ * flight finishes, what it made is removed too, and on_ready is not called. */
 void sbx_ec2_down(sbx_ec2_sandbox *sb, void (*on_done)(void *ud, const sbx_error *err), void *ud);
 void sbx_ec2_free(sbx_ec2_sandbox *sb);
 
 /* Terminate every live instance sbx launched: those tagged sbx-owner=owner,
  * or with any sbx-owner tag when owner is NULL (`sbx down --all`). on_done
- * gets how many were terminated. S3 objects left by a killed run expire
- * with the bucket's lifecycle rule (ami/infra). 0, or -1 with err. */
+ * gets how many were terminated. 0, or -1 with err. */
 int sbx_ec2_cleanup(aws_client *c, const char *owner, void (*on_done)(void *ud, const sbx_error *err, size_t n),
 		    void *ud, sbx_error *err);
+
+/* Delete every S3 object sbx shipped under the bucket's key prefix: those
+ * under PREFIX/sbx/OWNER/, or under PREFIX/sbx/ when owner is NULL. on_done
+ * gets how many were deleted. 0, or -1 with err. */
+int sbx_ec2_cleanup_objects(aws_client *c, const char *bucket, const char *prefix, const char *owner,
+			    void (*on_done)(void *ud, const sbx_error *err, size_t n), void *ud, sbx_error *err);
 
 /* The boot script that fetches the agent (curl, sha256sum -c) and runs it
  * under systemd on 127.0.0.1:port. Appends to out. */

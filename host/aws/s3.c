@@ -9,6 +9,8 @@
 
 #include "aws/sigv4.h"
 #include "aws/text.h"
+#include "aws/xml.h"
+#include "internal.h"
 
 typedef struct s3_ctx {
 	aws_s3_done_cb done;
@@ -96,6 +98,76 @@ int aws_s3_delete_object(aws_client *c, const char *bucket, const char *key, aws
 {
 	s3_ctx *ctx = new_ctx(cb, NULL, ud, err);
 	return ctx ? s3_call(c, "DeleteObject", "DELETE", bucket, key, NULL, 0, NULL, ctx, err) : -1;
+}
+
+typedef struct list_ctx {
+	aws_s3_list_cb cb;
+	void *ud;
+} list_ctx;
+
+static void listed(void *ud, aws_response *r)
+{
+	list_ctx *ctx = ud;
+	if (r->error.status != SBX_OK) {
+		ctx->cb(ctx->ud, &r->error, NULL, 0, "");
+		free(ctx);
+		return;
+	}
+	char why[256];
+	aws_xml *root = aws_xml_parse((const char *)r->body, r->body_len, why, sizeof why);
+	size_t n = 0;
+	for (const aws_xml *it = root ? aws_xml_find(root, "Contents") : NULL; it; it = aws_xml_next_same(it))
+		n++;
+	const char **keys = calloc(n ? n : 1, sizeof *keys);
+	if (!root || !keys) {
+		sbx_error e = {SBX_E_REMOTE, EPROTO, "protocol", ""};
+		snprintf(e.message, sizeof e.message, "AWS s3 ListObjectsV2: unreadable answer: %s", root ? "out of memory" : why);
+		ctx->cb(ctx->ud, &e, NULL, 0, "");
+	} else {
+		size_t k = 0;
+		for (const aws_xml *it = aws_xml_find(root, "Contents"); it; it = aws_xml_next_same(it)) {
+			const char *key = aws_xml_text(it, "Key");
+			if (key && *key)
+				keys[k++] = key;
+		}
+		const char *truncated = aws_xml_text(root, "IsTruncated");
+		const char *next = aws_xml_text(root, "NextContinuationToken");
+		int more = truncated && strcmp(truncated, "true") == 0 && next;
+		ctx->cb(ctx->ud, NULL, keys, k, more ? next : "");
+	}
+	free(keys);
+	aws_xml_free(root);
+	free(ctx);
+}
+
+int aws_s3_list_objects(aws_client *c, const char *bucket, const char *prefix, const char *token, aws_s3_list_cb cb,
+			void *ud, sbx_error *err)
+{
+	if (check_names("ListObjectsV2", bucket, "-", err) < 0)
+		return -1;
+	list_ctx *ctx = malloc(sizeof *ctx);
+	if (!ctx) {
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+		return -1;
+	}
+	*ctx = (list_ctx){cb, ud};
+	sbx_buf path = {0}, query = {0};
+	aws_buf_puts(&path, "/");
+	aws_uri_encode(&path, bucket, strlen(bucket), 0);
+	/* parameters in canonical (sorted) order */
+	if (token && *token)
+		aws_form_add(&query, "continuation-token", token);
+	aws_form_add(&query, "list-type", "2");
+	if (prefix && *prefix)
+		aws_form_add(&query, "prefix", prefix);
+	aws_request rq = {.service = "s3", .operation = "ListObjectsV2", .method = "GET", .path = aws_buf_str(&path),
+			  .query = aws_buf_str(&query)};
+	aws_call *call = aws_call_start(c, &rq, listed, ctx, err);
+	sbx_buf_free(&path);
+	sbx_buf_free(&query);
+	if (!call)
+		free(ctx);
+	return call ? 0 : -1;
 }
 
 int aws_s3_presign_get(aws_client *c, const char *bucket, const char *key, unsigned expires_s, sbx_buf *out,

@@ -17,6 +17,7 @@ typedef struct cli_sandbox {
 	char dir[4096];                    /* STATE/NAME */
 	int nservices;
 	char services[CLI_MAX_SERVICES][64]; /* the default service first */
+	char backend[16];                  /* "local" or "ec2" (STATE/NAME/backend) */
 } cli_sandbox;
 
 /* state.c */
@@ -37,6 +38,13 @@ int cli_write_file(const char *path, const char *data, size_t len, char *err, si
 /* cmd_compose.c: a compose file as values YAML (malloc'd; warnings on
  * stderr), or NULL with err. */
 char *cli_compose_values(const char *path, char *err, size_t err_len);
+
+/* cmd_ec2.c: EC2 sandboxes (STATE/NAME/ec2 records the instance). */
+int cli_ec2_up(int argc, char **argv, const char *generated_name);
+sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb);
+int cli_ec2_down(const cli_sandbox *sb);
+int cli_ec2_down_all(int argc, char **argv);
+int cli_ec2_describe(const cli_sandbox *sb, char *instance_id, size_t idlen, char *region, size_t regionlen);
 
 /* json.c */
 void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */

@@ -28,6 +28,20 @@ int cmd_ls(int argc, char **argv)
 			json_str(stdout, sb.name, strlen(sb.name));
 			printf(", \"services\": [");
 		}
+		if (!strcmp(sb.backend, "ec2")) {
+			char id[32], region[32];
+			cli_ec2_describe(&sb, id, sizeof id, region, sizeof region);
+			if (json) {
+				printf("\"default\"], \"backend\": \"ec2\", \"instance_id\": ");
+				json_str(stdout, id, strlen(id));
+				printf(", \"region\": ");
+				json_str(stdout, region, strlen(region));
+				printf("}");
+			} else {
+				printf("%-20s %-20s %-10s ec2:%s\n", sb.name, "default", id, region);
+			}
+			continue;
+		}
 		for (int k = 0; k < sb.nservices; k++) {
 			pid_t pid = cli_service_pid(&sb, sb.services[k]);
 			char root[4200];
@@ -59,6 +73,8 @@ static int down_one(const char *name)
 		cli_print_no_sandbox(name);
 		return 1;
 	}
+	if (!strcmp(sb.backend, "ec2"))
+		return cli_ec2_down(&sb);
 	for (int k = 0; k < sb.nservices; k++) {
 		pid_t pid = cli_service_pid(&sb, sb.services[k]);
 		if (pid <= 0)
@@ -76,11 +92,18 @@ static int down_one(const char *name)
 int cmd_down(int argc, char **argv)
 {
 	int all = 0, rc = 0, named = 0;
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--backend") && !strcmp(argv[i + 1], "ec2"))
+			return cli_ec2_down_all(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--all")) {
 			all = 1;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			printf("usage: sbx down NAME... | --all\n\nStops a sandbox's agents (and the commands they run) and deletes its\nstate and working directories.\n");
+			printf("usage: sbx down NAME... | --all | --all --backend ec2 [--region R] [--s3-bucket B]\n\n"
+			       "Stops a sandbox's agents (and the commands they run) and deletes its\n"
+			       "state and working directories; an EC2 sandbox's instance is terminated and\n"
+			       "its S3 object deleted. --all --backend ec2 removes every instance tagged\n"
+			       "sbx-owner and every object under PREFIX/sbx/ (settings as for sbx up).\n");
 			return 0;
 		} else {
 			named++;

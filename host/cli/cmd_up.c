@@ -18,6 +18,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: sbx up [NAME] [-f values.yaml|compose.yaml] [--isolate] [--json]\n"
+		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
 		"service 'default'), kept running until `sbx down NAME`. NAME defaults to a\n"
@@ -112,9 +113,24 @@ int cmd_up(int argc, char **argv)
 {
 	const char *file = NULL, *name = NULL;
 	int isolate = 0, json = 0;
+	for (int i = 1; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--backend") != 0)
+			continue;
+		if (!strcmp(argv[i + 1], "ec2")) {
+			char generated[9];
+			random_name(generated);
+			return cli_ec2_up(argc, argv, generated);
+		}
+		if (strcmp(argv[i + 1], "local") != 0) {
+			fprintf(stderr, "sbx up: unknown backend '%s' (local or ec2)\n", argv[i + 1]);
+			return EXIT_USAGE;
+		}
+	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
 			file = argv[++i];
+		else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
+			i++; /* local */
 		else if (strcmp(argv[i], "--isolate") == 0)
 			isolate = 1;
 		else if (strcmp(argv[i], "--json") == 0)

@@ -4,7 +4,8 @@
  * A sandbox NAME is the directory STATE/NAME holding a `services` file
  * (one name per line, the default service first) and per service:
  * SVC.sock (the agent's socket), SVC.pid, SVC.log (its stderr) and
- * SVC.root/ (its working directory). */
+ * SVC.root/ (its working directory). A `backend` file saying "ec2" marks
+ * an EC2 sandbox instead (see cmd_ec2.c). */
 #include <dirent.h>
 #include <ftw.h>
 #include <errno.h>
@@ -65,6 +66,16 @@ int cli_sandbox_load(const char *name, cli_sandbox *sb)
 			snprintf(sb->services[sb->nservices++], sizeof sb->services[0], "%.63s", line);
 	}
 	fclose(f);
+	snprintf(sb->backend, sizeof sb->backend, "local");
+	snprintf(path, sizeof path, "%s/backend", sb->dir);
+	f = fopen(path, "r");
+	if (f) {
+		if (fgets(line, sizeof line, f)) {
+			line[strcspn(line, "\r\n")] = 0;
+			snprintf(sb->backend, sizeof sb->backend, "%.15s", line);
+		}
+		fclose(f);
+	}
 	return sb->nservices ? 0 : -1;
 }
 
@@ -183,6 +194,8 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	}
 	svc = sb->services[found];
 	*svc_out = svc;
+	if (!strcmp(sb->backend, "ec2"))
+		return cli_ec2_connect(loop, sb);
 	char sock[4200];
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
 	sbx_error err;

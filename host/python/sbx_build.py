@@ -52,7 +52,7 @@ def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
     ext = Extension(
         f"{PACKAGE}._sbx",
         sources=[os.path.join(HERE, "ext", "sbxmodule.c")],
-        include_dirs=[os.path.join(ROOT, "host")],
+        include_dirs=[os.path.join(ROOT, "host"), os.path.join(ROOT, "common")],
         extra_objects=[_libsbx()],
         libraries=_host_libs(),
         extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"] + (extra_cflags or []),

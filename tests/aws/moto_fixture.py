@@ -27,7 +27,30 @@ from moto.server import ThreadedMotoServer  # noqa: E402
 REGION = "us-east-1"
 
 
+def fix_query_canonicalization() -> None:
+    """moto checks a signature against the query as the web server hands it over,
+    already percent-decoded ('prefix=a%2Fb' arrives as 'prefix=a/b'), while SigV4
+    signs it percent-encoded: every ListObjectsV2 with a '/' in its prefix would be
+    refused, from botocore as from sbx. Re-encode the query as SigV4 does before
+    moto recomputes the signature."""
+    from urllib.parse import parse_qsl, quote
+    from moto.iam import access_control
+
+    orig = access_control.IAMRequestBase._create_aws_request
+
+    def create(self):
+        path, _, query = self._path.partition("?")
+        if query:
+            pairs = sorted(parse_qsl(query, keep_blank_values=True))
+            self._path = path + "?" + "&".join(
+                "%s=%s" % (quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in pairs)
+        return orig(self)
+
+    access_control.IAMRequestBase._create_aws_request = create
+
+
 def main() -> None:
+    fix_query_canonicalization()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

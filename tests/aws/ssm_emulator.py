@@ -12,7 +12,7 @@ the C one it tests.
 
 API (POST /, JSON 1.1, X-Amz-Target AmazonSSM.*): StartSession (returns a
 ws://127.0.0.1:N/v1/data-channel/ID StreamUrl), TerminateSession,
-DescribeInstanceInformation (every instance Online), GetParameter (the public
+DescribeInstanceInformation (every instance Online; none with --offline), GetParameter (the public
 Ubuntu AMI parameters, answered with --ami).
 
 Data channel (WebSocket /v1/data-channel/ID): the first text message must be the
@@ -203,6 +203,7 @@ class Channel:
             self.send(7, json.dumps({"HandshakeTimeToComplete": 1000000, "CustomerMessage": ""}).encode())
             try:
                 self.sock = socket.create_connection(("127.0.0.1", self.session["port"]))
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 self.send(10, struct.pack("!I", 3))  # ConnectToPortError
                 return
@@ -335,7 +336,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for f in req.get("Filters", []):
                 if f.get("Key") == "InstanceIds":
                     ids = f.get("Values", [])
-            return self.reply(200, {"InstanceInformationList": [{"InstanceId": i, "PingStatus": "Online"}
+            status = "ConnectionLost" if ARGS.offline else "Online"
+            return self.reply(200, {"InstanceInformationList": [{"InstanceId": i, "PingStatus": status}
                                                                 for i in ids]})
         return self.reply(400, {"__type": "InvalidAction", "message": "not emulated: " + target})
 
@@ -371,6 +373,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             STATS["bad"].append("bad open-data-channel message")
             self.wfile.write(ws_frame(8, struct.pack("!H", 1008) + b"bad token"))
             return
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as AWS's endpoints answer
         Channel(self, SESSIONS[sid]).run()
         self.close_connection = True
 
@@ -383,6 +386,7 @@ def main():
     ap.add_argument("--secret")
     ap.add_argument("--drop-every", type=int, default=0)
     ap.add_argument("--kms", action="store_true")
+    ap.add_argument("--offline", action="store_true", help="no instance's SSM agent ever comes Online")
     ap.add_argument("--session-type", default="Port")
     ap.add_argument("--ami", help="the value of the public Ubuntu AMI parameters")
     ARGS = ap.parse_args()

@@ -150,8 +150,15 @@ class ContractThroughInspect(unittest.IsolatedAsyncioTestCase):
 
 
 class RemoteTypesThroughInspect(unittest.IsolatedAsyncioTestCase):
-    async def test_k8s_and_ec2_say_not_available(self):
-        for name in ("sbx-k8s", "sbx-ec2"):
+    async def test_ec2_names_missing_settings(self):
+        cls = iu.registry_find_sandboxenv("sbx-ec2")
+        with mock.patch.dict(os.environ, {k: v for k, v in os.environ.items()
+                                          if not k.startswith("INSPECT_EC2_SANDBOX_")}, clear=True):
+            with self.assertRaisesRegex(ValueError, "INSPECT_EC2_SANDBOX_VPC_ID"):
+                await cls.task_init("t", None)
+
+    async def test_k8s_says_not_available(self):
+        for name in ("sbx-k8s",):
             cls = iu.registry_find_sandboxenv(name)
             with self.assertRaises(NotImplementedError) as e:
                 await cls.task_init("t", None)

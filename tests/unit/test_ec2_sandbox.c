@@ -329,6 +329,62 @@ static void the_agent_object_is_removed(void)
 	CHECK(gone.err.status == SBX_E_REMOTE && strstr(gone.err.message, "NoSuchKey") != NULL);
 }
 
+typedef struct progress {
+	int launching;
+	char last[256];
+} progress;
+
+static void on_progress(void *ud, const char *what)
+{
+	progress *p = ud;
+	p->launching |= strncmp(what, "launching", 9) == 0;
+	snprintf(p->last, sizeof p->last, "%s", what);
+}
+
+static void on_ready_unexpected(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err)
+{
+	(void)sb;
+	(void)err;
+	((progress *)ud)->launching = -100; /* down was called: on_ready must not be */
+}
+
+/* Down while RunInstances is in flight (Ctrl-C at the worst moment): the
+ * instance it makes, and the agent's object, are removed too. */
+static void down_during_launch_removes_it(void)
+{
+	child em;
+	CHECK(start_emulator(&em, NULL) == 0);
+	sbx_ec2_config cfg = config();
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	progress p = {0};
+	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-halt", .agent_path = agent,
+			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready_unexpected,
+			     .on_progress = on_progress, .ud = &p};
+	sbx_error err;
+	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
+	CHECK(sb != NULL);
+	sbx_loop_run_until(loop, &p.launching); /* RunInstances has just been sent */
+	char key[1024];
+	snprintf(key, sizeof key, "%s", sbx_ec2_s3_key(sb));
+	waiter down = {0};
+	sbx_ec2_down(sb, on_done, &down);
+	sbx_loop_run_until(loop, &down.done);
+	waiter after;
+	size_t left = owned_live("run-halt", &after);
+	waiter gone = {0};
+	CHECK(aws_s3_get_object(client, moto.bucket, key, on_body, &gone, &err) == 0);
+	sbx_loop_run_until(loop, &gone.done);
+	const char *id = sbx_ec2_instance_id(sb);
+	int launched = strncmp(id, "i-", 2) == 0;
+	sbx_ec2_free(sb);
+	stop_child(&em);
+	CHECK(p.launching == 1);
+	CHECK(launched);
+	CHECK(down.err.status == SBX_OK);
+	CHECK_EQ_INT(left, 0);
+	CHECK(gone.err.status == SBX_E_REMOTE && strstr(gone.err.message, "NoSuchKey") != NULL);
+}
+
 typedef struct cleaned {
 	int done;
 	sbx_error err;
@@ -386,6 +442,45 @@ static void cleanup_by_owner_tag(void)
 	CHECK_EQ_INT(owned_live("run-other", &w), 0);
 }
 
+static void on_put(void *ud, const sbx_error *err)
+{
+	on_done(ud, err);
+}
+
+/* Objects sbx shipped are found under PREFIX/sbx/[OWNER/] and deleted; others stay. */
+static void cleanup_objects_by_prefix(void)
+{
+	const char *keys[] = {"pfx/sbx/run-a/1/sbx-agent", "pfx/sbx/run-a/2/sbx-agent", "pfx/sbx/run-b/1/sbx-agent",
+			      "pfx/other/keep", "pfx/sbx-not-ours"};
+	for (int i = 0; i < 5; i++) {
+		waiter w = {0};
+		sbx_error err;
+		CHECK(aws_s3_put_object(client, moto.bucket, keys[i], "x", 1, NULL, on_put, &w, &err) == 0);
+		sbx_loop_run_until(loop, &w.done);
+		CHECK(w.err.status == SBX_OK);
+	}
+	cleaned one = {0}, all = {0};
+	sbx_error err;
+	CHECK(sbx_ec2_cleanup_objects(client, moto.bucket, "pfx", "run-a", on_cleaned, &one, &err) == 0);
+	sbx_loop_run_until(loop, &one.done);
+	CHECK(one.err.status == SBX_OK);
+	CHECK_EQ_INT(one.n, 2);
+	CHECK(sbx_ec2_cleanup_objects(client, moto.bucket, "pfx/", NULL, on_cleaned, &all, &err) == 0);
+	sbx_loop_run_until(loop, &all.done);
+	CHECK(all.err.status == SBX_OK);
+	CHECK_EQ_INT(all.n, 1);
+	for (int i = 3; i < 5; i++) {
+		waiter g = {0};
+		CHECK(aws_s3_get_object(client, moto.bucket, keys[i], on_body, &g, &err) == 0);
+		sbx_loop_run_until(loop, &g.done);
+		CHECK(g.err.status == SBX_OK);
+	}
+	cleaned bad = {0};
+	CHECK(sbx_ec2_cleanup_objects(client, "no-such-bucket-sbx", "", NULL, on_cleaned, &bad, &err) == 0);
+	sbx_loop_run_until(loop, &bad.done);
+	CHECK(bad.err.status != SBX_OK && strstr(bad.err.message, "NoSuchBucket") != NULL);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -425,6 +520,8 @@ int main(void)
 	RUN(failure_after_launch_leaves_nothing);
 	RUN(the_agent_object_is_removed);
 	RUN(cleanup_by_owner_tag);
+	RUN(down_during_launch_removes_it);
+	RUN(cleanup_objects_by_prefix);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);

@@ -3,7 +3,7 @@
     sandbox="sbx-local"                         one local agent, service "default"
     sandbox=("sbx-local", "compose.yaml")       one local agent per service
     sandbox=("sbx-k8s", "values.yaml")          (registered; not available in this build yet)
-    sandbox=("sbx-ec2", {...})                  (registered; not available in this build yet)
+    sandbox=("sbx-ec2", {...})                  (one EC2 instance per sample, over SSM)
 
 Inspect finds the types through the `inspect_ai` entry point (inspect_sbx._registry).
 The sandbox logic lives in inspect_sbx.sandbox and inspect_sbx.provider, which do not

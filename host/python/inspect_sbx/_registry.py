@@ -113,6 +113,6 @@ class SbxK8sSandboxEnvironment(_SbxEnvironment):
 
 @sandboxenv(name="sbx-ec2")
 class SbxEc2SandboxEnvironment(_SbxEnvironment):
-    """EC2 instances over SSM; not available in this build yet."""
+    """EC2 instances reached over SSM (one per sample)."""
 
     provider = Ec2Provider(CONTRACT)

@@ -120,6 +120,11 @@ def k8s_config(config: Any) -> K8sConfig:
 
 @dataclass
 class Ec2Config:
+    """The EC2 sandbox's config object fields (Ec2SandboxEnvironmentConfig.from_settings);
+    extra_tags as ((k, v), ...) like there, or a dict. Fields left unset come from
+    INSPECT_EC2_SANDBOX_<FIELD> (extra tags: INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR='k1=v1;k2=v2');
+    libsbx applies the rest (AWS_REGION fallback, .env, defaults, the timeouts)."""
+
     region: str | None = None
     vpc_id: str | None = None
     security_group_id: str | None = None
@@ -131,34 +136,51 @@ class Ec2Config:
     instance_type: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        tags = self.extra_tags
+        if tags is None:
+            self.extra_tags = {}
+        elif not isinstance(tags, dict):
+            try:
+                self.extra_tags = {str(k): str(v) for k, v in tags}
+            except (TypeError, ValueError):
+                raise ValueError(f"sbx-ec2 config: extra_tags must be ((key, value), ...) or a dict, not {tags!r}") \
+                    from None
+
     def with_env(self, environ: dict[str, str] | None = None) -> "Ec2Config":
-        """Fields left unset taken from INSPECT_EC2_SANDBOX_<FIELD> (extra_tags: k=v,k=v)."""
         env = os.environ if environ is None else environ
         values = {}
         for f in fields(self):
             cur = getattr(self, f.name)
-            raw = env.get("INSPECT_EC2_SANDBOX_" + f.name.upper())
             if f.name == "extra_tags":
+                raw = env.get("INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR")
                 tags = dict(_parse_tags(raw)) if raw else {}
                 tags.update(cur or {})
                 values[f.name] = tags
             else:
+                raw = env.get("INSPECT_EC2_SANDBOX_" + f.name.upper())
                 values[f.name] = cur if cur is not None else raw
         return Ec2Config(**values)
 
     def missing(self) -> list[str]:
-        return [n for n in ("region", "vpc_id", "security_group_id", "subnet_id") if not getattr(self, n)]
+        return [n for n in ("region", "vpc_id", "security_group_id", "subnet_id", "instance_profile", "s3_bucket")
+                if not getattr(self, n)]
+
+    def settings(self) -> dict:
+        """For the extension (_sbx.ec2_up / ec2_cleanup)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra_tags"}
+        d["extra_tags"] = list(self.extra_tags.items())
+        return d
 
 
 def _parse_tags(raw: str) -> list[tuple[str, str]]:
+    """'k1=v1;k2=v2' as the EC2 sandbox splits it: ';'-separated, each exactly one '='."""
     out = []
-    for part in raw.split(","):
-        if not part.strip():
-            continue
-        if "=" not in part:
-            raise ValueError(f"INSPECT_EC2_SANDBOX_EXTRA_TAGS: {part!r} is not KEY=VALUE (use k1=v1,k2=v2)")
-        k, v = part.split("=", 1)
-        out.append((k.strip(), v.strip()))
+    for part in raw.split(";"):
+        if part.count("=") != 1:
+            raise ValueError(f"INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR: {part!r} is not KEY=VALUE (use k1=v1;k2=v2)")
+        k, v = part.split("=")
+        out.append((k, v))
     return out
 
 

@@ -3,9 +3,9 @@
 A Provider answers Inspect's class-level calls (task_init, sample_init, sample_cleanup,
 task_cleanup, cli_cleanup, config_files, config_deserialize, default_concurrency) for
 one backend. LocalProvider runs one local agent per service per sample (a child process
-on a socketpair, in fresh namespaces when the kernel allows). K8sProvider and
-Ec2Provider accept their configuration already but refuse to start sandboxes until the
-k8s and EC2 backends land in libsbx: they say so instead of pretending.
+on a socketpair, in fresh namespaces when the kernel allows); Ec2Provider one EC2
+instance per sample over SSM. K8sProvider accepts its configuration already but refuses
+to start sandboxes until the k8s backend lands in libsbx: it says so instead of pretending.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from typing import Any
 from . import _sbx
 from . import config as cfg
 from .contract import DEFAULT, Contract
+from .loop import driver
 from .sandbox import SbxSandbox
 
 READY_TIMEOUT = 30.0
@@ -266,7 +267,7 @@ def _kill_agents_in(sample_dir: str) -> None:
                 pass
 
 
-# ---------------------------------------------------------------- k8s, ec2
+# ---------------------------------------------------------------- k8s
 
 
 class K8sProvider(Provider):
@@ -295,23 +296,126 @@ class K8sProvider(Provider):
         return {}
 
 
+# ---------------------------------------------------------------- ec2
+
+
 class Ec2Provider(Provider):
-    """sbx-ec2: one EC2 instance per sample reached over SSM (not in this build yet)."""
+    """sbx-ec2: one EC2 instance per sample, reached over one SSM port-forwarding session
+    to its agent (libsbx's EC2 backend through the extension; docs/EC2.md). Every instance
+    carries the tag sbx-owner=<this run's id> (plus the EC2 sandbox's own tags), so
+    task_cleanup (also after Ctrl-C) and `inspect sandbox cleanup sbx-ec2` find what is left.
+    The sbx-agent binary is shipped through the S3 bucket and fetched at boot (checksum
+    verified); $SBX_EC2_AGENT_PORT says where it listens on the instance (default 7000)."""
 
     name = "sbx-ec2"
+
+    def __init__(self, contract: Contract = DEFAULT, agent: str | None = None, agent_port: int = 0,
+                 poll_ms: int = 0) -> None:
+        super().__init__(contract)
+        self.agent = agent
+        self.agent_port = agent_port or int(os.environ.get("SBX_EC2_AGENT_PORT", "0") or 0)
+        self.poll_ms = poll_ms
+        self.owner = "inspect-" + os.urandom(6).hex()
+        self._live: dict[int, tuple[str, Any]] = {}  # id(handle) -> (task, handle): not yet removed
 
     def config_deserialize(self, config: dict) -> cfg.Ec2Config:
         return cfg.ec2_config(config)
 
     def default_concurrency(self) -> int | None:
-        return None
+        return None  # launches run on the one loop; AWS's own limits are the bound
+
+    def _config(self, config: Any) -> cfg.Ec2Config:
+        c = cfg.ec2_config(config)
+        missing = c.missing()
+        if missing and not (missing == ["region"] and os.environ.get("AWS_REGION")):
+            raise ValueError("sbx-ec2: missing settings: " + ", ".join(
+                f"{m} (or INSPECT_EC2_SANDBOX_{m.upper()})" for m in missing))
+        return c
 
     async def task_init(self, task_name: str, config: Any) -> None:
-        cfg.ec2_config(config)
-        raise NotAvailableError(
-            "sbx-ec2 is not available yet in this build of inspect_sbx: libsbx's EC2 backend "
-            "(instances over SSM) has not landed. Use sbx-local, or the ec2 sandbox until it does.")
+        self._config(config)
+
+    async def _down(self, handle: Any) -> None:
+        loop = driver.attach()
+        fut = loop.create_future()
+        handle.down(lambda err: fut.done() or fut.set_result(err))
+        driver.arm()
+        err = await asyncio.shield(fut)
+        self._live.pop(id(handle), None)
+        if err is not None:
+            raise RuntimeError(f"sbx-ec2: could not remove {handle.instance_id or 'the sandbox'}: {err[3]}")
 
     async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
-        await self.task_init(task_name, config)
-        return {}
+        c = self._config(config)
+        loop = driver.attach()
+        fut = loop.create_future()
+        try:
+            handle = _sbx.ec2_up(c.settings(), task_name or "task", self.owner,
+                                 lambda err: fut.done() or fut.set_result(err),
+                                 agent=self.agent or _sbx.default_agent(), agent_port=self.agent_port,
+                                 poll_ms=self.poll_ms)
+        except ValueError as e:
+            raise ValueError(f"sbx-ec2: {e}") from None
+        except _sbx.SbxError as e:
+            raise RuntimeError(f"sbx-ec2: {e.args[3]}") from None
+        self._live[id(handle)] = (task_name, handle)
+        driver.arm()
+        try:
+            err = await asyncio.shield(fut)
+        except BaseException:  # cancelled (Ctrl-C): remove what was started, then go
+            await self._down(handle)
+            raise
+        if err is not None:
+            self._live.pop(id(handle), None)  # libsbx removed the instance and object already
+            raise RuntimeError(f"sbx-ec2: {err[3]}")
+        sandbox = SbxSandbox(handle.take_session(), name="default", backend=self.name, contract=self.contract,
+                             connect=self._connection)
+        sandbox.ec2 = handle
+        sandbox.region = c.region or os.environ.get("AWS_REGION")
+        return {"default": sandbox}
+
+    async def _remove(self, sandbox: SbxSandbox) -> None:
+        sandbox.close()
+        handle = getattr(sandbox, "ec2", None)
+        if handle is not None and id(handle) in self._live:
+            await self._down(handle)
+
+    async def sample_cleanup(self, task_name: str, config: Any, environments: dict[str, Any],
+                             interrupted: bool) -> None:
+        await asyncio.gather(*(self._remove(_core(e)) for e in environments.values()))
+
+    async def task_cleanup(self, task_name: str, config: Any, cleanup: bool) -> None:
+        """Removes every instance this task launched that a sample cleanup did not (after
+        Ctrl-C Inspect skips those). Instances cost money: they go even with cleanup=False."""
+        handles = [h for t, h in list(self._live.values()) if t == task_name]
+        results = await asyncio.gather(*(self._down(h) for h in handles), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+
+    async def cli_cleanup(self, id: str | None) -> None:
+        """`inspect sandbox cleanup sbx-ec2 [RUN]`: terminates every instance tagged sbx-owner
+        (=RUN when given) and deletes the objects sbx put in the bucket for them. Needs the
+        region and the bucket (INSPECT_EC2_SANDBOX_REGION, _S3_BUCKET)."""
+        c = cfg.ec2_config(None)
+        loop = driver.attach()
+        fut = loop.create_future()
+        try:
+            _sbx.ec2_cleanup(c.settings(), id, lambda err, n, k: fut.done() or fut.set_result((err, n, k)))
+        except ValueError as e:
+            raise ValueError(f"sbx-ec2 cleanup: {e}") from None
+        driver.arm()
+        err, instances, objects = await fut
+        if err is not None:
+            raise RuntimeError(f"sbx-ec2 cleanup: {err[3]}")
+        self.cleaned = (instances, objects)
+
+    def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
+        """A shell on the instance through Session Manager (the AWS CLI and its plugin)."""
+        iid = sandbox.ec2.instance_id
+        region = getattr(sandbox, "region", None)
+        cmd = f"aws ssm start-session --target {iid}" + (f" --region {region}" if region else "")
+        if user:
+            cmd += (" --document-name AWS-StartInteractiveCommand --parameters "
+                    + _quote(f'command=["sudo -iu {user}"]'))
+        return self.contract.SandboxConnection(type="ec2", command=cmd, container=None)

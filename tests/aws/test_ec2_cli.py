@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""test_ec2_cli.py — `sbx up/exec/cp/ls/down --backend ec2` end to end without AWS:
+moto (EC2, S3, IAM; signatures checked) and the Session Manager emulator (SSM API and
+data channel, signatures checked) stand in for AWS, a local sbx-agent on loopback for the
+instance's. Checked through boto3 against the same moto: the instance's type and tags (a
+flag wins over INSPECT_EC2_SANDBOX_*), the agent's object under the key prefix, that
+`down` terminates and deletes, that `down --all --backend ec2` removes exactly what
+carries sbx's owner tag, and that Ctrl-C during `up` removes what it started."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import boto3
+from botocore.config import Config
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SBX = os.environ.get("SBX_BIN", os.path.join(ROOT, "build", "sbx"))
+AGENT = os.environ.get("SBX_AGENT", os.path.join(ROOT, "build", "sbx-agent"))
+failed = []
+
+
+def check(name, cond, why=""):
+    print(("ok   %s" % name) if cond else ("FAIL %s: %s" % (name, why)), flush=True)
+    if not cond:
+        failed.append(name)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def spawn(argv, log):
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log, "w"),
+                         cwd=ROOT, text=True)
+    return p, p.stdout.readline()
+
+
+def stop(p):
+    try:
+        p.stdin.close()
+        p.wait(timeout=10)
+    except Exception:
+        p.kill()
+        p.wait()
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="sbx-ec2-cli.")
+    port = free_port()
+    agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % port], stderr=open(tmp + "/agent.log", "w"))
+    moto_p, line = spawn([sys.executable, "tests/aws/moto_fixture.py"], tmp + "/moto.log")
+    m = json.loads(line)
+
+    def emulator(*extra):
+        p, first = spawn([sys.executable, "tests/aws/ssm_emulator.py", "--agent-port", str(port), "--access-key",
+                          m["access_key_id"], "--secret", m["secret_access_key"], "--ami", m["ami"], *extra],
+                         tmp + "/emulator.log")
+        return p, "http://127.0.0.1:%s" % first.split()[1]
+
+    em, em_url = emulator()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "INSPECT_EC2_SANDBOX_"))}
+    env.update({
+        "SBX_STATE_DIR": tmp + "/state", "AWS_ENDPOINT_URL": m["endpoint"], "AWS_ENDPOINT_URL_SSM": em_url,
+        "AWS_ACCESS_KEY_ID": m["access_key_id"], "AWS_SECRET_ACCESS_KEY": m["secret_access_key"],
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": tmp + "/none",
+        "AWS_CONFIG_FILE": tmp + "/none",
+        "INSPECT_EC2_SANDBOX_REGION": m["region"], "INSPECT_EC2_SANDBOX_VPC_ID": m["vpc"],
+        "INSPECT_EC2_SANDBOX_SECURITY_GROUP_ID": m["security_group"],
+        "INSPECT_EC2_SANDBOX_SUBNET_ID": m["subnet"], "INSPECT_EC2_SANDBOX_INSTANCE_PROFILE": m["instance_profile"],
+        "INSPECT_EC2_SANDBOX_S3_BUCKET": m["bucket"], "INSPECT_EC2_SANDBOX_S3_KEY_PREFIX": "comms",
+        "INSPECT_EC2_SANDBOX_AMI_ID": m["ami"], "INSPECT_EC2_SANDBOX_INSTANCE_TYPE": "t3a.small",
+        "INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR": "team=evals",
+    })
+    os.makedirs(env["SBX_STATE_DIR"])
+    sess = boto3.Session(aws_access_key_id=m["access_key_id"], aws_secret_access_key=m["secret_access_key"],
+                         region_name=m["region"])
+    ec2 = sess.client("ec2", endpoint_url=m["endpoint"])
+    s3 = sess.client("s3", endpoint_url=m["endpoint"],
+                     config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+    def sbx(*args, stdin=None, extra_env=None):
+        e = dict(env, **(extra_env or {}))
+        return subprocess.run([SBX, *args], input=stdin, capture_output=True, env=e, timeout=120)
+
+    def instances(**tags):
+        filters = [{"Name": "tag:" + k, "Values": [v]} for k, v in tags.items()]
+        out = []
+        for r in ec2.describe_instances(Filters=filters)["Reservations"]:
+            out += r["Instances"]
+        return out
+
+    def live(insts):
+        return [i for i in insts if i["State"]["Name"] in ("pending", "running")]
+
+    def objects(prefix):
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=m["bucket"], Prefix=prefix).get("Contents", [])]
+
+    try:
+        # ---- up: flags win over the environment; progress on stderr
+        r = sbx("up", "box", "--backend", "ec2", "--agent-port", str(port), "--instance-type", "t3.micro")
+        err = r.stderr.decode()
+        check("ec2_up", r.returncode == 0 and r.stdout.decode() == "box\n", err)
+        check("ec2_up_progress", "launching a t3.micro instance" in err and "to be running" in err and
+              "SSM agent to come Online" in err and "opening an SSM session" in err, err)
+        mine = live(instances(Name="inspect_ec2_sandbox_box"))
+        tags = {t["Key"]: t["Value"] for t in mine[0]["Tags"]} if mine else {}
+        check("ec2_up_one_instance_flag_wins", len(mine) == 1 and mine[0]["InstanceType"] == "t3.micro",
+              str([(i["InstanceId"], i["InstanceType"]) for i in mine]))
+        check("ec2_up_tags", tags.get("sbx-owner", "").startswith("cli-box-") and tags.get("team") == "evals" and
+              tags.get("inspect_sandbox") == "true", str(tags))
+        owner = tags.get("sbx-owner", "?")
+        check("ec2_up_agent_object", len(objects("comms/sbx/%s/" % owner)) == 1, str(objects("comms/")))
+
+        # ---- exec and cp over the SSM session
+        r = sbx("exec", "box", "--", "sh", "-c", "echo on-ec2; echo err >&2; exit 3")
+        check("ec2_exec", r.returncode == 3 and r.stdout == b"on-ec2\n" and r.stderr == b"err\n",
+              "%d %r %r" % (r.returncode, r.stdout, r.stderr))
+        r = sbx("exec", "box", "--", "wc", "-c", stdin=b"x" * 300000)
+        check("ec2_exec_stdin", r.returncode == 0 and r.stdout.strip() == b"300000", r.stderr.decode())
+        data = os.urandom(1 << 20)
+        with open(tmp + "/in.bin", "wb") as f:
+            f.write(data)
+        r1 = sbx("cp", tmp + "/in.bin", "box:" + tmp + "/remote/in.bin")
+        r2 = sbx("cp", "box:" + tmp + "/remote/in.bin", tmp + "/out.bin")
+        got = open(tmp + "/out.bin", "rb").read() if os.path.exists(tmp + "/out.bin") else b""
+        check("ec2_cp_both_ways", r1.returncode == 0 and r2.returncode == 0 and got == data,
+              (r1.stderr + r2.stderr).decode())
+        r = sbx("ls", "--json")
+        ls = json.loads(r.stdout) if r.returncode == 0 else []
+        check("ec2_ls", any(s["name"] == "box" and s.get("backend") == "ec2" and
+                            s.get("instance_id") == (mine[0]["InstanceId"] if mine else "") for s in ls), r.stdout)
+        r = sbx("up", "box", "--backend", "ec2")
+        check("ec2_up_existing_fails", r.returncode != 0 and b"already exists" in r.stderr, r.stderr.decode())
+
+        # ---- down: the instance terminated, the object deleted, the record gone
+        r = sbx("down", "box")
+        after = instances(Name="inspect_ec2_sandbox_box")
+        check("ec2_down", r.returncode == 0 and not live(after) and
+              not objects("comms/sbx/%s/" % owner) and not os.path.exists(env["SBX_STATE_DIR"] + "/box"),
+              r.stderr.decode() + str([i["State"] for i in after]))
+        r = sbx("exec", "box", "--", "true")
+        check("ec2_exec_after_down", r.returncode != 0 and b"no sandbox named 'box'" in r.stderr, r.stderr.decode())
+
+        # ---- missing settings: named, nothing launched, nothing recorded
+        before = len(ec2.describe_instances()["Reservations"])
+        r = sbx("up", "nope", "--backend", "ec2", extra_env={"INSPECT_EC2_SANDBOX_VPC_ID": "",
+                                                             "INSPECT_EC2_SANDBOX_S3_BUCKET": ""})
+        check("ec2_up_missing_settings", r.returncode == 2 and b"INSPECT_EC2_SANDBOX_VPC_ID" in r.stderr and
+              b"INSPECT_EC2_SANDBOX_S3_BUCKET" in r.stderr and
+              len(ec2.describe_instances()["Reservations"]) == before and
+              not os.path.exists(env["SBX_STATE_DIR"] + "/nope"), r.stderr.decode())
+        r = sbx("up", "bad", "--backend", "ec2", "--launch-timeout", "soon")
+        check("ec2_up_bad_flag", r.returncode == 2 and b"--launch-timeout" in r.stderr, r.stderr.decode())
+
+        # ---- down --all --backend ec2: exactly what carries the owner tag
+        def run_instance(tag_list):
+            return ec2.run_instances(ImageId=m["ami"], MinCount=1, MaxCount=1, SubnetId=m["subnet"],
+                                     TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list}]
+                                     )["Instances"][0]["InstanceId"]
+        killed = [run_instance([{"Key": "sbx-owner", "Value": "run-killed-%d" % i}]) for i in range(2)]
+        foreign = run_instance([{"Key": "owner", "Value": "someone-else"}])
+        s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-0/u/sbx-agent", Body=b"x")
+        s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-1/u/sbx-agent", Body=b"y")
+        s3.put_object(Bucket=m["bucket"], Key="comms/other/keep", Body=b"z")
+        r = sbx("up", "second", "--backend", "ec2", "--agent-port", str(port))
+        check("ec2_up_second", r.returncode == 0, r.stderr.decode())
+        r = sbx("down", "--all", "--backend", "ec2")
+        states = {i["InstanceId"]: i["State"]["Name"] for res in ec2.describe_instances()["Reservations"]
+                  for i in res["Instances"]}
+        check("ec2_down_all_instances", r.returncode == 0 and all(states[i] != "running" for i in killed) and
+              states[foreign] == "running" and not live(instances(Name="inspect_ec2_sandbox_second")),
+              r.stderr.decode() + str(states))
+        check("ec2_down_all_objects", objects("comms/sbx/") == [] and objects("comms/other/") == ["comms/other/keep"],
+              str(objects("comms/")))
+        check("ec2_down_all_says", b"terminated 3 instances, deleted 3 objects" in r.stdout, r.stdout.decode())
+        check("ec2_down_all_records", not os.path.exists(env["SBX_STATE_DIR"] + "/second"), "record left")
+        r = sbx("down", "--all", "--backend", "ec2", extra_env={"INSPECT_EC2_SANDBOX_S3_BUCKET": ""})
+        check("ec2_down_all_needs_bucket", r.returncode == 2 and b"S3_BUCKET" in r.stderr, r.stderr.decode())
+
+        # ---- Ctrl-C while waiting for the instance to come online removes it
+        stop(em)
+        em, em_url = emulator("--offline")
+        p = subprocess.Popen([SBX, "up", "intr", "--backend", "ec2", "--agent-port", str(port)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(env, AWS_ENDPOINT_URL_SSM=em_url))
+        seen = b""
+        deadline = time.time() + 60
+        while b"to come Online" not in seen and time.time() < deadline:
+            chunk = p.stderr.readline()
+            if not chunk:
+                break
+            seen += chunk
+        started = live(instances(Name="inspect_ec2_sandbox_intr"))
+        p.send_signal(signal.SIGINT)
+        out, rest = p.communicate(timeout=60)
+        seen += rest
+        intr_owner = {t["Key"]: t["Value"] for t in started[0]["Tags"]}.get("sbx-owner") if started else "?"
+        check("ec2_interrupt_was_running", len(started) == 1, seen.decode())
+        check("ec2_interrupt_cleans_up", p.returncode == 130 and b"interrupted; removing i-" in seen and
+              not live(instances(Name="inspect_ec2_sandbox_intr")) and
+              not objects("comms/sbx/%s/" % intr_owner) and
+              not os.path.exists(env["SBX_STATE_DIR"] + "/intr"), "%d %s" % (p.returncode, seen.decode()))
+    finally:
+        subprocess.run([SBX, "down", "--all", "--backend", "ec2"], env=env, capture_output=True, timeout=60)
+        stop(em)
+        stop(moto_p)
+        agent.terminate()
+        agent.wait()
+        subprocess.run(["rm", "-rf", tmp])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

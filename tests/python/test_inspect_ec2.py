@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Tests of inspect_sbx's sbx-ec2 provider without AWS (tests/aws/awsfixture.py: moto with
+signature checks, the Session Manager emulator, a local agent as the instance's):
+sample_init launches one instance per sample through libsbx and reaches its agent over
+the SSM data channel; exec and files follow Inspect's contract there; sample_cleanup,
+task_cleanup (the Ctrl-C path) and cli_cleanup terminate and delete; a cancelled
+sample_init removes what it started; the EC2 sandbox's config fields win over
+INSPECT_EC2_SANDBOX_*; missing settings are named. One line per test.
+
+    python3 tests/python/test_inspect_ec2.py [SUBSTRING]
+"""
+import asyncio
+import os
+import sys
+import unittest
+from unittest import mock
+
+import sbxtest
+
+sbxtest.setup_path()
+sys.path.insert(0, os.path.join(sbxtest.ROOT, "tests", "aws"))
+
+import awsfixture  # noqa: E402
+from inspect_sbx import config as cfg  # noqa: E402
+from inspect_sbx.provider import Ec2Provider  # noqa: E402
+
+AWS = None
+
+
+def setUpModule():
+    global AWS
+    AWS = awsfixture.Aws()
+
+
+def tearDownModule():
+    if AWS:
+        AWS.close()
+
+
+class Ec2Case(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self):
+        self.env_patch = mock.patch.dict(os.environ, AWS.clean_environ(), clear=True)
+        self.env_patch.start()
+        self.provider = Ec2Provider(agent_port=AWS.port, poll_ms=50)
+
+    async def asyncTearDown(self):
+        self.env_patch.stop()
+
+    def mine(self):
+        return AWS.live(AWS.instances(**{"sbx-owner": self.provider.owner}))
+
+    async def test_sample_lifecycle_exec_and_files(self):
+        config = {"instance_type": "t3.micro", "extra_tags": (("team", "evals"),)}
+        await self.provider.task_init("ec2task", config)
+        envs = await self.provider.sample_init("ec2task", config, {})
+        self.assertEqual(list(envs), ["default"])
+        live = self.mine()
+        self.assertEqual(len(live), 1)
+        tags = {t["Key"]: t["Value"] for t in live[0]["Tags"]}
+        self.assertEqual(live[0]["InstanceType"], "t3.micro")  # the config wins over the environment
+        self.assertEqual((tags["team"], tags["Name"]), ("evals", "inspect_ec2_sandbox_ec2task"))
+        self.assertEqual(len(AWS.objects("comms/sbx/%s/" % self.provider.owner)), 1)
+        sb = envs["default"]
+        r = await sb.exec(["sh", "-c", "echo out; echo err >&2; exit 4"])
+        self.assertEqual((r.success, r.returncode, r.stdout, r.stderr), (False, 4, "out\n", "err\n"))
+        path = os.path.join(AWS.tmp, "inspect-ec2", "sub", "f.bin")
+        await sb.write_file(path, b"\x00\xffdata" * 1000)
+        self.assertEqual(await sb.read_file(path, text=False), b"\x00\xffdata" * 1000)
+        with self.assertRaises(UnicodeDecodeError):
+            await sb.read_file(path)
+        with self.assertRaises(FileNotFoundError):
+            await sb.read_file(path + ".missing")
+        with self.assertRaises(TimeoutError):
+            await sb.exec(["sleep", "30"], timeout=1)
+        conn = await sb.connection() if asyncio.iscoroutinefunction(sb.connection) else sb.connection()
+        self.assertIn("aws ssm start-session --target " + live[0]["InstanceId"], conn.command)
+        await self.provider.sample_cleanup("ec2task", config, envs, False)
+        self.assertEqual(self.mine(), [])
+        self.assertEqual(AWS.objects("comms/sbx/%s/" % self.provider.owner), [])
+
+    async def test_task_cleanup_removes_what_samples_left(self):
+        # Ctrl-C: Inspect skips the sample cleanups and calls task_cleanup.
+        samples = await asyncio.gather(*(self.provider.sample_init("t2", None, {}) for _ in range(3)))
+        self.assertEqual(len(self.mine()), 3)
+        r = await asyncio.gather(*(s["default"].exec(["echo", str(i)]) for i, s in enumerate(samples)))
+        self.assertEqual([x.stdout for x in r], ["0\n", "1\n", "2\n"])
+        await self.provider.task_cleanup("t2", None, cleanup=False)
+        self.assertEqual(self.mine(), [])
+        self.assertEqual(AWS.objects("comms/sbx/%s/" % self.provider.owner), [])
+
+    async def test_cancelled_sample_init_removes_its_instance(self):
+        os.environ["AWS_ENDPOINT_URL_SSM"] = AWS.emulator("--offline")  # never comes Online
+        task = asyncio.ensure_future(self.provider.sample_init("t3", None, {}))
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if self.mine():
+                break
+        self.assertEqual(len(self.mine()), 1)
+        task.cancel()
+        with self.assertRaises(asyncio.CancelledError):
+            await task
+        self.assertEqual(self.mine(), [])
+        self.assertEqual(AWS.objects("comms/sbx/%s/" % self.provider.owner), [])
+
+    async def test_online_timeout_is_reported_and_cleaned(self):
+        os.environ["AWS_ENDPOINT_URL_SSM"] = AWS.emulator("--offline")
+        os.environ["INSPECT_EC2_SANDBOX_ONLINE_TIMEOUT"] = "1"
+        with self.assertRaisesRegex(RuntimeError, "Online.*within 1 s"):
+            await self.provider.sample_init("t4", None, {})
+        self.assertEqual(self.mine(), [])
+
+    async def test_cli_cleanup_by_owner_and_all(self):
+        a = AWS.run_instance({"sbx-owner": "run-a"})
+        b = AWS.run_instance({"sbx-owner": "run-b"})
+        other = AWS.run_instance({"owner": "not-sbx"})
+        AWS.s3.put_object(Bucket=AWS.m["bucket"], Key="comms/sbx/run-a/x/sbx-agent", Body=b"1")
+        AWS.s3.put_object(Bucket=AWS.m["bucket"], Key="comms/sbx/run-b/x/sbx-agent", Body=b"2")
+        await self.provider.cli_cleanup("run-a")
+        self.assertEqual(self.provider.cleaned, (1, 1))
+        state = lambda: {i["InstanceId"]: i["State"]["Name"] for i in AWS.instances()}  # noqa: E731
+        self.assertEqual((state()[a], state()[b]), ("terminated", "running"))
+        await self.provider.cli_cleanup(None)
+        self.assertEqual(self.provider.cleaned, (1, 1))
+        self.assertEqual((state()[b], state()[other]), ("terminated", "running"))
+        self.assertEqual(AWS.objects("comms/sbx/"), [])
+
+    async def test_missing_settings_are_named(self):
+        del os.environ["INSPECT_EC2_SANDBOX_VPC_ID"]
+        del os.environ["INSPECT_EC2_SANDBOX_S3_BUCKET"]
+        with self.assertRaisesRegex(ValueError, "vpc_id .or INSPECT_EC2_SANDBOX_VPC_ID.*s3_bucket"):
+            await self.provider.task_init("t", None)
+        with self.assertRaisesRegex(ValueError, "INSPECT_EC2_SANDBOX_VPC_ID"):
+            await self.provider.sample_init("t", {"subnet_id": "subnet-0"}, {})
+        with self.assertRaisesRegex(ValueError, "subnet-"):
+            await self.provider.sample_init("t", {"vpc_id": "vpc-1", "s3_bucket": "b", "subnet_id": "sub"}, {})
+        self.assertEqual(self.mine(), [])
+
+    async def test_config_fields_and_environment(self):
+        env = {"INSPECT_EC2_SANDBOX_REGION": "eu-west-2", "INSPECT_EC2_SANDBOX_VPC_ID": "vpc-env",
+               "INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR": "team=evals;cost=7"}
+        c = cfg.ec2_config({"vpc_id": "vpc-cfg", "instance_type": "t3.small", "extra_tags": (("cost", "9"),)}, env)
+        self.assertEqual((c.region, c.vpc_id, c.instance_type), ("eu-west-2", "vpc-cfg", "t3.small"))
+        self.assertEqual(c.extra_tags, {"team": "evals", "cost": "9"})
+        with self.assertRaisesRegex(ValueError, "KEY=VALUE"):
+            cfg.ec2_config(None, {"INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR": "a=b=c"})
+
+
+if __name__ == "__main__":
+    sbxtest.main()

@@ -110,9 +110,11 @@ static void start_upload(sbx_k8s_inject *in)
 static void on_closed(void *ud, const char *why)
 {
 	sbx_k8s_inject *in = ud;
+	char msg[4000], ended[1600];
+	snprintf(ended, sizeof ended, "%s", why ? why : ""); /* why lives in the transport */
+	why = ended;
 	in->t->ops->close(in->t);
 	in->t = NULL;
-	char msg[2000];
 	if (!in->uploading && strncmp(in->out, "present", 7) == 0) {
 		finish(in, NULL);
 	} else if (!in->uploading && strncmp(in->out, "absent", 6) == 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "child.h"
+#include "k8s/inject.h"
 #include "k8s/ready.h"
 #include "k8s/release.h"
 #include "net_util.h"
@@ -119,7 +120,7 @@ static void test_release_command_lines(void)
 	join(argv, line, sizeof line);
 	sbx_k8s_release_argv_free(argv);
 	const char *want1 = "helm install abcd1234 chart/agent-env --namespace evals --kube-context ctx --kubeconfig "
-			   "/k/config --timeout 600s --labels inspectSandbox=true --set-string "
+			   "/k/config --timeout 600s --disable-openapi-validation --labels inspectSandbox=true --set-string "
 			   "annotations.inspectTaskName=my\\,task --values a.yaml --values b.yaml";
 	CHECK_EQ_STR(line, want1);
 	setenv("INSPECT_HELM_TIMEOUT", "42", 1);
@@ -132,7 +133,7 @@ static void test_release_command_lines(void)
 	CHECK(argv);
 	join(argv, line, sizeof line);
 	sbx_k8s_release_argv_free(argv);
-	const char *want2 = "/opt/helm install r c --namespace n --timeout 42s --labels inspectSandbox=true,team=x "
+	const char *want2 = "/opt/helm install r c --namespace n --timeout 42s --disable-openapi-validation --labels inspectSandbox=true,team=x "
 			   "--set-string corednsImage=reg/coredns:1 --create-namespace";
 	CHECK_EQ_STR(line, want2);
 	argv = sbx_k8s_release_argv("uninstall", &o, err, sizeof err);
@@ -221,18 +222,27 @@ static void test_failed_install_is_uninstalled(void)
 	CHECKF(strstr(err, "helm uninstall of release rel2 failed: helm could not be run (command not found)"), "%.500s", err);
 }
 
+static char helm_path[400];
+
+static const char *real_helm(void)
+{
+	if (helm_path[0])
+		return helm_path;
+	FILE *p = popen("tests/chart/get-helm.sh build/tools 4 2>/dev/null", "r");
+	if (p) {
+		if (!fgets(helm_path, sizeof helm_path, p))
+			helm_path[0] = 0;
+		pclose(p);
+	}
+	helm_path[strcspn(helm_path, "\n")] = 0;
+	return helm_path[0] ? helm_path : NULL;
+}
+
 /* The real helm, against an API server that refuses connections. */
 static void test_real_helm_error_names_release(void)
 {
-	FILE *p = popen("tests/chart/get-helm.sh build/tools 4 2>/dev/null", "r");
-	char helm[400] = "";
-	if (p) {
-		if (!fgets(helm, sizeof helm, p))
-			helm[0] = 0;
-		pclose(p);
-	}
-	helm[strcspn(helm, "\n")] = 0;
-	CHECKF(helm[0], "tests/chart/get-helm.sh found no helm");
+	const char *helm = real_helm();
+	CHECKF(helm, "tests/chart/get-helm.sh found no helm");
 	char kc[300], err[3000];
 	snprintf(kc, sizeof kc, "%s/dead-kubeconfig", tmp);
 	const char *cfg = "{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"current-context\":\"dead\",\"clusters\":[{\"name\":"
@@ -356,6 +366,104 @@ static void test_ready_cancel(void)
 	CHECK(!s.done);
 }
 
+/* ---- the whole lifecycle against the emulator, with the real helm ------------------------- */
+
+typedef struct injected {
+	int done;
+	char path[512], err[1000];
+} injected;
+
+static void keep_injected(void *ud, const char *path, int uploaded, const char *err)
+{
+	(void)uploaded;
+	injected *in = ud;
+	in->done = 1;
+	snprintf(in->path, sizeof in->path, "%s", path ? path : "");
+	snprintf(in->err, sizeof in->err, "%s", err ? err : "");
+}
+
+static void test_helm_release_lifecycle_on_emulator(void)
+{
+	const char *helm = real_helm();
+	CHECKF(helm, "tests/chart/get-helm.sh found no helm");
+	char kc[300], vals[300], cfg[16384], err[3000];
+	snprintf(kc, sizeof kc, "%s/emu-kubeconfig", tmp);
+	snprintf(vals, sizeof vals, "%s/values.yaml", tmp);
+	char *ca64 = NULL;
+	{
+		char cmd[400];
+		snprintf(cmd, sizeof cmd, "base64 -w0 %s/ca.pem", certs);
+		FILE *p = popen(cmd, "r");
+		static char buf[8192];
+		size_t n = p ? fread(buf, 1, sizeof buf - 1, p) : 0;
+		if (p)
+			pclose(p);
+		buf[n] = 0;
+		ca64 = buf;
+	}
+	snprintf(cfg, sizeof cfg, "{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"current-context\":\"e\",\"clusters\":"
+		 "[{\"name\":\"e\",\"cluster\":{\"server\":\"%s\",\"certificate-authority-data\":\"%s\"}}],"
+		 "\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"%s\"}}],\"contexts\":[{\"name\":\"e\",\"context\":"
+		 "{\"cluster\":\"e\",\"user\":\"u\"}}]}", server, ca64, TOKEN);
+	it_write_local(kc, cfg, strlen(cfg));
+	chmod(kc, 0600);
+	const char *v = "services:\n  default:\n    image: python:3.12\n  web:\n    image: nginx\n";
+	it_write_local(vals, v, strlen(v));
+	char name[9];
+	sbx_k8s_release_name(name);
+	const char *values[] = {vals, NULL};
+	sbx_k8s_release_opts o = {.helm = helm, .release = name, .ns = "life", .chart = "chart/agent-env",
+				  .values = values, .kubeconfig = kc, .task = "lifecycle test"};
+	CHECKF(sbx_k8s_release_install_sync(&o, err, sizeof err) == 0, "%.500s", err);
+	sbx_k8s_api *api = emu_api();
+	const char *services[] = {"default", "web", NULL};
+	ready_seen s = {0};
+	sbx_k8s_ready_opts ro = {.ns = "life", .release = name, .services = services, .timeout_ms = 60000,
+				 .on_done = keep_ready, .ud = &s};
+	sbx_error e;
+	CHECK(sbx_k8s_wait_ready(api, &ro, &e));
+	CHECK(it_run_until(loop, &s.done, 60) == 0);
+	CHECKF(s.err.status == SBX_OK, "%.400s", s.err.message);
+	char want[200];
+	snprintf(want, sizeof want, "default=agent-env-%s-default-0 web=agent-env-%s-web-0", name, name);
+	CHECK_EQ_STR(s.pods, want);
+	/* the agent goes in, and a session runs it */
+	char pod[64];
+	snprintf(pod, sizeof pod, "agent-env-%s-default-0", name);
+	sbx_k8s_conn k = {.server = server, .ca_pem = ca_pem, .token = TOKEN};
+	injected in = {0};
+	sbx_k8s_inject_opts io = {.k = &k, .ns = "life", .pod = pod, .agent_path = it_agent(), .dir = "bin",
+				  .on_done = keep_injected, .ud = &in};
+	CHECK(sbx_k8s_inject_agent(loop, &io, err, sizeof err));
+	CHECK(it_run_until(loop, &in.done, 60) == 0);
+	CHECKF(!in.err[0], "%.500s", in.err);
+	const char *argv[] = {in.path, "--stdio", NULL};
+	sbx_k8s_exec x = {.ns = "life", .pod = pod, .argv = argv};
+	sbx_session *sess = sbx_session_k8s(loop, &k, &x, NULL, &e);
+	CHECK(sess);
+	int ready = sbx_session_wait_ready(sess, 30, &e);
+	sbx_exec_result r = {0};
+	const char *cmd[] = {"sh", "-c", "echo in $(basename $PWD)", NULL};
+	int rc = ready == 0 ? it_exec(sess, &r, cmd) : -1;
+	sbx_session_close(sess);
+	CHECKF(ready == 0, "%s", e.message);
+	CHECK(rc == 0);
+	char said[100];
+	snprintf(said, sizeof said, "in %s\n", pod);
+	CHECK_EQ_STR((char *)r.out, said);
+	sbx_exec_result_free(&r);
+	/* uninstall takes the pods with it */
+	CHECKF(sbx_k8s_release_uninstall_sync(&o, err, sizeof err) == 0, "%.500s", err);
+	CHECKF(sbx_k8s_release_uninstall_sync(&o, err, sizeof err) == 0, "a second uninstall: %.500s", err);
+	it_run_for(loop, 300);
+	s = (ready_seen){0};
+	ro.timeout_ms = 300;
+	CHECK(sbx_k8s_wait_ready(api, &ro, &e));
+	CHECK(it_run_until(loop, &s.done, 30) == 0);
+	sbx_k8s_api_free(api);
+	CHECKF(strstr(s.err.message, "no pod of service 'default' appeared"), "%.400s", s.err.message);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -394,6 +502,7 @@ int main(void)
 	IT_RUN(test_ready_fails_fast_with_diagnosis);
 	IT_RUN(test_ready_times_out_naming_the_service);
 	IT_RUN(test_ready_cancel);
+	IT_RUN(test_helm_release_lifecycle_on_emulator);
 	sbx_loop_free(loop);
 	net_peer_stop(&emu);
 	free(ca_pem);

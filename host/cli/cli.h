@@ -38,6 +38,13 @@ int cli_write_file(const char *path, const char *data, size_t len, char *err, si
  * stderr), or NULL with err. */
 char *cli_compose_values(const char *path, char *err, size_t err_len);
 
+/* k8s_backend.c: sandboxes on Kubernetes (STATE/NAME/k8s records them). */
+struct sbx_k8s_sandbox;
+int cli_k8s_load(const cli_sandbox *sb, struct sbx_k8s_sandbox *k); /* 0, or -1: not a k8s sandbox */
+int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns);
+int cli_k8s_down(const cli_sandbox *sb);
+sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc);
+
 /* json.c */
 void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */
 

@@ -123,7 +123,7 @@ python: $(PY_EXT) $(patsubst host/python/inspect_sbx/%,$(PY_OUT)/%,$(PY_SRC))
 
 $(PY_EXT): host/python/ext/sbxmodule.c host/python/sbx_build.py host/sbx.h host/loop.h $(BUILD)/libsbx.a
 	@mkdir -p $(PY_OUT)
-	SBX_LIBSBX=$(BUILD)/libsbx.a $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
+	SBX_LIBSBX=$(BUILD)/libsbx.a SBX_HOST_LIBS="$(HOST_LIBS)" $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
 
 $(PY_OUT)/%.py: host/python/inspect_sbx/%.py
 	@mkdir -p $(PY_OUT)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "aws/xml.h"
@@ -286,6 +287,13 @@ out:
 /* --------------------------------------------------- credential_process */
 
 /* Run cmd with sh -c, collect stdout (bounded), wait at most timeout_s. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int run_process(const char *cmd, unsigned timeout_s, char **outp, size_t *outn, char *why, size_t whylen)
 {
 	int pipefd[2];
@@ -310,11 +318,13 @@ static int run_process(const char *cmd, unsigned timeout_s, char **outp, size_t 
 	char *buf = malloc(PROCESS_OUTPUT_MAX + 1);
 	size_t n = 0;
 	int timed_out = 0, too_big = 0;
-	time_t deadline = time(NULL) + (time_t)timeout_s;
+	/* a monotonic deadline in ms: time() would round a 1 s limit down to nothing */
+	uint64_t deadline = now_ms() + (uint64_t)timeout_s * 1000;
 	while (buf) {
-		int left = (int)(deadline - time(NULL));
+		uint64_t now = now_ms();
+		int left = now < deadline ? (int)(deadline - now) : 0;
 		struct pollfd p = {pipefd[0], POLLIN, 0};
-		if (left <= 0 || poll(&p, 1, left * 1000) == 0) {
+		if (left <= 0 || poll(&p, 1, left) == 0) {
 			timed_out = 1;
 			break;
 		}

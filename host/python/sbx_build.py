@@ -32,6 +32,19 @@ def _libsbx() -> str:
     return lib
 
 
+def _host_libs() -> list[str]:
+    """The libraries libsbx needs: $SBX_HOST_LIBS, else HOST_LIBS of the top-level
+    Makefile (one list for the C programs and this extension)."""
+    text = os.environ.get("SBX_HOST_LIBS")
+    if text is None:
+        with open(os.path.join(ROOT, "Makefile")) as f:
+            lines = [l for l in f if l.startswith("HOST_LIBS")]
+        if not lines:
+            sys.exit(f"inspect_sbx: no HOST_LIBS line in {ROOT}/Makefile (or set SBX_HOST_LIBS)")
+        text = lines[0].split("=", 1)[1]
+    return [w[2:] for w in text.split() if w.startswith("-l")]
+
+
 def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
     """Compiles the extension into out_dir/inspect_sbx/; returns the .so path."""
     from setuptools import Distribution, Extension
@@ -41,7 +54,7 @@ def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
         sources=[os.path.join(HERE, "ext", "sbxmodule.c")],
         include_dirs=[os.path.join(ROOT, "host")],
         extra_objects=[_libsbx()],
-        libraries=["msgpackc", "z"],
+        libraries=_host_libs(),
         extra_compile_args=["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"] + (extra_cflags or []),
     )
     dist = Distribution({"name": PACKAGE, "ext_modules": [ext]})

@@ -190,6 +190,7 @@ static void credential_process(void)
 	CHECK(resolve(&o, &c, &p, why) == -1);
 	CHECK(strstr(why, "1 s limit") != NULL);
 	o.profile = "procbig";
+	o.process_timeout_s = 30;
 	CHECK(resolve(&o, &c, &p, why) == -1);
 	CHECK(strstr(why, "more than") != NULL);
 }

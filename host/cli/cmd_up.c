@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sbx up [NAME] [-f values.yaml|compose.yaml] [--isolate] [--json]\n"
 		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
+		"       sbx up [NAME] --backend k8s [-f values.yaml|compose.yaml] [--context C] [--namespace N]\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
 		"service 'default'), kept running until `sbx down NAME`. NAME defaults to a\n"
@@ -29,7 +30,11 @@ static void usage(FILE *f)
 		"              its default service is then named 'default')\n"
 		"  --isolate   run each agent in new user, pid, mount and network namespaces:\n"
 		"              no network, a private /tmp, its own process tree\n"
-		"  --json      print {\"name\": ..., \"services\": [...]} instead\n");
+		"  --json      print {\"name\": ..., \"services\": [...]} instead\n"
+		"  --backend k8s  install the agent-env chart as Helm release NAME instead\n"
+		"              ($KUBECONFIG, --context, --namespace; helm from $SBX_HELM or PATH,\n"
+		"              the chart from $SBX_CHART), wait for each service's pod, copy the\n"
+		"              agent in; exec, cp, ls and down then work on it as on a local one\n");
 }
 
 static void random_name(char *out)
@@ -111,7 +116,7 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 
 int cmd_up(int argc, char **argv)
 {
-	const char *file = NULL, *name = NULL;
+	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL;
 	int isolate = 0, json = 0;
 	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--backend") != 0)
@@ -121,8 +126,8 @@ int cmd_up(int argc, char **argv)
 			random_name(generated);
 			return cli_ec2_up(argc, argv, generated);
 		}
-		if (strcmp(argv[i + 1], "local") != 0) {
-			fprintf(stderr, "sbx up: unknown backend '%s' (local or ec2)\n", argv[i + 1]);
+		if (strcmp(argv[i + 1], "local") != 0 && strcmp(argv[i + 1], "k8s") != 0) {
+			fprintf(stderr, "sbx up: unknown backend '%s' (local, k8s or ec2)\n", argv[i + 1]);
 			return EXIT_USAGE;
 		}
 	}
@@ -130,7 +135,11 @@ int cmd_up(int argc, char **argv)
 		if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
 			file = argv[++i];
 		else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc)
-			i++; /* local */
+			backend = argv[++i];
+		else if (strcmp(argv[i], "--context") == 0 && i + 1 < argc)
+			context = argv[++i];
+		else if (strcmp(argv[i], "--namespace") == 0 && i + 1 < argc)
+			ns = argv[++i];
 		else if (strcmp(argv[i], "--isolate") == 0)
 			isolate = 1;
 		else if (strcmp(argv[i], "--json") == 0)
@@ -145,6 +154,15 @@ int cmd_up(int argc, char **argv)
 			usage(stderr);
 			return EXIT_USAGE;
 		}
+	}
+	int k8s = strcmp(backend, "k8s") == 0;
+	if (!k8s && strcmp(backend, "local") != 0) {
+		fprintf(stderr, "sbx up: unknown backend '%s' (local or k8s)\n", backend);
+		return EXIT_USAGE;
+	}
+	if (!k8s && (context || ns)) {
+		fprintf(stderr, "sbx up: --context and --namespace are for --backend k8s\n");
+		return EXIT_USAGE;
 	}
 	char generated[9];
 	if (!name) {
@@ -188,6 +206,7 @@ int cmd_up(int argc, char **argv)
 		free(compose_values);
 		return 1;
 	}
+	int compose_values_written = compose_values != NULL;
 	if (compose_values) {
 		char values[4200];
 		snprintf(values, sizeof values, "%s/values.yaml", sb.dir);
@@ -201,7 +220,13 @@ int cmd_up(int argc, char **argv)
 			return 1;
 		}
 	}
-	for (int i = 0; i < sb.nservices; i++) {
+	char values_path[4200];
+	snprintf(values_path, sizeof values_path, "%s/values.yaml", sb.dir);
+	if (k8s && cli_k8s_up(&sb, compose_values_written ? values_path : file, context, ns) < 0) {
+		cli_remove_tree(sb.dir);
+		return 1;
+	}
+	for (int i = 0; !k8s && i < sb.nservices; i++) {
 		if (start_service(&sb, sb.services[i], isolate) < 0) {
 			stop_started(&sb, i + 1);
 			cli_remove_tree(sb.dir);

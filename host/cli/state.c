@@ -196,6 +196,10 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	*svc_out = svc;
 	if (!strcmp(sb->backend, "ec2"))
 		return cli_ec2_connect(loop, sb);
+	char k8s[4200];
+	snprintf(k8s, sizeof k8s, "%s/k8s", sb->dir);
+	if (access(k8s, F_OK) == 0)
+		return cli_k8s_connect(loop, sb, svc);
 	char sock[4200];
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
 	sbx_error err;

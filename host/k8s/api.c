@@ -54,6 +54,11 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+sbx_loop *sbx_k8s_api_loop(const sbx_k8s_api *a)
+{
+	return a->loop;
+}
+
 sbx_k8s_api *sbx_k8s_api_new(sbx_loop *loop, const sbx_k8s_conn *k, sbx_error *err)
 {
 	if (!k || !k->server || !k->server[0]) {

@@ -19,6 +19,8 @@ typedef struct sbx_k8s_watch sbx_k8s_watch;
 
 /* The connection settings are copied. NULL with err if k lacks a server. */
 sbx_k8s_api *sbx_k8s_api_new(sbx_loop *loop, const sbx_k8s_conn *k, sbx_error *err);
+/* The loop the client runs on. */
+sbx_loop *sbx_k8s_api_loop(const sbx_k8s_api *a);
 /* Cancels requests and watches in flight (no callbacks) and frees. */
 void sbx_k8s_api_free(sbx_k8s_api *a);
 

@@ -13,6 +13,12 @@ What it speaks (the parts of the real API that kubectl and sbx use):
 - discovery: /version, /api, /apis, /api/v1 (legacy, non-aggregated documents)
 - pods: create (POST), get, list and watch by label selector (one namespace or all), delete;
   `as=Table` lists for `kubectl get`. Each pod's directory is ROOT/NS/NAME.
+- every other kind the agent-env chart renders, and helm's release Secrets: objects.py (generic
+  create/get/list/put/patch/delete incl. server-side apply, discovery for /apis, a controller
+  turning StatefulSets and Deployments into pods); protobuf request bodies of Secrets and
+  ConfigMaps (what client-go sends for helm's storage) through kproto.py. Enough for real
+  `helm install` (with --disable-openapi-validation: no OpenAPI documents here), `helm list`
+  and `helm uninstall`.
 - events: list by namespace with fieldSelector (involvedObject.name=...); the emulator records
   Scheduled/Pulled/Created/Started for each pod it creates.
 - pods/exec over WebSocket, subprotocols v5.channel.k8s.io and v4.channel.k8s.io (the
@@ -41,6 +47,9 @@ import threading
 import time
 import urllib.parse
 import uuid
+
+import kproto
+import objects
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME = 32 << 20
@@ -172,6 +181,7 @@ class Store:
 
 
 STORE = None
+OBJECTS = None
 
 
 # ---------------------------------------------------------------- selectors
@@ -460,9 +470,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
                 {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
         if parts == ["apis"]:
-            return self.reply(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
+            return self.reply(200, objects.group_list())
+        if parts[:2] == ["openapi", "v3"]:  # schemas that accept any object of each kind
+            return self.reply(200, objects.openapi_v3("/".join(parts[2:])))
         if parts == ["api", "v1"]:
             return self.reply(200, api_resources())
+        if len(parts) == 3 and parts[0] == "apis" and "/".join(parts[1:]) in objects.KINDS:
+            return self.reply(200, objects.resource_list("/".join(parts[1:])))
+        gv, rest = ("v1", parts[2:]) if parts[:2] == ["api", "v1"] else ("/".join(parts[1:3]), parts[3:])
+        if (parts[:1] == ["apis"] or parts[:2] == ["api", "v1"]) and len(rest) in (3, 4) and \
+                rest[0] == "namespaces" and objects.kind_of(gv, rest[2])[0]:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            ctype = self.headers.get("Content-Type", "")
+            try:
+                if m == "DELETE":  # DeleteOptions (propagation, grace): every delete is immediate here
+                    body = {}
+                else:
+                    body = kproto.decode(raw) if "protobuf" in ctype else objects.load_body(raw, ctype)
+            except ValueError as e:
+                return self.reply(415, status_obj(415, "UnsupportedMediaType", "cannot read the %s body: %s" %
+                                                  (ctype, e)))
+            code, obj = OBJECTS.handle(m, gv, rest[1], rest[2], rest[3] if len(rest) == 4 else None, q,
+                                       body, ctype)
+            return self.reply(code, obj)
+        if rest == ["namespaces"] and m == "POST" and gv == "v1":
+            body = self.body_json()
+            return self.reply(201, {"kind": "Namespace", "apiVersion": "v1", "metadata": body.get("metadata", {}),
+                                    "status": {"phase": "Active"}})
         if parts[:2] != ["api", "v1"]:
             return self.reply(404, status_obj(404, "NotFound", "the server could not find the requested resource"))
         rest = parts[2:]
@@ -615,8 +649,8 @@ def api_resources():
         res("pods", "Pod", ["create", "delete", "get", "list", "watch"], short=["po"]),
         res("pods/exec", "PodExecOptions", ["create", "get"]),
         res("events", "Event", ["list", "get"], short=["ev"]),
-        res("namespaces", "Namespace", ["get", "list"], namespaced=False, short=["ns"]),
-    ]}
+        res("namespaces", "Namespace", ["create", "get", "list"], namespaced=False, short=["ns"]),
+    ] + objects.resource_list("v1")["resources"]}
 
 
 def pod_table(items, rv):
@@ -646,7 +680,7 @@ class Server(http.server.ThreadingHTTPServer):
 
 
 def main():
-    global STORE
+    global STORE, OBJECTS
     a = sys.argv[1:]
     opt = lambda name, default=None: a[a.index(name) + 1] if name in a else default
     certs, root = opt("--tls"), opt("--root")
@@ -655,6 +689,7 @@ def main():
     ARGS["token"] = opt("--token")
     ARGS["idle_ms"] = int(opt("--idle-timeout-ms", "0"))
     STORE = Store(root)
+    OBJECTS = objects.Objects(STORE, STORE.lock, parse_selector, matches)
     for i, arg in enumerate(a):
         if arg == "--pod":
             spec = a[i + 1]

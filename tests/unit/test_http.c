@@ -328,6 +328,35 @@ static void test_free_with_calls_in_flight(void)
 	CHECK_EQ_INT(called, 0);
 }
 
+typedef struct free_from_done {
+	sbx_http *h;
+	int called;
+} free_from_done;
+
+static void free_client_done(void *ud, sbx_http_response *r)
+{
+	free_from_done *st = ud;
+	CHECK_EQ_INT(r->status, 200);
+	st->called++;
+	sbx_http_free(st->h); /* the EC2 sandbox's cleanup does this */
+}
+
+/* Freeing the client from a done callback, with more calls finishing in the
+ * same turn: the rest are dropped and nothing touches freed memory (SAN). */
+static void test_free_from_done_callback(void)
+{
+	free_from_done st = {.h = sbx_http_new(loop)};
+	char u[200];
+	url(u, sizeof u, &tls_srv, "https", "/echo");
+	sbx_error err;
+	for (int i = 0; i < 4; i++) {
+		sbx_http_request rq = {.url = u, .tls = {.ca_pem = ca_pem}, .on_done = free_client_done, .ud = &st};
+		CHECK(sbx_http_start(st.h, &rq, &err));
+	}
+	it_run_for(loop, 500);
+	CHECK_EQ_INT(st.called, 1);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -363,6 +392,7 @@ int main(void)
 	RUN(test_concurrent_and_cancel);
 	RUN(test_bad_url);
 	RUN(test_free_with_calls_in_flight);
+	RUN(test_free_from_done_callback);
 	sbx_http_free(http);
 	sbx_loop_free(loop);
 	net_peer_stop(&tls_srv);

@@ -78,6 +78,8 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 		c->eo.output_limit = SBX_DEFAULT_OUTPUT_LIMIT;
 	snprintf(c->key, sizeof c->key, "%s-%u", s->key_prefix, ++s->key_counter);
 	pack_request(c, o);
+	if (o->timeout_s > 0) /* the agent kills it by then; output may still be draining */
+		call_set_deadline(c, sbx_now_ms() + (uint64_t)((o->timeout_s + (o->grace_s > 0 ? o->grace_s : 2)) * 1000));
 	c->sending = o->input_len > 0 || o->stream_stdin;
 	if (session_start_call(s, c, err) < 0)
 		return NULL;
@@ -156,6 +158,7 @@ void sbx_call_cancel(sbx_call *c)
 	if (c->started && c->stream && s->conn) {
 		sbx_conn_send_cancel(s->conn, c->stream);
 		session_flush(s);
+		call_set_deadline(c, sbx_now_ms());
 		return; /* the agent answers with ERROR cancelled */
 	}
 	sbx_error e;
@@ -193,6 +196,8 @@ static void on_output(sbx_call *c, const sbx_msg *m)
 	sbx_buf *b = m->fd == SBX_FD_OUT ? &c->out : &c->err;
 	size_t n = m->len;
 	c->have[m->fd] += n;
+	if (c->deadline_ms) /* still producing: not stuck */
+		call_set_deadline(c, sbx_now_ms());
 	if (c->eo.on_output)
 		c->eo.on_output(c->eo.ud, m->fd, m->data, n);
 	if (!c->eo.no_accumulate) {

@@ -38,6 +38,7 @@ struct sbx_call {
 	uint64_t have[3];     /* bytes received per fd */
 	int truncated;
 	sbx_error corrupt;     /* an END check failed: reported at EXIT */
+	uint64_t deadline_ms;  /* the agent must have ended the call by then; 0 = no limit */
 
 	/* files */
 	sbx_file_opts fo;
@@ -87,6 +88,8 @@ int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err);
 sbx_call *call_new(sbx_session *s, call_kind kind);
 void call_finish(sbx_call *c);          /* unlink + free (after on_done) */
 void session_forget(sbx_session *s, const char *key);
+/* The agent owes c its end by now + the session's overdue_ms. */
+void call_set_deadline(sbx_call *c, uint64_t from_ms);
 void session_enter(sbx_session *s);
 void session_leave(sbx_session *s);
 

@@ -52,6 +52,11 @@ typedef struct sbx_session_opts {
 	int compress;        /* SBX_COMPRESS_*, both directions; default AUTO */
 	uint64_t ping_ms;    /* heartbeat interval; default 15000, 0 = default */
 	uint64_t dead_ms;    /* fail after this much silence; default 60000 */
+	/* An agent that has not ended an exec this long after its timeout
+	 * (and grace), or a call this long after it was cancelled, is not
+	 * honest: the call fails with SBX_E_TIMEOUT. Output still arriving
+	 * keeps it alive. Default 30000. */
+	uint64_t overdue_ms;
 	int reconnect;       /* sockets only: reconnect and re-attach running execs */
 	/* Called once when the session fails for good (not for a reconnect). */
 	void (*on_closed)(sbx_session *s, const sbx_error *why, void *ud);

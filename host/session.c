@@ -18,6 +18,7 @@
 #define TICK_MS 1000
 #define DEFAULT_PING_MS 15000
 #define DEFAULT_DEAD_MS 60000
+#define DEFAULT_OVERDUE_MS 30000
 #define RECONNECT_TRIES 40
 
 static void session_destroy(sbx_session *s);
@@ -389,14 +390,46 @@ static void t_on_closed(void *ud, const char *why)
 	leave_transport(s);
 }
 
+void call_set_deadline(sbx_call *c, uint64_t from_ms)
+{
+	uint64_t d = from_ms + c->s->opts.overdue_ms;
+	if (d > c->deadline_ms)
+		c->deadline_ms = d;
+}
+
+/* Fails the calls whose agent is overdue (a stuck or hostile sandbox that
+ * never ends a command it was told to stop). One at a time, from the head:
+ * a callback may finish or cancel other calls. */
+static void expire_overdue(sbx_session *s, uint64_t now)
+{
+	for (;;) {
+		sbx_call *c = s->calls;
+		while (c && !(c->deadline_ms && now >= c->deadline_ms))
+			c = c->next;
+		if (!c)
+			return;
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_TIMEOUT, ETIMEDOUT, "overdue",
+			      "the sandbox's agent did not end this call %.0f s after it should have (its timeout "
+			      "or a cancel); the sandbox is stuck or misbehaving",
+			      (double)s->opts.overdue_ms / 1000);
+		if (c->started && c->stream && s->conn)
+			sbx_conn_send_cancel(s->conn, c->stream);
+		call_fail(c, &e);
+	}
+}
+
 static void on_tick(sbx_loop *loop, void *ud)
 {
 	sbx_session *s = ud;
 	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
-	if (!s->conn)
-		return;
 	session_enter(s);
 	uint64_t now = sbx_now_ms();
+	expire_overdue(s, now);
+	if (!s->conn) {
+		session_leave(s);
+		return;
+	}
 	if (sbx_conn_out_size(s->conn) == 0)
 		s->drained_ms = now;
 	if (sbx_conn_tick(s->conn, now) < 0) {
@@ -449,6 +482,8 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 		s->opts.ping_ms = DEFAULT_PING_MS;
 	if (!s->opts.dead_ms)
 		s->opts.dead_ms = DEFAULT_DEAD_MS;
+	if (!s->opts.overdue_ms)
+		s->opts.overdue_ms = DEFAULT_OVERDUE_MS;
 	unsigned char r[8];
 	if (getrandom(r, sizeof r, 0) != sizeof r)
 		memset(r, 0, sizeof r);

@@ -275,6 +275,8 @@ static void attack(const char *mode, uint32_t s)
 	} else if (!strcmp(mode, "pingflood")) {
 		for (uint64_t n = 1;; n++)
 			send_ping(n);
+	} else if (!strcmp(mode, "neverexits")) {
+		/* takes the command, answers PINGs, never ends it (not even on CANCEL) */
 	} else if (!strcmp(mode, "midframe")) {
 		put("\x00\x00\x00\x64" "0123456789", 14);
 		_exit(0);

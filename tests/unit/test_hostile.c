@@ -83,6 +83,7 @@ typedef struct hostile_case {
 	const char *want[2];      /* substrings of the call's error message */
 	const char *session_want; /* how the session fails; NULL: it must not */
 	uint64_t dead_ms;         /* the session's dead_ms; 0: 8000 (roomy: loaded CI machines) */
+	double timeout_s;         /* the attacked exec's timeout (sets overdue_ms to 1000) */
 } hostile_case;
 
 static const char *g_input; /* stdin for the attacked exec (noread) */
@@ -105,7 +106,8 @@ static void run_case(const hostile_case *hc)
 
 	const char *plain[] = {g_tool, NULL};
 	const char *early[] = {g_tool, "--before-hello", hc->before_hello, NULL};
-	sbx_session_opts so = {.ping_ms = 300, .dead_ms = hc->dead_ms ? hc->dead_ms : 8000};
+	sbx_session_opts so = {.ping_ms = 300, .dead_ms = hc->dead_ms ? hc->dead_ms : 8000,
+			       .overdue_ms = hc->timeout_s > 0 ? 1000 : 0};
 	sbx_session *s = sbx_session_command(g_loop, hc->before_hello ? early : plain, &so, &err);
 	CHECKF(s, "%s", err.message);
 	if (!hc->before_hello) {
@@ -126,7 +128,7 @@ static void run_case(const hostile_case *hc)
 	r = (rec){0};
 	const char *argv[] = {hc->attack ? hc->attack : "echo", "x", NULL};
 	sbx_exec_opts o = {.argv = argv, .on_output = rec_output, .on_done = rec_done, .ud = &r,
-			   .output_limit = 1u << 20};
+			   .output_limit = 1u << 20, .timeout_s = hc->timeout_s};
 	if (hc->attack && !strcmp(hc->attack, "noread")) {
 		o.input = g_input;
 		o.input_len = INPUT_LEN;
@@ -203,6 +205,8 @@ static const hostile_case g_cases[] = {
 	/* a peer that never reads: stalled (it still PINGs), or drowning us in PONGs */
 	{NULL, "noread", SBX_E_CONN, {"read nothing for", "stalled"}, "read nothing for", 1500},
 	{NULL, "pingflood", SBX_E_CONN, {"not reading", "bytes are waiting"}, "not reading", 60000},
+	/* a command the agent never ends, past its timeout: the host gives up on it */
+	{NULL, "neverexits", SBX_E_TIMEOUT, {"did not end this call", "stuck or misbehaving"}, NULL, 0, 0.2},
 	{NULL, "midframe", SBX_E_CONN, {"middle of a frame", "lost the agent"}, "middle of a frame", 0},
 	{"garbage", NULL, SBX_E_CONN, {"protocol error", "frame of"}, "frame of", 0},
 	{"badproto", NULL, SBX_E_CONN, {"protocol error", "protocol version 99"}, "protocol version 99", 0},

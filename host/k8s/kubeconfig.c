@@ -280,23 +280,31 @@ static void file_list(kc *k, char *out, size_t len)
 
 /* ---- the parts of a context --------------------------------------------------------- */
 
+/* The cluster or user (kind) a context names, or -1 with an error listing
+ * the ones that exist and the kubectl command (fix, with %s for the name)
+ * that adds it. */
+static int find_named(kc *k, const char *kind, const char *name, const char *fix, kfile **f, yaml_node_t **b)
+{
+	char list[32];
+	snprintf(list, sizeof list, "%ss", kind);
+	int found = find_entry(k, list, kind, name, f, b);
+	if (found)
+		return found > 0 ? 0 : -1;
+	char names[512], files[2048], how[600];
+	names_of(k, list, names, sizeof names);
+	file_list(k, files, sizeof files);
+	snprintf(how, sizeof how, fix, name);
+	return bad(k, NULL, NULL, "%s: context '%s' uses %s '%s', which no kubeconfig file defines (%s: %s); "
+		   "add it with `%s`", files, k->cfg->context, kind, name, list, names, how);
+}
+
 static int load_cluster(kc *k, const char *name)
 {
 	sbx_k8s_config *c = k->cfg;
 	kfile *f;
 	yaml_node_t *b;
-	int found = find_entry(k, "clusters", "cluster", name, &f, &b);
-	if (found < 0)
+	if (find_named(k, "cluster", name, "kubectl config set-cluster %s --server=https://HOST:PORT", &f, &b) < 0)
 		return -1;
-	if (!found) {
-		char names[512], files[2048];
-		names_of(k, "clusters", names, sizeof names);
-		file_list(k, files, sizeof files);
-		return bad(k, NULL, NULL,
-			   "%s: context '%s' uses cluster '%s', which no kubeconfig file defines (clusters: %s); "
-			   "add it with `kubectl config set-cluster %s --server=https://HOST:PORT`",
-			   files, c->context, name, names, name);
-	}
 	char what[300];
 	snprintf(what, sizeof what, "cluster '%s'", name);
 	const char *server, *tls_name, *proxy;
@@ -380,18 +388,8 @@ static int load_user(kc *k, const char *name)
 	sbx_k8s_config *c = k->cfg;
 	kfile *f;
 	yaml_node_t *b;
-	int found = find_entry(k, "users", "user", name, &f, &b);
-	if (found < 0)
+	if (find_named(k, "user", name, "kubectl config set-credentials %s ...", &f, &b) < 0)
 		return -1;
-	if (!found) {
-		char names[512], files[2048];
-		names_of(k, "users", names, sizeof names);
-		file_list(k, files, sizeof files);
-		return bad(k, NULL, NULL,
-			   "%s: context '%s' uses user '%s', which no kubeconfig file defines (users: %s); add it "
-			   "with `kubectl config set-credentials %s ...`",
-			   files, c->context, name, names, name);
-	}
 	char what[300];
 	snprintf(what, sizeof what, "user '%s'", name);
 	static const struct {

@@ -25,6 +25,7 @@ struct sbx_child {
 	sbx_buf out, errs;
 	sbx_timer *timer;
 	int timed_out;
+	int out_truncated;
 };
 
 static void drain(sbx_child *c, int *fd, sbx_buf *b)
@@ -34,8 +35,10 @@ static void drain(sbx_child *c, int *fd, sbx_buf *b)
 		ssize_t n = read(*fd, chunk, sizeof chunk);
 		if (n > 0) {
 			size_t keep = (size_t)n;
-			if (b == &c->out && sbx_buf_size(b) + keep > c->o.max_out)
+			if (b == &c->out && sbx_buf_size(b) + keep > c->o.max_out) {
 				keep = c->o.max_out - sbx_buf_size(b); /* read on to EOF, keep no more */
+				c->out_truncated = 1;
+			}
 			if (keep && sbx_buf_append(b, chunk, keep) < 0)
 				abort();
 			if (b == &c->errs && sbx_buf_size(b) > STDERR_TAIL)
@@ -108,7 +111,7 @@ static void on_exit_status(sbx_loop *loop, pid_t pid, int status, void *ud)
 	drain(c, &c->out_fd, &c->out);
 	drain(c, &c->err_fd, &c->errs);
 	size_t out_len = sbx_buf_size(&c->out);
-	sbx_child_result r = {.timed_out = c->timed_out, .out_len = out_len};
+	sbx_child_result r = {.timed_out = c->timed_out, .out_len = out_len, .out_truncated = c->out_truncated};
 	r.exit_code = status == -1 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r.out = as_text(&c->out, 0);
 	r.err = as_text(&c->errs, 1);

@@ -18,6 +18,7 @@ typedef struct sbx_child_result {
 	int timed_out;    /* killed after timeout_ms */
 	const char *out;  /* stdout, NUL-terminated (at most the first max_out bytes) */
 	size_t out_len;
+	int out_truncated; /* it printed more than max_out (the rest was read and dropped) */
 	const char *err;  /* the tail of stderr, NUL-terminated, trailing newlines cut */
 } sbx_child_result;
 

@@ -8,19 +8,15 @@
  * holds a token or a client certificate and key, and an optional expiry.
  * The credential is kept in the config until 60 s before it expires. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "child.h"
 #include "kubeconfig.h"
-#include "transport/transport.h"
 
 #define EXPIRY_MARGIN_S 60
 #define TOKEN_FILE_REREAD_MS 60000
@@ -215,13 +211,7 @@ typedef struct waiter {
 } waiter;
 
 typedef struct plugin_run {
-	sbx_loop *loop;
 	sbx_k8s_config *cfg;
-	pid_t pid;
-	int out_fd, err_fd;
-	sbx_buf out, errs;
-	sbx_timer *timer;
-	int timed_out, too_big;
 	int timeout_ms;
 	waiter *waiters; /* everyone who asked while it ran */
 	size_t nwaiters;
@@ -236,102 +226,33 @@ static void add_waiter(plugin_run *r, sbx_k8s_auth_done done, void *ud)
 	r->waiters = w;
 }
 
-static void drain(plugin_run *r, int *fd, sbx_buf *b, size_t max)
-{
-	char chunk[16384];
-	while (*fd >= 0) {
-		ssize_t n = read(*fd, chunk, sizeof chunk);
-		if (n > 0) {
-			if (b == &r->out && sbx_buf_size(b) + (size_t)n > max) {
-				r->too_big = 1; /* keep reading to EOF, keep nothing more */
-				kill(-r->pid, SIGKILL);
-				continue;
-			}
-			if (sbx_buf_append(b, chunk, (size_t)n) < 0)
-				abort();
-			if (sbx_buf_size(b) > max) /* stderr: keep the tail */
-				sbx_buf_consume(b, sbx_buf_size(b) - max);
-			continue;
-		}
-		if (n < 0 && (errno == EINTR))
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		sbx_loop_unwatch(r->loop, *fd); /* EOF or error */
-		close(*fd);
-		*fd = -1;
-	}
-}
-
-static void on_output(sbx_loop *loop, int fd, unsigned events, void *ud)
-{
-	(void)loop;
-	(void)events;
-	plugin_run *r = ud;
-	if (fd == r->out_fd)
-		drain(r, &r->out_fd, &r->out, MAX_PLUGIN_OUTPUT);
-	else
-		drain(r, &r->err_fd, &r->errs, STDERR_TAIL);
-}
-
-static void on_timeout(sbx_loop *loop, void *ud)
-{
-	(void)loop;
-	plugin_run *r = ud;
-	r->timer = NULL;
-	r->timed_out = 1;
-	kill(-r->pid, SIGKILL); /* the plugin leads its own process group */
-}
-
 static void finish(plugin_run *r, const char *msg)
 {
-	if (r->timer)
-		sbx_timer_cancel(r->loop, r->timer);
-	for (int *fd = &r->out_fd; fd; fd = fd == &r->out_fd ? &r->err_fd : NULL)
-		if (*fd >= 0) {
-			sbx_loop_unwatch(r->loop, *fd);
-			close(*fd);
-		}
 	r->cfg->refreshing = NULL; /* a waiter may start the next refresh */
 	for (size_t i = 0; i < r->nwaiters; i++)
 		r->waiters[i].done(r->waiters[i].ud, msg);
-	sbx_buf_free(&r->out);
-	sbx_buf_free(&r->errs);
 	free(r->waiters);
 	free(r);
 }
 
-static void on_exit_status(sbx_loop *loop, pid_t pid, int status, void *ud)
+static void on_plugin_done(void *ud, const sbx_child_result *res)
 {
-	(void)loop;
-	(void)pid;
 	plugin_run *r = ud;
-	/* What the plugin wrote before exiting is in the pipes: read it all now
-	 * (a grandchild may hold the pipes open, so do not wait for EOF). */
-	drain(r, &r->out_fd, &r->out, MAX_PLUGIN_OUTPUT);
-	drain(r, &r->err_fd, &r->errs, STDERR_TAIL);
 	const sbx_k8s_exec_plugin *x = r->cfg->exec;
 	char why[800] = "", msg[4000], errs[STDERR_TAIL + 1];
-	size_t en = sbx_buf_size(&r->errs);
-	if (en)
-		memcpy(errs, sbx_buf_head(&r->errs), en);
-	while (en && (errs[en - 1] == '\n' || errs[en - 1] == ' '))
-		en--;
-	errs[en] = 0;
+	size_t en = strlen(res->err);
+	const char *tail = res->err + (en > STDERR_TAIL ? en - STDERR_TAIL : 0);
+	snprintf(errs, sizeof errs, "%s", tail);
 	for (char *c = errs; *c; c++)
 		if (*c == '\n')
 			*c = ' ';
-	if (r->timed_out)
+	if (res->timed_out)
 		snprintf(why, sizeof why, "did not finish within %d ms and was killed", r->timeout_ms);
-	else if (r->too_big)
+	else if (res->out_truncated)
 		snprintf(why, sizeof why, "printed more than %u bytes", MAX_PLUGIN_OUTPUT);
-	else if (status == -1 || !WIFEXITED(status))
-		snprintf(why, sizeof why, "was killed by signal %d", status == -1 ? 0 : WTERMSIG(status));
-	else if (WEXITSTATUS(status) != 0)
-		snprintf(why, sizeof why, "exited with status %d%s", WEXITSTATUS(status),
-			 WEXITSTATUS(status) == 127 && strstr(errs, "No such file") ? " (command not found)" : "");
-	else if (sbx_k8s_exec_credential_parse(r->cfg, (const char *)sbx_buf_head(&r->out), sbx_buf_size(&r->out), why,
-						sizeof why) == 0) {
+	else if (res->exit_code != 0)
+		sbx_child_describe(res, r->timeout_ms, why, sizeof why);
+	else if (sbx_k8s_exec_credential_parse(r->cfg, res->out, res->out_len, why, sizeof why) == 0) {
 		finish(r, NULL);
 		return;
 	}
@@ -351,18 +272,6 @@ static int start_plugin(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx
 			 x->command, cfg->user ? cfg->user : "?");
 		return -1;
 	}
-	int out[2], errp[2];
-	if (pipe2(out, O_CLOEXEC) < 0) {
-		snprintf(err, err_len, "cannot create a pipe: %s", strerror(errno));
-		return -1;
-	}
-	if (pipe2(errp, O_CLOEXEC) < 0) {
-		snprintf(err, err_len, "cannot create a pipe: %s", strerror(errno));
-		close(out[0]);
-		close(out[1]);
-		return -1;
-	}
-	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	size_t argc = 0;
 	while (x->args[argc])
 		argc++;
@@ -373,43 +282,21 @@ static int start_plugin(sbx_loop *loop, sbx_k8s_config *cfg, int timeout_ms, sbx
 	for (size_t i = 0; i < argc; i++)
 		argv[i + 1] = x->args[i];
 	char **env = plugin_env(cfg);
-	sbx_spawn_opts o = {.argv = argv, .envp = (const char *const *)env};
-	char serr[512];
-	pid_t pid = null >= 0 ? sbx_spawn_process(&o, null, out[1], errp[1], serr, sizeof serr) : -1;
-	if (null < 0)
-		snprintf(serr, sizeof serr, "cannot open /dev/null: %s", strerror(errno));
-	free(argv);
-	free_env(env);
-	close(out[1]);
-	close(errp[1]);
-	if (null >= 0)
-		close(null);
-	if (pid < 0) {
-		snprintf(err, err_len, "exec credential plugin '%s': %s", x->command, serr);
-		close(out[0]);
-		close(errp[0]);
-		return -1;
-	}
 	plugin_run *r = calloc(1, sizeof *r);
 	if (!r)
 		abort();
-	*r = (plugin_run){.loop = loop, .cfg = cfg, .pid = pid, .out_fd = out[0], .err_fd = errp[0],
-			  .timeout_ms = timeout_ms};
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	if (sbx_loop_watch(loop, out[0], SBX_EV_READ, on_output, r) < 0 ||
-	    sbx_loop_watch(loop, errp[0], SBX_EV_READ, on_output, r) < 0 ||
-	    sbx_loop_watch_child(loop, pid, on_exit_status, r) < 0) {
-		snprintf(err, err_len, "cannot watch the exec credential plugin: %s", strerror(errno));
-		kill(-pid, SIGKILL);
-		sbx_loop_unwatch(loop, out[0]);
-		sbx_loop_unwatch(loop, errp[0]);
-		close(out[0]);
-		close(errp[0]);
+	*r = (plugin_run){.cfg = cfg, .timeout_ms = timeout_ms};
+	sbx_child_opts o = {.argv = argv, .envp = (const char *const *)env, .timeout_ms = timeout_ms,
+			    .max_out = MAX_PLUGIN_OUTPUT, .on_done = on_plugin_done, .ud = r};
+	char serr[512];
+	sbx_child *child = sbx_child_run(loop, &o, serr, sizeof serr);
+	free(argv);
+	free_env(env);
+	if (!child) {
+		snprintf(err, err_len, "exec credential plugin '%s': %s", x->command, serr);
 		free(r);
-		return -1; /* the killed child is reaped by whoever reaps our children */
+		return -1;
 	}
-	r->timer = sbx_loop_timer(loop, (uint64_t)timeout_ms, on_timeout, r);
 	add_waiter(r, done, ud);
 	cfg->refreshing = r;
 	return 0;

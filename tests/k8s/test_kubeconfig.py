@@ -364,7 +364,7 @@ contexts:
         rc, _, err = dump("--refresh", "1", env=clean_env(KUBECONFIG=kc), ok=False)
         self.assertEqual(rc, 1)
         self.assertIn("'sbx-no-such-credential-plugin'", err)
-        self.assertIn("status 127", err)
+        self.assertIn("could not be run (command not found)", err)
         self.assertIn("fake-cloud login", err)
 
     def test_exec_interactive_always_refused(self):

@@ -20,7 +20,8 @@ static const char *TOKEN = "release-test-token";
 /* ---- child.c ----------------------------------------------------------------------------- */
 
 typedef struct child_seen {
-	int done, exit_code, timed_out;
+	int done, exit_code, timed_out, out_truncated;
+	size_t out_len;
 	char out[256], err[256];
 } child_seen;
 
@@ -30,6 +31,8 @@ static void keep_child(void *ud, const sbx_child_result *r)
 	s->done = 1;
 	s->exit_code = r->exit_code;
 	s->timed_out = r->timed_out;
+	s->out_truncated = r->out_truncated;
+	s->out_len = r->out_len;
 	snprintf(s->out, sizeof s->out, "%s", r->out);
 	snprintf(s->err, sizeof s->err, "%s", r->err);
 }
@@ -45,6 +48,15 @@ static void test_child_output_status_and_timeout(void)
 	CHECK_EQ_INT(s.exit_code, 3);
 	CHECK_EQ_STR(s.out, "out\n");
 	CHECK_EQ_STR(s.err, "err1\nerr2"); /* trailing newline cut */
+	CHECK(!s.out_truncated);
+	const char *chatty[] = {"sh", "-c", "head -c 100000 /dev/zero; echo done >&2", NULL};
+	s = (child_seen){0};
+	o = (sbx_child_opts){.argv = chatty, .max_out = 1000, .on_done = keep_child, .ud = &s};
+	CHECK(sbx_child_run(loop, &o, err, sizeof err));
+	CHECK(it_run_until(loop, &s.done, 20) == 0);
+	CHECK_EQ_INT(s.exit_code, 0); /* read to its end, not killed */
+	CHECK(s.out_truncated && s.out_len == 1000);
+	CHECK_EQ_STR(s.err, "done");
 	const char *slow[] = {"sh", "-c", "sleep 30", NULL};
 	s = (child_seen){0};
 	o = (sbx_child_opts){.argv = slow, .timeout_ms = 200, .on_done = keep_child, .ud = &s};

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "conn.h"
+#include "ledger.h"
 #include "outlog.h"
 
 #define AGENT_VERSION "0.1.0"
@@ -81,6 +82,7 @@ struct agent {
 	char workdir[PATH_MAX];
 	const char *passwd_path, *group_path;
 	uint64_t keep_ms;      /* how long detached results are kept */
+	ledger sent;           /* which commands each host has sent (ATTACH) */
 	uint64_t now;
 	int quit;
 

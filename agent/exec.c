@@ -359,6 +359,9 @@ void exec_start(agent_conn *ac, const sbx_msg *m)
 {
 	agent *ag = ac->ag;
 	forget_jobs(ag, sbx_map_get(m->body, "forget"));
+	char key[64];
+	if (sbx_map_str(m->body, "key", key, sizeof key) == 0)
+		ledger_note(&ag->sent, key); /* arrived, whatever becomes of it */
 	exec_req r;
 	if (parse_request(ac, m, &r) < 0)
 		goto out;
@@ -758,10 +761,15 @@ void exec_kill_all(agent *ag)
 
 void exec_attach(agent_conn *ac, const sbx_msg *m)
 {
-	char key[64];
+	char key[64] = "";
 	job *j = NULL;
 	if (sbx_map_str(m->body, "key", key, sizeof key) == 0)
 		j = find_key(ac->ag, key);
+	if (!j && ledger_never_sent(&ac->ag->sent, key)) {
+		sbx_conn_send_error(ac->conn, m->stream, ENOENT, "not_received",
+				    "command '%s' never reached this agent (it is safe to send again)", key);
+		return;
+	}
 	if (!j || (j->done && j->ended_ms == 1)) {
 		sbx_conn_send_error(ac->conn, m->stream, ENOENT, "not_found",
 				    "no command with key '%s' on this agent (never started, or its result expired)",

@@ -58,6 +58,8 @@ static void pack_request(sbx_call *c, const sbx_exec_opts *o)
 	c->npairs = n + 3;
 }
 
+static void prepare(sbx_call *c);
+
 sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 {
 	if (!o->argv || !o->argv[0]) {
@@ -76,14 +78,45 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 	c->eo = *o;
 	if (!c->eo.output_limit)
 		c->eo.output_limit = SBX_DEFAULT_OUTPUT_LIMIT;
-	snprintf(c->key, sizeof c->key, "%s-%u", s->key_prefix, ++s->key_counter);
-	pack_request(c, o);
-	if (o->timeout_s > 0) /* the agent kills it by then; output may still be draining */
-		call_set_deadline(c, sbx_now_ms() + (uint64_t)((o->timeout_s + (o->grace_s > 0 ? o->grace_s : 2)) * 1000));
-	c->sending = o->input_len > 0 || o->stream_stdin;
+	prepare(c);
 	if (session_start_call(s, c, err) < 0)
 		return NULL;
 	return c;
+}
+
+/* Names the command (a fresh key: PREFIX-N, N in sending order, see
+ * agent/ledger.h), packs its request and sets when the agent owes its end. */
+static void prepare(sbx_call *c)
+{
+	sbx_session *s = c->s;
+	const sbx_exec_opts *o = &c->eo;
+	snprintf(c->key, sizeof c->key, "%s-%u", s->key_prefix, ++s->key_counter);
+	sbx_buf_clear(&c->request);
+	pack_request(c, o);
+	c->deadline_ms = 0;
+	if (o->timeout_s > 0) /* the agent kills it by then; output may still be draining */
+		call_set_deadline(c, sbx_now_ms() + (uint64_t)((o->timeout_s + (o->grace_s > 0 ? o->grace_s : 2)) * 1000));
+	c->sending = o->input_len > 0 || o->stream_stdin;
+}
+
+/* After a reconnect the agent says the EXEC never reached it: send it
+ * again, unless streamed stdin already went (those bytes are gone). -1
+ * when it cannot; 0 when the call was handed back to the session (which
+ * reports any failure through on_done). */
+static int resend(sbx_call *c)
+{
+	if (c->eo.stream_stdin && c->stdin_sent > 0)
+		return -1;
+	sbx_session *s = c->s;
+	if (c->stream && s->conn)
+		sbx_conn_set_user(s->conn, c->stream, NULL);
+	c->stream = 0;
+	c->started = c->reattached = 0;
+	c->input_off = 0;
+	c->stdin_end_sent = 0;
+	prepare(c);
+	session_start_call(s, c, NULL);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- stdin */
@@ -106,8 +139,10 @@ void exec_call_pump(sbx_call *c)
 		if (n > SBX_CHUNK_MAX)
 			n = SBX_CHUNK_MAX;
 		long sent = sbx_conn_send_data(conn, c->stream, SBX_FD_IN, sbx_buf_head(&c->stdin_buf), n);
-		if (sent > 0)
+		if (sent > 0) {
 			sbx_buf_consume(&c->stdin_buf, (size_t)sent);
+			c->stdin_sent += (uint64_t)sent;
+		}
 		return;
 	}
 	if (!o->stream_stdin || c->stdin_closed) {
@@ -282,6 +317,8 @@ void exec_call_msg(sbx_call *c, const sbx_msg *m)
 		on_exit_msg(c, m);
 		return;
 	case SBX_MSG_ERROR:
+		if (c->reattached && strcmp(m->code, "not_received") == 0 && resend(c) == 0)
+			return;
 		memset(&r, 0, sizeof r);
 		sbx_error_from_msg(&r.error, m);
 		r.exit_code = -1;
@@ -320,6 +357,7 @@ int exec_call_reattach(sbx_call *c)
 	if (sbx_conn_finish(s->conn) < 0)
 		return -1;
 	c->stream = id;
+	c->reattached = 1;
 	c->sending = 0; /* stdin is not resumed across connections */
 	sbx_conn_set_user(s->conn, id, c);
 	session_flush(s);

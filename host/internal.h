@@ -33,7 +33,9 @@ struct sbx_call {
 	char key[40];
 	size_t input_off;
 	sbx_buf stdin_buf;
+	uint64_t stdin_sent;   /* streamed stdin bytes handed to the connection */
 	int stdin_closed, stdin_end_sent;
+	int reattached;        /* asked for again after a reconnect */
 	sbx_buf out, err;
 	uint64_t have[3];     /* bytes received per fd */
 	int truncated;

@@ -147,14 +147,9 @@ static int check_round(round_calls *rc, int reattached, char *why, size_t len)
 		snprintf(why, len, "calls reported %d/%d/%d times", rc->ex.ndone, rc->up.ndone, rc->down.ndone);
 		return -1;
 	}
-	/* Cut before the EXEC reached the agent (seen on loaded machines): the
-	 * agent never ran it, says so, and nothing came back: a clear failure,
-	 * not a lost command. */
-	int never_started = rc->ex.status != SBX_OK && strstr(rc->ex.message, "never started") &&
-			    (!rc->ex.out || !rc->ex.out[0]);
-	if (never_started) {
-		/* nothing to collect */
-	} else if (reattached || rc->ex.status == SBX_OK) {
+	/* (cut before the EXEC reached the agent: the agent says so and the
+	 * host sends it again, so it is collected whole like the others) */
+	if (reattached || rc->ex.status == SBX_OK) {
 		char want[LINES * 10] = "";
 		for (int i = 0; i < LINES; i++)
 			snprintf(want + strlen(want), sizeof want - strlen(want), "line%d\n", i);

@@ -120,6 +120,156 @@ static void test_listen_reconnect_reattach(void)
 	sbx_exec_result_free(&x);
 }
 
+/* A relay between the session and a listening agent that can lose what
+ * passes one way, then cut both sides: a network that ate the last bytes. */
+typedef struct relay {
+	int lfd, host_fd, agent_fd;
+	const char *agent_path;
+	int lose_to_agent, lose_to_host;
+} relay;
+
+static void relay_cut(relay *r)
+{
+	int *fds[] = {&r->host_fd, &r->agent_fd};
+	for (int i = 0; i < 2; i++)
+		if (*fds[i] >= 0) {
+			sbx_loop_unwatch(g_loop, *fds[i]);
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+static void relay_io(sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	(void)loop;
+	(void)events;
+	relay *r = ud;
+	uint8_t buf[65536];
+	ssize_t n = read(fd, buf, sizeof buf);
+	if (n <= 0) {
+		relay_cut(r);
+		return;
+	}
+	int to_agent = fd == r->host_fd;
+	if (to_agent ? r->lose_to_agent : r->lose_to_host)
+		return;
+	int out = to_agent ? r->agent_fd : r->host_fd;
+	for (ssize_t off = 0; off < n;) { /* small test traffic: blocking writes are fine */
+		ssize_t w = write(out, buf + off, (size_t)(n - off));
+		if (w <= 0) {
+			relay_cut(r);
+			return;
+		}
+		off += w;
+	}
+}
+
+static void relay_accept(sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	(void)events;
+	relay *r = ud;
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	relay_cut(r);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	memcpy(sa.sun_path, r->agent_path, strlen(r->agent_path) + 1); /* length checked by relay_start */
+	int a = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (a < 0 || connect(a, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(c);
+		if (a >= 0)
+			close(a);
+		return;
+	}
+	r->host_fd = c;
+	r->agent_fd = a;
+	sbx_loop_watch(loop, c, SBX_EV_READ, relay_io, r);
+	sbx_loop_watch(loop, a, SBX_EV_READ, relay_io, r);
+}
+
+static int relay_start(relay *r, const char *path, const char *agent_path)
+{
+	*r = (relay){.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), .host_fd = -1, .agent_fd = -1,
+		     .agent_path = agent_path};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path || strlen(agent_path) >= sizeof sa.sun_path)
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	if (r->lfd < 0 || bind(r->lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(r->lfd, 4) < 0)
+		return -1;
+	return sbx_loop_watch(g_loop, r->lfd, SBX_EV_READ, relay_accept, r);
+}
+
+static void relay_stop(relay *r)
+{
+	relay_cut(r);
+	sbx_loop_unwatch(g_loop, r->lfd);
+	close(r->lfd);
+}
+
+/* Runs `sh -c script` while the relay loses one direction, then cuts and
+ * lets the session reconnect. */
+static void exec_through_loss(sbx_session *s, relay *r, int to_agent, const char *script, rec *out)
+{
+	*out = (rec){0};
+	const char *argv[] = {"sh", "-c", script, NULL};
+	sbx_exec_opts o = {.argv = argv, .on_done = rec_done, .ud = out};
+	sbx_error err;
+	if (to_agent)
+		r->lose_to_agent = 1;
+	else
+		r->lose_to_host = 1;
+	if (!sbx_exec(s, &o, &err)) {
+		snprintf(out->first, sizeof out->first, "%.60s", err.message);
+		return;
+	}
+	it_run_for(g_loop, 300);
+	relay_cut(r);
+	r->lose_to_agent = r->lose_to_host = 0;
+	it_run_until(g_loop, &out->done, 30);
+	it_run_for(g_loop, 100); /* a second on_done would show up here */
+}
+
+/* The EXEC itself was lost: the agent says it never arrived and the host
+ * sends it again; it runs once. The answer was lost: the command is
+ * re-attached, not run again. */
+static void test_listen_lost_exec_sent_again(void)
+{
+	char sock[256], via[256];
+	snprintf(sock, sizeof sock, "%s/agent5.sock", g_dir);
+	snprintf(via, sizeof via, "%s/relay5.sock", g_dir);
+	pid_t agent = it_start_listener(sock, g_dir);
+	CHECK(agent > 0);
+	relay r;
+	CHECK(relay_start(&r, via, sock) == 0);
+	sbx_session *s = connect_ready(via, 1);
+	CHECK(s);
+	unlink(wd_path("ran.txt"));
+	static rec lost_request, lost_answer;
+	exec_through_loss(s, &r, 1, "echo ran >> ran.txt; echo hi", &lost_request);
+	exec_through_loss(s, &r, 0, "echo ran >> ran.txt; sleep 0.5; echo there", &lost_answer);
+	const sbx_error *f = sbx_session_failure(s);
+	sbx_error failure = f ? *f : (sbx_error){0};
+	sbx_session_close(s);
+	relay_stop(&r);
+	it_stop_listener(agent, SIGTERM);
+	size_t len = 0;
+	char *ran = (char *)it_read_local(wd_path("ran.txt"), &len);
+
+	CHECKF(!f, "%s", failure.message);
+	CHECK_EQ_INT(lost_request.ndone, 1);
+	CHECKF(lost_request.res.error.status == SBX_OK, "%s %s", lost_request.res.error.message, lost_request.first);
+	CHECK_EQ_STR((char *)lost_request.res.out, "hi\n");
+	CHECK_EQ_INT(lost_answer.ndone, 1);
+	CHECKF(lost_answer.res.error.status == SBX_OK, "%s %s", lost_answer.res.error.message, lost_answer.first);
+	CHECK_EQ_STR((char *)lost_answer.res.out, "there\n");
+	CHECKF(ran && strcmp(ran, "ran\nran\n") == 0, "each command ran once: '%s'", ran ? ran : "(no file)");
+	free(ran);
+	sbx_exec_result_free(&lost_request.res);
+	sbx_exec_result_free(&lost_answer.res);
+}
+
 /* Several cuts while megabytes of output stream: every byte exactly once,
  * in order. */
 static void test_listen_reattach_streaming(void)
@@ -779,6 +929,7 @@ int main(void)
 
 	IT_RUN(test_listen_reconnect_reattach);
 	IT_RUN(test_listen_reattach_streaming);
+	IT_RUN(test_listen_lost_exec_sent_again);
 	IT_RUN(test_listen_many_connections);
 	IT_RUN(test_listen_cut_mid_upload);
 	IT_RUN(test_listen_agent_restarted);

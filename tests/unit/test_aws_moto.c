@@ -305,7 +305,7 @@ static void ssm_send_command(void)
 		printf("# %s\n", c.err.message);
 	CHECK(c.err.status == SBX_OK);
 	CHECK(strlen(c.text) > 8);
-	char cmd_id[64];
+	char cmd_id[sizeof c.text];
 	snprintf(cmd_id, sizeof cmd_id, "%s", c.text);
 	waiter inv = {0};
 	CHECK(aws_ssm_get_command_invocation(client, cmd_id, w.ids[0], on_invocation, &inv, &err) == 0);

@@ -101,6 +101,11 @@ typedef struct sbx_k8s_exec {
 	const char *container;       /* NULL: the pod's default container */
 	const char *const *argv;     /* NULL: {"sbx-agent", "--stdio"} */
 	uint64_t ping_ms;            /* WebSocket pings; 0 = 20000 */
+	/* The fallback transport: when set, the exec runs as `KUBECTL... exec
+	 * -i -n NS POD [-c C] -- ARGV` (e.g. {"kubectl", "--context", "c",
+	 * NULL}), with our environment, instead of over the native WebSocket
+	 * (k is then not used). */
+	const char *const *kubectl;
 } sbx_k8s_exec;
 
 sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x,

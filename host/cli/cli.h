@@ -48,7 +48,7 @@ int cli_ec2_describe(const cli_sandbox *sb, char *instance_id, size_t idlen, cha
 /* k8s_backend.c: sandboxes on Kubernetes (STATE/NAME/k8s records them). */
 struct sbx_k8s_sandbox;
 int cli_k8s_load(const cli_sandbox *sb, struct sbx_k8s_sandbox *k); /* 0, or -1: not a k8s sandbox */
-int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns);
+int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns, int kubectl);
 int cli_k8s_down(const cli_sandbox *sb);
 sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc);
 

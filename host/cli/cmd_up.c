@@ -20,6 +20,7 @@ static void usage(FILE *f)
 		"usage: sbx up [NAME] [-f values.yaml|compose.yaml] [--isolate] [--json]\n"
 		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
 		"       sbx up [NAME] --backend k8s [-f values.yaml|compose.yaml] [--context C] [--namespace N]\n"
+		"                                   [--transport websocket|kubectl]\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
 		"service 'default'), kept running until `sbx down NAME`. NAME defaults to a\n"
@@ -34,7 +35,10 @@ static void usage(FILE *f)
 		"  --backend k8s  install the agent-env chart as Helm release NAME instead\n"
 		"              ($KUBECONFIG, --context, --namespace; helm from $SBX_HELM or PATH,\n"
 		"              the chart from $SBX_CHART), wait for each service's pod, copy the\n"
-		"              agent in; exec, cp, ls and down then work on it as on a local one\n");
+		"              agent in; exec, cp, ls and down then work on it as on a local one\n"
+		"  --transport kubectl  reach the pods through `kubectl exec -i` ($SBX_KUBECTL\n"
+		"              or kubectl on PATH) instead of sbx's own exec WebSocket: the\n"
+		"              fallback for API servers or proxies that only kubectl gets through\n");
 }
 
 static void random_name(char *out)
@@ -116,7 +120,7 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 
 int cmd_up(int argc, char **argv)
 {
-	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL;
+	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL, *transport = NULL;
 	int isolate = 0, json = 0;
 	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--backend") != 0)
@@ -140,6 +144,8 @@ int cmd_up(int argc, char **argv)
 			context = argv[++i];
 		else if (strcmp(argv[i], "--namespace") == 0 && i + 1 < argc)
 			ns = argv[++i];
+		else if (strcmp(argv[i], "--transport") == 0 && i + 1 < argc)
+			transport = argv[++i];
 		else if (strcmp(argv[i], "--isolate") == 0)
 			isolate = 1;
 		else if (strcmp(argv[i], "--json") == 0)
@@ -160,8 +166,12 @@ int cmd_up(int argc, char **argv)
 		fprintf(stderr, "sbx up: unknown backend '%s' (local or k8s)\n", backend);
 		return EXIT_USAGE;
 	}
-	if (!k8s && (context || ns)) {
-		fprintf(stderr, "sbx up: --context and --namespace are for --backend k8s\n");
+	if (!k8s && (context || ns || transport)) {
+		fprintf(stderr, "sbx up: --context, --namespace and --transport are for --backend k8s\n");
+		return EXIT_USAGE;
+	}
+	if (transport && strcmp(transport, "kubectl") != 0 && strcmp(transport, "websocket") != 0) {
+		fprintf(stderr, "sbx up: unknown transport '%s' (websocket, the default, or kubectl)\n", transport);
 		return EXIT_USAGE;
 	}
 	char generated[9];
@@ -222,7 +232,8 @@ int cmd_up(int argc, char **argv)
 	}
 	char values_path[4200];
 	snprintf(values_path, sizeof values_path, "%s/values.yaml", sb.dir);
-	if (k8s && cli_k8s_up(&sb, compose_values_written ? values_path : file, context, ns) < 0) {
+	if (k8s && cli_k8s_up(&sb, compose_values_written ? values_path : file, context, ns,
+				transport && !strcmp(transport, "kubectl")) < 0) {
 		cli_remove_tree(sb.dir);
 		return 1;
 	}

@@ -17,8 +17,8 @@ static void record_path(const cli_sandbox *sb, char *out, size_t len)
 static int save(const cli_sandbox *sb, const sbx_k8s_sandbox *k, char *err, size_t err_len)
 {
 	char text[16384];
-	size_t n = (size_t)snprintf(text, sizeof text, "release %s\nnamespace %s\ncontext %s\nkubeconfig %s\n",
-				    k->release, k->ns, k->context, k->kubeconfig);
+	size_t n = (size_t)snprintf(text, sizeof text, "release %s\nnamespace %s\ncontext %s\nkubeconfig %s\ntransport %s\n",
+				    k->release, k->ns, k->context, k->kubeconfig, k->kubectl ? "kubectl" : "websocket");
 	for (int i = 0; i < k->nservices && n < sizeof text; i++)
 		n += (size_t)snprintf(text + n, sizeof text - n, "pod %s %s %s\n", k->services[i], k->pods[i],
 				      k->agents[i]);
@@ -49,6 +49,8 @@ int cli_k8s_load(const cli_sandbox *sb, sbx_k8s_sandbox *k)
 			snprintf(k->context, sizeof k->context, "%s", v);
 		else if (!strcmp(line, "kubeconfig"))
 			snprintf(k->kubeconfig, sizeof k->kubeconfig, "%s", v);
+		else if (!strcmp(line, "transport"))
+			k->kubectl = !strcmp(v, "kubectl");
 		else if (!strcmp(line, "pod") && k->nservices < SBX_K8S_MAX_SERVICES) {
 			int i = k->nservices++;
 			sscanf(v, "%63s %255s %511s", k->services[i], k->pods[i], k->agents[i]);
@@ -58,7 +60,7 @@ int cli_k8s_load(const cli_sandbox *sb, sbx_k8s_sandbox *k)
 	return k->release[0] ? 0 : -1;
 }
 
-int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns)
+int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns, int kubectl)
 {
 	if (strchr(sb->name, '_') || strlen(sb->name) > 40) {
 		fprintf(stderr, "sbx up: '%s' cannot name a Helm release: use lowercase letters, digits and '-'\n",
@@ -71,7 +73,7 @@ int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, c
 	const char *kubeconfig = getenv("KUBECONFIG");
 	sbx_k8s_up_opts o = {.release = sb->name, .values = values, .services = services,
 			     .kubeconfig = kubeconfig && *kubeconfig ? kubeconfig : NULL, .context = context, .ns = ns,
-			     .task = sb->name};
+			     .task = sb->name, .kubectl = kubectl};
 	sbx_k8s_sandbox k;
 	char err[4096];
 	if (sbx_k8s_up(&o, &k, err, sizeof err) < 0 || save(sb, &k, err, sizeof err) < 0) {
@@ -115,7 +117,9 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 		fprintf(stderr, "sbx: %s\n", err);
 	} else {
 		const char *argv[] = {k.agents[i], "--stdio", NULL};
-		sbx_k8s_exec x = {.ns = k.ns, .pod = k.pods[i], .argv = argv};
+		const char *kubectl[SBX_K8S_KUBECTL_ARGV];
+		sbx_k8s_kubectl_argv(k.kubeconfig, k.context, kubectl);
+		sbx_k8s_exec x = {.ns = k.ns, .pod = k.pods[i], .argv = argv, .kubectl = k.kubectl ? kubectl : NULL};
 		s = sbx_session_k8s(loop, &conn, &x, NULL, &e);
 		if (s && sbx_session_wait_ready(s, 30, &e) < 0) {
 			sbx_session_close(s);

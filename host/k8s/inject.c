@@ -136,7 +136,8 @@ static int run_exec(sbx_k8s_inject *in, const char *const *argv, char *err, size
 	in->out_len = 0;
 	in->out[0] = 0;
 	in->sent = 0;
-	sbx_k8s_exec x = {.ns = in->ns, .pod = in->pod, .container = in->container, .argv = argv};
+	sbx_k8s_exec x = {.ns = in->ns, .pod = in->pod, .container = in->container, .argv = argv,
+			  .kubectl = in->o.kubectl};
 	in->t = sbx_k8s_transport(in->loop, &in->k, &x, err, err_len);
 	if (!in->t)
 		return -1;

@@ -25,6 +25,7 @@ typedef struct sbx_k8s_inject_opts {
 	const char *agent_path;      /* the local static agent; NULL: sbx_default_agent_path() */
 	const char *dir;             /* where in the container; NULL: /tmp */
 	const char *injected_path;   /* the pod's sbx/agent-path annotation, or NULL */
+	const char *const *kubectl;  /* exec through kubectl (sbx_k8s_exec.kubectl); valid until on_done */
 	/* path: where the agent is in the container (valid during the call);
 	 * uploaded: whether this call copied it. err NULL on success. */
 	void (*on_done)(void *ud, const char *path, int uploaded, const char *err);

@@ -21,6 +21,22 @@ void sbx_k8s_conn_from_config(const sbx_k8s_config *cfg, sbx_k8s_conn *k)
 			    .insecure = cfg->insecure};
 }
 
+void sbx_k8s_kubectl_argv(const char *kubeconfig, const char *context, const char *argv[SBX_K8S_KUBECTL_ARGV])
+{
+	const char *kubectl = getenv("SBX_KUBECTL");
+	int n = 0;
+	argv[n++] = kubectl && *kubectl ? kubectl : "kubectl";
+	if (kubeconfig && *kubeconfig && !strchr(kubeconfig, ':')) { /* a list: kubectl reads $KUBECONFIG */
+		argv[n++] = "--kubeconfig";
+		argv[n++] = kubeconfig;
+	}
+	if (context && *context) {
+		argv[n++] = "--context";
+		argv[n++] = context;
+	}
+	argv[n] = NULL;
+}
+
 static int load_config(const char *kubeconfig, const char *context, const char *ns, sbx_k8s_config *cfg,
 		       sbx_k8s_conn *k, char *err, size_t err_len)
 {
@@ -136,8 +152,11 @@ static int wait_and_inject(sbx_loop *loop, const sbx_k8s_up_opts *o, const sbx_k
 			continue;
 		u.done = 0;
 		const char *dir = getenv("SBX_K8S_AGENT_DIR");
+		const char *kubectl[SBX_K8S_KUBECTL_ARGV];
+		sbx_k8s_kubectl_argv(sb->kubeconfig, sb->context, kubectl);
 		sbx_k8s_inject_opts io = {.k = k, .ns = sb->ns, .pod = sb->pods[i], .agent_path = o->agent_path,
-					  .dir = dir && *dir ? dir : NULL, .on_done = on_injected, .ud = &u};
+					  .dir = dir && *dir ? dir : NULL, .kubectl = sb->kubectl ? kubectl : NULL,
+					  .on_done = on_injected, .ud = &u};
 		if (!sbx_k8s_inject_agent(loop, &io, err, err_len) || sbx_loop_run_until(loop, &u.done) < 0 || u.failed)
 			return -1;
 	}
@@ -158,6 +177,7 @@ int sbx_k8s_up(const sbx_k8s_up_opts *o, sbx_k8s_sandbox *sb, char *err, size_t 
 	snprintf(sb->ns, sizeof sb->ns, "%s", cfg.namespace);
 	snprintf(sb->context, sizeof sb->context, "%s", o->context ? o->context : "");
 	snprintf(sb->kubeconfig, sizeof sb->kubeconfig, "%s", o->kubeconfig ? o->kubeconfig : "");
+	sb->kubectl = o->kubectl;
 	const char *const *svc = o->services ? o->services : just_default;
 	while (sb->nservices < SBX_K8S_MAX_SERVICES && svc[sb->nservices]) {
 		snprintf(sb->services[sb->nservices], sizeof sb->services[0], "%s", svc[sb->nservices]);

@@ -24,6 +24,7 @@ typedef struct sbx_k8s_sandbox {
 	char services[SBX_K8S_MAX_SERVICES][64]; /* the default service first */
 	char pods[SBX_K8S_MAX_SERVICES][256];
 	char agents[SBX_K8S_MAX_SERVICES][512];  /* the agent's path in each pod */
+	int kubectl;           /* reach the pods through `kubectl exec` (the fallback transport) */
 } sbx_k8s_sandbox;
 
 typedef struct sbx_k8s_up_opts {
@@ -35,6 +36,7 @@ typedef struct sbx_k8s_up_opts {
 	const char *agent_path;     /* NULL: sbx_default_agent_path() */
 	const char *task;           /* annotations.inspectTaskName */
 	int timeout_s;              /* helm and readiness; 0: $INSPECT_HELM_TIMEOUT or 600 */
+	int kubectl;                /* exec (agent copy, sessions) through kubectl, not the WebSocket */
 } sbx_k8s_up_opts;
 
 /* Installs and waits. On failure the release is uninstalled and err says
@@ -42,6 +44,11 @@ typedef struct sbx_k8s_up_opts {
 int sbx_k8s_up(const sbx_k8s_up_opts *o, sbx_k8s_sandbox *sb, char *err, size_t err_len);
 /* helm uninstall (a release already gone is not an error). 0, or -1. */
 int sbx_k8s_down(const sbx_k8s_sandbox *sb, char *err, size_t err_len);
+
+/* The kubectl command line for the fallback transport: $SBX_KUBECTL or
+ * kubectl, then --kubeconfig (a single file) and --context when given. */
+#define SBX_K8S_KUBECTL_ARGV 6
+void sbx_k8s_kubectl_argv(const char *kubeconfig, const char *context, const char *argv[SBX_K8S_KUBECTL_ARGV]);
 
 /* The connection settings of a loaded kubeconfig (pointers into cfg). */
 void sbx_k8s_conn_from_config(const sbx_k8s_config *cfg, sbx_k8s_conn *k);

@@ -265,19 +265,55 @@ static char *exec_url(const sbx_k8s_conn *k, const sbx_k8s_exec *x, const char *
 	return (char *)b.data;
 }
 
+/* The fallback: the same exec through `kubectl exec -i` (stdin/stdout on a
+ * socketpair, kubectl's stderr kept for the error message). */
+static sbx_transport *kubectl_transport(sbx_loop *loop, const sbx_k8s_exec *x, const char *const *argv, char *err,
+					size_t err_len)
+{
+	size_t nk = 0, na = 0;
+	while (x->kubectl[nk])
+		nk++;
+	while (argv[na])
+		na++;
+	const char **full = calloc(nk + na + 10, sizeof *full);
+	if (!full) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	size_t n = 0;
+	for (size_t i = 0; i < nk; i++)
+		full[n++] = x->kubectl[i];
+	const char *fixed[] = {"exec", "-i", "-n", x->ns ? x->ns : "default", x->pod};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		full[n++] = fixed[i];
+	if (x->container) {
+		full[n++] = "-c";
+		full[n++] = x->container;
+	}
+	full[n++] = "--";
+	for (size_t i = 0; i < na; i++)
+		full[n++] = argv[i];
+	sbx_spawn_opts so = {.argv = full};
+	sbx_transport *t = sbx_spawn_transport(loop, &so, err, err_len);
+	free(full);
+	return t;
+}
+
 sbx_transport *sbx_k8s_transport(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x, char *err,
 				 size_t err_len)
 {
 	static const char *const default_argv[] = {"sbx-agent", "--stdio", NULL};
-	if (!k || !k->server || !k->server[0]) {
-		snprintf(err, err_len, "no Kubernetes API server given (the kubeconfig's cluster.server)");
-		return NULL;
-	}
 	if (!x || !x->pod || !x->pod[0]) {
 		snprintf(err, err_len, "no pod given to exec into");
 		return NULL;
 	}
 	const char *const *argv = x->argv && x->argv[0] ? x->argv : default_argv;
+	if (x->kubectl && x->kubectl[0])
+		return kubectl_transport(loop, x, argv, err, err_len);
+	if (!k || !k->server || !k->server[0]) {
+		snprintf(err, err_len, "no Kubernetes API server given (the kubeconfig's cluster.server)");
+		return NULL;
+	}
 	k8s_pipe *p = calloc(1, sizeof *p);
 	char *url = exec_url(k, x, argv);
 	char auth[8192] = "";

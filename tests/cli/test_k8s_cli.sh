@@ -86,6 +86,28 @@ services:
 B
 t bad_image_diagnosed_and_removed sh -c '! "$0" up bad --backend k8s -f "$2/bad.yaml" 2>"$2/bad.err" >/dev/null && grep -q "release bad: pod evals/agent-env-bad-default-0" "$2/bad.err" && grep -q ImagePullBackOff "$2/bad.err" && ! "$1" list -n evals -q | grep -qx bad && ! "$0" ls | grep -q "^bad "' "$SBX" "$HELM" "$WORK"
 
+# The kubectl fallback transport: the agent copy and every session go through `kubectl exec -i`
+# (a wrapper logs each call, so the test sees that kubectl, not the WebSocket, carried them).
+if KUBECTL=$(tests/chart/get-helm.sh build/tools 4 kubectl 2>>"$WORK/helm.err"); then
+	cat >"$WORK/kubectl" <<K
+#!/bin/sh
+echo "\$*" >>"$WORK/kubectl.log"
+exec "$KUBECTL" "\$@"
+K
+	chmod +x "$WORK/kubectl"
+	export SBX_KUBECTL=$WORK/kubectl
+	t kubectl_up sh -c '"$0" up xbox --backend k8s --transport kubectl >/dev/null' "$SBX"
+	t kubectl_exec sh -c '[ "$("$0" exec xbox -- sh -c "basename \$PWD")" = agent-env-xbox-default-0 ]' "$SBX"
+	t kubectl_exec_stdin_and_status sh -c '[ "$(printf "a\nb\n" | "$0" exec xbox -- wc -l)" = 2 ] && { "$0" exec xbox -- sh -c "exit 5"; [ $? -eq 5 ]; }' "$SBX"
+	t kubectl_cp_both_ways sh -c 'head -c 2000000 /dev/urandom > "$1/xf" && "$0" cp "$1/xf" xbox:x.bin && "$0" cp xbox:x.bin "$1/xg" && cmp "$1/xf" "$1/xg"' "$SBX" "$WORK"
+	t kubectl_carried_it sh -c 'grep -q "exec -i -n evals agent-env-xbox-default-0 -- sh -c" "$0/kubectl.log" && grep -q "exec -i -n evals agent-env-xbox-default-0 -- bin/sbx-agent-[0-9a-f]* --stdio" "$0/kubectl.log"' "$WORK"
+	t kubectl_bad_transport sh -c '! "$0" up ybox --backend k8s --transport spdy 2>"$1/tr.err" && grep -q "unknown transport" "$1/tr.err"' "$SBX" "$WORK"
+	t kubectl_down sh -c '"$0" down xbox && ! "$1" list -n evals -q | grep -qx xbox' "$SBX" "$HELM"
+	unset SBX_KUBECTL
+else
+	echo "FAIL k8s_cli_kubectl: no kubectl: $(tail -3 "$WORK/helm.err")"
+fi
+
 t ls_shows_pods sh -c '"$0" ls | grep -q "^kbox .* k8s .*pod evals/agent-env-kbox-default-0"' "$SBX"
 t down_one sh -c '"$0" down cbox && ! "$1" list -n evals -q | grep -qx cbox' "$SBX" "$HELM"
 t down_all_k8s_only sh -c '"$0" down --all --backend k8s && ! "$1" list -n evals -q | grep -q . && "$0" ls | grep -q "^lbox " && ! "$0" ls | grep -q "^kbox "' "$SBX" "$HELM"

@@ -177,6 +177,71 @@ static void test_agent_that_fails_is_explained(void)
 	CHECKF(strstr(err.message, "/no/such/agent"), "%s", err.message);
 }
 
+typedef struct hostile_seen {
+	int done;
+	sbx_exec_result r;
+} hostile_seen;
+
+static void hostile_done(void *ud, sbx_exec_result *r)
+{
+	hostile_seen *h = ud;
+	h->done++;
+	h->r.error = r->error;
+	h->r.out_len = r->out_len;
+}
+
+/* A hostile agent at the far end of an exec WebSocket: the session to it
+ * fails with a clear error (or the call is cut off), and a healthy pod's
+ * session on the same loop keeps working. */
+static void test_hostile_agent_over_websocket(void)
+{
+	char tool[300];
+	const char *build = getenv("BUILD");
+	snprintf(tool, sizeof tool, "%s/tests/hostile_agent", build && *build ? build : "build");
+	char abs_tool[PATH_MAX];
+	CHECKF(realpath(tool, abs_tool), "no %s (make tools)", tool);
+	sbx_k8s_conn k = conn();
+	sbx_error err;
+	sbx_session *healthy = open_pod(&k, "agent-pod", NULL, 0, &err);
+	CHECKF(healthy, "%s", err.message);
+	static const struct {
+		const char *attack;
+		sbx_status status;
+		const char *want;
+	} cases[] = {
+		{"bigframe", SBX_E_CONN, "frame of 4294967295"},
+		{"bomb", SBX_E_CONN, "does not inflate to its declared"},
+		{"flood", SBX_E_LIMIT, "more than the output limit"},
+		{"garbage", SBX_E_CONN, "protocol error"},
+		{"midframe", SBX_E_CONN, "middle of a frame"},
+		{"neverexits", SBX_E_TIMEOUT, "did not end this call"},
+	};
+	const char *argv[] = {abs_tool, NULL};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		sbx_k8s_exec x = {.ns = "ns1", .pod = "agent-pod", .argv = argv};
+		sbx_session_opts so = {.overdue_ms = 1000};
+		sbx_session *s = sbx_session_k8s(loop, &k, &x, &so, &err);
+		CHECKF(s && sbx_session_wait_ready(s, 30, &err) == 0, "%s: %s", cases[i].attack, err.message);
+		hostile_seen h = {0};
+		const char *cmd[] = {cases[i].attack, NULL};
+		sbx_exec_opts o = {.argv = cmd, .on_done = hostile_done, .ud = &h, .output_limit = 1u << 20,
+				   .timeout_s = 0.2};
+		CHECK(sbx_exec(s, &o, &err) != NULL);
+		it_run_until(loop, &h.done, 30);
+		it_run_for(loop, 50);
+		sbx_session_close(s);
+		CHECKF(h.done == 1, "%s: reported %d times", cases[i].attack, h.done);
+		CHECKF(h.r.error.status == cases[i].status && strstr(h.r.error.message, cases[i].want),
+		       "%s: %s: %s", cases[i].attack, sbx_status_name(h.r.error.status), h.r.error.message);
+		sbx_exec_result r;
+		const char *echo[] = {"echo", "fine", NULL};
+		CHECKF(it_exec(healthy, &r, echo) == 0 && strcmp((char *)r.out, "fine\n") == 0,
+		       "after %s the healthy pod's session broke: %s", cases[i].attack, r.error.message);
+		sbx_exec_result_free(&r);
+	}
+	sbx_session_close(healthy);
+}
+
 static void test_heartbeats_survive_idle_timeout(void)
 {
 	/* idle_emu cuts exec streams after 4 s without a data frame, as a
@@ -229,10 +294,12 @@ static void test_kubectl_exec_fallback_transport(void)
 {
 	const char *kubectl = kubectl_path();
 	CHECKF(kubectl, "no kubectl (tests/chart/get-helm.sh build/tools 4 kubectl failed)");
-	const char *argv[] = {kubectl, "--kubeconfig", kubeconfig, "exec", "-i", "-n", "ns1", "agent-pod", "--",
-			      it_agent(), "--stdio", NULL};
+	/* sbx_k8s_exec.kubectl: the same exec through `kubectl exec -i` */
+	const char *prefix[] = {kubectl, "--kubeconfig", kubeconfig, NULL};
+	const char *argv[] = {it_agent(), "--stdio", NULL};
+	sbx_k8s_exec x = {.ns = "ns1", .pod = "agent-pod", .argv = argv, .kubectl = prefix};
 	sbx_error err;
-	sbx_session *s = sbx_session_command(loop, argv, NULL, &err);
+	sbx_session *s = sbx_session_k8s(loop, NULL, &x, NULL, &err); /* no API settings: kubectl has them */
 	CHECKF(s, "%s", err.message);
 	int ready = sbx_session_wait_ready(s, 60, &err);
 	CHECKF(ready == 0, "%s", err.message);
@@ -281,6 +348,7 @@ int main(void)
 	IT_RUN(test_missing_pod_is_named);
 	IT_RUN(test_bad_credentials_and_trust);
 	IT_RUN(test_agent_that_fails_is_explained);
+	IT_RUN(test_hostile_agent_over_websocket);
 	IT_RUN(test_heartbeats_survive_idle_timeout);
 	IT_RUN(test_kubectl_exec_fallback_transport);
 	sbx_loop_free(loop);

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "aws/ec2_sandbox.h"
+#include "k8s/compose.h"
 #include "k8s/sandbox.h"
 #include "sbx.h"
 
@@ -1086,7 +1087,8 @@ typedef struct {
 
 static PyTypeObject K8sType;
 
-/* A step of libsbx's is over: its callback with args (stolen), then libsbx's reference goes. */
+/* A step of libsbx's is over: its callback with args (stolen; NULL: building them failed, which
+ * is reported), then libsbx's reference goes. */
 static void k8s_step_done(K8sObject *ko, PyObject **slot, PyObject *args)
 {
 	PyObject *cb = *slot;
@@ -1294,8 +1296,11 @@ static PyObject *k8s_down(K8sObject *ko, PyObject *on_done)
 		PyErr_SetString(PyExc_ValueError, "the k8s sandbox is already being removed");
 		return NULL;
 	}
-	if (ko->on_ready) /* up under way: libsbx drops it and reports through down instead */
-		k8s_step_done(ko, &ko->on_ready, NULL);
+	if (ko->on_ready) { /* up under way: libsbx drops it and reports through down instead */
+		Py_CLEAR(ko->on_ready);
+		g_inflight--;
+		Py_DECREF(ko);
+	}
 	ko->on_down = Py_NewRef(on_done);
 	g_inflight++;
 	Py_INCREF(ko);
@@ -1432,6 +1437,36 @@ static PyTypeObject CallType = {
 	.tp_getset = call_getset,
 };
 
+static void compose_warning(void *ud, const char *msg)
+{
+	PyObject *s = PyUnicode_FromString(msg);
+	if (!s || PyList_Append((PyObject *)ud, s) < 0)
+		PyErr_Clear();
+	Py_XDECREF(s);
+}
+
+/* compose_to_values(path) -> (values YAML, [warnings]); ValueError naming the file, line and fix. */
+static PyObject *mod_compose_to_values(PyObject *m, PyObject *arg)
+{
+	(void)m;
+	const char *path = c_str(arg, "path");
+	if (!path)
+		return NULL;
+	PyObject *warnings = PyList_New(0);
+	if (!warnings)
+		return NULL;
+	char err[2048];
+	char *values = sbx_compose_to_values(path, compose_warning, warnings, err, sizeof err);
+	if (!values) {
+		Py_DECREF(warnings);
+		PyErr_SetString(PyExc_ValueError, err);
+		return NULL;
+	}
+	PyObject *r = Py_BuildValue("(sN)", values, warnings);
+	free(values);
+	return r;
+}
+
 static PyMethodDef module_methods[] = {
 	{"session_local", (PyCFunction)(void (*)(void))mod_session_local, METH_VARARGS | METH_KEYWORDS,
 	 "session_local(workdir=None, isolate=False, agent=None, env=None) -> Session: an agent child process"},
@@ -1451,6 +1486,8 @@ static PyMethodDef module_methods[] = {
 	{"k8s_up", (PyCFunction)(void (*)(void))mod_k8s_up, METH_VARARGS | METH_KEYWORDS,
 	 "k8s_up(release, services, on_ready, values=None, chart=None, context=None, kubeconfig=None, "
 	 "namespace=None, task=None, agent=None, timeout=0) -> K8s; on_ready(None or error tuple)"},
+	{"compose_to_values", mod_compose_to_values, METH_O,
+	 "compose_to_values(path) -> (values_yaml, warnings): a compose file as agent-env chart values"},
 	{"k8s_attach", (PyCFunction)(void (*)(void))mod_k8s_attach, METH_VARARGS | METH_KEYWORDS,
 	 "k8s_attach(release, namespace, context='', kubeconfig='') -> K8s: an existing release, to remove"},
 	{NULL, NULL, 0, NULL},

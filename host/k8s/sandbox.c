@@ -474,8 +474,38 @@ sbx_session *sbx_k8s_take_session(sbx_k8s_box *b, int i)
 	return s;
 }
 
+static void reconnected(box_svc *v, sbx_session *s, const sbx_error *err);
+
+/* Reconnects under way end now, failing (the API client goes: it may be answering one). */
+static void end_reconnects(sbx_k8s_box *b)
+{
+	int any = 0;
+	for (int i = 0; i < b->sb.nservices; i++)
+		any |= b->svc[i].reconnecting;
+	if (!any)
+		return;
+	if (b->api)
+		sbx_k8s_api_free(b->api);
+	b->api = NULL;
+	for (int i = 0; i < b->sb.nservices; i++) {
+		box_svc *v = &b->svc[i];
+		if (!v->reconnecting)
+			continue;
+		if (v->hop)
+			sbx_timer_cancel(b->loop, v->hop);
+		v->hop = NULL;
+		if (v->inject)
+			sbx_k8s_inject_cancel(v->inject);
+		v->inject = NULL;
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_CANCELLED, ECANCELED, "cancelled", "release %s is being removed", b->sb.release);
+		reconnected(v, NULL, &e);
+	}
+}
+
 void sbx_k8s_stop(sbx_k8s_box *b, void (*on_done)(void *ud, const sbx_error *err), void *ud)
 {
+	end_reconnects(b);
 	b->on_stop = on_done;
 	b->stop_ud = ud;
 	b->on_ready = NULL; /* a start under way is not reported */

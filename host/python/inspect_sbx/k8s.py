@@ -161,11 +161,12 @@ class K8sProvider:
         """The config's chart, else $SBX_CHART, else the chart of the sbx checkout this runs from."""
         chart = c.chart or os.environ.get("SBX_CHART")
         if not chart:
-            here = os.path.dirname(os.path.abspath(__file__))
-            for up in (2, 3):
-                cand = os.path.join(here, *([".."] * up), "chart", "agent-env")
+            d = os.path.dirname(os.path.abspath(__file__))
+            for _ in range(5):  # host/python/inspect_sbx, or BUILD/python/inspect_sbx, in a checkout
+                d = os.path.dirname(d)
+                cand = os.path.join(d, "chart", "agent-env")
                 if os.path.isfile(os.path.join(cand, "Chart.yaml")):
-                    return os.path.normpath(cand)
+                    return cand
             raise ValueError("sbx-k8s: no chart: set `chart` in the sandbox config or SBX_CHART to the "
                              "agent-env chart directory (chart/agent-env in sbx's sources)")
         if not os.path.isfile(os.path.join(chart, "Chart.yaml")):

@@ -1,6 +1,7 @@
 /* release.c — `helm install` and `helm uninstall` of one release as child
- * processes on the loop (child.h), with the k8s sandbox's flags, and the
- * clean-up of an install that failed halfway. */
+ * processes on the loop (child.h), with the k8s sandbox's flags, the
+ * clean-up of an install that failed halfway, and the per-process limits on
+ * how many installs and uninstalls run at once (a FIFO queue each). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,10 +14,17 @@
 
 #define DEFAULT_TIMEOUT_S 600
 #define KILL_MARGIN_MS 30000 /* helm reports its own timeout first */
+#define DEFAULT_MAX_RUNNING 8
+
+typedef struct helm_queue helm_queue;
 
 struct sbx_k8s_release {
 	sbx_loop *loop;
 	sbx_child *child;
+	char **argv;           /* waiting for a slot: the command to run */
+	helm_queue *queue;     /* installs' or uninstalls' */
+	int has_slot;
+	sbx_k8s_release *next_waiting;
 	char *verb;
 	char **uninstall_argv; /* install: to clean up after a failure */
 	char *name;
@@ -161,10 +169,71 @@ char **sbx_k8s_release_argv(const char *verb, const sbx_k8s_release_opts *o, cha
 	return a.v;
 }
 
+/* ---- the limits ------------------------------------------------------------------------ */
+
+/* One per verb for the whole process: how many run, and who waits (FIFO). */
+struct helm_queue {
+	const char *env;       /* the setting that limits it */
+	int running;
+	sbx_k8s_release *head, *tail;
+};
+
+static helm_queue g_installs = {.env = "INSPECT_MAX_HELM_INSTALL"};
+static helm_queue g_uninstalls = {.env = "INSPECT_MAX_HELM_UNINSTALL"};
+
+/* The queue's limit: $INSPECT_MAX_HELM_(UN)INSTALL, else 8; -1 with err when bad. */
+static int limit_of(const helm_queue *q, char *err, size_t err_len)
+{
+	const char *v = getenv(q->env);
+	if (!v || !*v)
+		return DEFAULT_MAX_RUNNING;
+	char *end;
+	long n = strtol(v, &end, 10);
+	if (*end || n < 1 || n > 10000) {
+		snprintf(err, err_len, "%s='%s' is not a number between 1 and 10000; set it to e.g. %d or unset it",
+			 q->env, v, DEFAULT_MAX_RUNNING);
+		return -1;
+	}
+	return (int)n;
+}
+
+static int has_room(const helm_queue *q)
+{
+	char err[200];
+	int limit = limit_of(q, err, sizeof err);
+	return q->running < (limit < 0 ? DEFAULT_MAX_RUNNING : limit);
+}
+
+static void unqueue(sbx_k8s_release *r)
+{
+	helm_queue *q = r->queue;
+	sbx_k8s_release **p = &q->head, *prev = NULL;
+	while (*p && *p != r) {
+		prev = *p;
+		p = &(*p)->next_waiting;
+	}
+	if (!*p)
+		return;
+	*p = r->next_waiting;
+	if (q->tail == r)
+		q->tail = prev;
+	r->next_waiting = NULL;
+}
+
 /* ---- running helm ------------------------------------------------------------------------ */
+
+static void pump(helm_queue *q);
+
+static void give_back_slot(sbx_k8s_release *r)
+{
+	if (r->has_slot)
+		r->queue->running--;
+	r->has_slot = 0;
+}
 
 static void release_free(sbx_k8s_release *r)
 {
+	sbx_k8s_release_argv_free(r->argv);
 	sbx_k8s_release_argv_free(r->uninstall_argv);
 	free(r->verb);
 	free(r->name);
@@ -173,9 +242,12 @@ static void release_free(sbx_k8s_release *r)
 
 static void finish(sbx_k8s_release *r, const char *msg)
 {
+	helm_queue *q = r->queue;
 	r->child = NULL;
+	give_back_slot(r);
 	r->on_done(r->ud, msg);
 	release_free(r);
+	pump(q);
 }
 
 static void on_cleanup_done(void *ud, const sbx_child_result *res)
@@ -214,9 +286,45 @@ static void on_helm_done(void *ud, const sbx_child_result *res)
 	finish(r, r->install_err);
 }
 
+/* Runs r's helm in a slot of its queue. 0, or -1 with err (r not freed). */
+static int launch(sbx_k8s_release *r, char *err, size_t err_len)
+{
+	sbx_child_opts co = {.argv = (const char *const *)r->argv, .timeout_ms = r->timeout_ms,
+			     .on_done = on_helm_done, .ud = r};
+	char why[300];
+	r->child = sbx_child_run(r->loop, &co, why, sizeof why);
+	sbx_k8s_release_argv_free(r->argv);
+	r->argv = NULL;
+	if (!r->child) {
+		snprintf(err, err_len, "helm %s of release %s: %s", r->verb, r->name, why);
+		return -1;
+	}
+	r->has_slot = 1;
+	r->queue->running++;
+	return 0;
+}
+
+/* Starts the releases waiting in q while it has room. */
+static void pump(helm_queue *q)
+{
+	while (q->head && has_room(q)) {
+		sbx_k8s_release *r = q->head;
+		unqueue(r);
+		char err[600];
+		if (launch(r, err, sizeof err) < 0) {
+			r->on_done(r->ud, err);
+			release_free(r);
+		}
+	}
+}
+
 static sbx_k8s_release *start(sbx_loop *loop, const char *verb, const sbx_k8s_release_opts *o, char *err,
 			      size_t err_len)
 {
+	int install = strcmp(verb, "install") == 0;
+	helm_queue *q = install ? &g_installs : &g_uninstalls;
+	if (limit_of(q, err, err_len) < 0)
+		return NULL;
 	char **argv = sbx_k8s_release_argv(verb, o, err, err_len);
 	if (!argv)
 		return NULL;
@@ -224,18 +332,22 @@ static sbx_k8s_release *start(sbx_loop *loop, const char *verb, const sbx_k8s_re
 	if (!r || !(r->verb = strdup(verb)) || !(r->name = strdup(o->release)))
 		abort();
 	r->loop = loop;
+	r->argv = argv;
+	r->queue = q;
 	r->on_done = o->on_done;
 	r->ud = o->ud;
 	r->timeout_ms = timeout_of(o, err, err_len) * 1000 + KILL_MARGIN_MS;
-	if (strcmp(verb, "install") == 0)
+	if (install)
 		r->uninstall_argv = sbx_k8s_release_argv("uninstall", o, err, err_len);
-	sbx_child_opts co = {.argv = (const char *const *)argv, .timeout_ms = r->timeout_ms, .on_done = on_helm_done,
-			     .ud = r};
-	char why[300];
-	r->child = sbx_child_run(loop, &co, why, sizeof why);
-	sbx_k8s_release_argv_free(argv);
-	if (!r->child) {
-		snprintf(err, err_len, "helm %s of release %s: %s", verb, o->release, why);
+	if (!has_room(q) || q->head) { /* wait for a slot, in order */
+		if (q->tail)
+			q->tail->next_waiting = r;
+		else
+			q->head = r;
+		q->tail = r;
+		return r;
+	}
+	if (launch(r, err, err_len) < 0) {
 		release_free(r);
 		return NULL;
 	}
@@ -257,8 +369,12 @@ void sbx_k8s_release_cancel(sbx_k8s_release *r)
 {
 	if (!r)
 		return;
+	helm_queue *q = r->queue;
+	unqueue(r);
 	sbx_child_cancel(r->child);
+	give_back_slot(r);
 	release_free(r);
+	pump(q);
 }
 
 /* ---- blocking forms ---------------------------------------------------------------------- */

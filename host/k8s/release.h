@@ -9,6 +9,11 @@
  * $INSPECT_SANDBOX_COREDNS_IMAGE. Install does not --wait: readiness is
  * watched through the API (ready.h), which fails fast with a diagnosis.
  *
+ * At most $INSPECT_MAX_HELM_INSTALL installs and $INSPECT_MAX_HELM_UNINSTALL
+ * uninstalls (default 8 each) run at once in the process; more wait in a
+ * FIFO queue and start as slots free up (the clean-up uninstall of a failed
+ * install runs in the install's slot).
+ *
  * A failed install is uninstalled before the failure is reported, so no
  * half-made release is left behind. Errors name the release, what helm was
  * doing and helm's own message. */
@@ -47,13 +52,14 @@ void sbx_k8s_release_name(char out[SBX_K8S_RELEASE_NAME_LEN + 1]);
 char **sbx_k8s_release_argv(const char *verb, const sbx_k8s_release_opts *o, char *err, size_t err_len);
 void sbx_k8s_release_argv_free(char **argv);
 
-/* Start `helm install` / `helm uninstall`. NULL with err when helm could not
- * be started (on_done then never runs). */
+/* Start `helm install` / `helm uninstall`, or queue it when the limit is
+ * reached. NULL with err when helm could not be started or a setting is bad
+ * (on_done then never runs). */
 sbx_k8s_release *sbx_k8s_release_install(sbx_loop *loop, const sbx_k8s_release_opts *o, char *err,
 					 size_t err_len);
 sbx_k8s_release *sbx_k8s_release_uninstall(sbx_loop *loop, const sbx_k8s_release_opts *o, char *err,
 					   size_t err_len);
-/* Kills helm and frees; on_done does not run. */
+/* Kills helm (or leaves the queue) and frees; on_done does not run. */
 void sbx_k8s_release_cancel(sbx_k8s_release *r);
 
 /* Blocking forms on a private loop: 0, or -1 with err. */

@@ -157,14 +157,14 @@ class RemoteTypesThroughInspect(unittest.IsolatedAsyncioTestCase):
             with self.assertRaisesRegex(ValueError, "INSPECT_EC2_SANDBOX_VPC_ID"):
                 await cls.task_init("t", None)
 
-    async def test_k8s_says_not_available(self):
-        for name in ("sbx-k8s",):
-            cls = iu.registry_find_sandboxenv(name)
-            with self.assertRaises(NotImplementedError) as e:
-                await cls.task_init("t", None)
-            self.assertIn(f"{name} is not available yet in this build", str(e.exception))
-            with self.assertRaises(NotImplementedError):
-                await cls.sample_init("t", None, {})
+    async def test_k8s_checks_its_config_through_inspect(self):
+        # (sandboxes on the emulator: tests/python/test_inspect_k8s.py)
+        cls = iu.registry_find_sandboxenv("sbx-k8s")
+        await cls.task_init("t", None)
+        with self.assertRaisesRegex(ValueError, "values file /no/such/values.yaml does not exist"):
+            await cls.task_init("t", "/no/such/values.yaml")
+        with self.assertRaisesRegex(ValueError, "restarted_container_behavior"):
+            cls.config_deserialize({"restarted_container_behavior": "ignore"})
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import sbxtest
 sbxtest.setup_path()
 
 from inspect_sbx import _sbx, config as cfg, contract  # noqa: E402
-from inspect_sbx.provider import K8sProvider, LocalProvider, NotAvailableError  # noqa: E402
+from inspect_sbx.provider import K8sProvider, LocalProvider  # noqa: E402
 from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 
 MiB = 1024 * 1024
@@ -701,15 +701,12 @@ class RemoteConfigTests(unittest.IsolatedAsyncioTestCase):
         with self.assertRaisesRegex(ValueError, "unknown field.*namespace"):
             cfg.k8s_config({"namespace": "x"})
 
-    async def test_k8s_is_not_available_yet(self):
-        # (sbx-ec2 works: tests/python/test_inspect_ec2.py)
-        for p in (K8sProvider(),):
-            with self.assertRaises(NotAvailableError) as e:
-                await p.task_init("t", None)
-            self.assertIn("not available yet in this build", str(e.exception))
-            self.assertIsInstance(e.exception, NotImplementedError)
-            with self.assertRaises(NotAvailableError):
-                await p.sample_init("t", None, {})
+    async def test_k8s_checks_its_file_at_task_init(self):
+        # (sandboxes on the emulator: tests/python/test_inspect_k8s.py)
+        p = K8sProvider()
+        await p.task_init("t", None)  # the chart's default values: nothing to check
+        with self.assertRaisesRegex(ValueError, "sbx-k8s: the values file /no/such/values.yaml does not exist"):
+            await p.task_init("t", "/no/such/values.yaml")
 
 
 # ---------------------------------------------------------------- packaging

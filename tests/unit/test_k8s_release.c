@@ -2,13 +2,15 @@
  * completion on the loop (host/child.c), helm install/uninstall
  * (host/k8s/release.c) with a recording helm and with the real helm against
  * an API server that is not there, and waiting for a release's pods
- * (host/k8s/ready.c) against the Kubernetes API emulator. */
+ * (host/k8s/ready.c) against the Kubernetes API emulator, and the whole
+ * sandbox machine (host/k8s/sandbox.c) on the test's loop with the real helm. */
 #include <stdlib.h>
 
 #include "child.h"
 #include "k8s/inject.h"
 #include "k8s/ready.h"
 #include "k8s/release.h"
+#include "k8s/sandbox.h"
 #include "net_util.h"
 
 static char tmp[256], certs[256], root[256], server[100];
@@ -476,6 +478,105 @@ static void test_helm_release_lifecycle_on_emulator(void)
 	CHECKF(strstr(s.err.message, "no pod of service 'default' appeared"), "%.400s", s.err.message);
 }
 
+/* ---- sandbox.c: the whole machine on the caller's loop --------------------------------------- */
+
+typedef struct box_seen {
+	int ready, stopped, progress;
+	sbx_error err;
+	int failed;
+} box_seen;
+
+static void box_ready(void *ud, sbx_k8s_box *b, const sbx_error *err)
+{
+	(void)b;
+	box_seen *s = ud;
+	s->ready = 1;
+	if (err) {
+		s->failed = 1;
+		s->err = *err;
+	}
+}
+
+static void box_stopped(void *ud, const sbx_error *err)
+{
+	box_seen *s = ud;
+	s->stopped = 1;
+	if (err) {
+		s->failed = 1;
+		s->err = *err;
+	}
+}
+
+static void box_progress(void *ud, const char *what)
+{
+	(void)what;
+	((box_seen *)ud)->progress++;
+}
+
+static void test_sandbox_on_callers_loop(void)
+{
+	const char *helm = real_helm();
+	CHECKF(helm, "tests/chart/get-helm.sh found no helm");
+	setenv("SBX_HELM", helm, 1);
+	setenv("SBX_K8S_AGENT_DIR", "bin", 1);
+	char kc[300], vals[300], name[9];
+	snprintf(kc, sizeof kc, "%s/emu-kubeconfig", tmp); /* written by the lifecycle test */
+	snprintf(vals, sizeof vals, "%s/values.yaml", tmp);
+	sbx_k8s_release_name(name);
+	const char *services[] = {"default", "web", NULL};
+	box_seen s = {0};
+	sbx_k8s_up_opts o = {.release = name, .chart = "chart/agent-env", .values = vals, .services = services,
+			     .kubeconfig = kc, .ns = "boxes", .agent_path = it_agent(), .task = "box test",
+			     .connect = 1, .on_ready = box_ready, .on_progress = box_progress, .ud = &s};
+	sbx_error e;
+	sbx_k8s_box *b = sbx_k8s_start(loop, &o, &e);
+	CHECKF(b, "%.400s", e.message);
+	CHECK(it_run_until(loop, &s.ready, 90) == 0);
+	CHECKF(!s.failed, "%.400s", s.err.message);
+	CHECK(s.progress >= 3); /* installing, waiting, putting the agent in */
+	const sbx_k8s_sandbox *sb = sbx_k8s_info(b);
+	CHECK_EQ_INT(sb->nservices, 2);
+	CHECK(sbx_k8s_pod_uid(b, 1)[0] != 0);
+	sbx_session *web = sbx_k8s_take_session(b, 1);
+	CHECK(web);
+	CHECK(sbx_k8s_take_session(b, 1) == NULL); /* once */
+	sbx_exec_result r = {0};
+	const char *cmd[] = {"sh", "-c", "echo in $(basename $PWD)", NULL};
+	int ready = sbx_session_wait_ready(web, 30, &e);
+	int rc = ready == 0 ? it_exec(web, &r, cmd) : -1;
+	sbx_session_close(web);
+	CHECKF(ready == 0 && rc == 0, "%.400s", e.message);
+	char said[100];
+	snprintf(said, sizeof said, "in agent-env-%s-web-0\n", name);
+	CHECK_EQ_STR((char *)r.out, said);
+	sbx_exec_result_free(&r);
+	sbx_k8s_stop(b, box_stopped, &s);
+	CHECK(it_run_until(loop, &s.stopped, 60) == 0);
+	CHECKF(!s.failed, "%.400s", s.err.message);
+	sbx_k8s_free(b); /* the default service's session, never taken, goes with it */
+	/* a stop while helm install runs: on_ready never comes, nothing is left */
+	s = (box_seen){0};
+	sbx_k8s_release_name(name);
+	o.release = name;
+	b = sbx_k8s_start(loop, &o, &e);
+	CHECKF(b, "%.400s", e.message);
+	sbx_k8s_stop(b, box_stopped, &s);
+	CHECK(it_run_until(loop, &s.stopped, 60) == 0);
+	CHECK(!s.ready);
+	CHECKF(!s.failed, "%.400s", s.err.message);
+	sbx_k8s_free(b);
+	char list[700], out[200] = "";
+	snprintf(list, sizeof list, "%s --kubeconfig %s list -n boxes -q", helm, kc);
+	FILE *p = popen(list, "r");
+	CHECK(p);
+	size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+	out[n] = 0;
+	CHECK(p && pclose(p) == 0);
+	CHECKF(n == 0, "releases left in namespace boxes: %s", out);
+	unsetenv("SBX_HELM");
+	unsetenv("SBX_K8S_AGENT_DIR");
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -515,6 +616,7 @@ int main(void)
 	IT_RUN(test_ready_times_out_naming_the_service);
 	IT_RUN(test_ready_cancel);
 	IT_RUN(test_helm_release_lifecycle_on_emulator);
+	IT_RUN(test_sandbox_on_callers_loop);
 	sbx_loop_free(loop);
 	net_peer_stop(&emu);
 	free(ca_pem);

@@ -10,9 +10,9 @@ The sandbox logic lives in inspect_sbx.sandbox and inspect_sbx.provider, which d
 import inspect_ai; they can be used directly from asyncio code.
 """
 from .contract import Contract
-from .provider import Ec2Provider, K8sProvider, LocalProvider, NotAvailableError, Provider
+from .provider import Ec2Provider, K8sProvider, LocalProvider, Provider
 from .sandbox import SbxProcess, SbxSandbox
 
-__all__ = ["Contract", "Ec2Provider", "K8sProvider", "LocalProvider", "NotAvailableError", "Provider",
+__all__ = ["Contract", "Ec2Provider", "K8sProvider", "LocalProvider", "Provider",
            "SbxProcess", "SbxSandbox"]
 __version__ = "0.1.0"

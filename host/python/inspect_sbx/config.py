@@ -100,11 +100,15 @@ class K8sConfig:
     context: str | None = None
     default_user: str | None = None
     restarted_container_behavior: str = "warn"
+    transport: str = "websocket"  # or "kubectl": `kubectl exec -i`, the fallback transport
 
     def __post_init__(self) -> None:
         if self.restarted_container_behavior not in ("warn", "raise"):
             raise ValueError("sbx-k8s config: restarted_container_behavior must be 'warn' or 'raise', "
                              f"not {self.restarted_container_behavior!r}")
+        if self.transport not in ("websocket", "kubectl"):
+            raise ValueError("sbx-k8s config: transport must be 'websocket' (the default) or 'kubectl', "
+                             f"not {self.transport!r}")
 
 
 def k8s_config(config: Any) -> K8sConfig:

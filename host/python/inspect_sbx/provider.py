@@ -3,9 +3,9 @@
 A Provider answers Inspect's class-level calls (task_init, sample_init, sample_cleanup,
 task_cleanup, cli_cleanup, config_files, config_deserialize, default_concurrency) for
 one backend. LocalProvider runs one local agent per service per sample (a child process
-on a socketpair, in fresh namespaces when the kernel allows); Ec2Provider one EC2
-instance per sample over SSM. K8sProvider accepts its configuration already but refuses
-to start sandboxes until the k8s backend lands in libsbx: it says so instead of pretending.
+on a socketpair, in fresh namespaces when the kernel allows); K8sProvider (k8s.py) one
+Helm release per sample with an agent stream per service pod; Ec2Provider one EC2
+instance per sample over SSM.
 """
 from __future__ import annotations
 
@@ -24,10 +24,6 @@ from .loop import driver
 from .sandbox import SbxSandbox
 
 READY_TIMEOUT = 30.0
-
-
-class NotAvailableError(NotImplementedError):
-    """A backend this build of inspect_sbx cannot drive yet."""
 
 
 class Provider:
@@ -269,31 +265,7 @@ def _kill_agents_in(sample_dir: str) -> None:
 
 # ---------------------------------------------------------------- k8s
 
-
-class K8sProvider(Provider):
-    """sbx-k8s: a Helm release of chart/agent-env per sample (not in this build yet)."""
-
-    name = "sbx-k8s"
-
-    def config_files(self) -> list[str]:
-        return list(cfg.VALUES_NAMES) + list(cfg.COMPOSE_NAMES)
-
-    def config_deserialize(self, config: dict) -> cfg.K8sConfig:
-        return cfg.k8s_config(config)
-
-    def default_concurrency(self) -> int | None:
-        return None
-
-    async def task_init(self, task_name: str, config: Any) -> None:
-        cfg.k8s_config(config)
-        raise NotAvailableError(
-            "sbx-k8s is not available yet in this build of inspect_sbx: libsbx's Kubernetes backend "
-            "(helm releases, pod exec transport) has not landed. Use sbx-local, or the k8s sandbox "
-            "(inspect-k8s-sandbox) until it does.")
-
-    async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
-        await self.task_init(task_name, config)
-        return {}
+from .k8s import K8sProvider  # noqa: E402  (sbx-k8s lives in its own module)
 
 
 # ---------------------------------------------------------------- ec2

@@ -113,6 +113,9 @@ class SbxSandbox:
         if failure is not None:
             raise ConnectionError(f"sandbox {self.name}: the agent failed to start: {failure[3]}")
 
+    async def _before_call(self) -> None:
+        """Runs before every call; a backend that can reconnect a lost agent overrides it."""
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -128,6 +131,7 @@ class SbxSandbox:
         if isinstance(cmd, str):
             raise TypeError("cmd must be a list of strings (use ['sh', '-c', CMD] for a shell)")
         cmd = list(cmd)
+        await self._before_call()
         data = input.encode("utf-8") if isinstance(input, str) else input
         envl = [f"{k}={v}" for k, v in env.items()] if env else None
         limits = self.contract.Limits
@@ -169,6 +173,7 @@ class SbxSandbox:
     async def write_file(self, file: str, contents: str | bytes) -> None:
         """Writes through a temporary file renamed into place; creates parent directories."""
         data = contents.encode("utf-8") if isinstance(contents, str) else bytes(contents)
+        await self._before_call()
         fut, call = self._start(lambda done: self.session.write_file(_fs_path(file), data, done))
         status, err_no, code, message, _, _ = await self._wait(fut, call)
         if status != _sbx.OK:
@@ -179,6 +184,7 @@ class SbxSandbox:
     async def read_file(self, file: str, text: bool = True) -> str | bytes:
         """The file's contents: str (strict UTF-8) or bytes; limited to the read limit."""
         C = self.contract
+        await self._before_call()
         fut, call = self._start(lambda done: self.session.read_file(
             _fs_path(file), done, limit=C.Limits.MAX_READ_FILE_SIZE))
         status, err_no, code, message, data, _ = await self._wait(fut, call)
@@ -201,6 +207,7 @@ class SbxSandbox:
         if not stream:
             return await self.exec(cmd, input=get("input"), cwd=get("cwd"), env=get("env") or {},
                                    user=get("user"), timeout=get("timeout"))
+        await self._before_call()
         proc = SbxProcess(self, cmd, input=get("input"), cwd=get("cwd"), env=get("env"), user=get("user"),
                           stdin_open=bool(get("stdin_open", False)))
         proc._begin()

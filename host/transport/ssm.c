@@ -46,6 +46,7 @@ typedef struct ssm_transport {
 	sbx_timer *closer;    /* reports a close from the loop */
 	char close_why[512];
 	int in_callback;
+	int flushing;         /* inside flush() */
 
 	/* re-dialling */
 	sbx_ssm_source source;
@@ -189,8 +190,16 @@ static void ch_closed(void *ud, const char *output)
 
 /* ------------------------------------------------------------- sending */
 
+/* Not re-entered: sending may drain the WebSocket and call ws_writable
+ * (and through it the session) from inside sbx_ws_send, and a nested
+ * flush would send the chunk the outer one is sending again, then both
+ * would consume it (bytes duplicated and others skipped). The outer loop
+ * sends what the nested calls added. */
 static void flush(ssm_transport *s)
 {
+	if (s->flushing)
+		return;
+	s->flushing = 1;
 	while (s->state == ST_OPEN && sbx_buf_size(&s->pending) && ssm_channel_writable(s->ch) &&
 	       sbx_ws_queued(s->ws) < SBX_WS_HIGH_WATER) {
 		size_t n = sbx_buf_size(&s->pending);
@@ -203,6 +212,7 @@ static void flush(ssm_transport *s)
 	 * window goes on when acknowledgements arrive.) */
 	if (s->state == ST_OPEN && sbx_buf_size(&s->pending) && sbx_ws_queued(s->ws) >= SBX_WS_HIGH_WATER)
 		sbx_ws_want_writable(s->ws, 1);
+	s->flushing = 0;
 }
 
 /* Flush, then tell the session it may write more. Not from write(). */
@@ -270,7 +280,9 @@ static void ws_open(void *ud, const char *protocol)
 		sbx_timer_cancel(s->t.loop, s->deadline);
 		s->deadline = NULL;
 	}
+	s->flushing = 1; /* no new data in between (see flush) */
 	ssm_channel_resend_all(s->ch, sbx_now_ms());
+	s->flushing = 0;
 	flush_and_notify(s);
 	schedule_tick(s);
 }

@@ -66,6 +66,11 @@ struct sbx_session {
 	sbx_call *calls;         /* every live call */
 	sbx_timer *tick;
 	sbx_timer *retry;
+	/* Reconnecting through something other than addr (a new SSM session). */
+	sbx_transport *(*redial)(void *ud, char *err, size_t err_len);
+	void *redial_ud;
+	void (*redial_free)(void *ud);
+	unsigned redial_tries, redial_backoff_ms;
 	uint64_t drained_ms;     /* last time the agent took bytes (or none waited) */
 	int reconnect_tries;
 	int failed;
@@ -92,6 +97,12 @@ void call_finish(sbx_call *c);          /* unlink + free (after on_done) */
 void session_forget(sbx_session *s, const char *key);
 /* The agent owes c its end by now + the session's overdue_ms. */
 void call_set_deadline(sbx_call *c, uint64_t from_ms);
+/* Make s reconnect after a drop through redial (which returns a transport,
+ * possibly still connecting), like a listening agent's socket: running
+ * commands are re-attached after the new HELLO. tries in a row, the first
+ * after backoff_ms, doubling (capped at 64x). free_ud(ud) when s goes. */
+void session_set_redial(sbx_session *s, sbx_transport *(*redial)(void *ud, char *err, size_t err_len), void *ud,
+			void (*free_ud)(void *ud), unsigned tries, unsigned backoff_ms);
 void session_enter(sbx_session *s);
 void session_leave(sbx_session *s);
 

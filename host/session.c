@@ -20,6 +20,7 @@
 #define DEFAULT_DEAD_MS 60000
 #define DEFAULT_OVERDUE_MS 30000
 #define RECONNECT_TRIES 40
+#define RECONNECT_BACKOFF_MS 20
 
 static void session_destroy(sbx_session *s);
 static void attach_transport(sbx_session *s, sbx_transport *t);
@@ -245,11 +246,28 @@ static void session_fail(sbx_session *s, const char *why)
 
 static void try_reconnect(sbx_loop *loop, void *ud);
 
+/* Another try after a wait that doubles with each failure in a row; the
+ * count restarts when an agent says HELLO again. */
+static void schedule_reconnect(sbx_session *s, const char *why)
+{
+	unsigned tries = s->redial ? s->redial_tries : RECONNECT_TRIES;
+	if (s->reconnect_tries >= (int)tries) {
+		char msg[900];
+		snprintf(msg, sizeof msg, "%s (gave up after %u reconnect attempts)", why, tries);
+		session_fail(s, msg);
+		return;
+	}
+	uint64_t base = s->redial ? s->redial_backoff_ms : RECONNECT_BACKOFF_MS;
+	uint64_t delay = base << (s->reconnect_tries < 6 ? s->reconnect_tries : 6);
+	s->reconnect_tries++;
+	s->retry = sbx_loop_timer(s->loop, delay, try_reconnect, s);
+}
+
 /* The pipe to the agent broke. A listening agent keeps its commands, so
  * reconnect and re-attach them; anything else fails every call. */
 static void lost(sbx_session *s, const char *why)
 {
-	if (!s->opts.reconnect || !s->addr[0] || !s->boot_id[0]) {
+	if (!s->opts.reconnect || !(s->addr[0] || s->redial) || !s->boot_id[0]) {
 		session_fail(s, why);
 		return;
 	}
@@ -263,28 +281,34 @@ static void lost(sbx_session *s, const char *why)
 		else if (c->started)
 			c->stream = 0; /* re-attached when connected again */
 	}
-	s->reconnect_tries = 0;
-	s->retry = sbx_loop_timer(s->loop, 20, try_reconnect, s);
+	schedule_reconnect(s, why);
 }
 
 static void try_reconnect(sbx_loop *loop, void *ud)
 {
 	sbx_session *s = ud;
 	s->retry = NULL;
-	char err[256];
-	sbx_transport *t = sbx_connect_transport(loop, s->addr, err, sizeof err);
+	char err[600];
+	sbx_transport *t = s->redial ? s->redial(s->redial_ud, err, sizeof err)
+				     : sbx_connect_transport(loop, s->addr, err, sizeof err);
 	if (t) {
 		attach_transport(s, t);
 		return;
 	}
-	if (++s->reconnect_tries >= RECONNECT_TRIES) {
-		session_enter(s);
-		session_fail(s, err);
-		session_leave(s);
-		return;
-	}
-	uint64_t delay = 20u << (s->reconnect_tries < 6 ? s->reconnect_tries : 6);
-	s->retry = sbx_loop_timer(loop, delay, try_reconnect, s);
+	session_enter(s);
+	schedule_reconnect(s, err);
+	session_leave(s);
+}
+
+void session_set_redial(sbx_session *s, sbx_transport *(*redial)(void *ud, char *err, size_t err_len), void *ud,
+			void (*free_ud)(void *ud), unsigned tries, unsigned backoff_ms)
+{
+	s->redial = redial;
+	s->redial_ud = ud;
+	s->redial_free = free_ud;
+	s->redial_tries = tries ? tries : 1;
+	s->redial_backoff_ms = backoff_ms ? backoff_ms : RECONNECT_BACKOFF_MS;
+	s->opts.reconnect = 1;
 }
 
 /* ---------------------------------------------------------------- protocol */
@@ -306,6 +330,7 @@ static void on_hello(sbx_conn *conn, const sbx_hello *peer, void *ud)
 		}
 	}
 	snprintf(s->boot_id, sizeof s->boot_id, "%s", peer->boot_id);
+	s->reconnect_tries = 0;
 	snprintf(s->version, sizeof s->version, "%s", peer->version);
 	for (sbx_call *c = s->calls; c; c = c->next) {
 		if (c->started && c->kind == CALL_EXEC && c->stream == 0)
@@ -647,6 +672,8 @@ static void session_destroy(sbx_session *s)
 	sbx_timer_cancel(s->loop, s->tick);
 	sbx_timer_cancel(s->loop, s->retry);
 	drop_transport(s);
+	if (s->redial_free)
+		s->redial_free(s->redial_ud);
 	free(s);
 }
 

@@ -15,7 +15,7 @@
 #include "aws/ssm_msg.h"
 #include "aws/text.h"
 #include "internal.h"
-#include "transport/ssm.h"
+#include "aws/ssm_reopen.h"
 
 #define READY_POLL_MS 50
 
@@ -213,20 +213,13 @@ static void session_started(void *ud, const sbx_error *err, const aws_ssm_sessio
 		fail(sb, err, "StartSession failed");
 		return;
 	}
-	sbx_ssm_opts so = {.stream_url = s->stream_url, .token = s->token, .session_id = s->session_id,
-			   .connect_timeout_s = sb->cfg.session_timeout_s};
-	char why[512];
-	sbx_transport *t = sbx_ssm_transport(sb->loop, &so, why, sizeof why);
-	if (!t) {
-		sbx_error e = {SBX_E_CONN, EIO, "connection", ""};
-		snprintf(e.message, sizeof e.message, "%.500s", why);
-		fail(sb, &e, "cannot open the data channel");
-		return;
-	}
+	aws_ssm_reopen_opts ro = {.c = sb->c, .instance_id = sb->instance_id, .agent_port = sb->agent_port,
+				  .connect_timeout_s = sb->cfg.session_timeout_s, .resume_tries = sb->cfg.resume_tries,
+				  .reopen_tries = sb->cfg.reopen_tries, .backoff_ms = sb->cfg.reopen_backoff_ms};
 	sbx_error e;
-	sb->session = sbx_session_transport(sb->loop, t, NULL, &e);
+	sb->session = aws_ssm_session_open(sb->loop, &ro, s, &e);
 	if (!sb->session) {
-		fail(sb, &e, "cannot start a session");
+		fail(sb, &e, "cannot open the data channel");
 		return;
 	}
 	sb->step = UP_HELLO;

@@ -265,7 +265,8 @@ static int load_timeout(source *src, unsigned code, const char *name, unsigned d
 	}
 	if (parse_seconds(v, min, out) < 0)
 		return fail(why, whylen, "%s is '%.40s'; expected a whole number %s%u to 604800", src->where, v,
-			    strstr(name, "RETRIES") ? "" : "of seconds, ", min);
+			    strstr(name, "_MS") ? "of milliseconds, "
+			    : strstr(name, "RETRIES") || strstr(name, "TRIES") ? "" : "of seconds, ", min);
 	return 0;
 }
 
@@ -355,7 +356,11 @@ static int load(const sbx_ec2_settings *c, source *src, sbx_ec2_config *out, cha
 	    load_timeout(src, c->session_timeout_s, "SESSION_TIMEOUT", 30, 1, &out->session_timeout_s, why,
 			 whylen) < 0 ||
 	    load_timeout(src, c->terminate_timeout_s, "TERMINATE_TIMEOUT", 120, 1, &out->terminate_timeout_s,
-			 why, whylen) < 0)
+			 why, whylen) < 0 ||
+	    load_timeout(src, c->resume_tries, "RESUME_TRIES", 3, 1, &out->resume_tries, why, whylen) < 0 ||
+	    load_timeout(src, c->reopen_tries, "REOPEN_TRIES", 5, 1, &out->reopen_tries, why, whylen) < 0 ||
+	    load_timeout(src, c->reopen_backoff_ms, "REOPEN_BACKOFF_MS", 200, 1, &out->reopen_backoff_ms, why,
+			 whylen) < 0)
 		return -1;
 	if (c->api_retries_set)
 		out->api_retries = c->api_retries;

@@ -25,6 +25,11 @@
  *   SESSION_TIMEOUT     30  opening the SSM data channel (WebSocket + handshake)
  *   TERMINATE_TIMEOUT  120  TerminateInstances until the instance is gone
  *
+ * A dropped data channel (aws/ssm_reopen.h; counts and milliseconds):
+ *   RESUME_TRIES         3  ResumeSession re-dials in a row, each within SESSION_TIMEOUT
+ *   REOPEN_TRIES         5  then new sessions (StartSession) in a row, each within SESSION_TIMEOUT
+ *   REOPEN_BACKOFF_MS  200  the wait before the first try of either, doubling (at most 64x)
+ *
  * Missing required settings are named together in one error; a malformed
  * one is named with what is wrong and what is expected. */
 #ifndef SBX_AWS_EC2CONFIG_H
@@ -52,6 +57,7 @@ typedef struct sbx_ec2_settings {
 	unsigned volume_size_gib;
 	unsigned launch_timeout_s, online_timeout_s, api_timeout_s, api_retries, session_timeout_s,
 		terminate_timeout_s;
+	unsigned resume_tries, reopen_tries, reopen_backoff_ms;
 	int api_retries_set;                 /* api_retries was given (0 is a valid value) */
 	const char *dotenv_path;             /* default ".env"; "" = read none */
 } sbx_ec2_settings;
@@ -69,6 +75,7 @@ typedef struct sbx_ec2_config {
 	unsigned volume_size_gib; /* 0 = the AMI's size */
 	unsigned launch_timeout_s, online_timeout_s, api_timeout_s, api_retries, session_timeout_s,
 		terminate_timeout_s;
+	unsigned resume_tries, reopen_tries, reopen_backoff_ms;
 } sbx_ec2_config;
 
 /* Fill out from code, environment, .env and defaults. 0, or -1 with why. */

@@ -171,6 +171,14 @@ int aws_ssm_start_session(aws_client *c, const char *target, const char *documen
 	return json_call(c, "StartSession", body, start_session_done, (void *)cb, ud, err);
 }
 
+/* ResumeSession answers like StartSession: the same SessionId, a new
+ * StreamUrl and TokenValue. */
+int aws_ssm_resume_session(aws_client *c, const char *session_id, aws_ssm_session_cb cb, void *ud, sbx_error *err)
+{
+	return json_call(c, "ResumeSession", json_pack("{s:s}", "SessionId", session_id), start_session_done,
+			 (void *)cb, ud, err);
+}
+
 static void plain_done(void *ud, const sbx_error *err, json_t *a)
 {
 	(void)a;

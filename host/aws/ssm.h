@@ -1,6 +1,6 @@
 /* ssm.h — the Systems Manager API calls sbx makes (JSON 1.1 protocol):
  * GetParameter (the default AMI), DescribeInstanceInformation (is the
- * instance's SSM agent online), StartSession / TerminateSession (the data
+ * instance's SSM agent online), StartSession / ResumeSession / TerminateSession (the data
  * channel), SendCommand / GetCommandInvocation (bootstrap, and the
  * per-call baseline the benchmarks compare against). Asynchronous. */
 #ifndef SBX_AWS_SSM_H
@@ -38,6 +38,9 @@ int aws_ssm_ping_status(aws_client *c, const char *instance_id, aws_ssm_text_cb 
  * with portNumber and localPortNumber. */
 int aws_ssm_start_session(aws_client *c, const char *target, const char *document, const char *const *params,
 			  aws_ssm_session_cb cb, void *ud, sbx_error *err);
+/* ResumeSession: a new StreamUrl and token for a session whose WebSocket
+ * dropped (fails once the session was terminated or timed out). */
+int aws_ssm_resume_session(aws_client *c, const char *session_id, aws_ssm_session_cb cb, void *ud, sbx_error *err);
 int aws_ssm_terminate_session(aws_client *c, const char *session_id, aws_ssm_done_cb cb, void *ud, sbx_error *err);
 /* SendCommand with AWS-RunShellScript: the command id. */
 int aws_ssm_send_command(aws_client *c, const char *instance_id, const char *const *commands, unsigned timeout_s,

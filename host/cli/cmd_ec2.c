@@ -139,6 +139,8 @@ static void aws_close(ec2_cli *x)
 {
 	aws_client_free(x->client);
 	sbx_http_free(x->http);
+	x->client = NULL;
+	x->http = NULL;
 }
 
 static volatile sig_atomic_t interrupted;
@@ -460,7 +462,11 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 	}
 	sbx_ec2_config cfg;
 	record_config(&r, &cfg);
-	ec2_cli x;
+	/* The session reopens a dropped data channel through this client: it
+	 * lives as long as the process (one connect per command). */
+	static ec2_cli x;
+	if (x.client)
+		aws_close(&x);
 	if (aws_open(&x, loop, &cfg) < 0)
 		return NULL;
 	waiter w = {0};
@@ -475,7 +481,8 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 		fprintf(stderr, "sbx: cannot reach %s (%s in %s): %s\n", sb->name, r.instance_id, r.region,
 			ec2 ? w.err.message : err.message);
 	sbx_ec2_free(ec2);
-	aws_close(&x);
+	if (!s)
+		aws_close(&x);
 	return s;
 }
 

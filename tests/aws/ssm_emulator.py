@@ -11,7 +11,9 @@ from the documented layout (shared/notes/wire-protocols.md section 3), apart fro
 the C one it tests.
 
 API (POST /, JSON 1.1, X-Amz-Target AmazonSSM.*): StartSession (returns a
-ws://127.0.0.1:N/v1/data-channel/ID StreamUrl), TerminateSession,
+ws://127.0.0.1:N/v1/data-channel/ID StreamUrl), ResumeSession (a new token
+and StreamUrl for a session that is not terminated; DoesNotExistException
+otherwise), TerminateSession (ends the session and its WebSocket),
 DescribeInstanceInformation (every instance Online; none with --offline), GetParameter (the public
 Ubuntu AMI parameters, answered with --ami).
 
@@ -21,8 +23,22 @@ agent in a port session: HandshakeRequest (SessionType Port), expects a
 HandshakeResponse that processed it, sends HandshakeComplete, connects to
 127.0.0.1:agent-port and carries bytes both ways as output/input_stream_data,
 acknowledging each message, checking every digest and sequence number, and
-resending its own unacknowledged messages. --drop-every N drops every Nth stream
-message it sends the first time (the client must wait for the resend).
+resending its own unacknowledged messages (at most 1024 in flight, as the
+agent's window). --drop-every N drops every Nth stream message it sends the
+first time (the client must wait for the resend).
+
+A session outlives its WebSocket, as on the real service: the connection to
+the agent's port stays open, and a client that resumes (ResumeSession, then a
+new WebSocket with the new token) goes on with the same sequence numbers; both
+sides resend what the other did not acknowledge.
+
+Test hooks, one command a line on stdin:
+  drop            cut every session's WebSocket now (TCP shutdown, no close frame)
+  drop-after N    cut each open session's WebSocket once, after N more data channel messages
+  terminate       terminate every session (as TerminateSession, or an expired one)
+  refuse-resume   answer ResumeSession with DoesNotExistException from now on
+  refuse-start    answer StartSession with an error from now on
+  allow           undo both refusals
 """
 import argparse
 import base64
@@ -38,8 +54,10 @@ import uuid
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ARGS = None
-SESSIONS = {}  # id -> {"token", "port", "closed"}
-STATS = {"resends": 0, "acks_received": 0, "bad": []}
+SESSIONS = {}  # id -> {"token", "port", "closed", "channel"}
+STATS = {"resends": 0, "acks_received": 0, "bad": [], "drops": 0, "resumes": 0}
+CONTROL = {"refuse_resume": False, "refuse_start": False}
+WINDOW = 1024
 
 
 # ---------------------------------------------------------------- the codec
@@ -94,6 +112,16 @@ def read_exact(f, n):
     return data
 
 
+def unmask(data, key):
+    """XOR with the 4-byte key, as one big integer (a byte loop in Python
+    made the emulator the bottleneck of every transfer)."""
+    n = len(data)
+    if n == 0:
+        return b""
+    mask = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big")
+
+
 def ws_read(f):
     """One whole client message: (opcode, payload); pings answered by the caller."""
     parts, first_op = [], None
@@ -107,15 +135,13 @@ def ws_read(f):
         if not b1 & 0x80:
             raise ValueError("client frame not masked")
         key = read_exact(f, 4)
-        data = bytearray(read_exact(f, n))
-        for i in range(n):
-            data[i] ^= key[i % 4]
+        data = unmask(read_exact(f, n), key)
         op = b0 & 0x0F
         if op >= 8:
-            return op, bytes(data)
+            return op, data
         if first_op is None:
             first_op = op
-        parts.append(bytes(data))
+        parts.append(data)
         if b0 & 0x80:
             return first_op, b"".join(parts)
 
@@ -123,12 +149,15 @@ def ws_read(f):
 # ------------------------------------------------------------- the channel
 
 class Channel:
-    """The agent's side of one data channel."""
+    """The agent's side of one data channel: lives as long as its session,
+    across the WebSockets that carry it."""
 
     def __init__(self, handler, session):
         self.h = handler
         self.session = session
         self.lock = threading.Lock()
+        self.input = threading.Lock()  # a resumed WebSocket's messages wait for the old one's last
+        self.window = threading.Condition()
         self.out_seq = 0
         self.unacked = {}  # seq -> (bytes, last_sent)
         self.expected = 0
@@ -136,11 +165,36 @@ class Channel:
         self.sock = None
         self.done = False
         self.sent_stream = 0
+        self.drop_in = 0  # > 0: cut the WebSocket after that many more messages
+
+    def drop(self):
+        """Cut the WebSocket as a network failure would."""
+        h = self.h
+        if h is None:
+            return
+        self.h = None
+        STATS["drops"] += 1
+        try:
+            h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def count(self):
+        if self.drop_in > 0:
+            self.drop_in -= 1
+            if self.drop_in == 0:
+                self.drop()
 
     def send_raw(self, data):
         with self.lock:
-            self.h.wfile.write(ws_frame(2, data))
-            self.h.wfile.flush()
+            h = self.h
+            if h is None:
+                return  # no WebSocket now: resent after a resume
+            try:
+                h.wfile.write(ws_frame(2, data))
+                h.wfile.flush()
+            except OSError:
+                pass
 
     def send(self, ptype, payload, droppable=False):
         with self.lock:
@@ -148,6 +202,7 @@ class Channel:
             self.out_seq += 1
         msg = encode("output_stream_data", seq, ptype, payload)
         self.unacked[seq] = [msg, time.time()]
+        self.count()
         if droppable and ARGS.drop_every:
             self.sent_stream += 1
             if self.sent_stream % ARGS.drop_every == 0:
@@ -165,18 +220,20 @@ class Channel:
         while not self.done:
             time.sleep(0.1)
             now = time.time()
-            for seq, entry in list(self.unacked.items()):
-                if now - entry[1] > 0.3:
+            for seq, entry in sorted(dict(self.unacked).items()):
+                if now - entry[1] > 0.3 and self.h is not None:
                     entry[1] = now
                     STATS["resends"] += 1
-                    try:
-                        self.send_raw(entry[0])
-                    except OSError:
-                        return
+                    self.send_raw(entry[0])
 
     def pump_port(self):
         try:
             while True:
+                with self.window:
+                    while len(self.unacked) >= WINDOW and not self.done:
+                        self.window.wait(0.5)
+                if self.done:
+                    return
                 data = self.sock.recv(4096)
                 if not data:
                     break
@@ -212,16 +269,17 @@ class Channel:
             if self.sock:
                 self.sock.sendall(m["payload"])
         elif m["ptype"] == 10:
-            self.done = True
-            if self.sock:
-                self.sock.close()
+            self.end()
 
     def on_message(self, data):
         m = decode(data)
+        self.count()
         if m["type"] == "acknowledge":
             a = json.loads(m["payload"])
             STATS["acks_received"] += 1
-            self.unacked.pop(a["AcknowledgedMessageSequenceNumber"], None)
+            with self.window:
+                self.unacked.pop(a["AcknowledgedMessageSequenceNumber"], None)
+                self.window.notify()
             return
         if m["type"] != "input_stream_data":
             STATS["bad"].append("unexpected message type " + m["type"])
@@ -234,7 +292,19 @@ class Channel:
             self.on_stream(self.early.pop(self.expected))
             self.expected += 1
 
-    def run(self):
+    def end(self):
+        self.done = True
+        if self.sock:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+        with self.window:
+            self.window.notify_all()
+        self.drop()
+
+    def start(self):
         stype = ARGS.session_type
         actions = [{"ActionType": "SessionType",
                     "ActionParameters": {"SessionType": stype,
@@ -244,27 +314,69 @@ class Channel:
             actions.insert(0, {"ActionType": "KMSEncryption", "ActionParameters": {"KMSKeyId": "k"}})
         self.send(5, json.dumps({"AgentVersion": "3.3.0.0", "RequestedClientActions": actions}).encode())
         threading.Thread(target=self.resender, daemon=True).start()
+
+    def resume(self, handler):
+        """A new WebSocket for this session: resend what is unacknowledged."""
+        STATS["resumes"] += 1
+        with self.lock:
+            self.h = handler
+        for seq, entry in sorted(dict(self.unacked).items()):
+            entry[1] = time.time()
+            self.send_raw(entry[0])
+
+    def run(self, handler):
+        """Serve one WebSocket until it goes; the session stays."""
         try:
             while not self.done:
-                op, payload = ws_read(self.h.rfile)
+                op, payload = ws_read(handler.rfile)
                 if op == 8:
+                    self.end()  # the client closed the session
                     break
                 if op == 9:
                     with self.lock:
-                        self.h.wfile.write(ws_frame(10, payload))
-                        self.h.wfile.flush()
+                        handler.wfile.write(ws_frame(10, payload))
+                        handler.wfile.flush()
                     continue
                 if op == 2:
                     try:
-                        self.on_message(payload)
+                        with self.input:
+                            self.on_message(payload)
                     except (ValueError, KeyError) as e:
                         STATS["bad"].append(str(e))
+                        self.end()
                         break
         except (EOFError, OSError):
             pass
-        self.done = True
-        if self.sock:
-            self.sock.close()
+        with self.lock:
+            if self.h is handler:
+                self.h = None
+
+
+def control():
+    """Test hooks from stdin, until it closes."""
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "drop":
+            for sess in list(SESSIONS.values()):
+                if sess.get("channel"):
+                    sess["channel"].drop()
+        elif words[0] == "drop-after":
+            for sess in list(SESSIONS.values()):
+                if sess.get("channel"):
+                    sess["channel"].drop_in = int(words[1])
+        elif words[0] == "terminate":
+            for sess in list(SESSIONS.values()):
+                sess["closed"] = True
+                if sess.get("channel"):
+                    sess["channel"].end()
+        elif words[0] == "refuse-resume":
+            CONTROL["refuse_resume"] = True
+        elif words[0] == "refuse-start":
+            CONTROL["refuse_start"] = True
+        elif words[0] == "allow":
+            CONTROL["refuse_resume"] = CONTROL["refuse_start"] = False
 
 
 # ------------------------------------------------------------------- HTTP
@@ -314,12 +426,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         target = self.headers.get("X-Amz-Target", "")
         req = json.loads(body or b"{}")
         if target == "AmazonSSM.StartSession":
+            if CONTROL["refuse_start"]:
+                return self.reply(400, {"__type": "TargetNotConnected",
+                                        "message": "%s is not connected." % req.get("Target", "")})
             sid = "sbx-" + uuid.uuid4().hex[:17]
             params = req.get("Parameters", {})
             port = int(params.get("portNumber", [str(ARGS.agent_port)])[0])
             SESSIONS[sid] = {"token": uuid.uuid4().hex, "port": ARGS.agent_port or port, "closed": False}
             host, p = self.server.server_address[:2]
             return self.reply(200, {"SessionId": sid, "TokenValue": SESSIONS[sid]["token"],
+                                    "StreamUrl": "ws://%s:%d/v1/data-channel/%s?role=publish_subscribe"
+                                                 % (host, p, sid)})
+        if target == "AmazonSSM.ResumeSession":
+            sid = req.get("SessionId", "")
+            sess = SESSIONS.get(sid)
+            if not sess or sess["closed"] or CONTROL["refuse_resume"]:
+                return self.reply(400, {"__type": "DoesNotExistException",
+                                        "message": "Session %s does not exist or is terminated." % sid})
+            sess["token"] = uuid.uuid4().hex
+            host, p = self.server.server_address[:2]
+            return self.reply(200, {"SessionId": sid, "TokenValue": sess["token"],
                                     "StreamUrl": "ws://%s:%d/v1/data-channel/%s?role=publish_subscribe"
                                                  % (host, p, sid)})
         if target == "AmazonSSM.GetParameter":
@@ -330,6 +456,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sid = req.get("SessionId", "")
             if sid in SESSIONS:
                 SESSIONS[sid]["closed"] = True
+                if SESSIONS[sid].get("channel"):
+                    SESSIONS[sid]["channel"].end()
             return self.reply(200, {"SessionId": sid})
         if target == "AmazonSSM.DescribeInstanceInformation":
             ids = []
@@ -350,7 +478,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
             return
         sid = self.path.split("?")[0].rsplit("/", 1)[-1]
-        if self.headers.get("Upgrade", "").lower() != "websocket" or sid not in SESSIONS:
+        if self.headers.get("Upgrade", "").lower() != "websocket" or sid not in SESSIONS or \
+                SESSIONS[sid]["closed"]:
             self.send_response(404)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -374,7 +503,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(ws_frame(8, struct.pack("!H", 1008) + b"bad token"))
             return
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as AWS's endpoints answer
-        Channel(self, SESSIONS[sid]).run()
+        sess = SESSIONS[sid]
+        ch = sess.get("channel")
+        if ch is None or ch.done:
+            ch = sess["channel"] = Channel(self, sess)
+            ch.start()
+        else:
+            ch.resume(self)
+        ch.run(self)
         self.close_connection = True
 
 
@@ -394,7 +530,7 @@ def main():
     srv.daemon_threads = True
     print("PORT %d" % srv.server_address[1], flush=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    sys.stdin.read()
+    control()
 
 
 if __name__ == "__main__":

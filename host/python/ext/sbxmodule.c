@@ -132,6 +132,7 @@ static const char **c_str_array(PyObject *seq, const char *what)
 typedef struct {
 	PyObject_HEAD
 	sbx_session *s;
+	PyObject *keep; /* an EC2 sandbox's: its AWS client reopens a dropped data channel */
 } SessionObject;
 
 static PyTypeObject SessionType;
@@ -146,6 +147,7 @@ static PyObject *session_wrap(sbx_session *s, const sbx_error *err)
 		return NULL;
 	}
 	so->s = s;
+	so->keep = NULL;
 	return (PyObject *)so;
 }
 
@@ -190,6 +192,7 @@ static void session_dealloc(SessionObject *so)
 {
 	if (so->s)
 		close_session(so->s);
+	Py_XDECREF(so->keep);
 	PyObject_Free(so);
 }
 
@@ -929,7 +932,10 @@ static PyObject *ec2_take_session(Ec2Object *eo, PyObject *unused)
 		PyErr_SetString(PyExc_ValueError, "the EC2 sandbox has no session (not ready, or already taken)");
 		return NULL;
 	}
-	return session_wrap(s, NULL);
+	PyObject *so = session_wrap(s, NULL);
+	if (so)
+		((SessionObject *)so)->keep = Py_NewRef((PyObject *)eo);
+	return so;
 }
 
 static PyObject *ec2_down(Ec2Object *eo, PyObject *on_done)

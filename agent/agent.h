@@ -93,6 +93,9 @@ struct agent {
 	uint64_t next_wake;    /* earliest deadline any module asked for */
 };
 
+/* attach.c: `--attach PATH`, a stdio bridge to a listening agent. */
+int agent_attach(const char *path, const char *keep);
+
 /* serve.c */
 int agent_serve(agent *ag);
 void agent_watch(agent *ag, int fd, short events, poll_cb cb, void *obj);

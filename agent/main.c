@@ -17,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbx-agent --stdio | --listen ADDR [options]\n"
+		"usage: sbx-agent --stdio | --listen ADDR | --attach PATH [options]\n"
 		"\n"
 		"The sbx in-sandbox agent: runs commands and moves files for an sbx host,\n"
 		"speaking the sbx protocol (docs/PROTOCOL.md).\n"
@@ -25,6 +25,9 @@ static void usage(FILE *f)
 		"  --stdio            serve one host on stdin/stdout, exit when it leaves\n"
 		"  --listen ADDR      serve hosts on a unix socket path or 127.0.0.1:PORT;\n"
 		"                     commands survive a dropped connection and can be re-attached\n"
+		"  --attach PATH      connect stdin/stdout to the agent listening on the unix\n"
+		"                     socket PATH, starting it (detached) if none answers: a\n"
+		"                     stdio stream whose commands survive the stream\n"
 		"  --workdir DIR      directory relative paths resolve against (default: cwd)\n"
 		"  --keep SECONDS     keep results of detached commands this long (default 600)\n"
 		"  --version          print the version\n");
@@ -98,7 +101,7 @@ static const char *arch_name(void)
 int main(int argc, char **argv)
 {
 	static agent ag;
-	const char *listen_addr = NULL;
+	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600";
 	ag.listen_fd = -1;
 	ag.keep_ms = 600 * 1000;
 	for (int i = 1; i < argc; i++) {
@@ -109,6 +112,9 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--listen") == 0 && v) {
 			listen_addr = v;
 			i++;
+		} else if (strcmp(a, "--attach") == 0 && v) {
+			attach_path = v;
+			i++;
 		} else if (strcmp(a, "--workdir") == 0 && v) {
 			if (chdir(v) < 0) {
 				fprintf(stderr, "sbx-agent: --workdir %s: %s\n", v, strerror(errno));
@@ -117,6 +123,7 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--keep") == 0 && v) {
 			ag.keep_ms = (uint64_t)strtoull(v, NULL, 10) * 1000;
+			keep = v;
 			i++;
 		} else if (strcmp(a, "--version") == 0) {
 			printf("sbx-agent %s (protocol %d, %s)\n", AGENT_VERSION, SBX_PROTO_VERSION, arch_name());
@@ -130,6 +137,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (attach_path && !ag.stdio && !listen_addr)
+		return agent_attach(attach_path, keep); /* the listener gets our cwd as its workdir */
 	if (ag.stdio == (listen_addr != NULL)) {
 		usage(stderr);
 		return 2;

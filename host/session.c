@@ -19,6 +19,8 @@
 #define DEFAULT_PING_MS 15000
 #define DEFAULT_DEAD_MS 60000
 #define DEFAULT_OVERDUE_MS 30000
+#define K8S_REDIAL_TRIES 5
+#define K8S_REDIAL_BACKOFF_MS 200
 #define RECONNECT_TRIES 40
 #define RECONNECT_BACKOFF_MS 20
 
@@ -586,6 +588,9 @@ sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8
 	sbx_session *s = session_new(loop, t, so);
 	if (!s)
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	else if (so && so->reconnect) /* a dropped stream: the same exec again (agent --attach) */
+		session_set_redial(s, sbx_k8s_dialer_dial, sbx_k8s_dialer_new(loop, k, x), sbx_k8s_dialer_free,
+				   K8S_REDIAL_TRIES, K8S_REDIAL_BACKOFF_MS);
 	return s;
 }
 

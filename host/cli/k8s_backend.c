@@ -116,11 +116,14 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 	if (sbx_k8s_sandbox_config(&k, &cfg, &conn, err, sizeof err) < 0) {
 		fprintf(stderr, "sbx: %s\n", err);
 	} else {
-		const char *argv[] = {k.agents[i], "--stdio", NULL};
+		char sock[600];
+		const char *argv[4];
+		sbx_k8s_agent_argv(k.agents[i], sock, sizeof sock, argv);
 		const char *kubectl[SBX_K8S_KUBECTL_ARGV];
 		sbx_k8s_kubectl_argv(k.kubeconfig, k.context, kubectl);
 		sbx_k8s_exec x = {.ns = k.ns, .pod = k.pods[i], .argv = argv, .kubectl = k.kubectl ? kubectl : NULL};
-		s = sbx_session_k8s(loop, &conn, &x, NULL, &e);
+		sbx_session_opts so = sbx_k8s_session_opts();
+		s = sbx_session_k8s(loop, &conn, &x, &so, &e);
 		if (s && sbx_session_wait_ready(s, 30, &e) < 0) {
 			sbx_session_close(s);
 			s = NULL;

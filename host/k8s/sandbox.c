@@ -26,6 +26,20 @@ void sbx_k8s_conn_from_config(const sbx_k8s_config *cfg, sbx_k8s_conn *k)
 			    .insecure = cfg->insecure};
 }
 
+void sbx_k8s_agent_argv(const char *agent, char *sock, size_t sock_len, const char *argv[4])
+{
+	snprintf(sock, sock_len, "%s.sock", agent);
+	argv[0] = agent;
+	argv[1] = "--attach";
+	argv[2] = sock;
+	argv[3] = NULL;
+}
+
+sbx_session_opts sbx_k8s_session_opts(void)
+{
+	return (sbx_session_opts){.reconnect = 1};
+}
+
 void sbx_k8s_kubectl_argv(const char *kubeconfig, const char *context, const char *argv[SBX_K8S_KUBECTL_ARGV])
 {
 	const char *kubectl = getenv("SBX_KUBECTL");
@@ -280,9 +294,12 @@ static const char *const *kubectl_of(sbx_k8s_box *b)
 
 static sbx_session *open_session(sbx_k8s_box *b, int i, sbx_error *err)
 {
-	const char *argv[] = {b->sb.agents[i], "--stdio", NULL};
+	char sock[600];
+	const char *argv[4];
+	sbx_k8s_agent_argv(b->sb.agents[i], sock, sizeof sock, argv);
 	sbx_k8s_exec x = {.ns = b->sb.ns, .pod = b->sb.pods[i], .argv = argv, .kubectl = kubectl_of(b)};
-	return sbx_session_k8s(b->loop, &b->k, &x, NULL, err);
+	sbx_session_opts so = sbx_k8s_session_opts();
+	return sbx_session_k8s(b->loop, &b->k, &x, &so, err);
 }
 
 static void connect_all(sbx_k8s_box *b)

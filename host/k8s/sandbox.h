@@ -85,6 +85,15 @@ int sbx_k8s_up(const sbx_k8s_up_opts *o, sbx_k8s_sandbox *sb, char *err, size_t 
 /* helm uninstall (a release already gone is not an error). 0, or -1. */
 int sbx_k8s_down(const sbx_k8s_sandbox *sb, char *err, size_t err_len);
 
+/* How a session reaches the agent in a pod: `AGENT --attach AGENT.sock`, a
+ * stdio bridge to the agent listening next to the binary (started on first
+ * use), so a dropped exec stream loses no command: the session dials a new
+ * stream and re-attaches them. sock must hold the socket path (buffer of
+ * sock_len); argv gets 4 entries. */
+void sbx_k8s_agent_argv(const char *agent, char *sock, size_t sock_len, const char *argv[4]);
+/* The session options that go with it (reconnect on). */
+sbx_session_opts sbx_k8s_session_opts(void);
+
 /* The kubectl command line for the fallback transport: $SBX_KUBECTL or
  * kubectl, then --kubeconfig (a single file) and --context when given. */
 #define SBX_K8S_KUBECTL_ARGV 6

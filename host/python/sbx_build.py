@@ -61,6 +61,7 @@ def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
     cmd = dist.get_command_obj("build_ext")
     cmd.build_lib = out_dir
     cmd.build_temp = os.path.join(out_dir, ".tmp")
+    cmd.force = True  # setuptools only compares sources: a newer libsbx.a must relink too
     cmd.ensure_finalized()
     cmd.run()
     shutil.rmtree(cmd.build_temp, ignore_errors=True)

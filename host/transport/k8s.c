@@ -358,3 +358,75 @@ sbx_transport *sbx_k8s_transport(sbx_loop *loop, const sbx_k8s_conn *k, const sb
 	}
 	return &p->t;
 }
+
+/* ---- dialing again ------------------------------------------------------------------------ */
+
+struct sbx_k8s_dialer {
+	sbx_loop *loop;
+	sbx_k8s_conn k;
+	sbx_k8s_exec x;
+	void **owned; /* the copies k and x point to */
+	size_t n;
+};
+
+static void *own(sbx_k8s_dialer *d, void *p)
+{
+	void **grown = realloc(d->owned, (d->n + 1) * sizeof *grown);
+	if (!p || !grown)
+		abort();
+	d->owned = grown;
+	d->owned[d->n++] = p;
+	return p;
+}
+
+static const char *keep(sbx_k8s_dialer *d, const char *s)
+{
+	return s ? own(d, strdup(s)) : NULL;
+}
+
+static const char *const *keep_argv(sbx_k8s_dialer *d, const char *const *argv)
+{
+	if (!argv)
+		return NULL;
+	size_t n = 0;
+	while (argv[n])
+		n++;
+	const char **copy = own(d, calloc(n + 1, sizeof *copy));
+	for (size_t i = 0; i < n; i++)
+		copy[i] = keep(d, argv[i]);
+	return copy;
+}
+
+sbx_k8s_dialer *sbx_k8s_dialer_new(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x)
+{
+	sbx_k8s_dialer *d = calloc(1, sizeof *d);
+	if (!d)
+		abort();
+	d->loop = loop;
+	if (k)
+		d->k = (sbx_k8s_conn){.server = keep(d, k->server), .ca_pem = keep(d, k->ca_pem),
+				      .client_cert_pem = keep(d, k->client_cert_pem),
+				      .client_key_pem = keep(d, k->client_key_pem), .token = keep(d, k->token),
+				      .tls_server_name = keep(d, k->tls_server_name), .proxy_url = keep(d, k->proxy_url),
+				      .insecure = k->insecure};
+	d->x = (sbx_k8s_exec){.ns = keep(d, x->ns), .pod = keep(d, x->pod), .container = keep(d, x->container),
+			      .argv = keep_argv(d, x->argv), .ping_ms = x->ping_ms, .kubectl = keep_argv(d, x->kubectl)};
+	return d;
+}
+
+sbx_transport *sbx_k8s_dialer_dial(void *dialer, char *err, size_t err_len)
+{
+	sbx_k8s_dialer *d = dialer;
+	return sbx_k8s_transport(d->loop, &d->k, &d->x, err, err_len);
+}
+
+void sbx_k8s_dialer_free(void *dialer)
+{
+	sbx_k8s_dialer *d = dialer;
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->owned[i]);
+	free(d->owned);
+	free(d);
+}

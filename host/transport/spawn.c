@@ -57,6 +57,30 @@ static void keep_visible(int fd, const char *dir)
 	close(fd);
 }
 
+/* The program itself, when the private /tmp hid it (a build under /tmp):
+ * bound read-only at its own path, for an exec by path (valgrind, which
+ * cannot execveat our handle). Nothing else of the old /tmp shows. */
+static void keep_program_visible(int exe, const char *prog)
+{
+	if (exe < 0 || strncmp(prog, "/tmp/", 5) != 0)
+		return;
+	char path[4096], src[64];
+	snprintf(path, sizeof path, "%s", prog);
+	for (char *p = path + 1; *p; p++) {
+		if (*p == '/') {
+			*p = 0;
+			mkdir(path, 0755);
+			*p = '/';
+		}
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+	if (fd >= 0)
+		close(fd);
+	snprintf(src, sizeof src, "/proc/self/fd/%d", exe);
+	if (mount(src, path, NULL, MS_BIND, NULL) == 0)
+		mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL);
+}
+
 /* An O_PATH handle on the program, found like execvp finds it. */
 static int open_exe(const char *prog)
 {
@@ -99,6 +123,7 @@ static int child_main(void *arg)
 			child_fail("mounting a private /tmp");
 		if (keep >= 0)
 			keep_visible(keep, o->keep_dir);
+		keep_program_visible(exe, o->argv[0]);
 		/* A fresh /proc for the new pid namespace (best effort). */
 		mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 		/* and a /sys that shows this network namespace (best effort) */

@@ -69,5 +69,11 @@ sbx_transport *sbx_connect_transport(sbx_loop *loop, const char *addr, char *err
 /* k8s.c: the stdin/stdout of a pod exec over the API server's WebSocket. */
 sbx_transport *sbx_k8s_transport(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x, char *err,
 				 size_t err_len);
+/* The same exec, to dial again after a drop (a session's redial hook): a
+ * copy of k and x taken now. */
+typedef struct sbx_k8s_dialer sbx_k8s_dialer;
+sbx_k8s_dialer *sbx_k8s_dialer_new(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8s_exec *x);
+sbx_transport *sbx_k8s_dialer_dial(void *dialer, char *err, size_t err_len);
+void sbx_k8s_dialer_free(void *dialer);
 
 #endif

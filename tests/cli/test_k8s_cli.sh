@@ -65,7 +65,7 @@ t exec_in_web_pod sh -c '[ "$("$0" exec kbox/web -- sh -c "basename \$PWD")" = a
 t exec_exit_code sh -c '"$0" exec kbox -- sh -c "exit 7"; [ $? -eq 7 ]' "$SBX"
 t exec_stdin sh -c '[ "$(printf "a\nb\n" | "$0" exec kbox -- wc -l)" = 2 ]' "$SBX"
 t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
-t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-")" = 1 ]' "$SBX" "$WORK"
+t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 
 cat >"$WORK/compose.yaml" <<C
 services:
@@ -100,7 +100,7 @@ K
 	t kubectl_exec sh -c '[ "$("$0" exec xbox -- sh -c "basename \$PWD")" = agent-env-xbox-default-0 ]' "$SBX"
 	t kubectl_exec_stdin_and_status sh -c '[ "$(printf "a\nb\n" | "$0" exec xbox -- wc -l)" = 2 ] && { "$0" exec xbox -- sh -c "exit 5"; [ $? -eq 5 ]; }' "$SBX"
 	t kubectl_cp_both_ways sh -c 'head -c 2000000 /dev/urandom > "$1/xf" && "$0" cp "$1/xf" xbox:x.bin && "$0" cp xbox:x.bin "$1/xg" && cmp "$1/xf" "$1/xg"' "$SBX" "$WORK"
-	t kubectl_carried_it sh -c 'grep -q "exec -i -n evals agent-env-xbox-default-0 -- sh -c" "$0/kubectl.log" && grep -q "exec -i -n evals agent-env-xbox-default-0 -- bin/sbx-agent-[0-9a-f]* --stdio" "$0/kubectl.log"' "$WORK"
+	t kubectl_carried_it sh -c 'grep -q "exec -i -n evals agent-env-xbox-default-0 -- sh -c" "$0/kubectl.log" && grep -q "exec -i -n evals agent-env-xbox-default-0 -- bin/sbx-agent-[0-9a-f]* --attach bin/sbx-agent-[0-9a-f]*.sock" "$0/kubectl.log"' "$WORK"
 	t kubectl_bad_transport sh -c '! "$0" up ybox --backend k8s --transport spdy 2>"$1/tr.err" && grep -q "unknown transport" "$1/tr.err"' "$SBX" "$WORK"
 	t kubectl_down sh -c '"$0" down xbox && ! "$1" list -n evals -q | grep -qx xbox' "$SBX" "$HELM"
 	unset SBX_KUBECTL

@@ -242,6 +242,144 @@ static void test_hostile_agent_over_websocket(void)
 	sbx_session_close(healthy);
 }
 
+/* ---- a dropped exec stream ----------------------------------------------------------------- */
+
+typedef struct drop_seen {
+	int done;
+	sbx_status status;
+	char message[sizeof ((sbx_error *)0)->message];
+	char *out;
+} drop_seen;
+
+static void drop_exec_done(void *ud, sbx_exec_result *r)
+{
+	drop_seen *d = ud;
+	if (d->done++ == 0) {
+		d->status = r->error.status;
+		snprintf(d->message, sizeof d->message, "%s", r->error.message);
+		d->out = (char *)r->out;
+		r->out = NULL;
+	}
+}
+
+static void drop_file_done(void *ud, sbx_file_result *r)
+{
+	drop_seen *d = ud;
+	if (d->done++ == 0) {
+		d->status = r->error.status;
+		snprintf(d->message, sizeof d->message, "%s", r->error.message);
+	}
+}
+
+/* Kills the `sbx-agent --attach SOCK` bridge: the exec stream ends as if
+ * the network or the API server had dropped it. */
+static int kill_bridge(const char *marker)
+{
+	pid_t pids[4];
+	int n = it_procs_with(marker, pids, 4);
+	for (int i = 0; i < n && i < 4; i++)
+		kill(pids[i], SIGKILL);
+	return n;
+}
+
+/* The exec stream runs `sbx-agent --attach SOCK`: killing that bridge at
+ * random moments while an exec and two 4 MiB transfers are in flight, the
+ * session dials a new stream to the same listening agent, re-attaches the
+ * command and collects it whole, exactly once; transfers complete or fail
+ * saying the target is unchanged, and never leave a half-written file. */
+static void test_dropped_stream_reconnects(void)
+{
+	enum { ROUNDS = 16, SIZE = 4 << 20, LINES = 20 };
+	char sock[300], marker[340], pod_dir[400];
+	snprintf(sock, sizeof sock, "%s/ns1/agent-pod/sbx-drop.sock", root);
+	snprintf(marker, sizeof marker, "--attach %s", sock);
+	snprintf(pod_dir, sizeof pod_dir, "%s/ns1/agent-pod", root);
+	const char *argv[] = {it_agent(), "--attach", sock, NULL};
+	sbx_k8s_conn k = conn();
+	sbx_k8s_exec x = {.ns = "ns1", .pod = "agent-pod", .argv = argv};
+	sbx_session_opts so = {.reconnect = 1};
+	sbx_error err;
+	sbx_session *s = sbx_session_k8s(loop, &k, &x, &so, &err);
+	CHECKF(s && sbx_session_wait_ready(s, 30, &err) == 0, "%s", err.message);
+	char boot[64];
+	snprintf(boot, sizeof boot, "%s", sbx_session_boot_id(s));
+	uint8_t *data = malloc(SIZE);
+	it_fill_random(data, SIZE, 7);
+	char src[500], up[500], down[500];
+	snprintf(src, sizeof src, "%s/src.bin", pod_dir);
+	snprintf(up, sizeof up, "%s/up.bin", pod_dir);
+	snprintf(down, sizeof down, "%s/down.bin", root);
+	it_write_local(src, data, SIZE);
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	char why[1200] = "";
+	int cuts = 0;
+	for (int round = 0; round < ROUNDS && !why[0]; round++) {
+		it_write_local(up, "old", 3);
+		it_write_local(down, "old", 3);
+		drop_seen ex = {0}, w = {0}, r = {0};
+		const char *script[] = {"sh", "-c", "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); sleep 0.01; done",
+					NULL};
+		sbx_exec_opts eo = {.argv = script, .on_done = drop_exec_done, .ud = &ex};
+		sbx_file_opts wo = SBX_FILE_OPTS_INIT;
+		wo.path = "up.bin";
+		wo.data = data;
+		wo.len = SIZE;
+		wo.on_done = drop_file_done;
+		wo.ud = &w;
+		sbx_file_opts ro = SBX_FILE_OPTS_INIT;
+		ro.path = "src.bin";
+		ro.local_path = down;
+		ro.on_done = drop_file_done;
+		ro.ud = &r;
+		CHECK(sbx_exec(s, &eo, &err) && sbx_write_file(s, &wo, &err) && sbx_read_file(s, &ro, &err));
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		it_run_for(loop, rng % 250);
+		if (!(ex.done && w.done && r.done))
+			cuts += kill_bridge(marker) > 0;
+		it_run_until(loop, &ex.done, 60);
+		it_run_until(loop, &w.done, 60);
+		it_run_until(loop, &r.done, 60);
+		it_run_for(loop, 20); /* a second report would show up here */
+		char want[LINES * 10] = "";
+		for (int i = 0; i < LINES; i++)
+			snprintf(want + strlen(want), sizeof want - strlen(want), "line%d\n", i);
+		if (ex.done != 1 || w.done != 1 || r.done != 1)
+			snprintf(why, sizeof why, "round %d: reported %d/%d/%d times", round, ex.done, w.done, r.done);
+		else if (ex.status != SBX_OK || !ex.out || strcmp(ex.out, want) != 0)
+			snprintf(why, sizeof why, "round %d: the command was not collected whole: %s", round, ex.message);
+		drop_seen *files[] = {&w, &r};
+		const char *paths[] = {up, down};
+		for (int i = 0; i < 2 && !why[0]; i++) {
+			size_t len = 0;
+			uint8_t *got = it_read_local(paths[i], &len);
+			int whole = got && len == SIZE && memcmp(got, data, SIZE) == 0;
+			int old = got && len == 3 && memcmp(got, "old", 3) == 0;
+			if (files[i]->status == SBX_OK ? !whole : !(old || whole) || !strstr(files[i]->message, "unchanged"))
+				snprintf(why, sizeof why, "round %d: %s: %s (%zu bytes there)", round, i ? "download" : "upload",
+					 files[i]->message, len);
+			free(got);
+		}
+		free(ex.out);
+	}
+	const sbx_error *f = sbx_session_failure(s);
+	char boot_after[64];
+	snprintf(boot_after, sizeof boot_after, "%s", sbx_session_boot_id(s));
+	CHECKF(!why[0], "%s", why);
+	CHECKF(!f, "the session gave up: %s", f ? f->message : "");
+	CHECK_EQ_STR(boot_after, boot); /* the same agent all along */
+	CHECKF(cuts >= ROUNDS / 2, "only %d of %d rounds were cut mid-flight", cuts, ROUNDS);
+	printf("     %d rounds, %d streams dropped mid-flight\n", ROUNDS, cuts);
+	sbx_session_close(s);
+	free(data);
+	/* the listening agent stays in the pod, as it would in a container */
+	pid_t pids[4];
+	char listener[340];
+	snprintf(listener, sizeof listener, "--listen %s", sock);
+	int n = it_procs_with(listener, pids, 4);
+	for (int i = 0; i < n && i < 4; i++)
+		kill(pids[i], SIGTERM);
+}
+
 static void test_heartbeats_survive_idle_timeout(void)
 {
 	/* idle_emu cuts exec streams after 4 s without a data frame, as a
@@ -349,6 +487,7 @@ int main(void)
 	IT_RUN(test_bad_credentials_and_trust);
 	IT_RUN(test_agent_that_fails_is_explained);
 	IT_RUN(test_hostile_agent_over_websocket);
+	IT_RUN(test_dropped_stream_reconnects);
 	IT_RUN(test_heartbeats_survive_idle_timeout);
 	IT_RUN(test_kubectl_exec_fallback_transport);
 	sbx_loop_free(loop);

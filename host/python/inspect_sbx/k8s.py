@@ -69,6 +69,7 @@ class K8sSandbox(SbxSandbox):
         self.pod_uid = pod_uid
         self.config = config
         self.restarts = 0
+        self.boot_id: str | None = None  # the agent's, as first seen
         self._reconnecting: asyncio.Future | None = None
 
     async def exec(self, cmd: list[str], input: str | bytes | None = None, cwd: str | None = None,
@@ -78,7 +79,21 @@ class K8sSandbox(SbxSandbox):
                                   timeout=timeout, timeout_retry=timeout_retry, concurrency=concurrency)
 
     async def _before_call(self) -> None:
-        if self.closed or self.session.failure is None:
+        if self.closed:
+            return
+        if self.session.failure is None:
+            # A dropped exec stream is dialled again by libsbx itself (the agent
+            # listens in the pod): the same agent means nothing was lost; a new
+            # boot id means the agent (or its container) started over.
+            boot = self.session.boot_id
+            if not boot:  # dialling a new stream: wait for its agent's HELLO
+                await self.ready(READY_TIMEOUT)
+                boot = self.session.boot_id
+            if boot and self.boot_id and boot != self.boot_id:
+                self.boot_id = boot
+                self._restarted(self.pod_uid, "its agent started over")
+            elif boot:
+                self.boot_id = boot
             return
         if self._reconnecting is None:  # one reconnect for all the calls that find the stream lost
             self._reconnecting = asyncio.ensure_future(self._reconnect())
@@ -106,11 +121,16 @@ class K8sSandbox(SbxSandbox):
         self.session = session
         old.close()
         await self.ready(READY_TIMEOUT)
-        self.restarts += 1
+        self.boot_id = self.session.boot_id
         why = "its pod was replaced" if uid != self.pod_uid else "its agent stream was lost and restarted"
+        self._restarted(uid, f"{why} ({lost[3]})")
+
+    def _restarted(self, uid: str, why: str) -> None:
+        """Counts a restart and applies restarted_container_behavior."""
+        self.restarts += 1
         self.pod_uid = uid
         msg = (f"sbx-k8s: the container of sandbox {self.name} (pod {self.namespace}/{self.pod}) restarted: "
-               f"{why} ({lost[3]}); processes it ran are gone")
+               f"{why}; processes it ran are gone")
         if self.config.restarted_container_behavior == "raise":
             raise RestartedContainerError(msg)
         log.warning(msg)
@@ -229,6 +249,8 @@ class K8sProvider:
                                        namespace=info["namespace"], pod_uid=info["pod_uids"][i], config=c,
                                        contract=self.contract, connect=self._connection)
             await asyncio.gather(*(s.ready(READY_TIMEOUT) for s in envs.values()))
+            for s in envs.values():
+                s.boot_id = s.session.boot_id
         except BaseException:
             for s in envs.values():
                 s.close()

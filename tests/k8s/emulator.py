@@ -161,6 +161,7 @@ class Store:
             pod = self.pods.pop((ns, name), None)
             if not pod:
                 return 404, status_obj(404, "NotFound", 'pods "%s" not found' % name)
+            stop_processes_in(self.pod_dir(ns, name))  # as a kubelet ends a deleted pod's containers
             pod = json.loads(json.dumps(pod))
             pod["metadata"]["resourceVersion"] = self.next_rv()
             self.notify("DELETED", pod)
@@ -679,6 +680,23 @@ class Server(http.server.ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+def stop_processes_in(directory):
+    """Kills every process whose working directory is in directory (a pod's "container")."""
+    want = os.path.realpath(directory)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if cwd == want or cwd.startswith(want + "/"):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def main():
     global STORE, OBJECTS
     a = sys.argv[1:]
@@ -707,10 +725,13 @@ def main():
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     print("PORT %d" % srv.server_address[1], flush=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         sys.stdin.read()
     except KeyboardInterrupt:
         pass
+    finally:
+        stop_processes_in(STORE.root)  # the node goes: so does everything that ran on it
 
 
 if __name__ == "__main__":

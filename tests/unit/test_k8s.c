@@ -364,7 +364,7 @@ static void test_dropped_stream_reconnects(void)
 	const sbx_error *f = sbx_session_failure(s);
 	char boot_after[64];
 	snprintf(boot_after, sizeof boot_after, "%s", sbx_session_boot_id(s));
-	CHECKF(!why[0], "%s", why);
+	CHECKF(!why[0], "%.600s", why);
 	CHECKF(!f, "the session gave up: %s", f ? f->message : "");
 	CHECK_EQ_STR(boot_after, boot); /* the same agent all along */
 	CHECKF(cuts >= ROUNDS / 2, "only %d of %d rounds were cut mid-flight", cuts, ROUNDS);

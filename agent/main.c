@@ -25,6 +25,8 @@ static void usage(FILE *f)
 		"  --stdio            serve one host on stdin/stdout, exit when it leaves\n"
 		"  --listen ADDR      serve hosts on a unix socket path or 127.0.0.1:PORT;\n"
 		"                     commands survive a dropped connection and can be re-attached\n"
+		"  --listen-fd N      serve hosts on the listening socket inherited as fd N\n"
+		"                     (how a contained local sandbox gets its socket)\n"
 		"  --attach PATH      connect stdin/stdout to the agent listening on the unix\n"
 		"                     socket PATH, starting it (detached) if none answers: a\n"
 		"                     stdio stream whose commands survive the stream\n"
@@ -76,6 +78,21 @@ fail:
 	return -1;
 }
 
+/* A listening socket handed over by whoever started us: kept from the
+ * commands we run and made non-blocking like our own. */
+static int listen_inherited(int fd)
+{
+	int type = 0;
+	socklen_t tl = sizeof type;
+	if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
+		fprintf(stderr, "sbx-agent: --listen-fd %d: not a stream socket\n", fd);
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	return fd;
+}
+
 static void make_boot_id(char *out, size_t len)
 {
 	unsigned char r[16] = {0};
@@ -102,6 +119,7 @@ int main(int argc, char **argv)
 {
 	static agent ag;
 	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600";
+	int inherited = -1;
 	ag.listen_fd = -1;
 	ag.keep_ms = 600 * 1000;
 	for (int i = 1; i < argc; i++) {
@@ -110,6 +128,10 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--stdio") == 0) {
 			ag.stdio = 1;
 		} else if (strcmp(a, "--listen") == 0 && v) {
+			listen_addr = v;
+			i++;
+		} else if (strcmp(a, "--listen-fd") == 0 && v) {
+			inherited = atoi(v);
 			listen_addr = v;
 			i++;
 		} else if (strcmp(a, "--attach") == 0 && v) {
@@ -145,7 +167,9 @@ int main(int argc, char **argv)
 	}
 	if (!getcwd(ag.workdir, sizeof ag.workdir))
 		strcpy(ag.workdir, "/");
-	if (listen_addr && (ag.listen_fd = listen_on(listen_addr)) < 0)
+	if (inherited >= 0 && (ag.listen_fd = listen_inherited(inherited)) < 0)
+		return 1;
+	if (inherited < 0 && listen_addr && (ag.listen_fd = listen_on(listen_addr)) < 0)
 		return 1;
 	snprintf(ag.hello.version, sizeof ag.hello.version, "%s", AGENT_VERSION);
 	make_boot_id(ag.hello.boot_id, sizeof ag.hello.boot_id);

@@ -63,12 +63,43 @@ typedef struct sbx_session_opts {
 	void *ud;
 } sbx_session_opts;
 
-/* Local agent as a child process on a socketpair. */
+/* How a local sandbox is contained: an OCI container run by a kept
+ * runtime, with a read-only view of the host's OS (or an unpacked image),
+ * a private writable /etc, /root, /tmp, ..., root inside mapped to an
+ * unprivileged host id range, Docker's default capabilities, no_new_privs,
+ * a seccomp filter, no network, and cgroup limits. All fields optional. */
+typedef struct sbx_box_opts {
+	const char *runtime;    /* "crun", "runc" or "runsc" (gVisor); NULL or "auto":
+				   $SBX_RUNTIME, else crun where it starts here, else runc */
+	const char *rootfs;     /* a root filesystem to run on (an unpacked image);
+				   NULL: the host's /usr, /bin, /lib*, /sbin read-only */
+	uint64_t memory;        /* bytes; 0: 2 GiB; UINT64_MAX: no limit */
+	long pids;              /* 0: 1024; -1: no limit */
+	double cpus;            /* CPUs as a hard quota; 0: none, a 0.5 CPU share; <0: no share */
+	const char *workdir;    /* commands' working directory inside; NULL: /root */
+	const char *user;       /* commands' default user inside; NULL: root */
+	const char *const *env; /* extra "K=V" for every command (compose environment) */
+	const char *hostname;   /* NULL: "sandbox" */
+} sbx_box_opts;
+#define SBX_BOX_DEFAULT_MEMORY (2ull << 30)
+#define SBX_BOX_DEFAULT_PIDS 1024
+#define SBX_BOX_DEFAULT_CPU_SHARE 0.5
+
+/* A local sandbox: the agent inside a container on a socketpair (see
+ * sbx_box_opts), or with host = 1 a plain host process. */
 typedef struct sbx_local_opts {
 	const char *agent_path; /* default: $SBX_AGENT, else sbx-agent next to the program */
-	const char *workdir;    /* the sandbox's working directory */
-	int isolate;            /* new user, pid, mount and net namespaces; private /tmp */
-	const char *const *env; /* environment for the agent (NULL: a minimal one) */
+	const char *workdir;    /* contained: a new private host directory for the
+				   container's bundle (NULL: one under $TMPDIR), removed
+				   at close; host: the agent's working directory */
+	const sbx_box_opts *box; /* contained: how (NULL: the defaults) */
+	/* host = 1: NO containment: the agent and its commands run as this
+	 * process's user with its files, network and ids (debugging, trusted
+	 * code). isolate then adds new user, pid, mount and net namespaces and
+	 * a private /tmp (a partial measure: the host's files stay visible). */
+	int host;
+	int isolate;
+	const char *const *env; /* host: environment for the agent (NULL: a minimal one) */
 } sbx_local_opts;
 
 sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so,

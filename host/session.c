@@ -613,8 +613,26 @@ const char *sbx_default_agent_path(void)
 	return "sbx-agent";
 }
 
+/* The agent inside a new box (host/local/): a contained local sandbox. */
+static sbx_session *boxed(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
+{
+	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
+	char msg[600];
+	sbx_transport *t = sbx_box_transport(loop, lo ? lo->box : NULL, agent, lo ? lo->workdir : NULL, msg, sizeof msg);
+	if (!t) {
+		sbx_error_set(err, SBX_E_LOCAL, errno, "spawn", "%s", msg);
+		return NULL;
+	}
+	sbx_session *s = session_new(loop, t, so);
+	if (!s)
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	return s;
+}
+
 sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
 {
+	if (!lo || !lo->host)
+		return boxed(loop, lo, so, err);
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
 	const char *argv[] = {agent, "--stdio", NULL};
 	sbx_spawn_opts o = {

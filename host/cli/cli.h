@@ -26,7 +26,12 @@ int cli_sandbox_load(const char *name, cli_sandbox *sb);       /* 0, or -1 (no s
 int cli_sandbox_names(char names[][64], int max);              /* sorted */
 void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);
 pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
+/* A contained service's box (STATE/NAME/SVC.box): 0, or -1 for --host. */
+struct sbx_box;
+int cli_service_box(const cli_sandbox *sb, const char *svc, struct sbx_box *b);
 void cli_print_no_sandbox(const char *name);
+/* The last non-empty line of a service's log ("" when none). */
+void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len);
 /* Resolves "NAME[/SERVICE]" and connects; prints a helpful error and
  * returns NULL on failure. */
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);

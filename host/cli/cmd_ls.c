@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "local/box.h"
 #include "k8s/sandbox.h"
 
 int cmd_ls(int argc, char **argv)
@@ -48,7 +49,11 @@ int cmd_ls(int argc, char **argv)
 		for (int k = 0; k < sb.nservices; k++) {
 			pid_t pid = cli_service_pid(&sb, sb.services[k]);
 			char root[4200];
-			cli_service_path(&sb, sb.services[k], "root", root, sizeof root);
+			sbx_box box;
+			if (cli_service_box(&sb, sb.services[k], &box) == 0)
+				snprintf(root, sizeof root, "%s/rootfs (%s)", box.bundle, box.runtime);
+			else
+				cli_service_path(&sb, sb.services[k], "root", root, sizeof root);
 			if (is_k8s && k < k8s.nservices) { /* the pod stands for the agent and its workdir */
 				pid = 0;
 				snprintf(root, sizeof root, "pod %s/%s", k8s.ns, k8s.pods[k]);
@@ -85,6 +90,11 @@ static int down_one(const char *name)
 	if (cli_k8s_down(&sb) < 0)
 		return 1; /* the state stays: retry with sbx down NAME */
 	for (int k = 0; k < sb.nservices; k++) {
+		sbx_box box;
+		if (cli_service_box(&sb, sb.services[k], &box) == 0) {
+			sbx_box_destroy(&box); /* every process in it, setsid'd or not */
+			continue;
+		}
 		pid_t pid = cli_service_pid(&sb, sb.services[k]);
 		if (pid <= 0)
 			continue;

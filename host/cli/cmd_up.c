@@ -9,7 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "cli.h"
+#include "local/box.h"
 #include "k8s/compose.h"
 #include "services.h"
 #include "transport/transport.h"
@@ -17,28 +21,69 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbx up [NAME] [-f values.yaml|compose.yaml] [--isolate] [--json]\n"
+		"usage: sbx up [NAME] [-f values.yaml|compose.yaml] [--runtime crun|runc|runsc] [--memory SIZE]\n"
+		"              [--pids N] [--cpus N] [--rootfs DIR] [--host [--isolate]] [--json]\n"
 		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
 		"       sbx up [NAME] --backend k8s [-f values.yaml|compose.yaml] [--context C] [--namespace N]\n"
 		"                                   [--transport websocket|kubectl]\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
-		"service 'default'), kept running until `sbx down NAME`. NAME defaults to a\n"
-		"random 8-letter name, printed on stdout.\n"
+		"service 'default'), each in its own container, kept running until\n"
+		"`sbx down NAME`. NAME defaults to a random 8-letter name, printed on stdout.\n"
+		"A container sees the host's /usr, /bin, /lib* and /sbin read-only and has\n"
+		"its own /etc, /root (the working directory), /tmp, ...; root inside is an\n"
+		"unprivileged id on the host; no network; limits below (docs/SECURITY.md).\n"
 		"\n"
-		"  -f FILE     take the service names from a values.yaml or compose.yaml\n"
-		"              (a compose file is translated as `sbx compose2values` does;\n"
-		"              its default service is then named 'default')\n"
-		"  --isolate   run each agent in new user, pid, mount and network namespaces:\n"
-		"              no network, a private /tmp, its own process tree\n"
-		"  --json      print {\"name\": ..., \"services\": [...]} instead\n"
+		"  -f FILE        take the services from a values.yaml or compose.yaml (a\n"
+		"                 compose file is translated as `sbx compose2values` does;\n"
+		"                 its default service is then named 'default'); environment,\n"
+		"                 working_dir, user, mem_limit and cpus apply; image needs --rootfs\n"
+		"  --runtime R    the OCI runtime: crun, runc or runsc (gVisor: its own kernel);\n"
+		"                 default $SBX_RUNTIME, else crun where it runs here, else runc\n"
+		"  --memory SIZE  memory limit (e.g. 512m, 4g; default 2g; 0: none)\n"
+		"  --pids N       process limit (default 1024; 0: none)\n"
+		"  --cpus N       CPU quota (e.g. 1.5; default: none, a 0.5 CPU share)\n"
+		"  --rootfs DIR   run on this root filesystem (an unpacked image) instead of\n"
+		"                 the host's OS; DIR is never written (an overlay takes the writes)\n"
+		"  --host         UNSAFE: no container. The agent and the code it runs get this\n"
+		"                 machine: your files, network, user and processes. For debugging\n"
+		"  --isolate      with --host: new user, pid, mount and network namespaces and a\n"
+		"                 private /tmp (the host's files stay visible)\n"
+		"  --json         print {\"name\": ..., \"services\": [...]} instead\n"
 		"  --backend k8s  install the agent-env chart as Helm release NAME instead\n"
-		"              ($KUBECONFIG, --context, --namespace; helm from $SBX_HELM or PATH,\n"
-		"              the chart from $SBX_CHART), wait for each service's pod, copy the\n"
-		"              agent in; exec, cp, ls and down then work on it as on a local one\n"
+		"                 ($KUBECONFIG, --context, --namespace; helm from $SBX_HELM or PATH,\n"
+		"                 the chart from $SBX_CHART), wait for each service's pod, copy the\n"
+		"                 agent in; exec, cp, ls and down then work on it as on a local one\n"
 		"  --transport kubectl  reach the pods through `kubectl exec -i` ($SBX_KUBECTL\n"
-		"              or kubectl on PATH) instead of sbx's own exec WebSocket: the\n"
-		"              fallback for API servers or proxies that only kubectl gets through\n");
+		"                 or kubectl on PATH) instead of sbx's own exec WebSocket: the\n"
+		"                 fallback for API servers or proxies that only kubectl gets through\n");
+}
+
+/* "512m", "4g", "2GiB", "1073741824": bytes, or -1. "0" is 0. */
+static long long parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0 || v != v)
+		return -1;
+	const char *units = "bkmgt";
+	double mult = 1;
+	if (*end) {
+		const char *u = strchr(units, end[0] | 0x20);
+		if (!u)
+			return -1;
+		for (long i = 0; i < u - units; i++)
+			mult *= 1024;
+		end++;
+		if (*end == 'i' || *end == 'I')
+			end++;
+		if (*end == 'b' || *end == 'B')
+			end++;
+	}
+	if (*end || v * mult > 9e18)
+		return -1;
+	return (long long)(v * mult);
 }
 
 static void random_name(char *out)
@@ -55,14 +100,55 @@ static void random_name(char *out)
 static void stop_started(cli_sandbox *sb, int upto)
 {
 	for (int i = 0; i < upto; i++) {
+		sbx_box box;
 		pid_t pid = cli_service_pid(sb, sb->services[i]);
-		if (pid > 0)
+		if (cli_service_box(sb, sb->services[i], &box) == 0)
+			sbx_box_destroy(&box);
+		else if (pid > 0)
 			kill(pid, SIGKILL);
 	}
 }
 
-/* Starts one agent and waits until it answers. */
-static int start_service(cli_sandbox *sb, const char *svc, int isolate)
+/* Waits until the agent behind sock answers (it reports problems in its log). */
+static int wait_answer(cli_sandbox *sb, const char *svc, const char *sock, pid_t child)
+{
+	char logf[4200];
+	cli_service_path(sb, svc, "log", logf, sizeof logf);
+	sbx_loop *loop = sbx_loop_new();
+	for (int tries = 0; tries < 400; tries++) {
+		int status;
+		if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
+			fprintf(stderr, "sbx: the agent for %s/%s exited at start (status %d); see %s\n", sb->name, svc,
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), logf);
+			sbx_loop_free(loop);
+			return -1;
+		}
+		if (child == 0 && tries > 4 && !cli_service_pid(sb, svc)) {
+			char last[512] = "";
+			cli_last_log_line(sb, svc, last, sizeof last);
+			fprintf(stderr, "sbx: the agent for %s/%s exited at start%s%s%s; see %s\n", sb->name, svc,
+				last[0] ? " (\"" : "", last, last[0] ? "\")" : "", logf);
+			sbx_loop_free(loop);
+			return -1;
+		}
+		sbx_error e;
+		sbx_session *s = access(sock, F_OK) == 0 ? sbx_session_connect(loop, sock, NULL, &e) : NULL;
+		if (s && sbx_session_wait_ready(s, 5, &e) == 0) {
+			sbx_session_close(s);
+			sbx_loop_free(loop);
+			return 0;
+		}
+		if (s)
+			sbx_session_close(s);
+		usleep(25000);
+	}
+	sbx_loop_free(loop);
+	fprintf(stderr, "sbx: the agent for %s/%s did not answer within 10 s; see %s\n", sb->name, svc, logf);
+	return -1;
+}
+
+/* --host: the agent as a plain host process (the old, uncontained mode). */
+static int start_host_service(cli_sandbox *sb, const char *svc, int isolate)
 {
 	char sock[4200], pidf[4200], logf[4200], root[4200], err[512];
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
@@ -92,36 +178,111 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 		fprintf(f, "%d\n", (int)pid);
 		fclose(f);
 	}
-	/* Wait for the socket to answer (the agent reports problems in its log). */
-	sbx_loop *loop = sbx_loop_new();
-	for (int tries = 0; tries < 200; tries++) {
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "sbx: the agent for %s/%s exited at start (status %d); see %s\n", sb->name, svc,
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), logf);
-			sbx_loop_free(loop);
+	return wait_answer(sb, svc, sock, pid);
+}
+
+/* A listening unix socket at path, made by us (mode 0600 from the start:
+ * no window where another process could connect first). */
+static int listen_socket(const char *path, char *err, size_t len)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sun.sun_path) {
+		snprintf(err, len, "socket path too long: %s (use a shorter $SBX_STATE_DIR)", path);
+		return -1;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	mode_t old = umask(077);
+	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sun, sizeof sun);
+	umask(old);
+	if (rc < 0 || listen(fd, 128) < 0) {
+		snprintf(err, len, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The agent inside a new box, listening on a socket sbx made and handed in. */
+static int start_box_service(cli_sandbox *sb, const char *svc, const sbx_box_opts *bo)
+{
+	char sock[4200], logf[4200], bundle[4200], id[64], err[4600];
+	cli_service_path(sb, svc, "sock", sock, sizeof sock);
+	cli_service_path(sb, svc, "log", logf, sizeof logf);
+	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
+	sbx_box box = {0};
+	sbx_box_new_id(id, sizeof id);
+	const char *argv[] = {sbx_default_agent_path(), "--listen-fd", "3", NULL};
+	int lfd = -1, log = -1, null = -1, rc = -1;
+	if (sbx_box_pick_runtime(&box, bo, err, sizeof err) < 0 || sbx_box_check_reachable(bundle, err, sizeof err) < 0 ||
+	    sbx_box_prepare(&box, bo, bundle, id, argv[0], argv, err, sizeof err) < 0)
+		goto out;
+	if ((lfd = listen_socket(sock, err, sizeof err)) < 0)
+		goto out;
+	log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (log < 0 || null < 0) {
+		snprintf(err, sizeof err, "cannot open %s: %s", logf, strerror(errno));
+		goto out;
+	}
+	rc = sbx_box_run(&box, 1, null, log, log, lfd, err, sizeof err) < 0 ? -1 : 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	if (log >= 0)
+		close(log);
+	if (null >= 0)
+		close(null);
+	if (rc < 0) {
+		char last[512] = "";
+		cli_last_log_line(sb, svc, last, sizeof last);
+		fprintf(stderr, "sbx: cannot start %s/%s: %s%s%s\n", sb->name, svc, err, last[0] ? ": " : "", last);
+		sbx_box_destroy(&box);
+		return -1;
+	}
+	return wait_answer(sb, svc, sock, 0);
+}
+
+/* --memory, --pids and --cpus into bo (0 means "no limit" on the command
+ * line, which sbx_box_opts spells UINT64_MAX, -1 and -1). */
+static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pids, const char *cpus)
+{
+	if (memory) {
+		long long m = parse_size(memory);
+		if (m < 0 || (m > 0 && m < 4 << 20)) {
+			fprintf(stderr, "sbx up: --memory %s: give a size of at least 4m, like 512m or 4g (0: no limit)\n",
+				memory);
 			return -1;
 		}
-		sbx_error e;
-		sbx_session *s = access(sock, F_OK) == 0 ? sbx_session_connect(loop, sock, NULL, &e) : NULL;
-		if (s && sbx_session_wait_ready(s, 5, &e) == 0) {
-			sbx_session_close(s);
-			sbx_loop_free(loop);
-			return 0;
-		}
-		if (s)
-			sbx_session_close(s);
-		usleep(25000);
+		bo->memory = m ? (uint64_t)m : UINT64_MAX;
 	}
-	sbx_loop_free(loop);
-	fprintf(stderr, "sbx: the agent for %s/%s did not answer within 5 s; see %s\n", sb->name, svc, logf);
-	return -1;
+	char *end;
+	if (pids) {
+		long n = strtol(pids, &end, 10);
+		if (*end || end == pids || n < 0) {
+			fprintf(stderr, "sbx up: --pids %s: give a whole number (0: no limit)\n", pids);
+			return -1;
+		}
+		bo->pids = n ? n : -1;
+	}
+	if (cpus) {
+		double c = strtod(cpus, &end);
+		if (*end || end == cpus || !(c >= 0) || c > 4096) {
+			fprintf(stderr, "sbx up: --cpus %s: give a number of CPUs like 0.5 or 2 (0: no limit)\n", cpus);
+			return -1;
+		}
+		bo->cpus = c > 0 ? c : -1;
+	}
+	return 0;
 }
 
 int cmd_up(int argc, char **argv)
 {
 	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL, *transport = NULL;
-	int isolate = 0, json = 0;
+	int isolate = 0, json = 0, host = 0;
+	sbx_box_opts bo = {0};
+	const char *memory = NULL, *pids = NULL, *cpus = NULL;
 	for (int i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--backend") != 0)
 			continue;
@@ -146,6 +307,18 @@ int cmd_up(int argc, char **argv)
 			ns = argv[++i];
 		else if (strcmp(argv[i], "--transport") == 0 && i + 1 < argc)
 			transport = argv[++i];
+		else if (strcmp(argv[i], "--runtime") == 0 && i + 1 < argc)
+			bo.runtime = argv[++i];
+		else if (strcmp(argv[i], "--rootfs") == 0 && i + 1 < argc)
+			bo.rootfs = argv[++i];
+		else if (strcmp(argv[i], "--memory") == 0 && i + 1 < argc)
+			memory = argv[++i];
+		else if (strcmp(argv[i], "--pids") == 0 && i + 1 < argc)
+			pids = argv[++i];
+		else if (strcmp(argv[i], "--cpus") == 0 && i + 1 < argc)
+			cpus = argv[++i];
+		else if (strcmp(argv[i], "--host") == 0)
+			host = 1;
 		else if (strcmp(argv[i], "--isolate") == 0)
 			isolate = 1;
 		else if (strcmp(argv[i], "--json") == 0)
@@ -174,6 +347,16 @@ int cmd_up(int argc, char **argv)
 		fprintf(stderr, "sbx up: unknown transport '%s' (websocket, the default, or kubectl)\n", transport);
 		return EXIT_USAGE;
 	}
+	if (limits_from_args(&bo, memory, pids, cpus) < 0)
+		return EXIT_USAGE;
+	if (host && (bo.runtime || bo.rootfs || memory || pids || cpus)) {
+		fprintf(stderr, "sbx up: --host runs no container: --runtime, --rootfs, --memory, --pids and --cpus "
+				"do not apply\n");
+		return EXIT_USAGE;
+	}
+	if (isolate && !host)
+		fprintf(stderr, "sbx up: note: --isolate is implied (every local sandbox is a container); it only "
+				"changes --host\n");
 	char generated[9];
 	if (!name) {
 		random_name(generated);
@@ -211,7 +394,7 @@ int cmd_up(int argc, char **argv)
 		sb.nservices = 1;
 		strcpy(sb.services[0], "default");
 	}
-	if (mkdir(sb.dir, 0700) < 0) {
+	if (mkdir(sb.dir, 0711) < 0) {
 		fprintf(stderr, "sbx up: cannot create %s: %s\n", sb.dir, strerror(errno));
 		free(compose_values);
 		return 1;
@@ -238,7 +421,8 @@ int cmd_up(int argc, char **argv)
 		return 1;
 	}
 	for (int i = 0; !k8s && i < sb.nservices; i++) {
-		if (start_service(&sb, sb.services[i], isolate) < 0) {
+		if ((host ? start_host_service(&sb, sb.services[i], isolate) : start_box_service(&sb, sb.services[i], &bo)) <
+		    0) {
 			stop_started(&sb, i + 1);
 			cli_remove_tree(sb.dir);
 			return 1;

@@ -1,11 +1,16 @@
 /* state.c — where local sandboxes live between CLI calls.
  *
- * STATE is $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx, else /tmp/sbx-UID.
+ * STATE is $SBX_STATE_DIR, else /run/sbx for root, else
+ * $XDG_RUNTIME_DIR/sbx, else /tmp/sbx-UID; mode 0711 (a box's root must
+ * pass through to its root filesystem; nothing is listable).
  * A sandbox NAME is the directory STATE/NAME holding a `services` file
  * (one name per line, the default service first) and per service:
- * SVC.sock (the agent's socket), SVC.pid, SVC.log (its stderr) and
- * SVC.root/ (its working directory). A `backend` file saying "ec2" marks
- * an EC2 sandbox instead (see cmd_ec2.c). */
+ * SVC.sock (the agent's socket, made by sbx and handed to the agent),
+ * SVC.log (its stderr) and SVC.box/ (its container's bundle: local/box.h).
+ * No box can see any of it: a box sees only SVC.box/rootfs, as its /.
+ * An uncontained (--host) service has SVC.pid and SVC.root/ (its working
+ * directory) instead of SVC.box/. A `backend` file saying "ec2" marks an
+ * EC2 sandbox instead (see cmd_ec2.c). */
 #include <dirent.h>
 #include <ftw.h>
 #include <errno.h>
@@ -16,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "local/box.h"
 
 const char *cli_state_dir(void)
 {
@@ -26,11 +32,17 @@ const char *cli_state_dir(void)
 	const char *run = getenv("XDG_RUNTIME_DIR");
 	if (env && env[0])
 		snprintf(dir, sizeof dir, "%s", env);
+	else if (geteuid() == 0)
+		snprintf(dir, sizeof dir, "/run/sbx");
 	else if (run && run[0])
 		snprintf(dir, sizeof dir, "%s/sbx", run);
 	else
 		snprintf(dir, sizeof dir, "/tmp/sbx-%d", (int)getuid());
-	mkdir(dir, 0700);
+	mkdir(dir, 0711);
+	/* A box's root passes through (search only) to its root filesystem. */
+	struct stat st;
+	if (stat(dir, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & S_IXOTH))
+		chmod(dir, (st.st_mode & 07777) | S_IXOTH);
 	return dir;
 }
 
@@ -106,23 +118,35 @@ void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, 
 	snprintf(out, len, "%s/%s.%s", sb->dir, svc, what);
 }
 
+int cli_service_box(const cli_sandbox *sb, const char *svc, sbx_box *b)
+{
+	char bundle[4200];
+	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
+	return sbx_box_load(b, bundle);
+}
+
 pid_t cli_service_pid(const cli_sandbox *sb, const char *svc)
 {
 	char path[4200];
-	cli_service_path(sb, svc, "pid", path, sizeof path);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
 	int pid = 0;
-	if (fscanf(f, "%d", &pid) != 1)
-		pid = 0;
-	fclose(f);
+	sbx_box box;
+	if (cli_service_box(sb, svc, &box) == 0) {
+		pid = sbx_box_pid(&box); /* written by the runtime, out of the box's reach */
+	} else {
+		cli_service_path(sb, svc, "pid", path, sizeof path);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			return 0;
+		if (fscanf(f, "%d", &pid) != 1)
+			pid = 0;
+		fclose(f);
+	}
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
 		return 0;
 	/* A dead agent nobody reaped yet is a zombie: not running. */
 	char stat_path[64], buf[256];
 	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
-	f = fopen(stat_path, "r");
+	FILE *f = fopen(stat_path, "r");
 	if (f) {
 		size_t n = fread(buf, 1, sizeof buf - 1, f);
 		fclose(f);
@@ -150,7 +174,7 @@ void cli_print_no_sandbox(const char *name)
 }
 
 /* The last non-empty line of a service's log, for error messages. */
-static void last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len)
+void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len)
 {
 	char path[4200];
 	cli_service_path(sb, svc, "log", path, sizeof path);
@@ -209,7 +233,7 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	if (s)
 		sbx_session_close(s);
 	char last[512];
-	last_log_line(sb, svc, last, sizeof last);
+	cli_last_log_line(sb, svc, last, sizeof last);
 	if (!cli_service_pid(sb, svc))
 		fprintf(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
 				"     recreate the sandbox: sbx down %s && sbx up %s\n",

@@ -30,6 +30,8 @@ typedef struct fdpipe {
 	size_t tail_len;
 	int want_out;
 	int reported;
+	void (*cleanup)(void *ud); /* runs last in close (sbx_fdpipe_on_close) */
+	void *cleanup_ud;
 } fdpipe;
 
 static void set_nonblock(int fd)
@@ -235,7 +237,16 @@ static void fp_close(sbx_transport *t)
 			waitpid(p->child, NULL, 0);
 		}
 	}
+	if (p->cleanup)
+		p->cleanup(p->cleanup_ud);
 	free(p);
+}
+
+void sbx_fdpipe_on_close(sbx_transport *t, void (*cleanup)(void *ud), void *ud)
+{
+	fdpipe *p = (fdpipe *)t;
+	p->cleanup = cleanup;
+	p->cleanup_ud = ud;
 }
 
 static const sbx_transport_ops fdpipe_ops_process = {"agent process", fp_write, fp_want_write, fp_close};

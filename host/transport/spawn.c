@@ -111,6 +111,8 @@ static int child_main(void *arg)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		child_fail("dup2");
+	if (o->extra_fd > 2 && (dup2(o->extra_fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0))
+		child_fail("dup2");
 	if (o->isolate) {
 		char c;
 		if (read(a->sync_r, &c, 1) != 1)

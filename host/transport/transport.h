@@ -46,6 +46,9 @@ struct sbx_transport {
  * the process exited, with the tail of err_fd's output (its stderr). */
 sbx_transport *sbx_fdpipe_new(sbx_loop *loop, int rfd, int wfd, pid_t child, int err_fd,
 			      const char *what);
+/* Runs cleanup(ud) at the end of close, after the child is gone (e.g. to
+ * delete the container the child ran). */
+void sbx_fdpipe_on_close(sbx_transport *t, void (*cleanup)(void *ud), void *ud);
 
 /* spawn.c: run argv with stdin/stdout on a socketpair. isolate: new user,
  * pid, mount and network namespaces with a private /tmp. */
@@ -55,6 +58,7 @@ typedef struct sbx_spawn_opts {
 	const char *workdir;
 	int isolate;
 	const char *keep_dir; /* isolate: stays visible even under the private /tmp */
+	int extra_fd;         /* > 2: becomes the child's fd 3 (e.g. a listening socket) */
 } sbx_spawn_opts;
 /* The environment an agent starts with: PATH, HOME, LANG and nothing of the
  * host's own (no AWS keys, no KUBECONFIG, no tokens). */
@@ -62,6 +66,12 @@ extern const char *const sbx_sandbox_env[];
 sbx_transport *sbx_spawn_transport(sbx_loop *loop, const sbx_spawn_opts *o, char *err, size_t err_len);
 /* The same start-up without a transport: stdio on the given fds. */
 pid_t sbx_spawn_process(const sbx_spawn_opts *o, int in_fd, int out_fd, int err_fd, char *err, size_t err_len);
+
+/* local/transport.c: an agent (`--stdio`) inside a new box (local/box.h);
+ * bundle: a new private directory for it (NULL: a temporary one). The box
+ * is deleted with the transport. */
+sbx_transport *sbx_box_transport(sbx_loop *loop, const sbx_box_opts *o, const char *agent_path, const char *bundle,
+				 char *err, size_t err_len);
 
 /* connect.c: "unix:/path", "/path" or "HOST:PORT" (numeric IPv4). */
 sbx_transport *sbx_connect_transport(sbx_loop *loop, const char *addr, char *err, size_t err_len);

@@ -298,10 +298,13 @@ IT_UNUSED static void it_run_for(sbx_loop *loop, uint64_t ms)
 }
 
 /* A local session (agent as a child) that is ready, or NULL (err printed). */
+/* An uncontained (host mode) local agent working in workdir: for tests of
+ * the protocol and calls, which look at the host's files. Containment has
+ * its own tests (test_containment.c, it_box below). */
 IT_UNUSED static sbx_session *it_local(sbx_loop *loop, const char *workdir, int isolate)
 {
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = workdir, .isolate = isolate};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = workdir, .host = 1, .isolate = isolate};
 	sbx_session *s = sbx_session_local(loop, &lo, NULL, &err);
 	if (!s) {
 		fprintf(stderr, "it_local: %s\n", err.message);

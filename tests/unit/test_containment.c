@@ -59,7 +59,7 @@ static void test_isolated_env_not_passed(void)
 {
 	set_secrets();
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .isolate = 1};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .host = 1, .isolate = 1};
 	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
 	if (!s || sbx_session_wait_ready(s, 30, &err) < 0) {
 		if (s)
@@ -78,7 +78,7 @@ static void test_agent_needs_no_environment(void)
 {
 	static const char *const empty[] = {NULL};
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .env = empty};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .host = 1, .env = empty};
 	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
 	CHECKF(s, "%s", err.message);
 	CHECKF(sbx_session_wait_ready(s, 30, &err) == 0, "%s", err.message);

@@ -909,7 +909,7 @@ static void test_cancel(void)
 static void test_cancel_before_start(void)
 {
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_wd};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_wd, .host = 1};
 	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
 	CHECK(s != NULL);
 	static stream_rec rec;

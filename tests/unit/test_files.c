@@ -894,7 +894,7 @@ static void test_progress(void)
 static void test_compressed_session(void)
 {
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_wd};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_wd, .host = 1};
 	sbx_session_opts so = {.compress = SBX_COMPRESS_ALWAYS};
 	sbx_session *s = sbx_session_local(g_loop, &lo, &so, &err);
 	CHECK(s);

@@ -226,7 +226,7 @@ static void test_thousand_agents(void)
 	size_t heap0 = heap_in_use();
 	g_slots = calloc((size_t)nagents, sizeof *g_slots);
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .host = 1};
 	/* A 2-core machine running 1,000 agents and their 2,000 commands can
 	 * leave an agent unscheduled for long (once, 10 of 1,000 sessions went
 	 * past the 60 s default): this test is about scale, not heartbeats, so

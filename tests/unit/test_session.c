@@ -564,7 +564,7 @@ static void test_agent_killed_mid_command(void)
 	static closed_rec cr;
 	cr = (closed_rec){0};
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .host = 1};
 	sbx_session_opts so = {.on_closed = on_closed, .ud = &cr};
 	sbx_session *s = sbx_session_local(g_loop, &lo, &so, &err);
 	CHECK(s);
@@ -715,7 +715,7 @@ static void test_close_from_callbacks(void)
 	const char *echo[] = {"echo", "x", NULL};
 
 	/* on_done of a call cancelled before it started (run by sbx_call_cancel) */
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = g_dir, .host = 1};
 	g_closing = sbx_session_local(g_loop, &lo, NULL, &err);
 	CHECK(g_closing);
 	g_close_done = 0;
@@ -847,7 +847,7 @@ static void test_isolated_sandbox(void)
 	char wd[128];
 	it_tmpdir(wd, sizeof wd, "iso");
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = wd, .isolate = 1};
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = wd, .host = 1, .isolate = 1};
 	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
 	if (!s || sbx_session_wait_ready(s, 30, &err) < 0) {
 		if (s)

@@ -25,6 +25,7 @@
 #include "aws/ec2_sandbox.h"
 #include "k8s/compose.h"
 #include "k8s/sandbox.h"
+#include "local/box.h"
 #include "sbx.h"
 
 static sbx_loop *g_loop;
@@ -586,7 +587,7 @@ static PyObject *mod_session_local(PyObject *m, PyObject *args, PyObject *kw)
 	int isolate = 0;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OpOO", names, &workdir, &isolate, &agent, &env))
 		return NULL;
-	sbx_local_opts lo = {.isolate = isolate};
+	sbx_local_opts lo = {.host = 1, .isolate = isolate}; /* the uncontained primitive; see session_box */
 	const char **envv = NULL;
 	if ((workdir != Py_None && !(lo.workdir = c_str(workdir, "workdir"))) ||
 	    (agent != Py_None && !(lo.agent_path = c_str(agent, "agent"))) ||
@@ -597,6 +598,57 @@ static PyObject *mod_session_local(PyObject *m, PyObject *args, PyObject *kw)
 	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
 	PyMem_Free(envv);
 	return session_wrap(s, &err);
+}
+
+/* session_box(bundle, agent=None, runtime=None, rootfs=None, memory=0, pids=0,
+ * cpus=0.0, workdir=None, user=None, env=None, hostname=None): an agent in a
+ * new container whose bundle is the new directory `bundle` (sbx_box_opts). */
+static PyObject *mod_session_box(PyObject *m, PyObject *args, PyObject *kw)
+{
+	(void)m;
+	if (owner_check() < 0)
+		return NULL;
+	static char *names[] = {"bundle", "agent", "runtime", "rootfs", "memory", "pids", "cpus",
+				"workdir", "user", "env", "hostname", NULL};
+	PyObject *bundle, *agent = Py_None, *runtime = Py_None, *rootfs = Py_None, *workdir = Py_None,
+			  *user = Py_None, *env = Py_None, *hostname = Py_None;
+	unsigned long long memory = 0;
+	long pids = 0;
+	double cpus = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOKldOOOO", names, &bundle, &agent, &runtime, &rootfs,
+					 &memory, &pids, &cpus, &workdir, &user, &env, &hostname))
+		return NULL;
+	sbx_box_opts bo = {.memory = memory, .pids = pids, .cpus = cpus};
+	sbx_local_opts lo = {.box = &bo};
+	const char **envv = NULL;
+	if (!(lo.workdir = c_str(bundle, "bundle")) || (agent != Py_None && !(lo.agent_path = c_str(agent, "agent"))) ||
+	    (runtime != Py_None && !(bo.runtime = c_str(runtime, "runtime"))) ||
+	    (rootfs != Py_None && !(bo.rootfs = c_str(rootfs, "rootfs"))) ||
+	    (workdir != Py_None && !(bo.workdir = c_str(workdir, "workdir"))) ||
+	    (user != Py_None && !(bo.user = c_str(user, "user"))) ||
+	    (hostname != Py_None && !(bo.hostname = c_str(hostname, "hostname"))) ||
+	    (env != Py_None && !(envv = c_str_array(env, "an environment entry"))))
+		return NULL;
+	bo.env = envv;
+	sbx_error err;
+	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
+	PyMem_Free(envv);
+	return session_wrap(s, &err);
+}
+
+/* box_destroy(bundle): kills every process of the container whose bundle
+ * this is and removes it (what a killed run left). False: no box there. */
+static PyObject *mod_box_destroy(PyObject *m, PyObject *arg)
+{
+	(void)m;
+	const char *bundle = c_str(arg, "bundle");
+	if (!bundle)
+		return NULL;
+	sbx_box b;
+	if (sbx_box_load(&b, bundle) < 0)
+		Py_RETURN_FALSE;
+	Py_BEGIN_ALLOW_THREADS sbx_box_destroy(&b);
+	Py_END_ALLOW_THREADS Py_RETURN_TRUE;
 }
 
 static PyObject *mod_session_command(PyObject *m, PyObject *arg)
@@ -1475,6 +1527,11 @@ static PyObject *mod_compose_to_values(PyObject *m, PyObject *arg)
 }
 
 static PyMethodDef module_methods[] = {
+	{"session_box", (PyCFunction)(void (*)(void))mod_session_box, METH_VARARGS | METH_KEYWORDS,
+	 "session_box(bundle, agent=None, runtime=None, rootfs=None, memory=0, pids=0, cpus=0.0, workdir=None, "
+	 "user=None, env=None, hostname=None) -> Session: an agent in a new container (bundle: a new directory)"},
+	{"box_destroy", mod_box_destroy, METH_O,
+	 "box_destroy(bundle) -> bool: kill and remove the container of a bundle directory"},
 	{"session_local", (PyCFunction)(void (*)(void))mod_session_local, METH_VARARGS | METH_KEYWORDS,
 	 "session_local(workdir=None, isolate=False, agent=None, env=None) -> Session: an agent child process"},
 	{"session_command", mod_session_command, METH_O, "session_command(argv) -> Session: argv speaks to sbx-agent --stdio"},

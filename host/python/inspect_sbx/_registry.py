@@ -99,7 +99,7 @@ class _SbxEnvironment(SandboxEnvironment):
 
 @sandboxenv(name="sbx-local")
 class SbxLocalSandboxEnvironment(_SbxEnvironment):
-    """Local agents, one per service (isolated in namespaces where the kernel allows)."""
+    """Local agents, one per service, each in its own OCI container (docs/SECURITY.md)."""
 
     provider = LocalProvider(CONTRACT)
 

@@ -2,7 +2,8 @@
 
 Drop-in with the sandboxes they replace:
   sbx-local  nothing, a values.yaml / compose.yaml path (one agent per service, like
-             `sbx up -f`), or a LocalConfig / dict with `values`, `isolate`, `agent`.
+             `sbx up -f`), or a LocalConfig / dict with `values`, `runtime`, `memory`, `pids`,
+             `cpus`, `rootfs`, `host`, `agent` (every service in its own container).
   sbx-k8s    what the k8s sandbox accepts: a values or compose file path, or a config
              with chart, values, context, default_user, restarted_container_behavior.
   sbx-ec2    the EC2 sandbox's config fields, with INSPECT_EC2_SANDBOX_* environment
@@ -74,12 +75,54 @@ def _from_mapping(cls: type, data: Any, what: str) -> Any:
 
 @dataclass
 class LocalConfig:
+    """Every service runs in its own OCI container (docs/SECURITY.md) unless `host` is set.
+    memory: bytes or a size like "512m", "4g" (0: no limit); pids: 0 is no limit; cpus: a
+    hard quota in CPUs (0: none, a 0.5 CPU share). isolate=False is the old plain-process
+    mode, the same as host=True."""
+
     values: str | None = None    # values.yaml / compose.yaml: one agent per service
-    isolate: bool | None = None  # None: isolate when the kernel allows namespaces
+    isolate: bool | None = None  # False: host=True (kept for old configs); True/None: contained
     agent: str | None = None     # the sbx-agent binary (default: $SBX_AGENT, libsbx's default)
+    runtime: str | None = None   # "crun", "runc", "runsc" (gVisor); None: $SBX_RUNTIME, else auto
+    rootfs: str | None = None    # an unpacked image to run on; None: the host's OS, read-only
+    memory: int | str | None = None  # default 2 GiB
+    pids: int | None = None      # default 1024
+    cpus: float | None = None    # default: a 0.5 CPU share, no quota
+    host: bool = False           # UNSAFE: no container; the code gets this machine
+
+    def __post_init__(self) -> None:
+        if self.isolate is False:
+            self.host = True
+        if self.runtime not in (None, "auto", "crun", "runc", "runsc"):
+            raise ValueError(f"sbx-local config: runtime must be crun, runc or runsc, not {self.runtime!r}")
+        self.memory_bytes()  # a bad size fails here, naming the field
+        for name in ("pids", "cpus"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0):
+                raise ValueError(f"sbx-local config: {name} must be a number >= 0 (0: no limit), not {v!r}")
 
     def services(self) -> list[str]:
         return services_from_file(self.values) if self.values else ["default"]
+
+    def memory_bytes(self) -> int:
+        """The memory limit as libsbx takes it: 0 default, 2**64-1 none."""
+        m = self.memory
+        if m is None:
+            return 0
+        if isinstance(m, str):
+            match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*", m.lower())
+            if not match:
+                raise ValueError(f"sbx-local config: memory {m!r}: give bytes or a size like '512m' or '4g'")
+            m = int(float(match.group(1)) * 1024 ** "bkmgt".index(match.group(2) or "b"))
+        if not isinstance(m, int) or isinstance(m, bool) or m < 0:
+            raise ValueError(f"sbx-local config: memory must be bytes or a size like '512m', not {self.memory!r}")
+        return m if m else (1 << 64) - 1
+
+    def box_options(self) -> dict[str, Any]:
+        """Keyword arguments of _sbx.session_box."""
+        return {"agent": self.agent, "runtime": self.runtime, "rootfs": self.rootfs,
+                "memory": self.memory_bytes(), "pids": -1 if self.pids == 0 else int(self.pids or 0),
+                "cpus": -1.0 if self.cpus == 0 else float(self.cpus or 0)}
 
 
 def local_config(config: Any) -> LocalConfig:

@@ -2,8 +2,8 @@
 
 A Provider answers Inspect's class-level calls (task_init, sample_init, sample_cleanup,
 task_cleanup, cli_cleanup, config_files, config_deserialize, default_concurrency) for
-one backend. LocalProvider runs one local agent per service per sample (a child process
-on a socketpair, in fresh namespaces when the kernel allows); K8sProvider (k8s.py) one
+one backend. LocalProvider runs one local agent per service per sample (each in its own
+OCI container, libsbx's box); K8sProvider (k8s.py) one
 Helm release per sample with an agent stream per service pod; Ec2Provider one EC2
 instance per sample over SSM.
 """
@@ -64,8 +64,14 @@ class Provider:
 
 
 def _state_root() -> str:
-    """Where local sandboxes keep their working directories ($SBX_LOCAL_DIR overrides)."""
-    return os.environ.get("SBX_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"sbx-inspect-{os.getuid()}")
+    """Where local sandboxes keep their bundles and working directories ($SBX_LOCAL_DIR
+    overrides); made 0711: a container's root (an unprivileged id) passes through it."""
+    root = os.environ.get("SBX_LOCAL_DIR") or os.path.join(tempfile.gettempdir(), f"sbx-inspect-{os.getuid()}")
+    os.makedirs(root, mode=0o711, exist_ok=True)
+    st = os.stat(root)
+    if st.st_uid == os.geteuid() and not st.st_mode & 0o001:
+        os.chmod(root, (st.st_mode & 0o7777) | 0o001)
+    return root
 
 
 def _pid_alive(pid: int) -> bool:
@@ -79,16 +85,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 class LocalProvider(Provider):
-    """sbx-local: each sample gets one local agent per service, each in its own working
-    directory STATE/TASK-XXXX/SERVICE (STATE: $SBX_LOCAL_DIR, else TMPDIR/sbx-inspect-UID).
-    A sample directory holds an `owner` file with the pid of the process that made it, so
-    `inspect sandbox cleanup sbx-local` can remove what a killed evaluation left behind."""
+    """sbx-local: each sample gets one agent per service, each in its own OCI container
+    (libsbx's box: the host's OS read-only, a private /etc, /root, /tmp, no network,
+    root inside an unprivileged host id, memory/pids/CPU limits; docs/SECURITY.md) whose
+    bundle is STATE/TASK-XXXX/SERVICE (STATE: $SBX_LOCAL_DIR, else TMPDIR/sbx-inspect-UID).
+    host=True (or isolate=False) runs plain host processes instead, working in that
+    directory. A sample directory holds an `owner` file with the pid of the process that
+    made it, so `inspect sandbox cleanup sbx-local` can remove what a killed evaluation
+    left behind."""
 
     name = "sbx-local"
 
     def __init__(self, contract: Contract = DEFAULT) -> None:
         super().__init__(contract)
-        self._isolate_ok: bool | None = None
         self._samples: dict[str, tuple[str, list[SbxSandbox]]] = {}  # sample dir -> (task, sandboxes)
 
     def config_files(self) -> list[str]:
@@ -103,39 +112,20 @@ class LocalProvider(Provider):
     async def task_init(self, task_name: str, config: Any) -> None:
         c = cfg.local_config(config)
         c.services()  # a bad file fails the task at once, not every sample
-        if c.isolate is None:
-            await self._probe_isolation(c)
 
-    async def _probe_isolation(self, c: cfg.LocalConfig) -> bool:
-        """Whether isolated agents start here (user namespaces may be disabled)."""
-        if self._isolate_ok is None:
-            root = _state_root()
-            os.makedirs(root, mode=0o700, exist_ok=True)
-            d = tempfile.mkdtemp(prefix="probe-", dir=root)
-            try:
-                s = SbxSandbox(_sbx.session_local(d, True, c.agent), name="probe", workdir=d,
-                               contract=self.contract)
-                try:
-                    await s.ready(READY_TIMEOUT)
-                    self._isolate_ok = True
-                except ConnectionError:
-                    self._isolate_ok = False
-                finally:
-                    s.close()
-            except _sbx.SbxError:
-                self._isolate_ok = False
-            finally:
-                shutil.rmtree(d, ignore_errors=True)
-        return self._isolate_ok
+    def _session(self, c: cfg.LocalConfig, where: str) -> Any:
+        if c.host:
+            os.mkdir(where)
+            return _sbx.session_local(where, False, c.agent)
+        return _sbx.session_box(where, hostname=os.path.basename(where), **c.box_options())
 
     async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
         c = cfg.local_config(config)
         services = c.services()
-        isolate = c.isolate if c.isolate is not None else await self._probe_isolation(c)
         root = _state_root()
-        os.makedirs(root, mode=0o700, exist_ok=True)
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", task_name or "task")[:40] or "task"
         sample_dir = tempfile.mkdtemp(prefix=f"{slug}-", dir=root)
+        os.chmod(sample_dir, 0o711)  # a container's root passes through to its bundle
         with open(os.path.join(sample_dir, "owner"), "w") as f:
             f.write(f"{os.getpid()}\n")
         envs: dict[str, SbxSandbox] = {}
@@ -143,14 +133,14 @@ class LocalProvider(Provider):
         try:
             for svc in services:
                 wd = os.path.join(sample_dir, svc)
-                os.mkdir(wd)
                 try:
-                    session = _sbx.session_local(wd, isolate, c.agent)
+                    session = self._session(c, wd)
                 except _sbx.SbxError as e:
                     raise RuntimeError(f"sbx-local: cannot start the agent for service {svc}: {e.args[3]}") from None
-                envs[svc] = SbxSandbox(session, name=svc, backend=self.name, workdir=wd, contract=self.contract,
-                                       connect=self._connection)
-                envs[svc].isolated = isolate
+                envs[svc] = SbxSandbox(session, name=svc, backend=self.name, workdir=wd if c.host else None,
+                                       contract=self.contract, connect=self._connection)
+                envs[svc].isolated = not c.host
+                envs[svc].bundle = None if c.host else wd
                 self._samples[sample_dir] = (task_name, list(envs.values()))
             await asyncio.gather(*(s.ready(READY_TIMEOUT) for s in envs.values()))
         except BaseException:
@@ -163,8 +153,8 @@ class LocalProvider(Provider):
     def _close_sample(self, sample_dir: str) -> None:
         _, sandboxes = self._samples.pop(sample_dir, (None, []))
         for s in sandboxes:
-            s.close()  # the agent sees EOF, kills its commands and exits
-        shutil.rmtree(sample_dir, ignore_errors=True)
+            s.close()  # the agent sees EOF and exits; libsbx deletes its container
+        _remove_sample(sample_dir)
 
     async def sample_cleanup(self, task_name: str, config: Any, environments: dict[str, Any],
                              interrupted: bool) -> None:
@@ -175,8 +165,8 @@ class LocalProvider(Provider):
 
     async def task_cleanup(self, task_name: str, config: Any, cleanup: bool) -> None:
         """Everything the task started is closed (also after Ctrl-C, when Inspect skipped
-        sample cleanups). cleanup=False (--no-sandbox-cleanup) keeps the directories, but
-        the agents end with this process either way."""
+        sample cleanups). cleanup=False (--no-sandbox-cleanup) keeps host-mode directories,
+        but the agents (and their containers) end with this process either way."""
         for d, (task, sandboxes) in list(self._samples.items()):
             if task != task_name:
                 continue
@@ -188,11 +178,9 @@ class LocalProvider(Provider):
                 self._samples.pop(d, None)
 
     async def cli_cleanup(self, id: str | None) -> None:
-        """Removes sample directories whose owning process is gone (id: one directory name)
-        and kills any agent still running in them."""
+        """Removes sample directories whose owning process is gone (id: one directory name),
+        deleting any container still running from them and killing host-mode agents."""
         root = _state_root()
-        if not os.path.isdir(root):
-            return
         for name in sorted(os.listdir(root)):
             if id and name != id:
                 continue
@@ -204,23 +192,40 @@ class LocalProvider(Provider):
                 owner = 0
             if owner and owner != os.getpid() and _pid_alive(owner) and not id:
                 continue  # a running evaluation's sandbox
-            _kill_agents_in(d)
-            shutil.rmtree(d, ignore_errors=True)
+            _remove_sample(d)
 
     def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
-        """A shell in the sandbox's working directory; for an isolated sandbox, inside its
-        namespaces (nsenter into the agent, which is pid 1 of its own pid namespace)."""
-        wd = sandbox.workdir or "."
+        """A shell in the sandbox: inside its container (the runtime's exec), or for a
+        host-mode sandbox in its working directory."""
         shell = "su -s /bin/sh " + _quote(user) if user else "${SHELL:-/bin/sh}"
-        if getattr(sandbox, "isolated", False):
-            pids = _agents_in(wd)
-            if not pids:
-                raise ConnectionError(f"sandbox {sandbox.name}: its agent process is not running")
-            cmd = (f"nsenter --target {pids[0]} --user --mount --pid --net --preserve-credentials "
-                   f"--wd={_quote(wd)} sh -c {_quote('exec ' + shell)}")
+        bundle = getattr(sandbox, "bundle", None)
+        if bundle:
+            try:
+                with open(os.path.join(bundle, "runtime")) as f:
+                    runtime, program, cid = f.read().split("\n")[:3]
+            except (OSError, ValueError):
+                raise ConnectionError(f"sandbox {sandbox.name}: its container is gone") from None
+            inner = "su -s /bin/sh " + _quote(user) if user else "/bin/sh"
+            cmd = (f"{_quote(program)} --root {_quote(os.path.join(bundle, 'state'))} exec -t "
+                   f"--cwd /root {_quote(cid)} {inner}")
         else:
-            cmd = f"cd {_quote(wd)} && exec {shell}"
+            cmd = f"cd {_quote(sandbox.workdir or '.')} && exec {shell}"
         return self.contract.SandboxConnection(type="local", command=cmd, container=None)
+
+
+def _remove_sample(sample_dir: str) -> None:
+    """Deletes the containers of a sample directory, kills host-mode agents, removes it."""
+    if not os.path.isdir(sample_dir):
+        return
+    for svc in os.listdir(sample_dir):
+        where = os.path.join(sample_dir, svc)
+        if os.path.isdir(where) and not _sbx.box_destroy(where):
+            for pid in _agents_in(where):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    shutil.rmtree(sample_dir, ignore_errors=True)
 
 
 def _core(env: Any) -> Any:
@@ -250,17 +255,6 @@ def _agents_in(workdir: str) -> list[int]:
         if any(a.endswith(b"sbx-agent") for a in argv[:1]) or b"--stdio" in argv:
             found.append(int(p))
     return sorted(found)
-
-
-def _kill_agents_in(sample_dir: str) -> None:
-    if not os.path.isdir(sample_dir):
-        return
-    for svc in os.listdir(sample_dir):
-        for pid in _agents_in(os.path.join(sample_dir, svc)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 # ---------------------------------------------------------------- k8s

@@ -81,6 +81,7 @@ struct agent {
 	sbx_hello hello;
 	char workdir[PATH_MAX];
 	const char *passwd_path, *group_path;
+	const char *default_user; /* --user: commands run as this unless a request names one */
 	uint64_t keep_ms;      /* how long detached results are kept */
 	ledger sent;           /* which commands each host has sent (ATTACH) */
 	uint64_t now;

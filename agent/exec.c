@@ -168,6 +168,8 @@ static int parse_request(agent_conn *ac, const sbx_msg *m, exec_req *r)
 		sbx_conn_send_error(c, m->stream, EINVAL, "invalid", "user must be a string shorter than 256 bytes");
 		return -1;
 	}
+	if (!spec[0] && ac->ag->default_user)
+		snprintf(spec, sizeof spec, "%s", ac->ag->default_user);
 	if (spec[0]) {
 		char err[256];
 		if (agent_user_lookup(spec, ac->ag->passwd_path, ac->ag->group_path, &r->user, err,

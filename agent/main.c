@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"                     socket PATH, starting it (detached) if none answers: a\n"
 		"                     stdio stream whose commands survive the stream\n"
 		"  --workdir DIR      directory relative paths resolve against (default: cwd)\n"
+		"  --user USER[:GROUP] run commands as this user unless a request names one\n"
 		"  --keep SECONDS     keep results of detached commands this long (default 600)\n"
 		"  --version          print the version\n");
 }
@@ -142,6 +143,9 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sbx-agent: --workdir %s: %s\n", v, strerror(errno));
 				return 2;
 			}
+			i++;
+		} else if (strcmp(a, "--user") == 0 && v) {
+			ag.default_user = v;
 			i++;
 		} else if (strcmp(a, "--keep") == 0 && v) {
 			ag.keep_ms = (uint64_t)strtoull(v, NULL, 10) * 1000;

@@ -244,6 +244,31 @@ out:
 	return wait_answer(sb, svc, sock, 0);
 }
 
+/* A contained service: the box options the command line gives, completed
+ * by what the service says in the values (env, workingDir, user, limits). */
+static int start_local_service(cli_sandbox *sb, const char *svc, const sbx_box_opts *cmdline, const char *values)
+{
+	sbx_box_service spec = {0};
+	char err[4400];
+	if (values && sbx_box_service_read(values, svc, &spec, err, sizeof err) < 0) {
+		fprintf(stderr, "sbx up: %s\n", err);
+		return -1;
+	}
+	if (spec.image[0] && !cmdline->rootfs) {
+		fprintf(stderr,
+			"sbx up: service %s runs image %s, which the local backend cannot pull: unpack the image into a "
+			"directory and pass --rootfs DIR, or run it with --backend k8s (or --backend docker once available)\n",
+			svc, spec.image);
+		sbx_box_service_free(&spec);
+		return -1;
+	}
+	sbx_box_opts bo = *cmdline;
+	sbx_box_service_apply(&spec, &bo);
+	int rc = start_box_service(sb, svc, &bo);
+	sbx_box_service_free(&spec);
+	return rc;
+}
+
 /* --memory, --pids and --cpus into bo (0 means "no limit" on the command
  * line, which sbx_box_opts spells UINT64_MAX, -1 and -1). */
 static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pids, const char *cpus)
@@ -420,9 +445,10 @@ int cmd_up(int argc, char **argv)
 		cli_remove_tree(sb.dir);
 		return 1;
 	}
+	const char *values = compose_values_written ? values_path : file;
 	for (int i = 0; !k8s && i < sb.nservices; i++) {
-		if ((host ? start_host_service(&sb, sb.services[i], isolate) : start_box_service(&sb, sb.services[i], &bo)) <
-		    0) {
+		if ((host ? start_host_service(&sb, sb.services[i], isolate)
+			  : start_local_service(&sb, sb.services[i], &bo, values)) < 0) {
 			stop_started(&sb, i + 1);
 			cli_remove_tree(sb.dir);
 			return 1;

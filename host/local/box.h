@@ -9,6 +9,8 @@
  *   bundle.c   the bundle directory: rootfs skeleton, /etc, config.json
  *   oci.c      config.json itself (namespaces, ids, mounts, limits, seccomp)
  *   runtime.c  which runtime, and running, killing and deleting containers
+ *   service.c  what a values.yaml service says (env, workingDir, user, limits)
+ *   transport.c  a box as a transport (the library's sbx_session_local)
  *
  * Bundle layout (BUNDLE is private: 0711 so the container's mapped root can
  * reach rootfs/, nothing in it readable by others):
@@ -72,6 +74,21 @@ void sbx_box_new_id(char *out, size_t len);
 /* 0 when the box's root can reach a bundle made at this path, else -1
  * with err naming the directory in the way. */
 int sbx_box_check_reachable(const char *bundle, char *err, size_t len);
+
+/* service.c: what a service of a values.yaml says about its box. */
+typedef struct sbx_box_service {
+	char image[512];   /* "" when none */
+	char workdir[1024];
+	char user[64];     /* "UID[:GID]" from securityContext */
+	char **env;        /* "K=V", NULL-terminated (NULL when none) */
+	size_t nenv;
+	uint64_t memory;   /* resources.limits.memory in bytes; 0: not given */
+	double cpus;       /* resources.limits.cpu; 0: not given */
+} sbx_box_service;
+int sbx_box_service_read(const char *values, const char *svc, sbx_box_service *out, char *err, size_t len);
+void sbx_box_service_free(sbx_box_service *s);
+/* Fills what o leaves unset from s (s must outlive o's use). */
+void sbx_box_service_apply(const sbx_box_service *s, sbx_box_opts *o);
 
 /* Remembers a box from its bundle directory (runtime.c writes
  * BUNDLE/runtime): 0, or -1 when the bundle is not a box's. */

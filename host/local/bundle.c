@@ -387,8 +387,12 @@ int sbx_box_prepare(sbx_box *b, const sbx_box_opts *o, const char *bundle, const
 	const char *args[64];
 	int n = 0;
 	args[n++] = SBX_BOX_AGENT;
-	for (int i = 1; agent_argv[i] && n < 61; i++)
+	for (int i = 1; agent_argv[i] && n < 59; i++)
 		args[n++] = agent_argv[i];
+	if (o->user && o->user[0]) {
+		args[n++] = "--user";
+		args[n++] = o->user;
+	}
 	args[n++] = "--workdir";
 	args[n++] = o->workdir ? o->workdir : o->rootfs ? "/" : SBX_BOX_WORKDIR;
 	args[n] = NULL;

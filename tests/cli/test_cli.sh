@@ -31,7 +31,7 @@ t exec_stdin_streams sh -c '[ "$(printf "a\nb\n" | "$0" exec box -- wc -l)" = 2 
 t exec_big_stdin sh -c 'head -c 20000000 /dev/urandom > "$1/big" && a=$(sha256sum < "$1/big" | cut -d" " -f1) && b=$("$0" exec box -- sha256sum < "$1/big" | cut -d" " -f1) && [ "$a" = "$b" ]' "$SBX" "$WORK"
 t exec_no_shell sh -c '[ "$("$0" exec box -- echo "\$HOME")" = "\$HOME" ]' "$SBX"
 t exec_env sh -c '[ "$("$0" exec box -e FOO=bar -- sh -c "echo \$FOO")" = bar ]' "$SBX"
-t exec_cwd sh -c '"$0" exec box -- mkdir -p sub && [ "$("$0" exec box -w sub -- pwd)" = "$SBX_STATE_DIR/box/default.root/sub" ]' "$SBX"
+t exec_cwd sh -c '"$0" exec box -- mkdir -p sub && [ "$("$0" exec box -w sub -- pwd)" = /root/sub ]' "$SBX"
 t exec_user sh -c '[ "$("$0" exec box -u nobody -- id -u)" = 65534 ]' "$SBX"
 t exec_not_found_127 sh -c '"$0" exec box -- no-such-cmd 2>"$1/e"; [ $? -eq 127 ] && grep -q "not found" "$1/e"' "$SBX" "$WORK"
 t exec_not_executable_126 sh -c '"$0" exec box -- sh -c "echo data > plain.txt; chmod 644 plain.txt" && "$0" exec box -- ./plain.txt 2>"$1/e"; [ $? -eq 126 ] && grep -q "permission" "$1/e"' "$SBX" "$WORK"
@@ -52,25 +52,43 @@ t cp_no_sandbox_side sh -c '"$0" cp a b 2>/dev/null; [ $? -eq 2 ]' "$SBX"
 cat > "$WORK/values.yaml" <<'Y'
 services:
   web:
-    image: nginx
+    workingDir: /srv/web
   default:
-    image: python:3.12
+    env:
+      - name: GREETING
+        value: hello there
+    securityContext:
+      runAsUser: 65534
+    resources:
+      limits:
+        memory: 256Mi
+        cpu: 500m
 Y
 t up_values_services sh -c '"$0" up multi -f "$1/values.yaml" >/dev/null && "$0" ls --json | python3 -c "import json,sys; d={s[\"name\"]: [v[\"name\"] for v in s[\"services\"]] for s in json.load(sys.stdin)}; assert d[\"multi\"]==[\"default\",\"web\"], d" && "$0" exec multi/web -- true' "$SBX" "$WORK"
-t services_are_separate sh -c '"$0" exec multi -- sh -c "echo x > f" && ! "$0" exec multi/web -- cat f 2>/dev/null' "$SBX"
+t services_are_separate sh -c '"$0" exec multi -- sh -c "echo x > /tmp/f" && ! "$0" exec multi/web -- cat /tmp/f 2>/dev/null' "$SBX"
+# what a service says applies: env, workingDir, user, limits
+t values_env_workdir_user sh -c '[ "$("$0" exec multi -- sh -c "echo \$GREETING; id -u")" = "$(printf "hello there\n65534")" ] && [ "$("$0" exec multi/web -- pwd)" = /srv/web ] && [ "$("$0" exec multi -u root -- id -u)" = 0 ]' "$SBX"
+t values_memory_limit sh -c 'for f in /sys/fs/cgroup/memory/sbx/*/memory.limit_in_bytes /sys/fs/cgroup/sbx/*/memory.max; do [ -f "$f" ] && grep -qx 268435456 "$f" && exit 0; done; exit 1' "$SBX"
+printf 'services:\n  default:\n    image: python:3.12\n' > "$WORK/image.yaml"
+t image_needs_rootfs sh -c '! "$0" up img -f "$1/image.yaml" 2>"$1/e" && grep -q "image python:3.12" "$1/e" && grep -q -- "--rootfs" "$1/e" && ! "$0" ls | grep -q "^img "' "$SBX" "$WORK"
 printf 'services:\n  a: [unclosed\n' > "$WORK/bad.yaml"
 t up_bad_yaml sh -c '! "$0" up bad -f "$1/bad.yaml" 2>"$1/e" && grep -q "bad.yaml:[0-9]" "$1/e" && ! "$0" ls | grep -q "^bad "' "$SBX" "$WORK"
 printf 'image: x\n' > "$WORK/nosvc.yaml"
 t up_no_services sh -c '! "$0" up bad -f "$1/nosvc.yaml" 2>"$1/e" && grep -q "services" "$1/e"' "$SBX" "$WORK"
 
-t agent_died_message sh -c '"$0" up dying >/dev/null && kill -9 $(cat "$SBX_STATE_DIR/dying/default.pid") && sleep 0.2 && ! "$0" exec dying -- true 2>"$1/e" && grep -q "not running" "$1/e" && grep -q "sbx down dying" "$1/e"' "$SBX" "$WORK"
+t agent_died_message sh -c '"$0" up dying >/dev/null && kill -9 $(cat "$SBX_STATE_DIR/dying/default.box/pid") && sleep 0.2 && ! "$0" exec dying -- true 2>"$1/e" && grep -q "not running" "$1/e" && grep -q "sbx down dying" "$1/e"' "$SBX" "$WORK"
+t host_agent_died_message sh -c '"$0" up hdying --host >/dev/null && kill -9 $(cat "$SBX_STATE_DIR/hdying/default.pid") && sleep 0.2 && ! "$0" exec hdying -- true 2>"$1/e" && grep -q "not running" "$1/e"' "$SBX" "$WORK"
 
+t contained_no_network sh -c '[ "$("$0" exec box -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]' "$SBX"
+t contained_private_tmp sh -c 'm=sbx-iso-$$ && "$0" exec box -- touch /tmp/$m && [ ! -e /tmp/$m ]' "$SBX"
 if unshare -Ur true 2>/dev/null; then
-	t isolate_no_network sh -c '"$0" up iso --isolate >/dev/null && [ "$("$0" exec iso -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]' "$SBX"
-	t isolate_private_tmp sh -c 'm=sbx-iso-$$ && "$0" exec iso -- touch /tmp/$m && [ ! -e /tmp/$m ]' "$SBX"
+	t host_isolate_no_network sh -c '"$0" up iso --host --isolate >/dev/null && [ "$("$0" exec iso -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]' "$SBX"
 else
-	echo "skip cli_isolate: user namespaces are not available here"
+	echo "skip cli_host_isolate: user namespaces are not available here"
 fi
+t host_mode_is_host sh -c '"$0" up plain --host >/dev/null && [ "$("$0" exec plain -- cat /proc/self/uid_map | tr -s " ")" = " 0 0 4294967295" ] && "$0" down plain' "$SBX"
+t bad_limits sh -c '! "$0" up l1 --memory lots 2>"$1/e" && grep -q "512m" "$1/e" && ! "$0" up l2 --pids -3 2>/dev/null && ! "$0" up l3 --cpus x 2>/dev/null && ! "$0" up l4 --host --memory 1g 2>/dev/null && [ -z "$("$0" ls | grep "^l[1-4] ")" ]' "$SBX" "$WORK"
+t unknown_runtime sh -c '! "$0" up rt --runtime kata 2>"$1/e" && grep -q "crun, runc or runsc" "$1/e" && ! "$0" ls | grep -q "^rt "' "$SBX" "$WORK"
 
 t help_texts sh -c 'for c in up exec cp ls down; do "$0" $c --help | grep -q "usage: sbx $c" || exit 1; done; "$0" --help | grep -q "usage: sbx"' "$SBX"
 t unknown_command sh -c '"$0" frobnicate 2>/dev/null; [ $? -eq 2 ]' "$SBX"

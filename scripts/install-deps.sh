@@ -20,10 +20,15 @@ apt_install build-essential ca-certificates libmsgpack-dev zlib1g-dev libyaml-de
 # The Inspect provider (host/python): headers and setuptools for its C extension,
 # pip for `pip install --no-build-isolation ./host/python`.
 apt_install python3-dev python3-setuptools python3-pip
+# Local sandboxes are OCI containers: runc (crun where the cgroup layout lets it
+# run; runsc for gVisor).
+apt_install runc
 
 [ "${1:-}" = "--test" ] || exit 0
 
 apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl valgrind
+# The containment suite: gVisor (runsc), and busybox for a tiny --rootfs image.
+apt_install runsc busybox-static || apt_install busybox-static
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)

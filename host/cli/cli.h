@@ -32,6 +32,8 @@ int cli_service_box(const cli_sandbox *sb, const char *svc, struct sbx_box *b);
 void cli_print_no_sandbox(const char *name);
 /* The last non-empty line of a service's log ("" when none). */
 void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len);
+/* A new session to a local service's agent (not yet ready). */
+sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err);
 /* Resolves "NAME[/SERVICE]" and connects; prints a helpful error and
  * returns NULL on failure. */
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);

@@ -110,7 +110,7 @@ static void stop_started(cli_sandbox *sb, int upto)
 }
 
 /* Waits until the agent behind sock answers (it reports problems in its log). */
-static int wait_answer(cli_sandbox *sb, const char *svc, const char *sock, pid_t child)
+static int wait_answer(cli_sandbox *sb, const char *svc, pid_t child)
 {
 	char logf[4200];
 	cli_service_path(sb, svc, "log", logf, sizeof logf);
@@ -132,7 +132,7 @@ static int wait_answer(cli_sandbox *sb, const char *svc, const char *sock, pid_t
 			return -1;
 		}
 		sbx_error e;
-		sbx_session *s = access(sock, F_OK) == 0 ? sbx_session_connect(loop, sock, NULL, &e) : NULL;
+		sbx_session *s = cli_local_session(loop, sb, svc, &e);
 		if (s && sbx_session_wait_ready(s, 5, &e) == 0) {
 			sbx_session_close(s);
 			sbx_loop_free(loop);
@@ -178,7 +178,7 @@ static int start_host_service(cli_sandbox *sb, const char *svc, int isolate)
 		fprintf(f, "%d\n", (int)pid);
 		fclose(f);
 	}
-	return wait_answer(sb, svc, sock, pid);
+	return wait_answer(sb, svc, pid);
 }
 
 /* A listening unix socket at path, made by us (mode 0600 from the start:
@@ -213,12 +213,18 @@ static int start_box_service(cli_sandbox *sb, const char *svc, const sbx_box_opt
 	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
 	sbx_box box = {0};
 	sbx_box_new_id(id, sizeof id);
-	const char *argv[] = {sbx_default_agent_path(), "--listen-fd", "3", NULL};
+	const char *handed[] = {sbx_default_agent_path(), "--listen-fd", "3", NULL};
+	const char *inner[] = {sbx_default_agent_path(), "--listen", SBX_BOX_INNER_SOCKET, NULL};
+	const char *argv_probe[16];
 	int lfd = -1, log = -1, null = -1, rc = -1;
-	if (sbx_box_pick_runtime(&box, bo, err, sizeof err) < 0 || sbx_box_check_reachable(bundle, err, sizeof err) < 0 ||
-	    sbx_box_prepare(&box, bo, bundle, id, argv[0], argv, err, sizeof err) < 0)
+	if (sbx_box_pick_runtime(&box, bo, err, sizeof err) < 0 || sbx_box_check_reachable(bundle, err, sizeof err) < 0)
 		goto out;
-	if ((lfd = listen_socket(sock, err, sizeof err)) < 0)
+	/* The agent listens on a socket sbx makes here and hands in, or (a
+	 * runtime that hands in no fds) inside, reached through its exec. */
+	int attach = sbx_box_attach_argv(&box, argv_probe, 16) == 0;
+	if (sbx_box_prepare(&box, bo, bundle, id, handed[0], attach ? inner : handed, err, sizeof err) < 0)
+		goto out;
+	if (!attach && (lfd = listen_socket(sock, err, sizeof err)) < 0)
 		goto out;
 	log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -241,7 +247,7 @@ out:
 		sbx_box_destroy(&box);
 		return -1;
 	}
-	return wait_answer(sb, svc, sock, 0);
+	return wait_answer(sb, svc, 0);
 }
 
 /* A contained service: the box options the command line gives, completed

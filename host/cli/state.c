@@ -191,6 +191,17 @@ void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t
 	fclose(f);
 }
 
+sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err)
+{
+	sbx_box box;
+	const char *argv[16];
+	if (cli_service_box(sb, svc, &box) == 0 && sbx_box_attach_argv(&box, argv, 16) == 0)
+		return sbx_session_command(loop, argv, NULL, err);
+	char sock[4200];
+	cli_service_path(sb, svc, "sock", sock, sizeof sock);
+	return sbx_session_connect(loop, sock, NULL, err);
+}
+
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
 {
 	char name[128];
@@ -224,10 +235,8 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	snprintf(k8s, sizeof k8s, "%s/k8s", sb->dir);
 	if (access(k8s, F_OK) == 0)
 		return cli_k8s_connect(loop, sb, svc);
-	char sock[4200];
-	cli_service_path(sb, svc, "sock", sock, sizeof sock);
 	sbx_error err;
-	sbx_session *s = sbx_session_connect(loop, sock, NULL, &err);
+	sbx_session *s = cli_local_session(loop, sb, svc, &err);
 	if (s && sbx_session_wait_ready(s, 10, &err) == 0)
 		return s;
 	if (s)

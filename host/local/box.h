@@ -62,6 +62,14 @@ int sbx_box_write_config(const sbx_box *b, const sbx_box_opts *o, const char *co
  * parent). -1 with err. */
 pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int keep_fd, char *err, size_t len);
 
+/* Where a box's agent listens inside when no socket can be handed in
+ * (runsc passes no extra fds): reached through the runtime's exec. */
+#define SBX_BOX_INNER_SOCKET "/run/sbx-agent.sock"
+/* The command whose stdio reaches that agent (`RUNTIME exec ID agent
+ * --attach SOCKET`), for runtimes that need it: 0 with argv filled, or -1
+ * (the box's agent listens on a socket sbx handed it). */
+int sbx_box_attach_argv(const sbx_box *b, const char **argv, int max);
+
 /* The agent's host pid (from BUNDLE/pid), or 0. */
 pid_t sbx_box_pid(const sbx_box *b);
 

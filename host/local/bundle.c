@@ -323,9 +323,14 @@ static int mount_overlay(const char *bundle, const char *lower, uid_t id, char *
 
 static int check_rootfs(const char *dir, char *err, size_t len)
 {
-	struct stat st;
+	struct stat st, host_root;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(err, len, "--rootfs %s: not a directory (give an unpacked image's root)", dir);
+		return -1;
+	}
+	if (stat("/", &host_root) == 0 && st.st_dev == host_root.st_dev && st.st_ino == host_root.st_ino) {
+		snprintf(err, len, "--rootfs %s is this machine's own root: the sandbox would see all of it (the default "
+				   "already gives it the host's OS, read-only, without your files)", dir);
 		return -1;
 	}
 	if (geteuid() != 0) {

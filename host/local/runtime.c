@@ -165,6 +165,21 @@ pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int 
 	return 0;
 }
 
+int sbx_box_attach_argv(const sbx_box *b, const char **argv, int max)
+{
+	static char root[4200]; /* argv points here: one call at a time */
+	if (strcmp(b->runtime, "runsc") != 0 || max < 12)
+		return -1;
+	int n = runtime_argv(b, argv, root, sizeof root);
+	argv[n++] = "exec";
+	argv[n++] = b->id;
+	argv[n++] = SBX_BOX_AGENT;
+	argv[n++] = "--attach";
+	argv[n++] = SBX_BOX_INNER_SOCKET;
+	argv[n] = NULL;
+	return 0;
+}
+
 pid_t sbx_box_pid(const sbx_box *b)
 {
 	char path[4200], buf[32];

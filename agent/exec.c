@@ -18,6 +18,7 @@
 
 #include "agent.h"
 #include "fsops.h"
+#include "proctree.h"
 #include "users.h"
 
 extern char **environ;
@@ -495,9 +496,13 @@ static void on_stdin_writable(agent *ag, void *obj, short revents)
 
 /* ---------------------------------------------------------------- signals */
 
+/* The command's process group, and whatever it started outside the group
+ * (setsid, daemons) while their parents still run. */
 static void kill_group(job *j, int sig)
 {
-	if (j->pid > 0)
+	if (j->pid > 0 && !j->reaped)
+		proctree_kill(j->pid, sig);
+	else if (j->pid > 0)
 		kill(-j->pid, sig);
 }
 
@@ -505,7 +510,7 @@ void exec_on_signal(agent_conn *ac, const sbx_msg *m)
 {
 	job *j = find_stream(ac, m->stream);
 	if (j && !j->reaped && m->value > 0 && m->value < 65)
-		kill_group(j, (int)m->value);
+		kill(-j->pid, (int)m->value); /* the caller's signal, to the group only (like a terminal's) */
 }
 
 int exec_cancel(agent_conn *ac, uint32_t stream)

@@ -56,6 +56,9 @@ int sbx_box_prepare(sbx_box *b, const sbx_box_opts *o, const char *bundle, const
 /* config.json for b (oci.c). 0, or -1 with err. */
 int sbx_box_write_config(const sbx_box *b, const sbx_box_opts *o, const char *const *args, char *err, size_t len);
 
+/* Whether o asks for any cgroup limit (all three can be switched off). */
+int sbx_box_wants_limits(const sbx_box_opts *o);
+
 /* Starts the container with stdio on in/out/errfd. detach: the runtime
  * returns once the agent runs (then keep_fd, if >= 0, is the agent's fd 3)
  * and this returns 0; else the runtime's pid (it stays as the agent's

@@ -373,10 +373,21 @@ static int build_rootfs(sbx_box *b, const sbx_box_opts *o, char *err, size_t len
 	return 0;
 }
 
+/* Limits need a cgroup this user may create (root, or a delegated tree). */
+static int check_limits(const sbx_box_opts *o, char *err, size_t len)
+{
+	if (geteuid() == 0 || !sbx_box_wants_limits(o) || access("/sys/fs/cgroup/memory", W_OK) == 0 ||
+	    access("/sys/fs/cgroup/cgroup.procs", W_OK) == 0)
+		return 0;
+	snprintf(err, len, "memory, pids and CPU limits need cgroups this user cannot create: run sbx as root, or "
+			   "without limits (sbx up --memory 0 --pids 0 --cpus 0; Python memory=0, pids=0, cpus=0)");
+	return -1;
+}
+
 int sbx_box_prepare(sbx_box *b, const sbx_box_opts *o, const char *bundle, const char *id,
 		    const char *agent_path, const char *const *agent_argv, char *err, size_t len)
 {
-	if (o->rootfs && check_rootfs(o->rootfs, err, len) < 0)
+	if ((o->rootfs && check_rootfs(o->rootfs, err, len) < 0) || check_limits(o, err, len) < 0)
 		return -1;
 	snprintf(b->bundle, sizeof b->bundle, "%s", bundle);
 	snprintf(b->id, sizeof b->id, "%s", id);

@@ -137,6 +137,11 @@ static json_t *id_map(uid_t host, unsigned size)
 	return a;
 }
 
+int sbx_box_wants_limits(const sbx_box_opts *o)
+{
+	return o->memory != UINT64_MAX || o->pids >= 0 || o->cpus >= 0;
+}
+
 static json_t *resources(const sbx_box_opts *o)
 {
 	json_t *r = json_object();
@@ -236,10 +241,12 @@ static json_t *linux_section(const sbx_box *b, const sbx_box_opts *o)
 		json_object_set_new(l, "uidMappings", id_map(b->host_root, size));
 		json_object_set_new(l, "gidMappings", id_map(b->host_root == SBX_BOX_HOST_ID ? SBX_BOX_HOST_ID : getegid(), size));
 	}
-	json_object_set_new(l, "resources", resources(o));
-	char cg[160];
-	snprintf(cg, sizeof cg, "/sbx/%s", b->id);
-	json_object_set_new(l, "cgroupsPath", json_string(cg));
+	if (sbx_box_wants_limits(o)) {
+		json_object_set_new(l, "resources", resources(o));
+		char cg[160];
+		snprintf(cg, sizeof cg, "/sbx/%s", b->id);
+		json_object_set_new(l, "cgroupsPath", json_string(cg));
+	}
 	json_object_set_new(l, "seccomp", seccomp());
 	json_object_set_new(l, "maskedPaths", str_array(masked_paths));
 	json_object_set_new(l, "readonlyPaths", str_array(readonly_paths));

@@ -151,7 +151,7 @@ static inline const char *bench_tmpdir(const char *tag)
 static inline sbx_session *bench_session(sbx_loop *loop, const char *workdir, int compress)
 {
 	sbx_error err;
-	sbx_local_opts lo = {.agent_path = sbx_default_agent_path(), .workdir = workdir};
+	sbx_local_opts lo = {.agent_path = sbx_default_agent_path(), .workdir = workdir, .host = 1};
 	sbx_session_opts so = {.compress = compress};
 	sbx_session *s = sbx_session_local(loop, &lo, &so, &err);
 	if (!s)

@@ -10,7 +10,7 @@
 # run at all.
 #
 # Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
-# SCALE_EXECS (10000), TMPDIR (where the
+# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 100), TMPDIR (where the
 # temporary files go; default /tmp).
 set -u
 
@@ -65,6 +65,7 @@ run files "$FILE_REPS"
 run concurrency
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
+run box "${BOX_SCALE:-100}"
 run k8s
 run ec2
 
@@ -107,7 +108,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency python scale k8s ec2; do
+for f in mem exec files concurrency python scale box k8s ec2; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

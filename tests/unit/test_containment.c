@@ -1,8 +1,10 @@
 /* test_containment.c — what a sandbox never gets from the host through
  * libsbx: the host's environment (cloud keys, kubeconfig tokens), any
- * credential at all (the agent works with an empty environment), or a
- * local file written anywhere but the path the caller gave. The CLI side
- * is tests/cli/test_containment.sh. */
+ * credential at all (the agent works with an empty environment), a local
+ * file written anywhere but the path the caller gave, or — for the default
+ * contained session (a box) — the host's files, or a process that outlives
+ * the session. The CLI side, with the full set of attacks on a box, is
+ * tests/cli/test_containment.sh. */
 #include "it_util.h"
 
 static sbx_loop *g_loop;
@@ -141,6 +143,71 @@ static void test_read_into_symlink_replaces_it(void)
 	free(l);
 }
 
+/* A contained session (the default): none of the host's environment, its
+ * own /root, and the host's files out of sight. */
+static sbx_session *box_session(const char *name)
+{
+	char where[300];
+	snprintf(where, sizeof where, "%s/%s", g_dir, name);
+	sbx_local_opts lo = {.agent_path = it_agent(), .workdir = where};
+	sbx_error err;
+	sbx_session *s = sbx_session_local(g_loop, &lo, NULL, &err);
+	if (s && sbx_session_wait_ready(s, 30, &err) == 0)
+		return s;
+	if (s)
+		sbx_session_close(s);
+	fprintf(stderr, "box: %s\n", err.message);
+	return NULL;
+}
+
+static void test_box_env_and_files(void)
+{
+	if (geteuid() != 0)
+		SKIP("boxes with limits need root here");
+	set_secrets();
+	char marker[300];
+	snprintf(marker, sizeof marker, "%s/host-only.txt", g_dir);
+	it_write_local(marker, "host-secret", 11);
+	sbx_session *s = box_session("box1");
+	CHECK(s);
+	check_env_clean(s, "box");
+	sbx_exec_result x = {0};
+	const char *probe[] = {"sh", "-c", "cat \"$0\" 2>/dev/null; pwd; echo made > here.txt", marker, NULL};
+	int rc = it_exec(s, &x, probe);
+	sbx_session_close(s);
+	CHECKF(rc == 0, "%s", x.error.message);
+	CHECKF(strcmp((char *)x.out, "/root\n") == 0, "the box saw: %s", (char *)x.out);
+	sbx_exec_result_free(&x);
+	char bundle[300];
+	snprintf(bundle, sizeof bundle, "%s/box1", g_dir);
+	CHECKF(access(bundle, F_OK) < 0, "the box's bundle outlived its session");
+}
+
+/* Closing a contained session ends every process of the box, also those
+ * that left the command's process group. */
+static void test_box_close_ends_everything(void)
+{
+	if (geteuid() != 0)
+		SKIP("boxes with limits need root here");
+	sbx_session *s = box_session("box2");
+	CHECK(s);
+	sbx_exec_result x = {0};
+	const char *bg[] = {"sh", "-c", "setsid sleep 27999 </dev/null >/dev/null 2>&1 & echo started", NULL};
+	int rc = it_exec(s, &x, bg);
+	CHECKF(rc == 0, "%s", x.error.message);
+	sbx_exec_result_free(&x);
+	pid_t pids[4];
+	CHECKF(it_procs_with("sleep 27999", pids, 4) == 1, "the background process is not running");
+	sbx_session_close(s);
+	int left = 1;
+	for (int i = 0; i < 100 && left; i++) {
+		left = it_procs_with("sleep 27999", pids, 4);
+		if (left)
+			usleep(20000);
+	}
+	CHECKF(left == 0, "a process of the box outlived its session (pid %d)", (int)pids[0]);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -151,6 +218,9 @@ int main(void)
 	IT_RUN(test_isolated_env_not_passed);
 	IT_RUN(test_agent_needs_no_environment);
 	IT_RUN(test_read_into_symlink_replaces_it);
+	chmod(g_dir, 0711); /* a box's root passes through to its bundle */
+	IT_RUN(test_box_env_and_files);
+	IT_RUN(test_box_close_ends_everything);
 	sbx_loop_free(g_loop);
 	it_rm_rf(g_dir);
 	return test_summary();

@@ -256,7 +256,7 @@ static int start_local_service(cli_sandbox *sb, const char *svc, const sbx_box_o
 {
 	sbx_box_service spec = {0};
 	char err[4400];
-	if (values && sbx_box_service_read(values, svc, &spec, err, sizeof err) < 0) {
+	if (values && sbx_box_service_read(values, svc, 0, &spec, err, sizeof err) < 0) {
 		fprintf(stderr, "sbx up: %s\n", err);
 		return -1;
 	}

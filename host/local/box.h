@@ -96,7 +96,10 @@ typedef struct sbx_box_service {
 	uint64_t memory;   /* resources.limits.memory in bytes; 0: not given */
 	double cpus;       /* resources.limits.cpu; 0: not given */
 } sbx_box_service;
-int sbx_box_service_read(const char *values, const char *svc, sbx_box_service *out, char *err, size_t len);
+/* values: a values.yaml or a compose file (translated first); is_default:
+ * svc is the default service (which a translation names "default"). */
+int sbx_box_service_read(const char *values, const char *svc, int is_default, sbx_box_service *out, char *err,
+			 size_t len);
 void sbx_box_service_free(sbx_box_service *s);
 /* Fills what o leaves unset from s (s must outlive o's use). */
 void sbx_box_service_apply(const sbx_box_service *s, sbx_box_opts *o);

@@ -1,6 +1,6 @@
 /* service.c — what a values.yaml service says about its box.
  *
- * The local backend runs the agent-env chart's values (a compose file is
+ * The local backend reads the agent-env chart's values (a compose file is
  * translated to them first, host/k8s/compose.c): per service it honours
  * env, workingDir, securityContext.runAsUser/runAsGroup and
  * resources.limits (memory, cpu). An image cannot be run without an image
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "k8s/compose.h"
 #include "k8s/yamldoc.h"
 #include "local/box.h"
 
@@ -82,13 +83,30 @@ static void copy_str(char *dst, size_t size, yaml_node_t *n)
 	snprintf(dst, size, "%s", s ? s : "");
 }
 
-int sbx_box_service_read(const char *values, const char *svc, sbx_box_service *out, char *err, size_t len)
+/* A compose file as values (the translation the k8s backend installs). */
+static int load_values(ydoc *d, const char *path, char *err, size_t len)
+{
+	if (!sbx_compose_is_compose_file(path))
+		return ydoc_load(d, path, 4 << 20, err, len);
+	char *text = sbx_compose_to_values(path, NULL, NULL, err, len);
+	if (!text)
+		return -1;
+	int rc = ydoc_load_string(d, path, text, strlen(text), err, len);
+	free(text);
+	return rc;
+}
+
+int sbx_box_service_read(const char *values, const char *svc, int is_default, sbx_box_service *out, char *err,
+			 size_t len)
 {
 	memset(out, 0, sizeof *out);
 	ydoc d;
-	if (ydoc_load(&d, values, 4 << 20, err, len) < 0)
+	if (load_values(&d, values, err, len) < 0)
 		return -1;
-	yaml_node_t *s = ydoc_get(&d, ydoc_get(&d, ydoc_root(&d), "services"), svc);
+	yaml_node_t *svcs = ydoc_get(&d, ydoc_root(&d), "services");
+	yaml_node_t *s = ydoc_get(&d, svcs, svc);
+	if (!s && is_default) /* a compose file's default service is "default" in values */
+		s = ydoc_get(&d, svcs, "default");
 	int rc = 0;
 	copy_str(out->image, sizeof out->image, ydoc_get(&d, s, "image"));
 	copy_str(out->workdir, sizeof out->workdir, ydoc_get(&d, s, "workingDir"));

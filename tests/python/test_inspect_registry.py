@@ -142,7 +142,7 @@ class ContractThroughInspect(unittest.IsolatedAsyncioTestCase):
         conn = await self.sb.connection()
         self.assertIsInstance(conn, iu.SandboxConnection)
         self.assertEqual(conn.type, "local")
-        self.assertIn(os.path.realpath(self.sb.sbx.workdir), conn.command)
+        self.assertIn(os.path.join(self.sb.sbx.bundle, "state"), conn.command)  # the runtime's exec into its box
 
     async def test_concurrent_calls(self):
         results = await asyncio.gather(*(self.sb.exec(["echo", str(i)]) for i in range(64)))

@@ -59,6 +59,11 @@ class SandboxCase(unittest.IsolatedAsyncioTestCase):
         await self.provider.task_init("pytest", self.config)
         self.envs = await self.provider.sample_init("pytest", self.config, {})
         self.sb = self.envs["default"]
+        # The working directory seen from inside, and the same directory on the host
+        # (a contained sandbox's is in its bundle's root filesystem).
+        bundle = getattr(self.sb, "bundle", None)
+        self.inside_wd = "/root" if bundle else os.path.realpath(self.sb.workdir)
+        self.host_wd = os.path.join(bundle, "rootfs", "root") if bundle else self.sb.workdir
 
     async def asyncTearDown(self):
         await self.provider.sample_cleanup("pytest", self.config, self.envs, False)
@@ -110,7 +115,7 @@ class ExecTests(SandboxCase):
         self.assertEqual(r.stdout, "1-two words\n")
         await self.sb.write_file("sub/dir/f.txt", "x")
         self.assertEqual((await self.sb.exec(["ls"], cwd="sub/dir")).stdout, "f.txt\n")
-        self.assertEqual((await self.sb.exec(["pwd"])).stdout.strip(), os.path.realpath(self.sb.workdir))
+        self.assertEqual((await self.sb.exec(["pwd"])).stdout.strip(), self.inside_wd)
         self.assertIn("env", (await self.sb.exec(["ls"], cwd="/usr/bin")).stdout.split())
         r = await self.sb.exec(["ls"], cwd="no/such/dir")
         self.assertFalse(r.success)
@@ -175,7 +180,7 @@ class ExecTests(SandboxCase):
 
     async def test_cancelled_exec_kills_the_command(self):
         task = asyncio.ensure_future(self.sb.exec(["sh", "-c", "echo $$ > pid; exec sleep 300"]))
-        await sbxtest.wait_until(lambda: os.path.exists(os.path.join(self.sb.workdir, "pid")), what="pid file")
+        await sbxtest.wait_until(lambda: os.path.exists(os.path.join(self.host_wd, "pid")), what="pid file")
         pid = (await self.sb.read_file("pid")).strip()
         task.cancel()
         with self.assertRaises(asyncio.CancelledError):
@@ -207,9 +212,8 @@ class FileTests(SandboxCase):
     async def test_write_creates_parent_directories(self):
         await self.sb.write_file("a/b/c/rel.txt", "relative")
         self.assertEqual(await self.sb.read_file("a/b/c/rel.txt"), "relative")
-        absolute = os.path.join(self.sb.workdir, "x", "y", "abs.txt")
-        await self.sb.write_file(absolute, b"absolute")
-        with open(absolute, "rb") as f:
+        await self.sb.write_file(os.path.join(self.inside_wd, "x", "y", "abs.txt"), b"absolute")
+        with open(os.path.join(self.host_wd, "x", "y", "abs.txt"), "rb") as f:
             self.assertEqual(f.read(), b"absolute")
 
     async def test_write_to_a_directory(self):
@@ -267,11 +271,11 @@ class FileTests(SandboxCase):
         self.assertIn("limit of 100 MiB was exceeded", str(e.exception))
         self.assertIsNone(e.exception.truncated_output)
         # the real default: a sparse file one byte over 100 MiB
-        with open(os.path.join(self.sb.workdir, "huge"), "wb") as f:
+        with open(os.path.join(self.host_wd, "huge"), "wb") as f:
             f.truncate(100 * MiB + 1)
         with self.assertRaises(contract.OutputLimitExceededError):
             await self.sb.read_file("huge", text=False)
-        with open(os.path.join(self.sb.workdir, "huge"), "wb") as f:
+        with open(os.path.join(self.host_wd, "huge"), "wb") as f:
             f.truncate(100 * MiB)
         self.assertEqual(len(await self.sb.read_file("huge", text=False)), 100 * MiB)
 
@@ -328,7 +332,7 @@ class StreamTests(SandboxCase):
 
     async def test_cancelled_iteration_kills(self):
         proc = await self.sb.exec_remote(["sh", "-c", "echo $$ > pid; exec sleep 300"])
-        await sbxtest.wait_until(lambda: os.path.exists(os.path.join(self.sb.workdir, "pid")), what="pid file")
+        await sbxtest.wait_until(lambda: os.path.exists(os.path.join(self.host_wd, "pid")), what="pid file")
         task = asyncio.ensure_future(proc.__aiter__().__anext__())
         await asyncio.sleep(0.05)
         task.cancel()
@@ -529,6 +533,7 @@ def _alive(pid: int) -> bool:
 class LifecycleTests(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.tmp = tempfile.mkdtemp(prefix="sbx-pytest-")
+        os.chmod(self.tmp, 0o711)  # a container's root passes through to its bundle
         self.patch = mock.patch.dict(os.environ, {"SBX_LOCAL_DIR": os.path.join(self.tmp, "state")})
         self.patch.start()
 
@@ -547,7 +552,9 @@ class LifecycleTests(unittest.IsolatedAsyncioTestCase):
                                              "    x-default: true\n  db:\n    image: c\n")
         p = LocalProvider()
         await p.task_init("t", compose)
-        envs = await p.sample_init("t", compose, {})
+        with self.assertRaisesRegex(ValueError, "runs image b.*rootfs"):  # no image store here: say so
+            await p.sample_init("t", compose, {})
+        envs = await p.sample_init("t", {"values": compose, "host": True}, {})
         try:
             self.assertEqual(list(envs), ["tools", "web", "db"])
             dirs = set()
@@ -558,6 +565,23 @@ class LifecycleTests(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(len(dirs), 3)
         finally:
             await p.sample_cleanup("t", compose, envs, False)
+
+    async def test_compose_settings_apply_in_containers(self):
+        values = self.write("values.yaml", "services:\n  default:\n    workingDir: /srv/app\n    env:\n"
+                                           "      - {name: GREETING, value: hi there}\n"
+                                           "    securityContext: {runAsUser: 65534}\n"
+                                           "    resources: {limits: {memory: 300Mi}}\n  web:\n    env: []\n")
+        p = LocalProvider()
+        envs = await p.sample_init("t", values, {})
+        try:
+            r = await envs["default"].exec(["sh", "-c", "pwd; echo $GREETING; id -u; echo x > /etc/mine"])
+            self.assertEqual(r.stdout.split("\n")[:3], ["/srv/app", "hi there", "65534"])
+            self.assertNotEqual(r.returncode, 0)  # nobody cannot write /etc
+            self.assertEqual((await envs["web"].exec(["id", "-u"])).stdout, "0\n")
+            with open(os.path.join(envs["default"].bundle, "config.json")) as f:
+                self.assertIn('"limit": 314572800', f.read())
+        finally:
+            await p.sample_cleanup("t", values, envs, False)
 
     async def test_values_file_default_named_service_first(self):
         values = self.write("values.yaml", "services:\n  a:\n    image: x\n  default:\n    image: y\n")
@@ -642,41 +666,44 @@ class LifecycleTests(unittest.IsolatedAsyncioTestCase):
                 agent.kill()
                 agent.wait()
 
-    async def test_isolated_when_namespaces_allow(self):
+    async def test_contained_by_default(self):
         p = LocalProvider()
-        if not await p._probe_isolation(cfg.LocalConfig()):
-            self.skipTest("this kernel refuses unprivileged user namespaces")
         envs = await p.sample_init("t", None, {})
         try:
             sb = envs["default"]
             self.assertTrue(sb.isolated)
             r = await sb.exec(["readlink", "/proc/self/ns/net"])
             self.assertNotEqual(r.stdout.strip(), os.readlink("/proc/self/ns/net"))
-            self.assertEqual((await sb.exec(["sh", "-c", "echo $$"])).returncode, 0)
+            r = await sb.exec(["cat", "/proc/self/uid_map"])
+            self.assertNotEqual(r.stdout.split()[1], "0")  # root inside is no host root
             await sb.write_file("f", "in the sandbox")
-            with open(os.path.join(sb.workdir, "f")) as f:
+            with open(os.path.join(sb.bundle, "rootfs", "root", "f")) as f:
                 self.assertEqual(f.read(), "in the sandbox")
+            r = await sb.exec(["sh", "-c", "echo x > /usr/sbx-py-escape"])
+            self.assertNotEqual(r.returncode, 0)
+            self.assertFalse(os.path.exists("/usr/sbx-py-escape"))
         finally:
             await p.sample_cleanup("t", None, envs, False)
+        self.assertFalse(os.path.exists(sb.bundle))
 
     async def test_connection_gives_a_working_shell(self):
-        for isolate in (False, True):
+        for host in (True, False):
             p = LocalProvider()
-            conf = cfg.LocalConfig(isolate=isolate)
-            if isolate and not await p._probe_isolation(conf):
-                continue
+            conf = cfg.LocalConfig(host=host)
             envs = await p.sample_init("t", conf, {})
             try:
                 sb = envs["default"]
                 conn = await sb.connection()
                 self.assertEqual(conn.type, "local")
+                # the contained one is a terminal command (`exec -t`): give it a pty
+                argv = ["sh", "-c", conn.command] if host else ["script", "-qec", conn.command, "/dev/null"]
                 out = await asyncio.to_thread(
-                    subprocess.run, ["sh", "-c", conn.command], input="pwd; readlink /proc/self/ns/net; exit\n",
+                    subprocess.run, argv, input="pwd; readlink /proc/self/ns/net; exit\n",
                     capture_output=True, text=True, timeout=60, env=dict(os.environ, SHELL="/bin/sh"))
-                lines = out.stdout.split()
-                self.assertEqual(lines[0], os.path.realpath(sb.workdir), out.stderr)
+                want_wd = os.path.realpath(sb.workdir) if host else "/root"
                 want_net = (await sb.exec(["readlink", "/proc/self/ns/net"])).stdout.strip()
-                self.assertEqual(lines[1], want_net)
+                self.assertIn(want_wd, out.stdout.split(), out.stdout + out.stderr)
+                self.assertIn(want_net, out.stdout.split(), out.stdout + out.stderr)
             finally:
                 await p.sample_cleanup("t", conf, envs, False)
 

@@ -636,6 +636,39 @@ static PyObject *mod_session_box(PyObject *m, PyObject *args, PyObject *kw)
 	return session_wrap(s, &err);
 }
 
+/* box_service(path, service, is_default) -> dict: what a values or compose
+ * file says about a service's box (image, workdir, user, env, memory, cpus). */
+static PyObject *mod_box_service(PyObject *m, PyObject *args)
+{
+	(void)m;
+	const char *path, *svc;
+	int is_default;
+	if (!PyArg_ParseTuple(args, "ssp", &path, &svc, &is_default))
+		return NULL;
+	sbx_box_service spec;
+	char err[1024];
+	if (sbx_box_service_read(path, svc, is_default, &spec, err, sizeof err) < 0) {
+		PyErr_SetString(PyExc_ValueError, err);
+		return NULL;
+	}
+	PyObject *env = PyList_New(0);
+	for (size_t i = 0; env && i < spec.nenv; i++) {
+		PyObject *e = PyUnicode_DecodeFSDefault(spec.env[i]);
+		if (!e || PyList_Append(env, e) < 0) {
+			Py_XDECREF(e);
+			Py_CLEAR(env);
+			break;
+		}
+		Py_DECREF(e);
+	}
+	PyObject *d = env ? Py_BuildValue("{s:s,s:s,s:s,s:N,s:K,s:d}", "image", spec.image, "workdir", spec.workdir,
+					  "user", spec.user, "env", env, "memory", (unsigned long long)spec.memory,
+					  "cpus", spec.cpus)
+			  : NULL;
+	sbx_box_service_free(&spec);
+	return d;
+}
+
 /* box_destroy(bundle): kills every process of the container whose bundle
  * this is and removes it (what a killed run left). False: no box there. */
 static PyObject *mod_box_destroy(PyObject *m, PyObject *arg)
@@ -1530,6 +1563,8 @@ static PyMethodDef module_methods[] = {
 	{"session_box", (PyCFunction)(void (*)(void))mod_session_box, METH_VARARGS | METH_KEYWORDS,
 	 "session_box(bundle, agent=None, runtime=None, rootfs=None, memory=0, pids=0, cpus=0.0, workdir=None, "
 	 "user=None, env=None, hostname=None) -> Session: an agent in a new container (bundle: a new directory)"},
+	{"box_service", mod_box_service, METH_VARARGS,
+	 "box_service(path, service, is_default) -> dict: image, workdir, user, env, memory, cpus of a service"},
 	{"box_destroy", mod_box_destroy, METH_O,
 	 "box_destroy(bundle) -> bool: kill and remove the container of a bundle directory"},
 	{"session_local", (PyCFunction)(void (*)(void))mod_session_local, METH_VARARGS | METH_KEYWORDS,

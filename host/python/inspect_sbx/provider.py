@@ -113,11 +113,23 @@ class LocalProvider(Provider):
         c = cfg.local_config(config)
         c.services()  # a bad file fails the task at once, not every sample
 
-    def _session(self, c: cfg.LocalConfig, where: str) -> Any:
+    def _session(self, c: cfg.LocalConfig, where: str, svc: str, is_default: bool) -> Any:
         if c.host:
             os.mkdir(where)
             return _sbx.session_local(where, False, c.agent)
-        return _sbx.session_box(where, hostname=os.path.basename(where), **c.box_options())
+        opts = c.box_options()
+        if c.values:  # what the file says of this service (as `sbx up -f`); the config's limits win
+            spec = _sbx.box_service(c.values, svc, is_default)
+            if spec["image"] and not c.rootfs:
+                raise ValueError(f"sbx-local: service {svc} runs image {spec['image']}, which the local backend "
+                                 "cannot pull: unpack the image into a directory and set `rootfs`, or use "
+                                 "sbx-k8s (or sbx-docker once available)")
+            opts.update(workdir=spec["workdir"] or None, user=spec["user"] or None, env=spec["env"] or None)
+            if not opts["memory"] and spec["memory"]:
+                opts["memory"] = spec["memory"]
+            if not opts["cpus"] and spec["cpus"]:
+                opts["cpus"] = spec["cpus"]
+        return _sbx.session_box(where, hostname=svc, **opts)
 
     async def sample_init(self, task_name: str, config: Any, metadata: dict[str, str]) -> dict[str, SbxSandbox]:
         c = cfg.local_config(config)
@@ -131,10 +143,10 @@ class LocalProvider(Provider):
         envs: dict[str, SbxSandbox] = {}
         self._samples[sample_dir] = (task_name, list(envs.values()))
         try:
-            for svc in services:
+            for i, svc in enumerate(services):
                 wd = os.path.join(sample_dir, svc)
                 try:
-                    session = self._session(c, wd)
+                    session = self._session(c, wd, svc, i == 0)
                 except _sbx.SbxError as e:
                     raise RuntimeError(f"sbx-local: cannot start the agent for service {svc}: {e.args[3]}") from None
                 envs[svc] = SbxSandbox(session, name=svc, backend=self.name, workdir=wd if c.host else None,

@@ -344,6 +344,11 @@ class Compose(unittest.TestCase):
         os.makedirs(env["SBX_STATE_DIR"], exist_ok=True)
         path = write("up.compose.yaml", "services:\n  web: {image: a, x-default: true}\n  db: {image: b}\n")
         rc, out, err = sbx("up", "cbox", "-f", path, "--json", env=env)
+        self.assertEqual(rc, 1)  # a local box cannot run an image: the error says what can
+        self.assertIn("runs image a", err)
+        self.assertIn("--rootfs", err)
+        self.assertFalse(os.path.exists(os.path.join(env["SBX_STATE_DIR"], "cbox")))
+        rc, out, err = sbx("up", "cbox", "-f", path, "--json", "--host", env=env)
         self.assertEqual(rc, 0, err)
         try:
             self.assertEqual(yaml.safe_load(out)["services"], ["default", "db"])

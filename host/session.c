@@ -552,10 +552,11 @@ sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_ses
 	return s;
 }
 
-static sbx_session *spawned(sbx_loop *loop, const sbx_spawn_opts *o, const sbx_session_opts *so, sbx_error *err)
+/* A session over a local agent's transport just made (NULL: msg says why
+ * it could not start). */
+static sbx_session *local_session(sbx_loop *loop, sbx_transport *t, const char *msg, const sbx_session_opts *so,
+				  sbx_error *err)
 {
-	char msg[300];
-	sbx_transport *t = sbx_spawn_transport(loop, o, msg, sizeof msg);
 	if (!t) {
 		sbx_error_set(err, SBX_E_LOCAL, errno, "spawn", "%s", msg);
 		return NULL;
@@ -564,6 +565,13 @@ static sbx_session *spawned(sbx_loop *loop, const sbx_spawn_opts *o, const sbx_s
 	if (!s)
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 	return s;
+}
+
+static sbx_session *spawned(sbx_loop *loop, const sbx_spawn_opts *o, const sbx_session_opts *so, sbx_error *err)
+{
+	char msg[300];
+	sbx_transport *t = sbx_spawn_transport(loop, o, msg, sizeof msg);
+	return local_session(loop, t, msg, so, err);
 }
 
 sbx_session *sbx_session_command(sbx_loop *loop, const char *const *argv, const sbx_session_opts *so, sbx_error *err)
@@ -619,14 +627,7 @@ static sbx_session *boxed(sbx_loop *loop, const sbx_local_opts *lo, const sbx_se
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
 	char msg[600];
 	sbx_transport *t = sbx_box_transport(loop, lo ? lo->box : NULL, agent, lo ? lo->workdir : NULL, msg, sizeof msg);
-	if (!t) {
-		sbx_error_set(err, SBX_E_LOCAL, errno, "spawn", "%s", msg);
-		return NULL;
-	}
-	sbx_session *s = session_new(loop, t, so);
-	if (!s)
-		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-	return s;
+	return local_session(loop, t, msg, so, err);
 }
 
 sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)

@@ -113,7 +113,10 @@ t rootfs_missing sh -c '! "$0" up r1 --rootfs /nonexistent 2>"$1/e" && grep -q "
 t rootfs_host_root_refused sh -c '! "$0" up r2 --rootfs / 2>"$1/e" && grep -q "own root" "$1/e" && [ ! -e "$SBX_STATE_DIR/r2" ]' "$SBX" "$WORK"
 
 # --rootfs: a tiny image (busybox); the directory itself is never written.
-if command -v busybox >/dev/null && [ -n "$(busybox --list 2>/dev/null)" ] && file -L "$(command -v busybox)" 2>/dev/null | grep -q "statically linked"; then
+# (The agent must be the static one: a sanitizer build needs the host's loader.)
+if ! file -L "$SBX_AGENT" 2>/dev/null | grep -q "statically linked"; then
+	echo "skip contain_rootfs_image: $SBX_AGENT is not statically linked (a SAN build); an image has no loader for it"
+elif command -v busybox >/dev/null && [ -n "$(busybox --list 2>/dev/null)" ] && file -L "$(command -v busybox)" 2>/dev/null | grep -q "statically linked"; then
 	IMG=$WORK/img
 	mkdir -p "$IMG/bin" "$IMG/etc" "$IMG/tmp"
 	cp "$(command -v busybox)" "$IMG/bin/busybox"

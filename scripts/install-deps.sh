@@ -28,7 +28,7 @@ apt_install runc
 
 apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl valgrind
 # The containment suite: gVisor (runsc), and busybox for a tiny --rootfs image.
-apt_install runsc busybox-static || apt_install busybox-static
+apt_install runsc busybox-static file procps || apt_install busybox-static file procps
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)

@@ -9,7 +9,7 @@
  *   b3  many boxes on one host process: the host's RSS per box (target
  *       <= 64 KiB), and the runtime's own per-box cost reported apart
  *
- *   argv[1]: boxes for b3 (default 100; each keeps a runtime process)
+ *   argv[1]: boxes for b3 (default 1000)
  *   argv[2]: exec repeats for b2 (default 300) */
 #include "bench.h"
 #include "local/box.h"
@@ -161,8 +161,8 @@ static void row_scale(sbx_loop *loop, const char *dir, const char *runtime, cons
 	char m[200], a[64], b[64];
 	bench_row("b3", BENCH_FMT(m, "host RSS per contained idle sandbox (%ld %s boxes, VmRSS delta)", n, runtime),
 		  BENCH_FMT(a, "%.1f KiB", per), "-", "-", "<= 64 KiB", per <= 64 ? "PASS" : "MISS");
-	bench_row("b3r", BENCH_FMT(m, "the runtime's own RSS per box (%s run in the foreground, one per box)", runtime),
-		  BENCH_FMT(b, "%.0f KiB", procs ? (double)runtime_kb / (double)procs : 0), "-", "-", "-", "info");
+	bench_row("b3r", BENCH_FMT(m, "the runtime's own RSS per box (%s processes left running / boxes)", runtime),
+		  BENCH_FMT(b, "%.0f KiB", (double)runtime_kb / (double)n), "-", "-", "-", "info");
 	for (long i = 0; i < n; i++)
 		sbx_session_close(s[i]);
 	free(s);
@@ -170,7 +170,7 @@ static void row_scale(sbx_loop *loop, const char *dir, const char *runtime, cons
 
 int main(int argc, char **argv)
 {
-	long n = argc > 1 ? atol(argv[1]) : 100;
+	long n = argc > 1 ? atol(argv[1]) : 1000;
 	int reps = argc > 2 ? atoi(argv[2]) : 300;
 	if (geteuid() != 0) {
 		bench_row("b1", "sandbox start (boxes need root for their limits here)", "-", "-", "-", "-", "info");

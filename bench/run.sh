@@ -10,7 +10,7 @@
 # run at all.
 #
 # Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
-# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 100), TMPDIR (where the
+# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), TMPDIR (where the
 # temporary files go; default /tmp).
 set -u
 
@@ -65,7 +65,7 @@ run files "$FILE_REPS"
 run concurrency
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
-run box "${BOX_SCALE:-100}"
+run box "${BOX_SCALE:-1000}"
 run k8s
 run ec2
 

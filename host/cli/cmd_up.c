@@ -232,7 +232,8 @@ static int start_box_service(cli_sandbox *sb, const char *svc, const sbx_box_opt
 		snprintf(err, sizeof err, "cannot open %s: %s", logf, strerror(errno));
 		goto out;
 	}
-	rc = sbx_box_run(&box, 1, null, log, log, lfd, err, sizeof err) < 0 ? -1 : 0;
+	pid_t runtime = sbx_box_run(&box, 1, null, log, log, lfd, err, sizeof err);
+	rc = runtime < 0 ? -1 : sbx_box_started(&box, runtime, err, sizeof err);
 out:
 	if (lfd >= 0)
 		close(lfd);

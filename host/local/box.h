@@ -59,11 +59,14 @@ int sbx_box_write_config(const sbx_box *b, const sbx_box_opts *o, const char *co
 /* Whether o asks for any cgroup limit (all three can be switched off). */
 int sbx_box_wants_limits(const sbx_box_opts *o);
 
-/* Starts the container with stdio on in/out/errfd. detach: the runtime
- * returns once the agent runs (then keep_fd, if >= 0, is the agent's fd 3)
- * and this returns 0; else the runtime's pid (it stays as the agent's
- * parent). -1 with err. */
+/* Starts the runtime on the container, the agent's stdio on in/out/errfd
+ * and keep_fd (if >= 0) its fd 3. Returns the runtime's pid, or -1 with
+ * err. detach: the runtime exits once the agent runs (see
+ * sbx_box_started), leaving no process of its own per box; else it stays
+ * as the agent's parent. */
 pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int keep_fd, char *err, size_t len);
+/* Waits for a detached runtime: 0 when the container started, else -1. */
+int sbx_box_started(const sbx_box *b, pid_t runtime_pid, char *err, size_t len);
 
 /* Where a box's agent listens inside when no socket can be handed in
  * (runsc passes no extra fds): reached through the runtime's exec. */

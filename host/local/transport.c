@@ -1,9 +1,11 @@
 /* transport.c — an agent inside a new box, as a transport.
  *
- * The runtime runs in the foreground with the agent's stdio on a
- * socketpair (fdpipe.c owns the pipe and the runtime process); closing the
- * transport ends the agent, then deletes the container (every process in
- * it) and its bundle. */
+ * The runtime starts the container detached with the agent's stdio on a
+ * socketpair (fdpipe.c owns the pipe) and exits, so a box costs the host no
+ * runtime process; the loop reaps the runtime. If the container cannot
+ * start, the runtime's error arrives on the agent's stderr and the stream
+ * ends. Closing the transport deletes the container (every process in it)
+ * and its bundle. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -45,6 +47,16 @@ int sbx_box_check_reachable(const char *bundle, char *err, size_t len)
 		}
 	}
 	return 0;
+}
+
+/* The detached runtime exits once the box runs (or failed to start: then
+ * its words are on the agent's stderr and the stream has ended). */
+static void reap_runtime(sbx_loop *loop, pid_t pid, int wait_status, void *ud)
+{
+	(void)loop;
+	(void)pid;
+	(void)wait_status;
+	(void)ud;
 }
 
 static void box_cleanup(void *ud)
@@ -97,12 +109,14 @@ sbx_transport *sbx_box_transport(sbx_loop *loop, const sbx_box_opts *o, const ch
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0)
 		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
 	else
-		pid = sbx_box_run(b, 0, sv[1], sv[1], ep[1], -1, err, err_len);
+		pid = sbx_box_run(b, 1, sv[1], sv[1], ep[1], -1, err, err_len);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (ep[1] >= 0)
 		close(ep[1]);
-	sbx_transport *t = pid > 0 ? sbx_fdpipe_new(loop, sv[0], sv[0], pid, ep[0], b->runtime) : NULL;
+	if (pid > 0)
+		sbx_loop_watch_child(loop, pid, reap_runtime, NULL);
+	sbx_transport *t = pid > 0 ? sbx_fdpipe_new(loop, sv[0], sv[0], 0, ep[0], b->runtime) : NULL;
 	if (!t) {
 		if (pid > 0)
 			snprintf(err, err_len, "out of memory");

@@ -39,6 +39,20 @@ static void set_nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+/* ": LINE" for the last non-empty line of stderr, or "". */
+static void last_words(const fdpipe *p, char *out, size_t len)
+{
+	out[0] = 0;
+	size_t n = p->tail_len;
+	while (n > 0 && (p->tail[n - 1] == '\n' || p->tail[n - 1] == '\r'))
+		n--;
+	size_t start = n;
+	while (start > 0 && p->tail[start - 1] != '\n')
+		start--;
+	if (n > start)
+		snprintf(out, len, ": %.*s", (int)(n - start), p->tail + start);
+}
+
 static void describe_exit(fdpipe *p, char *out, size_t len)
 {
 	int st = p->child_status;
@@ -49,16 +63,8 @@ static void describe_exit(fdpipe *p, char *out, size_t len)
 		snprintf(how, sizeof how, "was killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
 	else
 		snprintf(how, sizeof how, "ended");
-	/* last non-empty line of stderr */
-	char last[300] = "";
-	size_t n = p->tail_len;
-	while (n > 0 && (p->tail[n - 1] == '\n' || p->tail[n - 1] == '\r'))
-		n--;
-	size_t start = n;
-	while (start > 0 && p->tail[start - 1] != '\n')
-		start--;
-	if (n > start)
-		snprintf(last, sizeof last, ": %.*s", (int)(n - start), p->tail + start);
+	char last[300];
+	last_words(p, last, sizeof last);
 	snprintf(out, len, "%s; %s (pid %d) %s%s", p->why, p->t.ops->name, (int)p->child, how, last);
 }
 
@@ -68,11 +74,13 @@ static void maybe_report(fdpipe *p)
 	if (p->reported || !p->eof || (p->child > 0 && !p->child_done))
 		return;
 	p->reported = 1;
-	char why[700];
-	if (p->child > 0)
+	char why[700], last[300];
+	if (p->child > 0) {
 		describe_exit(p, why, sizeof why);
-	else
-		snprintf(why, sizeof why, "%s", p->why);
+	} else {
+		last_words(p, last, sizeof last);
+		snprintf(why, sizeof why, "%s%s", p->why, last);
+	}
 	p->t.ev.on_closed(p->t.ud, why);
 }
 

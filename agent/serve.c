@@ -86,15 +86,21 @@ static int is_stream_msg(int type)
 	return type == SBX_MSG_DATA || type == SBX_MSG_END || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL;
 }
 
+/* Offers m to kind k: 1 when k took it. */
+static int offer(const agent_kind *k, agent_conn *ac, const sbx_msg *m)
+{
+	if (is_stream_msg(m->type))
+		return k->stream && k->stream(ac, m);
+	return k->request && k->request(ac, m);
+}
+
 static void on_msg(sbx_conn *c, const sbx_msg *m, void *ud)
 {
 	agent_conn *ac = ud;
 	(void)c;
-	for (const agent_kind *const *k = ac->ag->kinds; *k; k++) {
-		if (is_stream_msg(m->type) ? (*k)->stream && (*k)->stream(ac, m)
-					   : (*k)->request && (*k)->request(ac, m))
+	for (const agent_kind *const *k = ac->ag->kinds; *k; k++)
+		if (offer(*k, ac, m))
 			return;
-	}
 	if (m->type == SBX_MSG_CANCEL) /* nothing of that stream is left */
 		sbx_conn_send_error(ac->conn, m->stream, ECANCELED, "cancelled", "cancelled");
 }
@@ -109,8 +115,9 @@ static void on_credit(sbx_conn *c, uint32_t stream, void *ud)
 }
 
 typedef enum { PHASE_POLL, PHASE_PUMP, PHASE_SWEEP, PHASE_REAP, PHASE_STOP } phase;
+typedef void (*phase_fn)(agent *ag);
 
-static void (*phase_slot(const agent_kind *k, phase p))(agent *)
+static phase_fn phase_slot(const agent_kind *k, phase p)
 {
 	switch (p) {
 	case PHASE_POLL: return k->poll;
@@ -126,7 +133,7 @@ static void (*phase_slot(const agent_kind *k, phase p))(agent *)
 static void each_kind(agent *ag, phase p)
 {
 	for (const agent_kind *const *k = ag->kinds; *k; k++) {
-		void (*fn)(agent *) = phase_slot(*k, p);
+		phase_fn fn = phase_slot(*k, p);
 		if (fn)
 			fn(ag);
 	}

@@ -98,8 +98,8 @@ int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 }
 
 /* Shared by every kind: a started call is cancelled on the agent, which
- * ends it with ERROR cancelled (by the session's deadline at the latest);
- * one not yet sent fails now. */
+ * ends it with ERROR cancelled (or the session fails it as overdue); one
+ * not yet sent fails now. */
 void sbx_call_cancel(sbx_call *c)
 {
 	sbx_session *s = c->s;

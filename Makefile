@@ -1,6 +1,7 @@
 # sbx — one entry point: build, test, bench, fuzz.
 #
 #   make                  agent (static), libsbx (.a + .so), sbx CLI
+#   make tools            the test programs, test tools and fuzz replayers (make test builds them)
 #   make agent ARCH=arm64 cross-build the agent with Debian's aarch64 toolchain
 #   make test [SAN=1]     the whole suite (SAN=1: under ASan + UBSan)
 #   make bench            side-by-side benchmarks
@@ -67,7 +68,7 @@ FUZZ_SRC = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY_BIN = $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/test_fuzz_%,$(FUZZ_SRC))
 CLI_LIB_OBJ = $(filter-out %/main.o,$(CLI_OBJ))
 
-all: agent lib cli tools
+all: agent lib cli
 
 agent: $(AGENT_OUT)/sbx-agent
 lib: $(BUILD)/libsbx.a $(BUILD)/libsbx.so
@@ -130,7 +131,7 @@ $(PY_OUT)/%.py: host/python/inspect_sbx/%.py
 	cp $< $@
 
 # The arm64 agent is part of the suite wherever the cross compiler is.
-test: all python
+test: all tools python
 	@if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) --no-print-directory agent ARCH=arm64 SAN=0 BUILD=build; fi
 	BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
 
@@ -167,7 +168,7 @@ fuzz: fuzz-build
 # ---- valgrind memcheck over the suite's unit and integration programs ----
 VALGRIND_TESTS ?= test_msg test_conn test_chunk test_streams test_outlog test_loop test_fuzz test_hostile test_containment test_exec test_files test_session test_k8s_config test_adapt
 test-valgrind:
-	$(MAKE) --no-print-directory all SAN=0 BUILD=build/vg CFLAGS="-O1 -g"
+	$(MAKE) --no-print-directory all tools SAN=0 BUILD=build/vg CFLAGS="-O1 -g"
 	BUILD=build/vg tests/valgrind.sh $(VALGRIND_TESTS)
 
 clean:

@@ -1,5 +1,6 @@
-/* exec.c — running commands: spawn, stdin, output through the outlog,
- * timeouts, output limits, exit, and surviving a dropped connection.
+/* exec.c — the exec job kind (kind.h): running commands: spawn, stdin,
+ * output through the outlog, timeouts, output limits, exit, and surviving
+ * a dropped connection (ATTACH).
  *
  * A command runs in its own session (so its process group can be killed as
  * a whole), with argv executed directly (no shell), stdin from the host or
@@ -18,6 +19,8 @@
 
 #include "agent.h"
 #include "fsops.h"
+#include "kind.h"
+#include "outlog.h"
 #include "proctree.h"
 #include "users.h"
 
@@ -26,6 +29,29 @@ extern char **environ;
 #define DEFAULT_GRACE_MS 2000
 #define MAX_TIMEOUT_MS (1000ull * 86400 * 365) /* a year: no overflow in deadlines */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* A running command, or a finished one kept for a host to re-attach. */
+typedef struct job {
+	struct job *next;
+	char key[64];          /* host-chosen id used to re-attach */
+	agent_conn *owner;     /* NULL while detached */
+	uint32_t stream;
+	pid_t pid;
+	int out_fd, err_fd, in_fd; /* -1 once closed */
+	sbx_buf stdin_buf;     /* stdin waiting for the pipe */
+	int stdin_ended;       /* END arrived: close stdin once flushed */
+	outlog log;
+	uint64_t limit;        /* per-stream output limit, 0 = none */
+	int truncated[3];
+	uint64_t deadline_ms;  /* timeout (0 = none) */
+	uint64_t kill_at_ms;   /* SIGKILL after the grace period */
+	uint64_t grace_ms;
+	int timed_out;
+	int reaped;
+	int wait_status;
+	uint64_t started_ms, ended_ms;
+	int done;              /* EXIT sent: swept */
+} job;
 
 /* ---------------------------------------------------------------- requests */
 
@@ -358,7 +384,7 @@ static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3
 
 static void forget_jobs(agent *ag, const msgpack_object *keys);
 
-void exec_start(agent_conn *ac, const sbx_msg *m)
+static void exec_start(agent_conn *ac, const sbx_msg *m)
 {
 	agent *ag = ac->ag;
 	forget_jobs(ag, sbx_map_get(m->body, "forget"));
@@ -469,11 +495,8 @@ static void stdin_flush(job *j)
 		close_fd(&j->in_fd);
 }
 
-void exec_on_stdin(agent_conn *ac, const sbx_msg *m)
+static void on_stdin(agent_conn *ac, job *j, const sbx_msg *m)
 {
-	job *j = find_stream(ac, m->stream);
-	if (!j)
-		return;
 	if (m->type == SBX_MSG_END) {
 		j->stdin_ended = 1;
 	} else if (j->in_fd < 0) {
@@ -506,27 +529,37 @@ static void kill_group(job *j, int sig)
 		kill(-j->pid, sig);
 }
 
-void exec_on_signal(agent_conn *ac, const sbx_msg *m)
+static void on_signal(job *j, const sbx_msg *m)
 {
-	job *j = find_stream(ac, m->stream);
-	if (j && !j->reaped && m->value > 0 && m->value < 65)
+	if (!j->reaped && m->value > 0 && m->value < 65)
 		kill(-j->pid, (int)m->value); /* the caller's signal, to the group only (like a terminal's) */
 }
 
-int exec_cancel(agent_conn *ac, uint32_t stream)
+static void cancel(agent_conn *ac, job *j)
 {
-	job *j = find_stream(ac, stream);
-	if (!j)
-		return 0;
 	kill_group(j, SIGKILL);
-	sbx_conn_send_error(ac->conn, stream, ECANCELED, "cancelled", "command cancelled by the host");
+	sbx_conn_send_error(ac->conn, j->stream, ECANCELED, "cancelled", "command cancelled by the host");
 	j->done = 1;
 	j->ended_ms = 1;
 	j->owner = NULL;
+}
+
+/* stdin (DATA, END), SIGNAL or CANCEL for one of our commands. */
+static int exec_stream(agent_conn *ac, const sbx_msg *m)
+{
+	job *j = find_stream(ac, m->stream);
+	if (!j)
+		return 0;
+	if (m->type == SBX_MSG_CANCEL)
+		cancel(ac, j);
+	else if (m->type == SBX_MSG_SIGNAL)
+		on_signal(j, m);
+	else
+		on_stdin(ac, j, m);
 	return 1;
 }
 
-void exec_reap(agent *ag)
+static void exec_reap(agent *ag)
 {
 	int status;
 	pid_t pid;
@@ -644,7 +677,7 @@ static void send_exit(job *j)
 	j->done = 1;
 }
 
-void exec_on_credit(agent_conn *ac, uint32_t stream)
+static void exec_credit(agent_conn *ac, uint32_t stream)
 {
 	job *j = find_stream(ac, stream);
 	if (!j)
@@ -674,7 +707,7 @@ static void check_timeout(agent *ag, job *j)
 	agent_wake_at(ag, j->timed_out ? j->kill_at_ms : j->deadline_ms);
 }
 
-void exec_poll(agent *ag)
+static void exec_poll(agent *ag)
 {
 	for (job *j = ag->jobs; j; j = j->next) {
 		if (j->done) {
@@ -699,7 +732,7 @@ void exec_poll(agent *ag)
 	}
 }
 
-void exec_pump(agent *ag)
+static void exec_pump(agent *ag)
 {
 	for (job *j = ag->jobs; j; j = j->next) {
 		if (j->done)
@@ -730,7 +763,7 @@ static void job_free(job *j)
 /* A job goes when it is finished and nobody can ask for it again: at once
  * when the host cannot re-attach (stdio mode, no key), else when the host
  * says it has the result, or keep_ms after it ended while detached. */
-void exec_sweep(agent *ag)
+static void exec_sweep(agent *ag)
 {
 	job **link = &ag->jobs;
 	while (*link) {
@@ -748,7 +781,7 @@ void exec_sweep(agent *ag)
 	}
 }
 
-void exec_detach(agent_conn *ac)
+static void exec_detach(agent_conn *ac)
 {
 	for (job *j = ac->ag->jobs; j; j = j->next) {
 		if (j->owner != ac)
@@ -759,14 +792,14 @@ void exec_detach(agent_conn *ac)
 	}
 }
 
-void exec_kill_all(agent *ag)
+static void exec_kill_all(agent *ag)
 {
 	for (job *j = ag->jobs; j; j = j->next)
 		if (!j->reaped)
 			kill_group(j, SIGKILL);
 }
 
-void exec_attach(agent_conn *ac, const sbx_msg *m)
+static void exec_attach(agent_conn *ac, const sbx_msg *m)
 {
 	char key[64] = "";
 	job *j = NULL;
@@ -792,3 +825,27 @@ void exec_attach(agent_conn *ac, const sbx_msg *m)
 	j->stream = m->stream;
 	j->done = 0;
 }
+
+static int exec_request(agent_conn *ac, const sbx_msg *m)
+{
+	if (m->type == SBX_MSG_EXEC)
+		exec_start(ac, m);
+	else if (m->type == SBX_MSG_ATTACH)
+		exec_attach(ac, m);
+	else
+		return 0;
+	return 1;
+}
+
+const agent_kind agent_exec_kind = {
+	.name = "exec",
+	.request = exec_request,
+	.stream = exec_stream,
+	.credit = exec_credit,
+	.detach = exec_detach,
+	.poll = exec_poll,
+	.pump = exec_pump,
+	.sweep = exec_sweep,
+	.reap = exec_reap,
+	.stop = exec_kill_all,
+};

@@ -1,4 +1,4 @@
-/* files.c — the WRITE, READ and STAT requests.
+/* files.c — the files job kind (kind.h): the WRITE, READ and STAT requests.
  *
  * A write lands in a temporary file beside the target and is renamed into
  * place only after every byte arrived and the transfer's CRC32 and length
@@ -14,7 +14,24 @@
 
 #include "agent.h"
 #include "fsops.h"
+#include "kind.h"
 #include "users.h"
+
+/* A WRITE or READ in flight. */
+typedef struct transfer {
+	struct transfer *next;
+	agent_conn *owner;
+	uint32_t stream;
+	int type;              /* SBX_MSG_READ or SBX_MSG_WRITE */
+	int fd;
+	char path[PATH_MAX];
+	char tmp[PATH_MAX];    /* WRITE: the temp file being filled */
+	uint64_t size, done, limit;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	int finished;          /* swept */
+} transfer;
 
 static transfer *find(agent_conn *ac, uint32_t stream)
 {
@@ -76,7 +93,7 @@ static void fail(transfer *t, int err, const char *what)
 
 /* ---------------------------------------------------------------- write */
 
-void files_write(agent_conn *ac, const sbx_msg *m)
+static void files_write(agent_conn *ac, const sbx_msg *m)
 {
 	char path[PATH_MAX];
 	if (request_path(ac, m, path, sizeof path) < 0)
@@ -150,7 +167,7 @@ static void write_end(transfer *t, const sbx_msg *m)
 }
 
 /* DATA/END for a write in progress. Returns 0 if the stream is not one. */
-int files_on_data(agent_conn *ac, const sbx_msg *m)
+static int on_data(agent_conn *ac, const sbx_msg *m)
 {
 	transfer *t = find(ac, m->stream);
 	if (!t || t->type != SBX_MSG_WRITE)
@@ -164,7 +181,7 @@ int files_on_data(agent_conn *ac, const sbx_msg *m)
 
 /* ---------------------------------------------------------------- read */
 
-void files_read(agent_conn *ac, const sbx_msg *m)
+static void files_read(agent_conn *ac, const sbx_msg *m)
 {
 	char path[PATH_MAX];
 	if (request_path(ac, m, path, sizeof path) < 0)
@@ -239,7 +256,7 @@ static void read_step(transfer *t)
 	}
 }
 
-void files_pump(agent *ag)
+static void files_pump(agent *ag)
 {
 	for (transfer *t = ag->xfers; t; t = t->next)
 		if (t->type == SBX_MSG_READ && !t->finished && t->owner && !t->owner->dead)
@@ -248,7 +265,7 @@ void files_pump(agent *ag)
 
 /* ---------------------------------------------------------------- stat */
 
-void files_stat(agent_conn *ac, const sbx_msg *m)
+static void files_stat(agent_conn *ac, const sbx_msg *m)
 {
 	char path[PATH_MAX];
 	if (request_path(ac, m, path, sizeof path) < 0)
@@ -275,7 +292,7 @@ void files_stat(agent_conn *ac, const sbx_msg *m)
 
 /* ---------------------------------------------------------------- lifecycle */
 
-int files_cancel(agent_conn *ac, uint32_t stream)
+static int cancel(agent_conn *ac, uint32_t stream)
 {
 	transfer *t = find(ac, stream);
 	if (!t)
@@ -285,7 +302,7 @@ int files_cancel(agent_conn *ac, uint32_t stream)
 }
 
 /* The connection is gone: abandon its transfers (temp files removed). */
-void files_detach(agent_conn *ac)
+static void files_detach(agent_conn *ac)
 {
 	for (transfer *t = ac->ag->xfers; t; t = t->next) {
 		if (t->owner == ac && !t->finished)
@@ -293,7 +310,7 @@ void files_detach(agent_conn *ac)
 	}
 }
 
-void files_sweep(agent *ag)
+static void files_sweep(agent *ag)
 {
 	transfer **link = &ag->xfers;
 	while (*link) {
@@ -306,3 +323,33 @@ void files_sweep(agent *ag)
 		}
 	}
 }
+
+static int files_request(agent_conn *ac, const sbx_msg *m)
+{
+	switch (m->type) {
+	case SBX_MSG_WRITE: files_write(ac, m); return 1;
+	case SBX_MSG_READ: files_read(ac, m); return 1;
+	case SBX_MSG_STAT: files_stat(ac, m); return 1;
+	}
+	return 0;
+}
+
+/* DATA/END into a write, CANCEL of a transfer (a SIGNAL means nothing to
+ * a transfer: not taken). */
+static int files_stream(agent_conn *ac, const sbx_msg *m)
+{
+	if (m->type == SBX_MSG_CANCEL)
+		return cancel(ac, m->stream);
+	if (m->type == SBX_MSG_DATA || m->type == SBX_MSG_END)
+		return on_data(ac, m);
+	return 0;
+}
+
+const agent_kind agent_files_kind = {
+	.name = "files",
+	.request = files_request,
+	.stream = files_stream,
+	.detach = files_detach,
+	.pump = files_pump,
+	.sweep = files_sweep,
+};

@@ -1,5 +1,6 @@
 /* serve.c — the agent's loop: connections in and out, the poll set, and
- * dispatching each request to the exec or file handlers. */
+ * handing each request and stream message to the job kinds (kind.h),
+ * which it reaches only through their slots. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "kind.h"
 
 uint64_t agent_now(void)
 {
@@ -78,33 +80,63 @@ int agent_can_send(agent_conn *ac)
 	       sbx_conn_out_size(ac->conn) < AGENT_HIGH_WATER;
 }
 
+/* Messages on a stream a request opened, as opposed to requests. */
+static int is_stream_msg(int type)
+{
+	return type == SBX_MSG_DATA || type == SBX_MSG_END || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL;
+}
+
+/* Offers m to kind k: 1 when k took it. */
+static int offer(const agent_kind *k, agent_conn *ac, const sbx_msg *m)
+{
+	if (is_stream_msg(m->type))
+		return k->stream && k->stream(ac, m);
+	return k->request && k->request(ac, m);
+}
+
 static void on_msg(sbx_conn *c, const sbx_msg *m, void *ud)
 {
 	agent_conn *ac = ud;
 	(void)c;
-	switch (m->type) {
-	case SBX_MSG_EXEC: exec_start(ac, m); break;
-	case SBX_MSG_ATTACH: exec_attach(ac, m); break;
-	case SBX_MSG_WRITE: files_write(ac, m); break;
-	case SBX_MSG_READ: files_read(ac, m); break;
-	case SBX_MSG_STAT: files_stat(ac, m); break;
-	case SBX_MSG_SIGNAL: exec_on_signal(ac, m); break;
-	case SBX_MSG_CANCEL:
-		if (!exec_cancel(ac, m->stream) && !files_cancel(ac, m->stream))
-			sbx_conn_send_error(ac->conn, m->stream, ECANCELED, "cancelled", "cancelled");
-		break;
-	case SBX_MSG_DATA:
-	case SBX_MSG_END:
-		if (!files_on_data(ac, m))
-			exec_on_stdin(ac, m);
-		break;
-	}
+	for (const agent_kind *const *k = ac->ag->kinds; *k; k++)
+		if (offer(*k, ac, m))
+			return;
+	if (m->type == SBX_MSG_CANCEL) /* nothing of that stream is left */
+		sbx_conn_send_error(ac->conn, m->stream, ECANCELED, "cancelled", "cancelled");
 }
 
 static void on_credit(sbx_conn *c, uint32_t stream, void *ud)
 {
+	agent_conn *ac = ud;
 	(void)c;
-	exec_on_credit(ud, stream);
+	for (const agent_kind *const *k = ac->ag->kinds; *k; k++)
+		if ((*k)->credit)
+			(*k)->credit(ac, stream);
+}
+
+typedef enum { PHASE_POLL, PHASE_PUMP, PHASE_SWEEP, PHASE_REAP, PHASE_STOP } phase;
+typedef void (*phase_fn)(agent *ag);
+
+static phase_fn phase_slot(const agent_kind *k, phase p)
+{
+	switch (p) {
+	case PHASE_POLL: return k->poll;
+	case PHASE_PUMP: return k->pump;
+	case PHASE_SWEEP: return k->sweep;
+	case PHASE_REAP: return k->reap;
+	case PHASE_STOP: return k->stop;
+	}
+	return NULL;
+}
+
+/* Runs one of the loop's phases of every kind, in the table's order. */
+static void each_kind(agent *ag, phase p)
+{
+	for (const agent_kind *const *k = ag->kinds; *k; k++) {
+		phase_fn fn = phase_slot(*k, p);
+		if (fn)
+			fn(ag);
+	}
 }
 
 static void conn_close(agent_conn *ac, const char *why)
@@ -114,8 +146,9 @@ static void conn_close(agent_conn *ac, const char *why)
 	ac->dead = 1;
 	if (why)
 		fprintf(stderr, "sbx-agent: %s\n", why);
-	exec_detach(ac);
-	files_detach(ac);
+	for (const agent_kind *const *k = ac->ag->kinds; *k; k++)
+		if ((*k)->detach)
+			(*k)->detach(ac);
 }
 
 static void conn_io(agent *ag, void *obj, short revents)
@@ -224,7 +257,7 @@ static void on_signal(agent *ag, void *obj, short revents)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
 			ag->quit = 1;
 	}
-	exec_reap(ag);
+	each_kind(ag, PHASE_REAP);
 }
 
 /* ---------------------------------------------------------------- the loop */
@@ -259,8 +292,9 @@ static int setup_signals(agent *ag)
 	return ag->sig_fd < 0 ? -1 : 0;
 }
 
-int agent_serve(agent *ag)
+int agent_run(agent *ag, const agent_kind *const *kinds)
 {
+	ag->kinds = kinds;
 	if (setup_signals(ag) < 0) {
 		perror("sbx-agent: signalfd");
 		return 1;
@@ -277,7 +311,7 @@ int agent_serve(agent *ag)
 		if (ag->listen_fd >= 0)
 			agent_watch(ag, ag->listen_fd, POLLIN, on_accept, NULL);
 		watch_conns(ag);
-		exec_poll(ag);
+		each_kind(ag, PHASE_POLL);
 		int timeout = -1;
 		if (ag->next_wake)
 			timeout = ag->next_wake > ag->now ? (int)(ag->next_wake - ag->now) : 0;
@@ -290,12 +324,10 @@ int agent_serve(agent *ag)
 		for (size_t i = 0; n > 0 && i < ag->npoll; i++)
 			if (ag->pfds[i].revents)
 				ag->pcbs[i](ag, ag->pobjs[i], ag->pfds[i].revents);
-		exec_pump(ag);
-		files_pump(ag);
-		exec_sweep(ag);
-		files_sweep(ag);
+		each_kind(ag, PHASE_PUMP);
+		each_kind(ag, PHASE_SWEEP);
 		conns_sweep(ag);
 	}
-	exec_kill_all(ag);
+	each_kind(ag, PHASE_STOP);
 	return 0;
 }

@@ -1,16 +1,42 @@
-/* exec.c — exec calls: the EXEC request, stdin upload, output collection,
- * the result, and re-attaching a running command after a reconnect. */
+/* exec.c — the exec call kind (call.h): the EXEC request, stdin upload,
+ * output collection, the result, signals, and re-attaching a running
+ * command after a reconnect. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "call.h"
 #include "internal.h"
 
-static void pack_request(sbx_call *c, const sbx_exec_opts *o)
+/* An exec call: the head, then what only an exec needs. */
+typedef struct exec_call {
+	sbx_call call;
+	sbx_exec_opts eo;
+	char key[40];
+	size_t input_off;
+	sbx_buf stdin_buf;
+	uint64_t stdin_sent;   /* streamed stdin bytes handed to the connection */
+	int stdin_closed, stdin_end_sent;
+	int reattached;        /* asked for again after a reconnect */
+	sbx_buf out, err;
+	uint64_t have[3];      /* bytes received per fd */
+	int truncated;
+	sbx_error corrupt;     /* an END check failed: reported at EXIT */
+} exec_call;
+
+static const sbx_call_ops exec_ops;
+
+/* The exec behind c, or NULL when c is another kind's call. */
+static exec_call *exec_of(sbx_call *c)
+{
+	return c->ops == &exec_ops ? (exec_call *)c : NULL;
+}
+
+static void pack_request(exec_call *x, const sbx_exec_opts *o)
 {
 	msgpack_packer pk;
-	msgpack_packer_init(&pk, &c->request, (msgpack_packer_write)sbx_buf_append);
+	msgpack_packer_init(&pk, &x->call.request, (msgpack_packer_write)sbx_buf_append);
 	unsigned n = 0;
 	size_t argc = 0;
 	while (o->argv[argc])
@@ -54,11 +80,11 @@ static void pack_request(sbx_call *c, const sbx_exec_opts *o)
 	}
 	sbx_pack_kv_uint(&pk, "limit", o->output_limit ? o->output_limit : SBX_DEFAULT_OUTPUT_LIMIT);
 	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
-	sbx_pack_kv_str(&pk, "key", c->key);
-	c->npairs = n + 3;
+	sbx_pack_kv_str(&pk, "key", x->key);
+	x->call.npairs = n + 3;
 }
 
-static void prepare(sbx_call *c);
+static void prepare(exec_call *x);
 
 sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 {
@@ -70,29 +96,30 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 		*err = s->failure;
 		return NULL;
 	}
-	sbx_call *c = call_new(s, CALL_EXEC);
-	if (!c) {
+	exec_call *x = (exec_call *)call_new(s, &exec_ops, sizeof *x);
+	if (!x) {
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
 	}
-	c->eo = *o;
-	if (!c->eo.output_limit)
-		c->eo.output_limit = SBX_DEFAULT_OUTPUT_LIMIT;
-	prepare(c);
-	if (session_start_call(s, c, err) < 0)
+	x->eo = *o;
+	if (!x->eo.output_limit)
+		x->eo.output_limit = SBX_DEFAULT_OUTPUT_LIMIT;
+	prepare(x);
+	if (session_start_call(s, &x->call, err) < 0)
 		return NULL;
-	return c;
+	return &x->call;
 }
 
 /* Names the command (a fresh key: PREFIX-N, N in sending order, see
  * agent/ledger.h), packs its request and sets when the agent owes its end. */
-static void prepare(sbx_call *c)
+static void prepare(exec_call *x)
 {
+	sbx_call *c = &x->call;
 	sbx_session *s = c->s;
-	const sbx_exec_opts *o = &c->eo;
-	snprintf(c->key, sizeof c->key, "%s-%u", s->key_prefix, ++s->key_counter);
+	const sbx_exec_opts *o = &x->eo;
+	snprintf(x->key, sizeof x->key, "%s-%u", s->key_prefix, ++s->key_counter);
 	sbx_buf_clear(&c->request);
-	pack_request(c, o);
+	pack_request(x, o);
 	c->deadline_ms = 0;
 	if (o->timeout_s > 0) /* the agent kills it by then; output may still be draining */
 		call_set_deadline(c, sbx_now_ms() + (uint64_t)((o->timeout_s + (o->grace_s > 0 ? o->grace_s : 2)) * 1000));
@@ -103,60 +130,58 @@ static void prepare(sbx_call *c)
  * again, unless streamed stdin already went (those bytes are gone). -1
  * when it cannot; 0 when the call was handed back to the session (which
  * reports any failure through on_done). */
-static int resend(sbx_call *c)
+static int resend(exec_call *x)
 {
-	if (c->eo.stream_stdin && c->stdin_sent > 0)
+	if (x->eo.stream_stdin && x->stdin_sent > 0)
 		return -1;
-	sbx_session *s = c->s;
-	if (c->stream && s->conn)
-		sbx_conn_set_user(s->conn, c->stream, NULL);
-	c->stream = 0;
-	c->started = c->reattached = 0;
-	c->input_off = 0;
-	c->stdin_end_sent = 0;
-	prepare(c);
-	session_start_call(s, c, NULL);
+	sbx_call *c = &x->call;
+	call_unbind(c);
+	c->started = x->reattached = 0;
+	x->input_off = 0;
+	x->stdin_end_sent = 0;
+	prepare(x);
+	session_start_call(c->s, c, NULL);
 	return 0;
 }
 
 /* ---------------------------------------------------------------- stdin */
 
-void exec_call_pump(sbx_call *c)
+/* Sends at most one chunk of n bytes at p as stdin; the bytes sent. */
+static size_t send_stdin(exec_call *x, const void *p, size_t n)
 {
-	sbx_conn *conn = c->s->conn;
-	const sbx_exec_opts *o = &c->eo;
-	if (c->input_off < o->input_len) {
-		size_t n = o->input_len - c->input_off;
-		if (n > SBX_CHUNK_MAX)
-			n = SBX_CHUNK_MAX;
-		long sent = sbx_conn_send_data(conn, c->stream, SBX_FD_IN, (const uint8_t *)o->input + c->input_off, n);
-		if (sent > 0)
-			c->input_off += (size_t)sent;
+	if (n > SBX_CHUNK_MAX)
+		n = SBX_CHUNK_MAX;
+	long sent = sbx_conn_send_data(x->call.s->conn, x->call.stream, SBX_FD_IN, p, n);
+	return sent > 0 ? (size_t)sent : 0;
+}
+
+static void exec_pump(sbx_call *c)
+{
+	exec_call *x = exec_of(c);
+	const sbx_exec_opts *o = &x->eo;
+	if (x->input_off < o->input_len) {
+		x->input_off += send_stdin(x, (const uint8_t *)o->input + x->input_off, o->input_len - x->input_off);
 		return;
 	}
-	if (sbx_buf_size(&c->stdin_buf) > 0) {
-		size_t n = sbx_buf_size(&c->stdin_buf);
-		if (n > SBX_CHUNK_MAX)
-			n = SBX_CHUNK_MAX;
-		long sent = sbx_conn_send_data(conn, c->stream, SBX_FD_IN, sbx_buf_head(&c->stdin_buf), n);
-		if (sent > 0) {
-			sbx_buf_consume(&c->stdin_buf, (size_t)sent);
-			c->stdin_sent += (uint64_t)sent;
-		}
+	if (sbx_buf_size(&x->stdin_buf) > 0) {
+		size_t sent = send_stdin(x, sbx_buf_head(&x->stdin_buf), sbx_buf_size(&x->stdin_buf));
+		sbx_buf_consume(&x->stdin_buf, sent);
+		x->stdin_sent += sent;
 		return;
 	}
-	if (!o->stream_stdin || c->stdin_closed) {
-		sbx_conn_send_end(conn, c->stream, SBX_FD_IN);
-		c->stdin_end_sent = 1;
+	if (!o->stream_stdin || x->stdin_closed) {
+		sbx_conn_send_end(c->s->conn, c->stream, SBX_FD_IN);
+		x->stdin_end_sent = 1;
 		c->sending = 0;
 	}
 }
 
 int sbx_call_write_stdin(sbx_call *c, const void *p, size_t n)
 {
-	if (c->kind != CALL_EXEC || !c->eo.stream_stdin || c->stdin_closed)
+	exec_call *x = exec_of(c);
+	if (!x || !x->eo.stream_stdin || x->stdin_closed)
 		return -1;
-	if (sbx_buf_append(&c->stdin_buf, p, n) < 0)
+	if (sbx_buf_append(&x->stdin_buf, p, n) < 0)
 		return -1;
 	c->sending = 1;
 	session_pump(c->s);
@@ -165,55 +190,38 @@ int sbx_call_write_stdin(sbx_call *c, const void *p, size_t n)
 
 size_t sbx_call_stdin_pending(const sbx_call *c)
 {
-	return sbx_buf_size(&c->stdin_buf);
+	exec_call *x = exec_of((sbx_call *)c);
+	return x ? sbx_buf_size(&x->stdin_buf) : 0;
 }
 
 int sbx_call_close_stdin(sbx_call *c)
 {
-	if (c->kind != CALL_EXEC || !c->eo.stream_stdin)
+	exec_call *x = exec_of(c);
+	if (!x || !x->eo.stream_stdin)
 		return -1;
-	c->stdin_closed = 1;
-	c->sending = !c->stdin_end_sent;
+	x->stdin_closed = 1;
+	c->sending = !x->stdin_end_sent;
 	session_pump(c->s);
 	return 0;
 }
 
 int sbx_call_signal(sbx_call *c, int signo)
 {
-	if (c->kind != CALL_EXEC || !c->started || !c->stream || !c->s->conn)
+	if (!exec_of(c) || !c->started || !c->stream || !c->s->conn)
 		return -1;
 	sbx_conn_send_signal(c->s->conn, c->stream, signo);
 	session_flush(c->s);
 	return 0;
 }
 
-void sbx_call_cancel(sbx_call *c)
-{
-	sbx_session *s = c->s;
-	if (c->started && c->stream && s->conn) {
-		sbx_conn_send_cancel(s->conn, c->stream);
-		session_flush(s);
-		call_set_deadline(c, sbx_now_ms());
-		return; /* the agent answers with ERROR cancelled */
-	}
-	sbx_error e;
-	sbx_error_set(&e, SBX_E_CANCELLED, ECANCELED, "cancelled", "cancelled before it started");
-	session_enter(s); /* on_done may close the session: destroy it after, not during */
-	if (c->kind == CALL_EXEC)
-		exec_call_fail(c, &e);
-	else
-		files_call_fail(c, &e);
-	session_leave(s);
-}
-
 /* ---------------------------------------------------------------- output */
 
-static void complete(sbx_call *c, sbx_exec_result *r);
+static void complete(exec_call *x, sbx_exec_result *r);
 
 /* More output than the limit: the agent (which stops a command at its
  * limit) is not honest. The call ends now with what it kept, and the
  * stream is cancelled: no more credit, so nothing more can come. */
-static void over_limit(sbx_call *c, int fd)
+static void over_limit(exec_call *x, int fd)
 {
 	sbx_exec_result r;
 	memset(&r, 0, sizeof r);
@@ -221,31 +229,32 @@ static void over_limit(sbx_call *c, int fd)
 	r.truncated = 1;
 	sbx_error_set(&r.error, SBX_E_LIMIT, EFBIG, "output_limit",
 		      "the agent sent more than the output limit of %zu bytes on %s (output truncated; command cancelled)",
-		      c->eo.output_limit, fd == SBX_FD_OUT ? "stdout" : "stderr");
-	sbx_conn_send_cancel(c->s->conn, c->stream);
-	complete(c, &r);
+		      x->eo.output_limit, fd == SBX_FD_OUT ? "stdout" : "stderr");
+	sbx_conn_send_cancel(x->call.s->conn, x->call.stream);
+	complete(x, &r);
 }
 
-static void on_output(sbx_call *c, const sbx_msg *m)
+static void on_output(exec_call *x, const sbx_msg *m)
 {
-	sbx_buf *b = m->fd == SBX_FD_OUT ? &c->out : &c->err;
+	sbx_call *c = &x->call;
+	sbx_buf *b = m->fd == SBX_FD_OUT ? &x->out : &x->err;
 	size_t n = m->len;
-	c->have[m->fd] += n;
+	x->have[m->fd] += n;
 	if (c->deadline_ms) /* still producing: not stuck */
 		call_set_deadline(c, sbx_now_ms());
-	if (c->eo.on_output)
-		c->eo.on_output(c->eo.ud, m->fd, m->data, n);
-	if (!c->eo.no_accumulate) {
-		size_t room = c->eo.output_limit > sbx_buf_size(b) ? c->eo.output_limit - sbx_buf_size(b) : 0;
+	if (x->eo.on_output)
+		x->eo.on_output(x->eo.ud, m->fd, m->data, n);
+	if (!x->eo.no_accumulate) {
+		size_t room = x->eo.output_limit > sbx_buf_size(b) ? x->eo.output_limit - sbx_buf_size(b) : 0;
 		if (n > room) {
 			n = room;
-			c->truncated = 1;
+			x->truncated = 1;
 		}
 		if (sbx_buf_append(b, m->data, n) < 0)
-			c->truncated = 1;
+			x->truncated = 1;
 	}
-	if (c->have[m->fd] > c->eo.output_limit)
-		over_limit(c, m->fd);
+	if (x->have[m->fd] > x->eo.output_limit)
+		over_limit(x, m->fd);
 	else
 		sbx_conn_consumed(c->s->conn, c->stream, m->len);
 }
@@ -265,104 +274,113 @@ static uint8_t *take(sbx_buf *b, size_t *len)
 	return p;
 }
 
-static void complete(sbx_call *c, sbx_exec_result *r)
+static void complete(exec_call *x, sbx_exec_result *r)
 {
-	sbx_session *s = c->s;
-	r->out = take(&c->out, &r->out_len);
-	r->err = take(&c->err, &r->err_len);
-	if (c->eo.on_done)
-		c->eo.on_done(c->eo.ud, r);
+	r->out = take(&x->out, &r->out_len);
+	r->err = take(&x->err, &r->err_len);
+	if (x->eo.on_done)
+		x->eo.on_done(x->eo.ud, r);
 	sbx_exec_result_free(r);
-	(void)s;
-	call_finish(c);
+	call_finish(&x->call);
 }
 
-static void on_exit_msg(sbx_call *c, const sbx_msg *m)
+static void on_exit_msg(exec_call *x, const sbx_msg *m)
 {
 	sbx_exec_result r;
 	memset(&r, 0, sizeof r);
 	r.exit_code = (int)sbx_map_int(m->body, "code", -1);
 	r.signal = (int)sbx_map_int(m->body, "signal", 0);
 	r.timed_out = sbx_map_bool(m->body, "timed_out", 0);
-	r.truncated = c->truncated || sbx_map_bool(m->body, "stdout_truncated", 0) ||
+	r.truncated = x->truncated || sbx_map_bool(m->body, "stdout_truncated", 0) ||
 		      sbx_map_bool(m->body, "stderr_truncated", 0);
 	r.duration_ms = sbx_map_uint(m->body, "duration_ms", 0);
-	if (c->corrupt.status != SBX_OK)
-		r.error = c->corrupt;
+	if (x->corrupt.status != SBX_OK)
+		r.error = x->corrupt;
 	else if (r.timed_out)
 		sbx_error_set(&r.error, SBX_E_TIMEOUT, ETIMEDOUT, "timeout", "command timed out after %.1f s",
-			      c->eo.timeout_s);
+			      x->eo.timeout_s);
 	else if (r.truncated)
 		sbx_error_set(&r.error, SBX_E_LIMIT, EFBIG, "output_limit",
 			      "command output exceeded the limit of %zu bytes per stream (output truncated)",
-			      c->eo.output_limit);
-	if (c->s->addr[0])
-		session_forget(c->s, c->key);
-	complete(c, &r);
+			      x->eo.output_limit);
+	if (x->call.s->addr[0])
+		session_forget(x->call.s, x->key);
+	complete(x, &r);
 }
 
-void exec_call_msg(sbx_call *c, const sbx_msg *m)
-{
-	sbx_exec_result r;
-	switch (m->type) {
-	case SBX_MSG_DATA:
-		on_output(c, m);
-		return;
-	case SBX_MSG_END:
-		if (m->err) /* reported when the command's EXIT arrives */
-			sbx_error_set(&c->corrupt, SBX_E_CONN, m->err, "corrupt", "command output corrupted in transit: %s",
-				      m->text);
-		return;
-	case SBX_MSG_EXIT:
-		on_exit_msg(c, m);
-		return;
-	case SBX_MSG_ERROR:
-		if (c->reattached && strcmp(m->code, "not_received") == 0 && resend(c) == 0)
-			return;
-		memset(&r, 0, sizeof r);
-		sbx_error_from_msg(&r.error, m);
-		r.exit_code = -1;
-		complete(c, &r);
-		return;
-	}
-}
-
-void exec_call_fail(sbx_call *c, const sbx_error *e)
+static void exec_fail(sbx_call *c, const sbx_error *e)
 {
 	sbx_exec_result r;
 	memset(&r, 0, sizeof r);
 	r.error = *e;
 	r.exit_code = -1;
-	complete(c, &r);
+	complete(exec_of(c), &r);
 }
 
-void exec_call_free(sbx_call *c)
+static void exec_on_message(sbx_call *c, const sbx_msg *m)
 {
-	sbx_buf_free(&c->out);
-	sbx_buf_free(&c->err);
-	sbx_buf_free(&c->stdin_buf);
+	exec_call *x = exec_of(c);
+	sbx_error e;
+	switch (m->type) {
+	case SBX_MSG_DATA:
+		on_output(x, m);
+		return;
+	case SBX_MSG_END:
+		if (m->err) /* reported when the command's EXIT arrives */
+			sbx_error_set(&x->corrupt, SBX_E_CONN, m->err, "corrupt", "command output corrupted in transit: %s",
+				      m->text);
+		return;
+	case SBX_MSG_EXIT:
+		on_exit_msg(x, m);
+		return;
+	case SBX_MSG_ERROR:
+		if (x->reattached && strcmp(m->code, "not_received") == 0 && resend(x) == 0)
+			return;
+		sbx_error_from_msg(&e, m);
+		exec_fail(c, &e);
+		return;
+	}
+}
+
+static void exec_free(sbx_call *c)
+{
+	exec_call *x = exec_of(c);
+	sbx_buf_free(&x->out);
+	sbx_buf_free(&x->err);
+	sbx_buf_free(&x->stdin_buf);
 }
 
 /* After a reconnect: ask the agent for the rest of this command. */
-int exec_call_reattach(sbx_call *c)
+static int exec_reattach(sbx_call *c)
 {
+	exec_call *x = exec_of(c);
 	sbx_session *s = c->s;
 	uint32_t id = sbx_conn_new_stream_id(s->conn);
 	msgpack_packer *pk = sbx_conn_begin_map(s->conn, SBX_MSG_ATTACH, id, 3);
 	if (!pk)
 		return -1;
-	sbx_pack_kv_str(pk, "key", c->key);
-	sbx_pack_kv_uint(pk, "have_stdout", c->have[1]);
-	sbx_pack_kv_uint(pk, "have_stderr", c->have[2]);
+	sbx_pack_kv_str(pk, "key", x->key);
+	sbx_pack_kv_uint(pk, "have_stdout", x->have[1]);
+	sbx_pack_kv_uint(pk, "have_stderr", x->have[2]);
 	if (sbx_conn_finish(s->conn) < 0)
 		return -1;
-	c->stream = id;
-	c->reattached = 1;
+	call_bind(c, id);
+	x->reattached = 1;
 	c->sending = 0; /* stdin is not resumed across connections */
-	sbx_conn_set_user(s->conn, id, c);
 	session_flush(s);
 	return 0;
 }
+
+static const sbx_call_ops exec_ops = {
+	.name = "exec",
+	.request = SBX_MSG_EXEC,
+	.flags = SBX_CALL_F_FORGET,
+	.on_message = exec_on_message,
+	.pump = exec_pump,
+	.fail = exec_fail,
+	.free = exec_free,
+	.reattach = exec_reattach,
+};
 
 void sbx_exec_result_free(sbx_exec_result *r)
 {

@@ -1,4 +1,5 @@
-/* files.c — file calls: upload (WRITE), download (READ) and STAT.
+/* files.c — the file call kinds (call.h): upload (WRITE), download (READ)
+ * and STAT, three ops over one instance struct.
  *
  * Uploads stream from memory, a file descriptor or a path, one chunk per
  * turn, so a 1 GiB file needs no more memory than a chunk. Downloads land
@@ -13,10 +14,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "internal.h"
 
-static void pack_path_request(sbx_call *c, const sbx_file_opts *o, int is_write)
+#define DROP_NOTE "during a file transfer; the target is unchanged"
+
+/* A file call: the head, then the transfer's state. */
+typedef struct file_call {
+	sbx_call call;
+	sbx_file_opts fo;
+	int src_fd, own_src_fd;   /* write source */
+	int src_eof;
+	uint64_t total, done;
+	int sink_fd;              /* read sink */
+	char sink_tmp[4200];      /* read into a path: the temp file */
+	int sink_failed;
+	sbx_error local_error;
+	sbx_buf mem;              /* read into memory */
+	sbx_stat_result *stat_out;
+} file_call;
+
+static const sbx_call_ops write_ops, read_ops, stat_ops;
+
+static file_call *file_of(sbx_call *c) { return (file_call *)c; }
+
+static void pack_path_request(file_call *f, const sbx_file_opts *o, int is_write)
 {
+	sbx_call *c = &f->call;
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &c->request, (msgpack_packer_write)sbx_buf_append);
 	sbx_pack_kv_str(&pk, "path", o->path);
@@ -30,12 +54,12 @@ static void pack_path_request(sbx_call *c, const sbx_file_opts *o, int is_write)
 		c->npairs++;
 	}
 	if (!is_write) {
-		sbx_pack_kv_uint(&pk, "limit", c->fo.limit);
+		sbx_pack_kv_uint(&pk, "limit", f->fo.limit);
 		c->npairs++;
 	}
 }
 
-static sbx_call *file_call(sbx_session *s, call_kind kind, const sbx_file_opts *o, sbx_error *err)
+static file_call *new_file_call(sbx_session *s, const sbx_call_ops *ops, const sbx_file_opts *o, sbx_error *err)
 {
 	if (!o->path || !o->path[0]) {
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "a path in the sandbox is required");
@@ -45,13 +69,15 @@ static sbx_call *file_call(sbx_session *s, call_kind kind, const sbx_file_opts *
 		*err = s->failure;
 		return NULL;
 	}
-	sbx_call *c = call_new(s, kind);
-	if (!c) {
+	file_call *f = (file_call *)call_new(s, ops, sizeof *f);
+	if (!f) {
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
 	}
-	c->fo = *o;
-	return c;
+	f->fo = *o;
+	f->src_fd = -1;
+	f->sink_fd = -1;
+	return f;
 }
 
 /* ---------------------------------------------------------------- write */
@@ -78,68 +104,67 @@ sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 		struct stat st;
 		total = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	}
-	sbx_call *c = file_call(s, CALL_WRITE, o, err);
-	if (!c) {
+	file_call *f = new_file_call(s, &write_ops, o, err);
+	if (!f) {
 		if (own)
 			close(fd);
 		return NULL;
 	}
-	c->src_fd = fd;
-	c->own_src_fd = own;
-	c->total = total;
-	c->sending = 1;
-	pack_path_request(c, o, 1);
-	if (session_start_call(s, c, err) < 0)
+	f->src_fd = fd;
+	f->own_src_fd = own;
+	f->total = total;
+	f->call.sending = 1;
+	pack_path_request(f, o, 1);
+	if (session_start_call(s, &f->call, err) < 0)
 		return NULL;
-	return c;
+	return &f->call;
 }
 
-static void progress(sbx_call *c)
+static void progress(file_call *f)
 {
-	if (c->fo.on_progress)
-		c->fo.on_progress(c->fo.ud, c->done, c->total);
+	if (f->fo.on_progress)
+		f->fo.on_progress(f->fo.ud, f->done, f->total);
 }
 
-void files_call_pump(sbx_call *c)
+static void write_pump(sbx_call *c)
 {
+	file_call *f = file_of(c);
 	sbx_conn *conn = c->s->conn;
-	if (c->kind != CALL_WRITE)
-		return;
-	if (c->fo.data) {
-		if (c->done < c->fo.len) {
-			size_t n = c->fo.len - (size_t)c->done;
+	if (f->fo.data) {
+		if (f->done < f->fo.len) {
+			size_t n = f->fo.len - (size_t)f->done;
 			long sent = sbx_conn_send_data(conn, c->stream, SBX_FD_IN,
-						       (const uint8_t *)c->fo.data + c->done,
+						       (const uint8_t *)f->fo.data + f->done,
 						       n > SBX_CHUNK_MAX ? SBX_CHUNK_MAX : n);
 			if (sent > 0) {
-				c->done += (uint64_t)sent;
-				progress(c);
+				f->done += (uint64_t)sent;
+				progress(f);
 			}
 			return;
 		}
-	} else if (c->src_fd >= 0 && !c->src_eof) {
+	} else if (f->src_fd >= 0 && !f->src_eof) {
 		/* read straight into the outbound frame */
 		size_t room;
 		uint8_t *buf = sbx_conn_data_begin(conn, c->stream, &room);
 		if (!buf)
 			return;
-		ssize_t r = read(c->src_fd, buf, room);
+		ssize_t r = read(f->src_fd, buf, room);
 		sbx_conn_data_commit(conn, c->stream, SBX_FD_IN, r > 0 ? (size_t)r : 0);
 		if (r < 0 && errno == EINTR)
 			return;
 		if (r < 0) {
-			sbx_error_set(&c->local_error, SBX_E_LOCAL, errno, "local", "reading the source failed: %s",
+			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local", "reading the source failed: %s",
 				      strerror(errno));
 			sbx_call_cancel(c); /* the agent drops the temp file */
 			c->sending = 0;
 			return;
 		}
 		if (r > 0) {
-			c->done += (uint64_t)r;
-			progress(c);
+			f->done += (uint64_t)r;
+			progress(f);
 			return;
 		}
-		c->src_eof = 1;
+		f->src_eof = 1;
 	}
 	sbx_conn_send_end(conn, c->stream, SBX_FD_IN);
 	c->sending = 0;
@@ -147,9 +172,9 @@ void files_call_pump(sbx_call *c)
 
 /* ---------------------------------------------------------------- read */
 
-static int open_sink(sbx_call *c, sbx_error *err)
+static int open_sink(file_call *f, sbx_error *err)
 {
-	const char *dst = c->fo.local_path;
+	const char *dst = f->fo.local_path;
 	struct stat st;
 	if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) {
 		sbx_error_set(err, SBX_E_LOCAL, EISDIR, "local", "%s is a directory", dst);
@@ -161,14 +186,14 @@ static int open_sink(sbx_call *c, sbx_error *err)
 	char base[4096];
 	snprintf(base, sizeof base, "%s", dst);
 	char *b = basename(base);
-	if (snprintf(c->sink_tmp, sizeof c->sink_tmp, "%s/.%.200s.sbx-XXXXXX", d, b) >= (int)sizeof c->sink_tmp) {
+	if (snprintf(f->sink_tmp, sizeof f->sink_tmp, "%s/.%.200s.sbx-XXXXXX", d, b) >= (int)sizeof f->sink_tmp) {
 		sbx_error_set(err, SBX_E_LOCAL, ENAMETOOLONG, "local", "path too long: %s", dst);
 		return -1;
 	}
-	c->sink_fd = mkostemp(c->sink_tmp, O_CLOEXEC);
-	if (c->sink_fd < 0) {
+	f->sink_fd = mkostemp(f->sink_tmp, O_CLOEXEC);
+	if (f->sink_fd < 0) {
 		sbx_error_set(err, SBX_E_LOCAL, errno, "local", "cannot write %s: %s", dst, strerror(errno));
-		c->sink_tmp[0] = 0;
+		f->sink_tmp[0] = 0;
 		return -1;
 	}
 	return 0;
@@ -176,164 +201,198 @@ static int open_sink(sbx_call *c, sbx_error *err)
 
 sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 {
-	sbx_call *c = file_call(s, CALL_READ, o, err);
-	if (!c)
+	file_call *f = new_file_call(s, &read_ops, o, err);
+	if (!f)
 		return NULL;
-	if (!c->fo.limit)
-		c->fo.limit = SBX_DEFAULT_READ_LIMIT;
+	if (!f->fo.limit)
+		f->fo.limit = SBX_DEFAULT_READ_LIMIT;
 	if (o->fd >= 0) {
-		c->sink_fd = o->fd;
-	} else if (o->local_path && open_sink(c, err) < 0) {
-		call_finish(c);
+		f->sink_fd = o->fd;
+	} else if (o->local_path && open_sink(f, err) < 0) {
+		call_finish(&f->call);
 		return NULL;
 	}
-	pack_path_request(c, o, 0);
-	if (session_start_call(s, c, err) < 0)
+	pack_path_request(f, o, 0);
+	if (session_start_call(s, &f->call, err) < 0)
 		return NULL;
-	return c;
+	return &f->call;
 }
 
-static void sink_write(sbx_call *c, const sbx_msg *m, sbx_buf *mem)
+/* Writes all of p to the sink fd; -1 with local_error set on failure. */
+static int sink_write_fd(file_call *f, const uint8_t *p, size_t n)
 {
-	c->done += m->len;
-	if (c->done > c->fo.limit && !c->sink_failed) {
-		sbx_error_set(&c->local_error, SBX_E_LIMIT, EFBIG, "too_large", "%s is over the read limit of %llu bytes",
-			      c->fo.path, (unsigned long long)c->fo.limit);
-		c->sink_failed = 1;
-	}
-	if (c->sink_failed)
-		goto out;
-	if (c->sink_fd < 0) {
-		if (sbx_buf_append(mem, m->data, m->len) < 0) {
-			sbx_error_set(&c->local_error, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
-			c->sink_failed = 1;
-		}
-		goto out;
-	}
-	const uint8_t *p = m->data;
-	size_t n = m->len;
 	while (n > 0) {
-		ssize_t w = write(c->sink_fd, p, n);
+		ssize_t w = write(f->sink_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0) {
-			sbx_error_set(&c->local_error, SBX_E_LOCAL, errno, "local", "writing %s failed: %s",
-				      c->fo.local_path ? c->fo.local_path : "the destination", strerror(errno));
-			c->sink_failed = 1;
-			break;
+			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local", "writing %s failed: %s",
+				      f->fo.local_path ? f->fo.local_path : "the destination", strerror(errno));
+			return -1;
 		}
 		p += w;
 		n -= (size_t)w;
 	}
-out:
-	progress(c);
-	sbx_conn_consumed(c->s->conn, c->stream, m->len);
+	return 0;
+}
+
+static void sink_write(file_call *f, const sbx_msg *m)
+{
+	f->done += m->len;
+	if (f->done > f->fo.limit && !f->sink_failed) {
+		sbx_error_set(&f->local_error, SBX_E_LIMIT, EFBIG, "too_large", "%s is over the read limit of %llu bytes",
+			      f->fo.path, (unsigned long long)f->fo.limit);
+		f->sink_failed = 1;
+	}
+	if (f->sink_failed) {
+		/* dropped */
+	} else if (f->sink_fd < 0) {
+		if (sbx_buf_append(&f->mem, m->data, m->len) < 0) {
+			sbx_error_set(&f->local_error, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
+			f->sink_failed = 1;
+		}
+	} else if (sink_write_fd(f, m->data, m->len) < 0) {
+		f->sink_failed = 1;
+	}
+	progress(f);
+	sbx_conn_consumed(f->call.s->conn, f->call.stream, m->len);
 }
 
 /* ---------------------------------------------------------------- completion */
 
-static void finish(sbx_call *c, sbx_file_result *r)
+static void finish(file_call *f, sbx_file_result *r)
 {
-	if (c->sink_tmp[0]) {
+	if (f->sink_tmp[0]) {
 		int ok = r->error.status == SBX_OK;
-		if (close(c->sink_fd) < 0 || (ok && rename(c->sink_tmp, c->fo.local_path) < 0)) {
+		if (close(f->sink_fd) < 0 || (ok && rename(f->sink_tmp, f->fo.local_path) < 0)) {
 			if (ok)
 				sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot write %s: %s",
-					      c->fo.local_path, strerror(errno));
+					      f->fo.local_path, strerror(errno));
 			ok = 0;
 		}
 		if (!ok)
-			unlink(c->sink_tmp); /* the destination keeps its old contents */
-		c->sink_tmp[0] = 0;
-		c->sink_fd = -1;
+			unlink(f->sink_tmp); /* the destination keeps its old contents */
+		f->sink_tmp[0] = 0;
+		f->sink_fd = -1;
 	}
-	if (c->fo.on_done)
-		c->fo.on_done(c->fo.ud, r);
+	if (f->call.ops == &stat_ops)
+		f->stat_out->error = r->error;
+	if (f->fo.on_done)
+		f->fo.on_done(f->fo.ud, r);
 	sbx_file_result_free(r);
-	call_finish(c);
+	call_finish(&f->call);
 }
 
-static sbx_buf *mem_of(sbx_call *c)
+static void stat_fill(sbx_stat_result *st, const sbx_msg *m)
 {
-	return &c->out; /* reads into memory reuse the exec output buffer */
+	st->exists = sbx_map_bool(m->body, "exists", 0);
+	st->is_dir = sbx_map_bool(m->body, "is_dir", 0);
+	st->is_link = sbx_map_bool(m->body, "is_link", 0);
+	st->mode = (uint32_t)sbx_map_uint(m->body, "mode", 0);
+	st->uid = (uint32_t)sbx_map_uint(m->body, "uid", 0);
+	st->gid = (uint32_t)sbx_map_uint(m->body, "gid", 0);
+	st->size = sbx_map_uint(m->body, "size", 0);
+	st->mtime_ns = sbx_map_int(m->body, "mtime_ns", 0);
 }
 
-void files_call_msg(sbx_call *c, const sbx_msg *m)
+/* A read into memory that succeeded: the bytes, NUL-terminated. */
+static void take_mem(file_call *f, sbx_file_result *r)
 {
+	r->len = sbx_buf_size(&f->mem);
+	r->data = malloc(r->len + 1);
+	if (r->data) {
+		if (r->len) /* an empty file never allocated the buffer: no memcpy from NULL */
+			memcpy(r->data, sbx_buf_head(&f->mem), r->len);
+		r->data[r->len] = 0;
+	}
+}
+
+static void file_on_message(sbx_call *c, const sbx_msg *m)
+{
+	file_call *f = file_of(c);
 	sbx_file_result r;
 	memset(&r, 0, sizeof r);
 	switch (m->type) {
 	case SBX_MSG_DATA:
-		sink_write(c, m, mem_of(c));
-		if (c->sink_failed && c->local_error.status == SBX_E_LIMIT)
+		sink_write(f, m);
+		if (f->sink_failed && f->local_error.status == SBX_E_LIMIT)
 			sbx_call_cancel(c);
 		return;
 	case SBX_MSG_END:
 		if (m->err) {
-			sbx_error_set(&c->local_error, SBX_E_CONN, m->err, "corrupt", "%s", m->text);
-			c->sink_failed = 1;
+			sbx_error_set(&f->local_error, SBX_E_CONN, m->err, "corrupt", "%s", m->text);
+			f->sink_failed = 1;
 		}
 		return;
 	case SBX_MSG_RESULT:
-		if (c->kind == CALL_STAT) {
-			sbx_stat_result *st = c->stat_out;
-			st->exists = sbx_map_bool(m->body, "exists", 0);
-			st->is_dir = sbx_map_bool(m->body, "is_dir", 0);
-			st->is_link = sbx_map_bool(m->body, "is_link", 0);
-			st->mode = (uint32_t)sbx_map_uint(m->body, "mode", 0);
-			st->uid = (uint32_t)sbx_map_uint(m->body, "uid", 0);
-			st->gid = (uint32_t)sbx_map_uint(m->body, "gid", 0);
-			st->size = sbx_map_uint(m->body, "size", 0);
-			st->mtime_ns = sbx_map_int(m->body, "mtime_ns", 0);
-		}
-		r.size = sbx_map_uint(m->body, "size", c->done);
-		if (c->sink_failed)
-			r.error = c->local_error;
+		if (c->ops == &stat_ops)
+			stat_fill(f->stat_out, m);
+		r.size = sbx_map_uint(m->body, "size", f->done);
+		if (f->sink_failed)
+			r.error = f->local_error;
 		break;
 	case SBX_MSG_ERROR:
-		if (c->sink_failed)
-			r.error = c->local_error; /* our cancel, for our reason */
+		if (f->sink_failed)
+			r.error = f->local_error; /* our cancel, for our reason */
 		else
 			sbx_error_from_msg(&r.error, m);
 		break;
 	default:
 		return;
 	}
-	if (c->kind == CALL_STAT)
-		c->stat_out->error = r.error;
-	if (c->kind == CALL_READ && c->sink_fd < 0 && !c->sink_tmp[0] && r.error.status == SBX_OK) {
-		sbx_buf *b = mem_of(c);
-		r.len = sbx_buf_size(b);
-		r.data = malloc(r.len + 1);
-		if (r.data) {
-			if (r.len) /* an empty file never allocated the buffer: no memcpy from NULL */
-				memcpy(r.data, sbx_buf_head(b), r.len);
-			r.data[r.len] = 0;
-		}
-	}
-	finish(c, &r);
+	if (c->ops == &read_ops && f->sink_fd < 0 && !f->sink_tmp[0] && r.error.status == SBX_OK)
+		take_mem(f, &r);
+	finish(f, &r);
 }
 
-void files_call_fail(sbx_call *c, const sbx_error *e)
+static void file_fail(sbx_call *c, const sbx_error *e)
 {
+	file_call *f = file_of(c);
 	sbx_file_result r;
 	memset(&r, 0, sizeof r);
-	r.error = c->local_error.status != SBX_OK ? c->local_error : *e;
-	if (c->kind == CALL_STAT)
-		c->stat_out->error = r.error;
-	finish(c, &r);
+	r.error = f->local_error.status != SBX_OK ? f->local_error : *e;
+	finish(f, &r);
 }
 
-void files_call_free(sbx_call *c)
+static void file_free(sbx_call *c)
 {
-	if (c->own_src_fd && c->src_fd >= 0)
-		close(c->src_fd);
-	if (c->sink_tmp[0]) {
-		close(c->sink_fd);
-		unlink(c->sink_tmp);
+	file_call *f = file_of(c);
+	if (f->own_src_fd && f->src_fd >= 0)
+		close(f->src_fd);
+	if (f->sink_tmp[0]) {
+		close(f->sink_fd);
+		unlink(f->sink_tmp);
 	}
-	sbx_buf_free(&c->out);
+	sbx_buf_free(&f->mem);
 }
+
+static const sbx_call_ops write_ops = {
+	.name = "write",
+	.request = SBX_MSG_WRITE,
+	.drop_note = DROP_NOTE,
+	.on_message = file_on_message,
+	.pump = write_pump,
+	.fail = file_fail,
+	.free = file_free,
+};
+
+static const sbx_call_ops read_ops = {
+	.name = "read",
+	.request = SBX_MSG_READ,
+	.drop_note = DROP_NOTE,
+	.on_message = file_on_message,
+	.fail = file_fail,
+	.free = file_free,
+};
+
+static const sbx_call_ops stat_ops = {
+	.name = "stat",
+	.request = SBX_MSG_STAT,
+	.drop_note = DROP_NOTE,
+	.on_message = file_on_message,
+	.fail = file_fail,
+	.free = file_free,
+};
 
 void sbx_file_result_free(sbx_file_result *r)
 {
@@ -358,12 +417,12 @@ int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *out)
 	o.path = path;
 	o.on_done = stat_done;
 	o.ud = &done;
-	sbx_call *c = file_call(s, CALL_STAT, &o, &out->error);
-	if (!c)
+	file_call *f = new_file_call(s, &stat_ops, &o, &out->error);
+	if (!f)
 		return -1;
-	c->stat_out = out;
-	pack_path_request(c, &o, 1);
-	if (session_start_call(s, c, &out->error) < 0)
+	f->stat_out = out;
+	pack_path_request(f, &o, 1);
+	if (session_start_call(s, &f->call, &out->error) < 0)
 		return -1;
 	while (!done && sbx_loop_run_once(s->loop, -1) >= 0)
 		;

@@ -1,5 +1,6 @@
-/* internal.h — libsbx's private structures: the session and its calls.
- * Only the host sources include this; the public API is sbx.h. */
+/* internal.h — libsbx's private structures: the session, and the helpers
+ * every host source shares. Only the host sources include this; the public
+ * API is sbx.h; calls and their kinds are described in call.h. */
 #ifndef SBX_INTERNAL_H
 #define SBX_INTERNAL_H
 
@@ -15,45 +16,6 @@
  * PINGs, WINDOW grants, requests) fails: it is not reading. */
 #define HOST_OUT_MAX (4 * 1024 * 1024)
 #define FORGET_MAX 64
-
-typedef enum { CALL_EXEC, CALL_WRITE, CALL_READ, CALL_STAT } call_kind;
-
-struct sbx_call {
-	sbx_session *s;
-	struct sbx_call *next, *prev; /* in the session's list of calls */
-	call_kind kind;
-	uint32_t stream;  /* 0 until sent */
-	int started;
-	sbx_buf request;  /* the request's map pairs, packed once */
-	unsigned npairs;
-	int sending;      /* has bytes to upload (input, stdin, file) */
-
-	/* exec */
-	sbx_exec_opts eo;
-	char key[40];
-	size_t input_off;
-	sbx_buf stdin_buf;
-	uint64_t stdin_sent;   /* streamed stdin bytes handed to the connection */
-	int stdin_closed, stdin_end_sent;
-	int reattached;        /* asked for again after a reconnect */
-	sbx_buf out, err;
-	uint64_t have[3];     /* bytes received per fd */
-	int truncated;
-	sbx_error corrupt;     /* an END check failed: reported at EXIT */
-	uint64_t deadline_ms;  /* the agent must have ended the call by then; 0 = no limit */
-
-	/* files */
-	sbx_file_opts fo;
-	int src_fd, own_src_fd;   /* write source */
-	int src_eof;
-	uint64_t total, done;
-	int sink_fd;              /* read sink */
-	char sink_tmp[4200];      /* read into a path: the temp file */
-	int sink_failed;
-	sbx_error local_error;
-	sbx_stat_result *stat_out;
-	void (*on_stat)(void *ud, sbx_stat_result *r);
-};
 
 struct sbx_session {
 	sbx_loop *loop;
@@ -92,11 +54,9 @@ void session_pump(sbx_session *s);
 /* Sends a call's request now or once the agent is ready. With err, a
  * failure to start finishes the call silently and fills err (-1). */
 int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err);
-sbx_call *call_new(sbx_session *s, call_kind kind);
-void call_finish(sbx_call *c);          /* unlink + free (after on_done) */
+/* A finished call's key the agent may drop: sent with the next request of
+ * a kind that carries the forget list (SBX_CALL_F_FORGET in call.h). */
 void session_forget(sbx_session *s, const char *key);
-/* The agent owes c its end by now + the session's overdue_ms. */
-void call_set_deadline(sbx_call *c, uint64_t from_ms);
 /* Make s reconnect after a drop through redial (which returns a transport,
  * possibly still connecting), like a listening agent's socket: running
  * commands are re-attached after the new HELLO. tries in a row, the first
@@ -105,17 +65,6 @@ void session_set_redial(sbx_session *s, sbx_transport *(*redial)(void *ud, char 
 			void (*free_ud)(void *ud), unsigned tries, unsigned backoff_ms);
 void session_enter(sbx_session *s);
 void session_leave(sbx_session *s);
-
-/* exec.c / files.c: per-kind behaviour, dispatched by session.c */
-void exec_call_msg(sbx_call *c, const sbx_msg *m);
-void exec_call_pump(sbx_call *c);
-void exec_call_fail(sbx_call *c, const sbx_error *e);
-void exec_call_free(sbx_call *c);
-int exec_call_reattach(sbx_call *c);
-void files_call_msg(sbx_call *c, const sbx_msg *m);
-void files_call_pump(sbx_call *c);
-void files_call_fail(sbx_call *c, const sbx_error *e);
-void files_call_free(sbx_call *c);
 
 /* error.c */
 /* A session over a transport made elsewhere (the SSM data channel). It

@@ -1,18 +1,21 @@
 /* session.c — one agent connection: a transport, the protocol connection
  * on top of it, and the calls in flight.
  *
- * The session moves bytes between transport and connection, routes each
- * message to the call that owns its stream, feeds uploads as flow control
- * allows, sends heartbeats, and when the transport drops either fails every
- * call with the reason or (for a listening agent) reconnects and re-attaches
- * running commands. Destruction requested inside a callback is deferred
- * until the callback stack unwinds. */
+ * The session moves bytes between transport and connection, starts and
+ * cancels calls, routes each message to the call that owns its stream,
+ * feeds uploads as flow control allows, sends heartbeats, and when the
+ * transport drops either fails every call with the reason or (for a
+ * listening agent) reconnects and re-attaches the calls that can be. It
+ * reaches a call only through its kind's ops (call.h) and never names a
+ * kind. Destruction requested inside a callback is deferred until the
+ * callback stack unwinds. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "call.h"
 #include "internal.h"
 
 #define TICK_MS 1000
@@ -37,49 +40,6 @@ void session_leave(sbx_session *s)
 
 /* ---------------------------------------------------------------- calls */
 
-sbx_call *call_new(sbx_session *s, call_kind kind)
-{
-	sbx_call *c = calloc(1, sizeof *c);
-	if (!c)
-		return NULL;
-	c->s = s;
-	c->kind = kind;
-	c->src_fd = -1;
-	c->sink_fd = -1;
-	c->next = s->calls;
-	if (s->calls)
-		s->calls->prev = c;
-	s->calls = c;
-	return c;
-}
-
-void call_finish(sbx_call *c)
-{
-	sbx_session *s = c->s;
-	if (c->stream && s->conn)
-		sbx_conn_set_user(s->conn, c->stream, NULL);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->calls = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	sbx_buf_free(&c->request);
-	if (c->kind == CALL_EXEC)
-		exec_call_free(c);
-	else
-		files_call_free(c);
-	free(c);
-}
-
-static void call_fail(sbx_call *c, const sbx_error *e)
-{
-	if (c->kind == CALL_EXEC)
-		exec_call_fail(c, e);
-	else
-		files_call_fail(c, e);
-}
-
 /* A call that could not start: reported to the caller of sbx_exec & co.
  * (err set, no on_done) or, for a call started later, through on_done. */
 static int start_failed(sbx_call *c, sbx_error *err, const sbx_error *e)
@@ -98,13 +58,10 @@ static int start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return 0; /* started when the agent is ready */
-	int type = c->kind == CALL_EXEC ? SBX_MSG_EXEC
-		 : c->kind == CALL_WRITE ? SBX_MSG_WRITE
-		 : c->kind == CALL_READ ? SBX_MSG_READ : SBX_MSG_STAT;
-	int forget = c->kind == CALL_EXEC && s->nforget > 0;
+	int forget = (c->ops->flags & SBX_CALL_F_FORGET) && s->nforget > 0;
 	uint32_t id = sbx_conn_new_stream_id(s->conn);
 	sbx_error e;
-	msgpack_packer *pk = sbx_conn_begin_map(s->conn, type, id, c->npairs + (forget ? 1 : 0));
+	msgpack_packer *pk = sbx_conn_begin_map(s->conn, c->ops->request, id, c->npairs + (forget ? 1 : 0));
 	if (!pk) {
 		sbx_error_set(&e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return start_failed(c, err, &e);
@@ -123,9 +80,8 @@ static int start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 	}
 	if (forget)
 		s->nforget = 0;
-	c->stream = id;
+	call_bind(c, id);
 	c->started = 1;
-	sbx_conn_set_user(s->conn, id, c);
 	session_pump(s);
 	return 0;
 }
@@ -139,6 +95,25 @@ int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 	int rc = start_call(s, c, err);
 	session_leave(s);
 	return rc;
+}
+
+/* Shared by every kind: a started call is cancelled on the agent, which
+ * ends it with ERROR cancelled (or the session fails it as overdue); one
+ * not yet sent fails now. */
+void sbx_call_cancel(sbx_call *c)
+{
+	sbx_session *s = c->s;
+	if (c->started && c->stream && s->conn) {
+		sbx_conn_send_cancel(s->conn, c->stream);
+		session_flush(s);
+		call_set_deadline(c, sbx_now_ms());
+		return;
+	}
+	sbx_error e;
+	sbx_error_set(&e, SBX_E_CANCELLED, ECANCELED, "cancelled", "cancelled before it started");
+	session_enter(s); /* on_done may close the session: destroy it after, not during */
+	call_fail(c, &e);
+	session_leave(s);
 }
 
 /* ---------------------------------------------------------------- bytes */
@@ -175,10 +150,8 @@ static void pump_calls(sbx_session *s)
 			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
 				continue;
 			size_t before = sbx_conn_out_size(s->conn);
-			if (c->kind == CALL_EXEC)
-				exec_call_pump(c);
-			else
-				files_call_pump(c);
+			if (c->ops->pump)
+				c->ops->pump(c);
 			if (sbx_conn_out_size(s->conn) != before)
 				progress = 1;
 			if (sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
@@ -265,6 +238,17 @@ static void schedule_reconnect(sbx_session *s, const char *why)
 	s->retry = sbx_loop_timer(s->loop, delay, try_reconnect, s);
 }
 
+/* A started call that cannot re-attach ends with the connection. */
+static void drop_call(sbx_call *c, const char *why)
+{
+	sbx_error e;
+	if (c->ops->drop_note)
+		sbx_error_set(&e, SBX_E_CONN, EPIPE, "connection", "%s (%s)", why, c->ops->drop_note);
+	else
+		sbx_error_set(&e, SBX_E_CONN, EPIPE, "connection", "%s", why);
+	call_fail(c, &e);
+}
+
 /* The pipe to the agent broke. A listening agent keeps its commands, so
  * reconnect and re-attach them; anything else fails every call. */
 static void lost(sbx_session *s, const char *why)
@@ -274,12 +258,10 @@ static void lost(sbx_session *s, const char *why)
 		return;
 	}
 	drop_transport(s);
-	sbx_error e;
-	sbx_error_set(&e, SBX_E_CONN, EPIPE, "connection", "%s (during a file transfer; the target is unchanged)", why);
 	for (sbx_call *c = s->calls, *next; c; c = next) {
 		next = c->next;
-		if (c->kind != CALL_EXEC && c->started)
-			call_fail(c, &e);
+		if (c->started && !c->ops->reattach)
+			drop_call(c, why);
 		else if (c->started)
 			c->stream = 0; /* re-attached when connected again */
 	}
@@ -335,8 +317,8 @@ static void on_hello(sbx_conn *conn, const sbx_hello *peer, void *ud)
 	s->reconnect_tries = 0;
 	snprintf(s->version, sizeof s->version, "%s", peer->version);
 	for (sbx_call *c = s->calls; c; c = c->next) {
-		if (c->started && c->kind == CALL_EXEC && c->stream == 0)
-			exec_call_reattach(c);
+		if (c->started && c->ops->reattach && c->stream == 0)
+			c->ops->reattach(c);
 		else if (!c->started)
 			session_start_call(s, c, NULL);
 	}
@@ -344,15 +326,10 @@ static void on_hello(sbx_conn *conn, const sbx_hello *peer, void *ud)
 
 static void on_msg(sbx_conn *conn, const sbx_msg *m, void *ud)
 {
-	sbx_session *s = ud;
+	(void)ud;
 	sbx_call *c = sbx_conn_user(conn, m->stream);
-	if (!c)
-		return; /* a call the caller already gave up on */
-	if (c->kind == CALL_EXEC)
-		exec_call_msg(c, m);
-	else
-		files_call_msg(c, m);
-	(void)s;
+	if (c) /* else a call the caller already gave up on */
+		c->ops->on_message(c, m);
 }
 
 static void on_credit(sbx_conn *conn, uint32_t stream, void *ud)
@@ -415,13 +392,6 @@ static void t_on_closed(void *ud, const char *why)
 		snprintf(msg, sizeof msg, "lost the agent: %s", why);
 	lost(s, msg);
 	leave_transport(s);
-}
-
-void call_set_deadline(sbx_call *c, uint64_t from_ms)
-{
-	uint64_t d = from_ms + c->s->opts.overdue_ms;
-	if (d > c->deadline_ms)
-		c->deadline_ms = d;
 }
 
 /* Fails the calls whose agent is overdue (a stuck or hostile sandbox that

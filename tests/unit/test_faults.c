@@ -14,9 +14,7 @@
  * a mix; no temporary file is left behind on the host (nor, for a cut, in
  * the sandbox, where the agent cleans up). The cut moment is drawn from a
  * seeded generator (FAULT_SEED) and printed, so a failure replays. */
-#include <sys/mman.h>
-
-#include "it_util.h"
+#include "outcome.h"
 
 #define BIG (100u << 20)
 #define LINES 30
@@ -34,33 +32,6 @@ static uint64_t rnd(void)
 	return g_rng;
 }
 
-typedef struct outcome {
-	int ndone;
-	sbx_status status;
-	char message[512];
-	char *out;
-} outcome;
-
-static void on_exec(void *ud, sbx_exec_result *r)
-{
-	outcome *o = ud;
-	if (o->ndone++ == 0) {
-		o->status = r->error.status;
-		snprintf(o->message, sizeof o->message, "%s", r->error.message);
-		o->out = (char *)r->out;
-		r->out = NULL;
-	}
-}
-
-static void on_file(void *ud, sbx_file_result *r)
-{
-	outcome *o = ud;
-	if (o->ndone++ == 0) {
-		o->status = r->error.status;
-		snprintf(o->message, sizeof o->message, "%s", r->error.message);
-	}
-}
-
 static const char *wd(const char *rel)
 {
 	static char b[4][512];
@@ -70,35 +41,8 @@ static const char *wd(const char *rel)
 	return b[k];
 }
 
-/* "old" or all 100 MiB of the pattern: 0; anything else: -1. */
-static int whole_or_old(const char *path, char *why, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(why, len, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	int ok = 0;
-	if (st.st_size == 3) {
-		char b[3];
-		ok = read(fd, b, 3) == 3 && memcmp(b, "old", 3) == 0;
-	} else if (st.st_size == BIG) {
-		void *m = mmap(NULL, BIG, PROT_READ, MAP_PRIVATE, fd, 0);
-		ok = m != MAP_FAILED && memcmp(m, g_pattern, BIG) == 0;
-		if (m != MAP_FAILED)
-			munmap(m, BIG);
-	}
-	close(fd);
-	if (!ok)
-		snprintf(why, len, "%s is half written (%lld bytes)", path, (long long)st.st_size);
-	return ok ? 0 : -1;
-}
-
 typedef struct round_calls {
-	outcome ex, up, down;
+	it_outcome ex, up, down;
 } round_calls;
 
 /* Starts the three calls of a round on s. */
@@ -110,17 +54,17 @@ static int start_calls(sbx_session *s, round_calls *rc, char *why, size_t len)
 	snprintf(script, sizeof script, "i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); sleep 0.005; done",
 		 LINES);
 	const char *argv[] = {"sh", "-c", script, NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = on_exec, .ud = &rc->ex};
+	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &rc->ex};
 	sbx_file_opts up = SBX_FILE_OPTS_INIT;
 	up.path = "up.bin";
 	up.data = g_pattern;
 	up.len = BIG;
-	up.on_done = on_file;
+	up.on_done = it_on_file;
 	up.ud = &rc->up;
 	sbx_file_opts down = SBX_FILE_OPTS_INIT;
 	down.path = "source.bin";
 	down.local_path = wd("local/down.bin");
-	down.on_done = on_file;
+	down.on_done = it_on_file;
 	down.ud = &rc->down;
 	if (!sbx_exec(s, &eo, &err) || !sbx_write_file(s, &up, &err) || !sbx_read_file(s, &down, &err)) {
 		snprintf(why, len, "could not start: %s", err.message);
@@ -150,9 +94,8 @@ static int check_round(round_calls *rc, int reattached, char *why, size_t len)
 	/* (cut before the EXEC reached the agent: the agent says so and the
 	 * host sends it again, so it is collected whole like the others) */
 	if (reattached || rc->ex.status == SBX_OK) {
-		char want[LINES * 10] = "";
-		for (int i = 0; i < LINES; i++)
-			snprintf(want + strlen(want), sizeof want - strlen(want), "line%d\n", i);
+		char want[LINES * 10];
+		it_lines(want, sizeof want, LINES);
 		if (rc->ex.status != SBX_OK || !rc->ex.out || strcmp(rc->ex.out, want) != 0) {
 			snprintf(why, len, "the command was not collected whole: %s: %.80s", rc->ex.message,
 				 rc->ex.out ? rc->ex.out : "(no output)");
@@ -162,9 +105,9 @@ static int check_round(round_calls *rc, int reattached, char *why, size_t len)
 		snprintf(why, len, "exec: unclear failure %s: %s", sbx_status_name(rc->ex.status), rc->ex.message);
 		return -1;
 	}
-	outcome *files[] = {&rc->up, &rc->down};
+	it_outcome *files[] = {&rc->up, &rc->down};
 	for (int i = 0; i < 2; i++) {
-		outcome *o = files[i];
+		it_outcome *o = files[i];
 		int clear = o->status == SBX_E_CONN &&
 			    (reattached ? strstr(o->message, "target is unchanged") != NULL
 					: strstr(o->message, "lost the agent") != NULL);
@@ -174,12 +117,13 @@ static int check_round(round_calls *rc, int reattached, char *why, size_t len)
 			return -1;
 		}
 	}
-	if (whole_or_old(wd("up.bin"), why, len) < 0 || whole_or_old(wd("local/down.bin"), why, len) < 0)
-		return -1;
 	const char *targets[] = {wd("up.bin"), wd("local/down.bin")};
+	int left[2];
+	for (int i = 0; i < 2; i++)
+		if ((left[i] = it_whole_or_old(targets[i], g_pattern, BIG, why, len)) == IT_TORN)
+			return -1;
 	for (int i = 0; i < 2; i++) {
-		struct stat st;
-		if (files[i]->status == SBX_OK && (stat(targets[i], &st) < 0 || st.st_size != BIG)) {
+		if (files[i]->status == SBX_OK && left[i] != IT_WHOLE) {
 			snprintf(why, len, "%s reported success but %s is not all there", i ? "download" : "upload",
 				 targets[i]);
 			return -1;

@@ -5,6 +5,7 @@
  * will not start), keepalive through an idle-timeout, and the `kubectl
  * exec -i` command transport as the fallback. */
 #include "net_util.h"
+#include "outcome.h"
 
 static char certs[256], root[256], kubeconfig[300];
 static char *ca_pem;
@@ -244,33 +245,6 @@ static void test_hostile_agent_over_websocket(void)
 
 /* ---- a dropped exec stream ----------------------------------------------------------------- */
 
-typedef struct drop_seen {
-	int done;
-	sbx_status status;
-	char message[sizeof ((sbx_error *)0)->message];
-	char *out;
-} drop_seen;
-
-static void drop_exec_done(void *ud, sbx_exec_result *r)
-{
-	drop_seen *d = ud;
-	if (d->done++ == 0) {
-		d->status = r->error.status;
-		snprintf(d->message, sizeof d->message, "%s", r->error.message);
-		d->out = (char *)r->out;
-		r->out = NULL;
-	}
-}
-
-static void drop_file_done(void *ud, sbx_file_result *r)
-{
-	drop_seen *d = ud;
-	if (d->done++ == 0) {
-		d->status = r->error.status;
-		snprintf(d->message, sizeof d->message, "%s", r->error.message);
-	}
-}
-
 /* Kills the `sbx-agent --attach SOCK` bridge: the exec stream ends as if
  * the network or the API server had dropped it. */
 static int kill_bridge(const char *marker)
@@ -316,48 +290,46 @@ static void test_dropped_stream_reconnects(void)
 	for (int round = 0; round < ROUNDS && !why[0]; round++) {
 		it_write_local(up, "old", 3);
 		it_write_local(down, "old", 3);
-		drop_seen ex = {0}, w = {0}, r = {0};
+		it_outcome ex = {0}, w = {0}, r = {0};
 		const char *script[] = {"sh", "-c", "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); sleep 0.01; done",
 					NULL};
-		sbx_exec_opts eo = {.argv = script, .on_done = drop_exec_done, .ud = &ex};
+		sbx_exec_opts eo = {.argv = script, .on_done = it_on_exec, .ud = &ex};
 		sbx_file_opts wo = SBX_FILE_OPTS_INIT;
 		wo.path = "up.bin";
 		wo.data = data;
 		wo.len = SIZE;
-		wo.on_done = drop_file_done;
+		wo.on_done = it_on_file;
 		wo.ud = &w;
 		sbx_file_opts ro = SBX_FILE_OPTS_INIT;
 		ro.path = "src.bin";
 		ro.local_path = down;
-		ro.on_done = drop_file_done;
+		ro.on_done = it_on_file;
 		ro.ud = &r;
 		CHECK(sbx_exec(s, &eo, &err) && sbx_write_file(s, &wo, &err) && sbx_read_file(s, &ro, &err));
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		it_run_for(loop, rng % 250);
-		if (!(ex.done && w.done && r.done))
+		if (!(ex.ndone && w.ndone && r.ndone))
 			cuts += kill_bridge(marker) > 0;
-		it_run_until(loop, &ex.done, 60);
-		it_run_until(loop, &w.done, 60);
-		it_run_until(loop, &r.done, 60);
+		it_run_until(loop, &ex.ndone, 60);
+		it_run_until(loop, &w.ndone, 60);
+		it_run_until(loop, &r.ndone, 60);
 		it_run_for(loop, 20); /* a second report would show up here */
-		char want[LINES * 10] = "";
-		for (int i = 0; i < LINES; i++)
-			snprintf(want + strlen(want), sizeof want - strlen(want), "line%d\n", i);
-		if (ex.done != 1 || w.done != 1 || r.done != 1)
-			snprintf(why, sizeof why, "round %d: reported %d/%d/%d times", round, ex.done, w.done, r.done);
+		char want[LINES * 10];
+		it_lines(want, sizeof want, LINES);
+		if (ex.ndone != 1 || w.ndone != 1 || r.ndone != 1)
+			snprintf(why, sizeof why, "round %d: reported %d/%d/%d times", round, ex.ndone, w.ndone, r.ndone);
 		else if (ex.status != SBX_OK || !ex.out || strcmp(ex.out, want) != 0)
 			snprintf(why, sizeof why, "round %d: the command was not collected whole: %s", round, ex.message);
-		drop_seen *files[] = {&w, &r};
+		it_outcome *files[] = {&w, &r};
 		const char *paths[] = {up, down};
 		for (int i = 0; i < 2 && !why[0]; i++) {
-			size_t len = 0;
-			uint8_t *got = it_read_local(paths[i], &len);
-			int whole = got && len == SIZE && memcmp(got, data, SIZE) == 0;
-			int old = got && len == 3 && memcmp(got, "old", 3) == 0;
-			if (files[i]->status == SBX_OK ? !whole : !(old || whole) || !strstr(files[i]->message, "unchanged"))
-				snprintf(why, sizeof why, "round %d: %s: %s (%zu bytes there)", round, i ? "download" : "upload",
-					 files[i]->message, len);
-			free(got);
+			char torn[300] = "";
+			int left = it_whole_or_old(paths[i], data, SIZE, torn, sizeof torn);
+			int ok = files[i]->status == SBX_OK ? left == IT_WHOLE
+							    : left != IT_TORN && strstr(files[i]->message, "unchanged");
+			if (!ok)
+				snprintf(why, sizeof why, "round %d: %s: %s (%s)", round, i ? "download" : "upload",
+					 files[i]->message, left == IT_TORN ? torn : left == IT_OLD ? "old bytes there" : "all there");
 		}
 		free(ex.out);
 	}

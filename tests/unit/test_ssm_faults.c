@@ -21,11 +21,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/mman.h>
 
 #include "aws/api.h"
 #include "aws/ssm_reopen.h"
-#include "it_util.h"
+#include "outcome.h"
 
 #define BIG (100u << 20)
 #define SMALL (1u << 20)
@@ -171,36 +170,9 @@ static sbx_session *open_session(unsigned reopen_tries)
 
 /* --------------------------------------------------------------- a round */
 
-typedef struct outcome {
-	int ndone;
-	sbx_status status;
-	char message[512];
-	char *out;
-} outcome;
-
 typedef struct round_calls {
-	outcome ex, up, down;
+	it_outcome ex, up, down;
 } round_calls;
-
-static void on_exec(void *ud, sbx_exec_result *r)
-{
-	outcome *o = ud;
-	if (o->ndone++ == 0) {
-		o->status = r->error.status;
-		snprintf(o->message, sizeof o->message, "%s", r->error.message);
-		o->out = (char *)r->out;
-		r->out = NULL;
-	}
-}
-
-static void on_file(void *ud, sbx_file_result *r)
-{
-	outcome *o = ud;
-	if (o->ndone++ == 0) {
-		o->status = r->error.status;
-		snprintf(o->message, sizeof o->message, "%s", r->error.message);
-	}
-}
 
 static const char *wd(const char *rel)
 {
@@ -209,33 +181,6 @@ static const char *wd(const char *rel)
 	k = (k + 1) % 4;
 	snprintf(b[k], sizeof b[k], "%s/%s", g_dir, rel);
 	return b[k];
-}
-
-/* "old" or all size bytes of the pattern: 0; anything else: -1. */
-static int whole_or_old(const char *path, size_t size, char *why, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(why, len, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	int ok = 0;
-	if (st.st_size == 3) {
-		char b[3];
-		ok = read(fd, b, 3) == 3 && memcmp(b, "old", 3) == 0;
-	} else if ((size_t)st.st_size == size) {
-		void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-		ok = m != MAP_FAILED && memcmp(m, g_pattern, size) == 0;
-		if (m != MAP_FAILED)
-			munmap(m, size);
-	}
-	close(fd);
-	if (!ok)
-		snprintf(why, len, "%s is half written (%lld bytes)", path, (long long)st.st_size);
-	return ok ? 0 : -1;
 }
 
 static int start_calls(sbx_session *s, round_calls *rc, size_t size, char *why, size_t len)
@@ -251,17 +196,17 @@ static int start_calls(sbx_session *s, round_calls *rc, size_t size, char *why, 
 	snprintf(script, sizeof script, "i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); sleep 0.02; done",
 		 LINES);
 	const char *argv[] = {"sh", "-c", script, NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = on_exec, .ud = &rc->ex};
+	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &rc->ex};
 	sbx_file_opts up = SBX_FILE_OPTS_INIT;
 	up.path = "up.bin";
 	up.data = g_pattern;
 	up.len = size;
-	up.on_done = on_file;
+	up.on_done = it_on_file;
 	up.ud = &rc->up;
 	sbx_file_opts down = SBX_FILE_OPTS_INIT;
 	down.path = "source.bin";
 	down.local_path = wd("local/down.bin");
-	down.on_done = on_file;
+	down.on_done = it_on_file;
 	down.ud = &rc->down;
 	sbx_error err;
 	if (!sbx_exec(s, &eo, &err) || !sbx_write_file(s, &up, &err) || !sbx_read_file(s, &down, &err)) {
@@ -294,11 +239,10 @@ static void run_a_while(round_calls *rc, uint64_t ms)
 		sbx_loop_run_once(g_loop, 1);
 }
 
-static int output_whole(const outcome *o)
+static int output_whole(const it_outcome *o)
 {
-	char want[LINES * 10] = "";
-	for (int i = 0; i < LINES; i++)
-		snprintf(want + strlen(want), sizeof want - strlen(want), "line%d\n", i);
+	char want[LINES * 10];
+	it_lines(want, sizeof want, LINES);
 	return o->status == SBX_OK && o->out && strcmp(o->out, want) == 0;
 }
 
@@ -318,9 +262,9 @@ static int check_round(round_calls *rc, size_t size, int resumed, char *why, siz
 			 rc->ex.out ? rc->ex.out : "(no output)");
 		return -1;
 	}
-	outcome *files[] = {&rc->up, &rc->down};
+	it_outcome *files[] = {&rc->up, &rc->down};
 	for (int i = 0; i < 2; i++) {
-		outcome *o = files[i];
+		it_outcome *o = files[i];
 		int clear = !resumed && o->status == SBX_E_CONN && strstr(o->message, "target is unchanged");
 		if (o->status != SBX_OK && !clear) {
 			snprintf(why, len, "%s: %s %s: %s", i ? "download" : "upload",
@@ -331,10 +275,10 @@ static int check_round(round_calls *rc, size_t size, int resumed, char *why, siz
 	}
 	const char *targets[] = {wd("up.bin"), wd("local/down.bin")};
 	for (int i = 0; i < 2; i++) {
-		if (whole_or_old(targets[i], size, why, len) < 0)
+		int left = it_whole_or_old(targets[i], g_pattern, size, why, len);
+		if (left == IT_TORN)
 			return -1;
-		struct stat st;
-		if (files[i]->status == SBX_OK && (stat(targets[i], &st) < 0 || (size_t)st.st_size != size)) {
+		if (files[i]->status == SBX_OK && left != IT_WHOLE) {
 			snprintf(why, len, "%s reported success but %s is not all there", i ? "download" : "upload",
 				 targets[i]);
 			return -1;
@@ -455,9 +399,9 @@ static void test_terminated_for_good_fails_clearly(void)
 {
 	sbx_session *s = open_session(2);
 	CHECKF(s, "no session over the emulator");
-	outcome ex = {0};
+	it_outcome ex = {0};
 	const char *argv[] = {"sh", "-c", "sleep 30", NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = on_exec, .ud = &ex};
+	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &ex};
 	sbx_error err;
 	CHECK(sbx_exec(s, &eo, &err) != NULL);
 	it_run_for(g_loop, 200);

@@ -1,0 +1,11 @@
+/* kinds.c — the job kinds this agent serves, in the order the loop offers
+ * them each message and phase: the one place that lists them (kind.h). */
+#include "agent.h"
+#include "kind.h"
+
+static const agent_kind *const kinds[] = {&agent_exec_kind, &agent_files_kind, NULL};
+
+int agent_serve(agent *ag)
+{
+	return agent_run(ag, kinds);
+}

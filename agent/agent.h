@@ -21,6 +21,7 @@
 #define AGENT_VERSION "0.1.0"
 #define AGENT_HIGH_WATER (256 * 1024)   /* stop producing when this much is queued */
 #define AGENT_DETACHED_CAP (1024 * 1024) /* output kept per job while no host is attached */
+#define AGENT_HANDSHAKE_MS 10000         /* listen mode: a connection's AUTH + HELLO deadline */
 
 typedef struct agent agent;
 
@@ -30,6 +31,8 @@ typedef struct agent_conn {
 	int fd_in, fd_out; /* the same fd for sockets */
 	sbx_conn *conn;
 	int dead;          /* closed or failed: swept at the end of the iteration */
+	char peer[96];     /* who connected, for the log ("" on stdio) */
+	uint64_t handshake_by; /* listen mode: closed if not ready by then (ms) */
 } agent_conn;
 
 typedef struct job {
@@ -79,6 +82,7 @@ struct agent {
 	job *jobs;
 	transfer *xfers;
 	sbx_hello hello;
+	sbx_auth_key key;      /* the sandbox's secret; len 0: hosts need no proof */
 	char workdir[PATH_MAX];
 	const char *passwd_path, *group_path;
 	uint64_t keep_ms;      /* how long detached results are kept */
@@ -95,6 +99,11 @@ struct agent {
 
 /* attach.c: `--attach PATH`, a stdio bridge to a listening agent. */
 int agent_attach(const char *path, const char *keep);
+
+/* listen.c: the listening socket and who connects to it. */
+int agent_listen_on(const char *addr);
+/* "uid 0 pid 12" (unix) or "127.0.0.1:5555" (TCP), for log lines. */
+void agent_peer_name(int fd, char *out, size_t len);
 
 /* serve.c */
 int agent_serve(agent *ag);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/signalfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,7 +113,9 @@ static void conn_close(agent_conn *ac, const char *why)
 	if (ac->dead)
 		return;
 	ac->dead = 1;
-	if (why)
+	if (why && ac->peer[0])
+		fprintf(stderr, "sbx-agent: connection from %s: %s\n", ac->peer, why);
+	else if (why)
 		fprintf(stderr, "sbx-agent: %s\n", why);
 	exec_detach(ac);
 	files_detach(ac);
@@ -158,6 +161,10 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 	agent_conn *ac = calloc(1, sizeof *ac);
 	if (!ac)
 		return NULL;
+	if (ag->listen_fd >= 0) {
+		agent_peer_name(fd_in, ac->peer, sizeof ac->peer);
+		ac->handshake_by = agent_now() + AGENT_HANDSHAKE_MS;
+	}
 	ac->ag = ag;
 	ac->fd_in = fd_in;
 	ac->fd_out = fd_out;
@@ -170,6 +177,16 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 		.cb = {.on_msg = on_msg, .on_credit = on_credit},
 		.ud = ac,
 	};
+	/* A fresh nonce per connection, or no connection: a proof must never
+	 * be good twice. */
+	if (ag->key.len) {
+		cfg.auth_key = &ag->key;
+		if (getrandom(cfg.auth_nonce, sizeof cfg.auth_nonce, 0) != sizeof cfg.auth_nonce) {
+			fprintf(stderr, "sbx-agent: no random bytes for a nonce: %s\n", strerror(errno));
+			free(ac);
+			return NULL;
+		}
+	}
 	ac->conn = sbx_conn_new(&cfg);
 	if (!ac->conn) {
 		free(ac);
@@ -229,9 +246,24 @@ static void on_signal(agent *ag, void *obj, short revents)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* A listening agent does not keep a connection that has not finished its
+ * handshake (AUTH and HELLO) in AGENT_HANDSHAKE_MS: a local process cannot
+ * hold connections open without the secret. */
+static void handshake_deadline(agent *ag, agent_conn *ac)
+{
+	if (!ac->handshake_by || sbx_conn_ready(ac->conn))
+		return;
+	if (ag->now < ac->handshake_by) {
+		agent_wake_at(ag, ac->handshake_by);
+		return;
+	}
+	conn_close(ac, "no handshake in time: closed");
+}
+
 static void watch_conns(agent *ag)
 {
 	for (agent_conn *ac = ag->conns; ac; ac = ac->next) {
+		handshake_deadline(ag, ac);
 		if (ac->dead)
 			continue;
 		short in = POLLIN, out = sbx_conn_out_size(ac->conn) ? POLLOUT : 0;

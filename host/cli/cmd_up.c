@@ -73,9 +73,12 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 		fprintf(stderr, "sbx: cannot create %s: %s\n", root, strerror(errno));
 		return -1;
 	}
+	char key[4200];
+	if (cli_service_secret_create(sb, svc, key, sizeof key) < 0)
+		return -1;
 	int log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	const char *argv[] = {sbx_default_agent_path(), "--listen", sock, "--workdir", root, NULL};
+	const char *argv[] = {sbx_default_agent_path(), "--listen", sock, "--secret-file", key, "--workdir", root, NULL};
 	/* the agent gets a clean environment: none of ours (cloud keys, tokens) */
 	sbx_spawn_opts o = {.argv = argv, .envp = sbx_sandbox_env, .isolate = isolate, .keep_dir = sb->dir};
 	pid_t pid = log >= 0 && null >= 0 ? sbx_spawn_process(&o, null, log, log, err, sizeof err) : -1;
@@ -94,6 +97,8 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 	}
 	/* Wait for the socket to answer (the agent reports problems in its log). */
 	sbx_loop *loop = sbx_loop_new();
+	sbx_session_opts so = {0};
+	cli_service_session_opts(sb, svc, &so, key, sizeof key);
 	for (int tries = 0; tries < 200; tries++) {
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -103,7 +108,7 @@ static int start_service(cli_sandbox *sb, const char *svc, int isolate)
 			return -1;
 		}
 		sbx_error e;
-		sbx_session *s = access(sock, F_OK) == 0 ? sbx_session_connect(loop, sock, NULL, &e) : NULL;
+		sbx_session *s = access(sock, F_OK) == 0 ? sbx_session_connect(loop, sock, &so, &e) : NULL;
 		if (s && sbx_session_wait_ready(s, 5, &e) == 0) {
 			sbx_session_close(s);
 			sbx_loop_free(loop);

@@ -3,7 +3,7 @@
  * STATE is $SBX_STATE_DIR, else $XDG_RUNTIME_DIR/sbx, else /tmp/sbx-UID.
  * A sandbox NAME is the directory STATE/NAME holding a `services` file
  * (one name per line, the default service first) and per service:
- * SVC.sock (the agent's socket), SVC.pid, SVC.log (its stderr) and
+ * SVC.sock (the agent's socket), SVC.key (its secret, secret.c), SVC.pid, SVC.log (its stderr) and
  * SVC.root/ (its working directory). A `backend` file saying "ec2" marks
  * an EC2 sandbox instead (see cmd_ec2.c). */
 #include <dirent.h>
@@ -200,10 +200,12 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	snprintf(k8s, sizeof k8s, "%s/k8s", sb->dir);
 	if (access(k8s, F_OK) == 0)
 		return cli_k8s_connect(loop, sb, svc);
-	char sock[4200];
+	char sock[4200], key[4200];
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
 	sbx_error err;
-	sbx_session *s = sbx_session_connect(loop, sock, NULL, &err);
+	sbx_session_opts so = {0};
+	cli_service_session_opts(sb, svc, &so, key, sizeof key);
+	sbx_session *s = sbx_session_connect(loop, sock, &so, &err);
 	if (s && sbx_session_wait_ready(s, 10, &err) == 0)
 		return s;
 	if (s)

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keyfile.h"
 #include "sbx.h"
 #include "test.h"
 
@@ -412,12 +413,27 @@ IT_UNUSED static const char *it_marker(char *buf, size_t len)
 
 /* ---------------------------------------------------------------- listening agents */
 
-/* Starts `sbx-agent --listen path --workdir workdir` (log: path.log) and
- * waits until it accepts. The pid, or -1. */
+/* The secret of the listener on path: path.key (what it_start_listener
+ * gives the agent); so->secret_file points at key (kept by the caller). */
+IT_UNUSED static void it_listener_opts(const char *path, sbx_session_opts *so, char *key, size_t key_len)
+{
+	snprintf(key, key_len, "%s.key", path);
+	so->secret_file = key;
+}
+
+/* Starts `sbx-agent --listen path --secret-file path.key --workdir workdir`
+ * (path.key made when missing; log: path.log) and waits until it accepts.
+ * The pid, or -1. */
 IT_UNUSED static pid_t it_start_listener(const char *path, const char *workdir)
 {
-	char log[300];
+	char log[300], key[300], err[300];
 	snprintf(log, sizeof log, "%s.log", path);
+	snprintf(key, sizeof key, "%s.key", path);
+	sbx_auth_key k; /* a restarted agent keeps its secret, as under systemd */
+	if (sbx_keyfile_read(key, &k, err, sizeof err) < 0 && sbx_keyfile_create(key, &k, err, sizeof err) < 0) {
+		fprintf(stderr, "it_start_listener: %s\n", err);
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -426,7 +442,7 @@ IT_UNUSED static pid_t it_start_listener(const char *path, const char *workdir)
 		int nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
 		dup2(nul, 1);
-		execl(it_agent(), it_agent(), "--listen", path, "--workdir", workdir, (char *)NULL);
+		execl(it_agent(), it_agent(), "--listen", path, "--secret-file", key, "--workdir", workdir, (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0)

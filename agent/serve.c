@@ -248,22 +248,25 @@ static void on_signal(agent *ag, void *obj, short revents)
 
 /* A listening agent does not keep a connection that has not finished its
  * handshake (AUTH and HELLO) in AGENT_HANDSHAKE_MS: a local process cannot
- * hold connections open without the secret. */
-static void handshake_deadline(agent *ag, agent_conn *ac)
+ * hold connections open without the secret. Checked after poll, so the
+ * sweep that follows closes it; watch_conns asks poll to wake in time. */
+static int handshake_pending(const agent_conn *ac)
 {
-	if (!ac->handshake_by || sbx_conn_ready(ac->conn))
-		return;
-	if (ag->now < ac->handshake_by) {
-		agent_wake_at(ag, ac->handshake_by);
-		return;
-	}
-	conn_close(ac, "no handshake in time: closed");
+	return ac->handshake_by && !ac->dead && !sbx_conn_ready(ac->conn);
+}
+
+static void handshake_deadlines(agent *ag)
+{
+	for (agent_conn *ac = ag->conns; ac; ac = ac->next)
+		if (handshake_pending(ac) && ag->now >= ac->handshake_by)
+			conn_close(ac, "no handshake in time: closed");
 }
 
 static void watch_conns(agent *ag)
 {
 	for (agent_conn *ac = ag->conns; ac; ac = ac->next) {
-		handshake_deadline(ag, ac);
+		if (handshake_pending(ac))
+			agent_wake_at(ag, ac->handshake_by);
 		if (ac->dead)
 			continue;
 		short in = POLLIN, out = sbx_conn_out_size(ac->conn) ? POLLOUT : 0;
@@ -326,6 +329,7 @@ int agent_serve(agent *ag)
 		files_pump(ag);
 		exec_sweep(ag);
 		files_sweep(ag);
+		handshake_deadlines(ag);
 		conns_sweep(ag);
 	}
 	exec_kill_all(ag);

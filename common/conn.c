@@ -166,28 +166,31 @@ static void goaway(sbx_conn *c, int err, const char *code, const char *what, con
 	}
 }
 
+static void vgoaway(sbx_conn *c, int err, const char *code, const char *what, const char *fmt, va_list ap)
+{
+	char text[400];
+	vsnprintf(text, sizeof text, fmt, ap);
+	goaway(c, err, code, what, text);
+}
+
 /* A protocol violation by the peer. */
 static void protocol_error(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void protocol_error(sbx_conn *c, const char *fmt, ...)
 {
-	char text[400];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	vgoaway(c, EPROTO, "protocol", "protocol error", fmt, ap);
 	va_end(ap);
-	goaway(c, EPROTO, "protocol", "protocol error", text);
 }
 
 /* The host did not prove it holds the secret (or, on the host, cannot). */
 static void auth_error(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void auth_error(sbx_conn *c, const char *fmt, ...)
 {
-	char text[400];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	vgoaway(c, EACCES, "auth", "authentication failed", fmt, ap);
 	va_end(ap);
-	goaway(c, EACCES, "auth", "authentication failed", text);
 }
 
 /* ---------------------------------------------------------------- feeding */

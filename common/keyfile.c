@@ -28,20 +28,6 @@ int sbx_keyfile_random(sbx_auth_key *k)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_len)
 {
 	char tmp[4200], text[TEXT_MAX];
@@ -57,7 +43,8 @@ int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_
 	strcat(text, "\n");
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int ok = fd >= 0 && fchmod(fd, 0600) == 0 && write_all(fd, text, strlen(text)) == 0;
+	size_t len = strlen(text); /* one short write to a new regular file: all or an error */
+	int ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len;
 	ok = fd >= 0 && close(fd) == 0 && ok;
 	if (!ok || rename(tmp, path) < 0) {
 		snprintf(err, err_len, "cannot write the secret file %.200s: %s", path, strerror(errno));

@@ -16,8 +16,6 @@
  * Runs as root (setpriv needs it); skips otherwise. */
 #include "it_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 
 #include "auth.h"
@@ -25,17 +23,6 @@
 
 static char g_dir[256];
 static char g_probe[PATH_MAX + 32];
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t sl = sizeof sin;
-	bind(fd, (struct sockaddr *)&sin, sizeof sin);
-	getsockname(fd, (struct sockaddr *)&sin, &sl);
-	close(fd);
-	return ntohs(sin.sin_port);
-}
 
 /* A socket connected to addr ("127.0.0.1:PORT" or a path), or -1. */
 static int dial(const char *addr)
@@ -175,7 +162,7 @@ static const char *wrong_hex(void)
 static void test_tcp_refuses_unprivileged_process(void)
 {
 	char addr[64], key[300], log[300], out[1024];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	key_path("tcp", key, sizeof key);
 	snprintf(log, sizeof log, "%s/tcp.log", g_dir);
 	pid_t agent = start_agent(addr, key, log);
@@ -300,7 +287,7 @@ static int frame_info(const uint8_t *buf, int n, uint8_t nonce[SBX_AUTH_NONCE_LE
 static void test_replayed_proof_refused(void)
 {
 	char addr[64], key[300], log[300], err[300];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	key_path("replay", key, sizeof key);
 	snprintf(log, sizeof log, "%s/replay.log", g_dir);
 	sbx_auth_key k;
@@ -344,7 +331,7 @@ static void test_replayed_proof_refused(void)
 static void test_silent_connection_closed(void)
 {
 	char addr[64], key[300], log[300];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	key_path("silent", key, sizeof key);
 	snprintf(log, sizeof log, "%s/silent.log", g_dir);
 	pid_t agent = start_agent(addr, key, log);
@@ -371,7 +358,7 @@ static void test_silent_connection_closed(void)
 static void test_listen_needs_a_secret(void)
 {
 	char addr[64], log[300];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	snprintf(log, sizeof log, "%s/nosecret.log", g_dir);
 	int status = 0;
 	pid_t pid = run_agent(addr, log, 1, &status, NULL);
@@ -389,7 +376,7 @@ static void test_listen_needs_a_secret(void)
 static void test_secret_file_checked(void)
 {
 	char addr[64], key[300], log[300];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	snprintf(log, sizeof log, "%s/badkey.log", g_dir);
 	key_path("open", key, sizeof key);
 	chmod(key, 0644);
@@ -412,7 +399,7 @@ static void test_secret_file_checked(void)
 static void test_secret_fd(void)
 {
 	char addr[64], key[300], log[300], err[300];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
 	snprintf(log, sizeof log, "%s/fd.log", g_dir);
 	key_path("fd", key, sizeof key);
 	sbx_auth_key k;

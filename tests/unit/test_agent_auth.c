@@ -67,7 +67,7 @@ static pid_t run_agent(const char *addr, const char *log, int wait, int *status,
 	}
 	if (!wait)
 		return pid;
-	uint64_t end = sbx_now_ms() + 10000;
+	uint64_t end = sbx_now_ms() + 30000; /* a loaded machine (the whole suite, ASan) is slow */
 	while (sbx_now_ms() < end) {
 		if (waitpid(pid, status, WNOHANG) == pid)
 			return -1;
@@ -342,14 +342,14 @@ static void test_silent_connection_closed(void)
 	ssize_t r;
 	do {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 20000) <= 0)
+		if (poll(&p, 1, 30000) <= 0)
 			break;
 		r = read(fd, buf, sizeof buf);
 	} while (r > 0);
 	uint64_t took = sbx_now_ms() - t0;
 	close(fd);
 	it_stop_listener(agent, SIGTERM);
-	CHECKF(took >= 9000 && took < 15000, "closed after %llu ms", (unsigned long long)took);
+	CHECKF(took >= 9000 && took < 25000, "closed after %llu ms (the deadline is 10 s)", (unsigned long long)took);
 	CHECK(log_has(log, "no handshake in time"));
 }
 
@@ -362,7 +362,8 @@ static void test_listen_needs_a_secret(void)
 	snprintf(log, sizeof log, "%s/nosecret.log", g_dir);
 	int status = 0;
 	pid_t pid = run_agent(addr, log, 1, &status, NULL);
-	CHECKF(pid < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 2, "agent without a secret: pid %d", pid);
+	CHECKF(pid < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 2, "agent without a secret: pid %d status %d",
+	       pid, status);
 	CHECK(log_has(log, "--listen needs --secret-file"));
 	const char *insecure[] = {"--insecure-no-auth", NULL};
 	pid = run_agent(addr, log, 1, &status, insecure);

@@ -81,12 +81,13 @@ static void start_listener(const char *path, const char *keep, const char *key_p
 static int listener_key(const char *key_path, sbx_auth_key *k)
 {
 	char err[512];
-	if (sbx_keyfile_read(key_path, k, err, sizeof err) == 0)
-		return 0;
-	if (errno == ENOENT && sbx_keyfile_create(key_path, k, err, sizeof err) == 0)
-		return 0;
-	fprintf(stderr, "sbx-agent: %s\n", err);
-	return -1;
+	struct stat st;
+	int missing = lstat(key_path, &st) < 0 && errno == ENOENT;
+	int rc = missing ? sbx_keyfile_create(key_path, k, err, sizeof err)
+			 : sbx_keyfile_read(key_path, k, err, sizeof err);
+	if (rc < 0)
+		fprintf(stderr, "sbx-agent: %s\n", err);
+	return rc;
 }
 
 /* Connects, starting the agent first if nobody listens. A lock file keeps

@@ -1,15 +1,9 @@
 /* main.c — sbx-agent's command line: serve on stdio or listen on a socket. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -28,7 +22,8 @@ static void usage(FILE *f)
 		"                     commands survive a dropped connection and can be re-attached\n"
 		"  --attach PATH      connect stdin/stdout to the agent listening on the unix\n"
 		"                     socket PATH, starting it (detached) if none answers: a\n"
-		"                     stdio stream whose commands survive the stream\n"
+		"                     stdio stream whose commands survive the stream; the\n"
+		"                     listener's secret is PATH.key (made once, mode 0600)\n"
 		"  --secret-file PATH the sandbox's secret (hex digits, a file only its owner can\n"
 		"                     read): --listen serves only hosts that prove they hold it\n"
 		"  --secret-fd N      the same, read from file descriptor N (then closed)\n"

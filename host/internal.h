@@ -86,9 +86,6 @@ struct sbx_session {
 };
 
 /* session.c */
-/* The secret that so gives (bytes or a file) into k (len 0 when none). 0, or
- * -1 with err set (SBX_E_INVALID: a bad length or file). */
-int session_load_secret(const sbx_session_opts *so, sbx_auth_key *k, sbx_error *err);
 /* A session over any transport (it takes t: closed when this fails; NULL
  * with err set: out of memory, or a bad secret in so). */
 sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err);

@@ -503,7 +503,9 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 
 /* ---------------------------------------------------------------- public */
 
-int session_load_secret(const sbx_session_opts *so, sbx_auth_key *k, sbx_error *err)
+/* The secret that so gives (bytes or a file) into k (len 0 when none). 0, or
+ * -1 with err set (SBX_E_INVALID: a bad length or file). */
+static int load_secret(const sbx_session_opts *so, sbx_auth_key *k, sbx_error *err)
 {
 	memset(k, 0, sizeof *k);
 	if (!so || (!so->secret && !so->secret_file))
@@ -535,7 +537,7 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
 	}
-	if (session_load_secret(so, &s->key, err) < 0) {
+	if (load_secret(so, &s->key, err) < 0) {
 		t->ops->close(t);
 		free(s);
 		return NULL;

@@ -20,6 +20,7 @@
 #define AGENT_VERSION "0.1.0"
 #define AGENT_HIGH_WATER (256 * 1024)   /* stop producing when this much is queued */
 #define AGENT_DETACHED_CAP (1024 * 1024) /* output kept per job while no host is attached */
+#define AGENT_HANDSHAKE_MS 10000         /* listen mode: a connection's AUTH + HELLO deadline */
 
 typedef struct agent agent;
 
@@ -29,6 +30,8 @@ typedef struct agent_conn {
 	int fd_in, fd_out; /* the same fd for sockets */
 	sbx_conn *conn;
 	int dead;          /* closed or failed: swept at the end of the iteration */
+	char peer[96];     /* who connected, for the log ("" on stdio) */
+	uint64_t handshake_by; /* listen mode: closed if not ready by then (ms) */
 } agent_conn;
 
 typedef void (*poll_cb)(agent *ag, void *obj, short revents);
@@ -42,6 +45,7 @@ struct agent {
 	struct job *jobs;      /* exec.c's running and kept commands */
 	struct transfer *xfers; /* files.c's transfers in flight */
 	sbx_hello hello;
+	sbx_auth_key key;      /* the sandbox's secret; len 0: hosts need no proof */
 	char workdir[PATH_MAX];
 	const char *passwd_path, *group_path;
 	const char *default_user; /* --user: commands run as this unless a request names one */
@@ -59,6 +63,13 @@ struct agent {
 
 /* attach.c: `--attach PATH`, a stdio bridge to a listening agent. */
 int agent_attach(const char *path, const char *keep);
+
+/* listen.c: the listening socket and who connects to it. */
+int agent_listen_on(const char *addr);
+/* A listening socket inherited as fd (--listen-fd): made ours. -1 if not one. */
+int agent_listen_inherited(int fd);
+/* "uid 0 pid 12" (unix) or "127.0.0.1:5555" (TCP), for log lines. */
+void agent_peer_name(int fd, char *out, size_t len);
 
 /* kinds.c: serves with every kind this agent has. */
 int agent_serve(agent *ag);

@@ -1,18 +1,13 @@
 /* main.c — sbx-agent's command line: serve on stdio or listen on a socket. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "agent.h"
+#include "keyfile.h"
 
 static void usage(FILE *f)
 {
@@ -29,69 +24,17 @@ static void usage(FILE *f)
 		"                     (how a contained local sandbox gets its socket)\n"
 		"  --attach PATH      connect stdin/stdout to the agent listening on the unix\n"
 		"                     socket PATH, starting it (detached) if none answers: a\n"
-		"                     stdio stream whose commands survive the stream\n"
+		"                     stdio stream whose commands survive the stream; the\n"
+		"                     listener's secret is PATH.key (made once, mode 0600)\n"
+		"  --secret-file PATH the sandbox's secret (hex digits, a file only its owner can\n"
+		"                     read): --listen serves only hosts that prove they hold it\n"
+		"  --secret-fd N      the same, read from file descriptor N (then closed)\n"
+		"  --insecure-no-auth --listen without a secret: anyone who can connect drives\n"
+		"                     this agent (and, as root, the machine); for debugging only\n"
 		"  --workdir DIR      directory relative paths resolve against (default: cwd)\n"
 		"  --user USER[:GROUP] run commands as this user unless a request names one\n"
 		"  --keep SECONDS     keep results of detached commands this long (default 600)\n"
 		"  --version          print the version\n");
-}
-
-static int listen_on(const char *addr)
-{
-	int fd;
-	const char *colon = strrchr(addr, ':');
-	if (colon && addr[0] != '/' && addr[0] != '.') {
-		struct sockaddr_in sin = {.sin_family = AF_INET};
-		char host[64];
-		size_t hl = (size_t)(colon - addr);
-		if (hl >= sizeof host)
-			return -1;
-		memcpy(host, addr, hl);
-		host[hl] = 0;
-		if (inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
-			fprintf(stderr, "sbx-agent: listen address must be a numeric IPv4 address: %s\n", host);
-			return -1;
-		}
-		sin.sin_port = htons((uint16_t)atoi(colon + 1));
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0)
-			goto fail;
-	} else {
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		if (strlen(addr) >= sizeof sun.sun_path) {
-			fprintf(stderr, "sbx-agent: socket path too long: %s\n", addr);
-			return -1;
-		}
-		strcpy(sun.sun_path, addr);
-		unlink(addr);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
-			goto fail;
-		chmod(addr, 0600);
-	}
-	if (listen(fd, 128) < 0)
-		goto fail;
-	return fd;
-fail:
-	fprintf(stderr, "sbx-agent: cannot listen on %s: %s\n", addr, strerror(errno));
-	return -1;
-}
-
-/* A listening socket handed over by whoever started us: kept from the
- * commands we run and made non-blocking like our own. */
-static int listen_inherited(int fd)
-{
-	int type = 0;
-	socklen_t tl = sizeof type;
-	if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) {
-		fprintf(stderr, "sbx-agent: --listen-fd %d: not a stream socket\n", fd);
-		return -1;
-	}
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	return fd;
 }
 
 static void make_boot_id(char *out, size_t len)
@@ -116,11 +59,33 @@ static const char *arch_name(void)
 #endif
 }
 
+/* --secret-file PATH or --secret-fd N into ag->key; -1 after saying why. */
+static int load_secret(agent *ag, const char *file, const char *fd_text)
+{
+	char err[400];
+	int rc;
+	if (file) {
+		rc = sbx_keyfile_read(file, &ag->key, err, sizeof err);
+	} else {
+		char *end;
+		long fd = strtol(fd_text, &end, 10);
+		if (end == fd_text || *end || fd < 0 || fd > 1 << 20) {
+			fprintf(stderr, "sbx-agent: --secret-fd wants a file descriptor number, not '%s'\n", fd_text);
+			return -1;
+		}
+		rc = sbx_keyfile_read_fd((int)fd, &ag->key, err, sizeof err);
+		close((int)fd);
+	}
+	if (rc < 0)
+		fprintf(stderr, "sbx-agent: %s\n", err);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static agent ag;
 	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600";
-	int inherited = -1;
+	int insecure = 0, inherited = -1;
 	ag.listen_fd = -1;
 	ag.keep_ms = 600 * 1000;
 	for (int i = 1; i < argc; i++) {
@@ -138,6 +103,17 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--attach") == 0 && v) {
 			attach_path = v;
 			i++;
+		} else if (strcmp(a, "--secret-file") == 0 && v) {
+			/* read now: relative to the current directory, as --workdir is */
+			if (load_secret(&ag, v, NULL) < 0)
+				return 2;
+			i++;
+		} else if (strcmp(a, "--secret-fd") == 0 && v) {
+			if (load_secret(&ag, NULL, v) < 0)
+				return 2;
+			i++;
+		} else if (strcmp(a, "--insecure-no-auth") == 0) {
+			insecure = 1;
 		} else if (strcmp(a, "--workdir") == 0 && v) {
 			if (chdir(v) < 0) {
 				fprintf(stderr, "sbx-agent: --workdir %s: %s\n", v, strerror(errno));
@@ -169,11 +145,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (listen_addr && !ag.key.len && !insecure) {
+		fprintf(stderr, "sbx-agent: --listen needs --secret-file or --secret-fd (anyone who can connect "
+				"would drive this agent); --insecure-no-auth overrides, for debugging only\n");
+		return 2;
+	}
 	if (!getcwd(ag.workdir, sizeof ag.workdir))
 		strcpy(ag.workdir, "/");
-	if (inherited >= 0 && (ag.listen_fd = listen_inherited(inherited)) < 0)
+	if (inherited >= 0 && (ag.listen_fd = agent_listen_inherited(inherited)) < 0)
 		return 1;
-	if (inherited < 0 && listen_addr && (ag.listen_fd = listen_on(listen_addr)) < 0)
+	if (inherited < 0 && listen_addr && (ag.listen_fd = agent_listen_on(listen_addr)) < 0)
 		return 1;
 	snprintf(ag.hello.version, sizeof ag.hello.version, "%s", AGENT_VERSION);
 	make_boot_id(ag.hello.boot_id, sizeof ag.hello.boot_id);

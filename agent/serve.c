@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/signalfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,7 +145,9 @@ static void conn_close(agent_conn *ac, const char *why)
 	if (ac->dead)
 		return;
 	ac->dead = 1;
-	if (why)
+	if (why && ac->peer[0])
+		fprintf(stderr, "sbx-agent: connection from %s: %s\n", ac->peer, why);
+	else if (why)
 		fprintf(stderr, "sbx-agent: %s\n", why);
 	for (const agent_kind *const *k = ac->ag->kinds; *k; k++)
 		if ((*k)->detach)
@@ -191,6 +194,10 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 	agent_conn *ac = calloc(1, sizeof *ac);
 	if (!ac)
 		return NULL;
+	if (ag->listen_fd >= 0) {
+		agent_peer_name(fd_in, ac->peer, sizeof ac->peer);
+		ac->handshake_by = agent_now() + AGENT_HANDSHAKE_MS;
+	}
 	ac->ag = ag;
 	ac->fd_in = fd_in;
 	ac->fd_out = fd_out;
@@ -203,6 +210,16 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 		.cb = {.on_msg = on_msg, .on_credit = on_credit},
 		.ud = ac,
 	};
+	/* A fresh nonce per connection, or no connection: a proof must never
+	 * be good twice. */
+	if (ag->key.len) {
+		cfg.auth_key = &ag->key;
+		if (getrandom(cfg.auth_nonce, sizeof cfg.auth_nonce, 0) != sizeof cfg.auth_nonce) {
+			fprintf(stderr, "sbx-agent: no random bytes for a nonce: %s\n", strerror(errno));
+			free(ac);
+			return NULL;
+		}
+	}
 	ac->conn = sbx_conn_new(&cfg);
 	if (!ac->conn) {
 		free(ac);
@@ -262,9 +279,27 @@ static void on_signal(agent *ag, void *obj, short revents)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* A listening agent does not keep a connection that has not finished its
+ * handshake (AUTH and HELLO) in AGENT_HANDSHAKE_MS: a local process cannot
+ * hold connections open without the secret. Checked after poll, so the
+ * sweep that follows closes it; watch_conns asks poll to wake in time. */
+static int handshake_pending(const agent_conn *ac)
+{
+	return ac->handshake_by && !ac->dead && !sbx_conn_ready(ac->conn);
+}
+
+static void handshake_deadlines(agent *ag)
+{
+	for (agent_conn *ac = ag->conns; ac; ac = ac->next)
+		if (handshake_pending(ac) && ag->now >= ac->handshake_by)
+			conn_close(ac, "no handshake in time: closed");
+}
+
 static void watch_conns(agent *ag)
 {
 	for (agent_conn *ac = ag->conns; ac; ac = ac->next) {
+		if (handshake_pending(ac))
+			agent_wake_at(ag, ac->handshake_by);
 		if (ac->dead)
 			continue;
 		short in = POLLIN, out = sbx_conn_out_size(ac->conn) ? POLLOUT : 0;
@@ -326,6 +361,7 @@ int agent_run(agent *ag, const agent_kind *const *kinds)
 				ag->pcbs[i](ag, ag->pobjs[i], ag->pfds[i].revents);
 		each_kind(ag, PHASE_PUMP);
 		each_kind(ag, PHASE_SWEEP);
+		handshake_deadlines(ag);
 		conns_sweep(ag);
 	}
 	each_kind(ag, PHASE_STOP);

@@ -63,6 +63,7 @@ run mem "$SBX_AGENT"
 run exec "$EXEC_REPS"
 run files "$FILE_REPS"
 run concurrency
+run auth
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
 run box "${BOX_SCALE:-1000}"

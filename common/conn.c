@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "chunk.h"
+#include "sha256.h"
 #include "streams.h"
 
 struct sbx_conn {
@@ -45,8 +46,14 @@ struct sbx_conn {
 	uint64_t last_rx, last_tx;    /* time of the last tick that saw traffic */
 	uint64_t ping_nonce;
 
+	sbx_auth_key key;                  /* the sandbox's secret; len 0: none */
+	uint8_t nonce[SBX_AUTH_NONCE_LEN]; /* agent: this connection's challenge */
+	int auth_waiting;                  /* agent: no valid proof from the host yet */
+	int auth_answered;                 /* host: our proof is sent */
+
 	int failed;
 	char error[512];
+	char error_code[32];
 };
 
 static void send_hello(sbx_conn *c);
@@ -75,6 +82,11 @@ sbx_conn *sbx_conn_new(const sbx_conn_config *cfg)
 	if (!c)
 		return NULL;
 	c->cfg = *cfg;
+	c->cfg.auth_key = NULL; /* the caller's copy may go: ours is c->key */
+	if (cfg->auth_key)
+		c->key = *cfg->auth_key;
+	memcpy(c->nonce, cfg->auth_nonce, sizeof c->nonce);
+	sbx_wipe(c->cfg.auth_nonce, sizeof c->cfg.auth_nonce);
 	if (!c->cfg.hello.max_frame)
 		c->cfg.hello.max_frame = SBX_DEFAULT_MAX_FRAME;
 	if (c->cfg.hello.max_frame < SBX_MIN_MAX_FRAME)
@@ -87,6 +99,13 @@ sbx_conn *sbx_conn_new(const sbx_conn_config *cfg)
 	c->peer_max_frame = SBX_MIN_MAX_FRAME;
 	c->next_stream = 1;
 	msgpack_unpacked_init(&c->unpacked);
+	if (c->cfg.role == SBX_ROLE_AGENT && c->key.len) {
+		c->auth_waiting = 1;
+		if (sbx_auth_pack_challenge(&c->out, c->nonce) < 0) {
+			sbx_conn_free(c);
+			return NULL;
+		}
+	}
 	if (c->cfg.role == SBX_ROLE_AGENT)
 		send_hello(c);
 	return c;
@@ -104,10 +123,12 @@ void sbx_conn_free(sbx_conn *c)
 	free(c->zin);
 	free(c->zout);
 	msgpack_unpacked_destroy(&c->unpacked);
+	sbx_wipe(&c->key, sizeof c->key);
 	free(c);
 }
 
 const char *sbx_conn_error(const sbx_conn *c) { return c->failed ? c->error : NULL; }
+const char *sbx_conn_error_code(const sbx_conn *c) { return c->error_code; }
 int sbx_conn_ready(const sbx_conn *c) { return c->got_hello && c->sent_hello && !c->failed; }
 const sbx_hello *sbx_conn_peer(const sbx_conn *c) { return c->got_hello ? &c->peer : NULL; }
 size_t sbx_conn_open_streams(const sbx_conn *c) { return c->streams.count; }
@@ -128,26 +149,48 @@ void sbx_conn_fail(sbx_conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A protocol violation by the peer: fail, and tell the peer why. */
-static void protocol_error(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void protocol_error(sbx_conn *c, const char *fmt, ...)
+/* A fatal error caused by the peer: fail, and tell the peer why with a
+ * GOAWAY carrying err and code. */
+static void goaway(sbx_conn *c, int err, const char *code, const char *what, const char *text)
 {
 	if (c->failed)
 		return;
-	char text[400];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
-	va_end(ap);
-	sbx_conn_fail(c, "protocol error from %s: %s",
-		      c->cfg.role == SBX_ROLE_HOST ? "agent" : "host", text);
+	sbx_conn_fail(c, "%s from %s: %s", what, c->cfg.role == SBX_ROLE_HOST ? "agent" : "host", text);
+	snprintf(c->error_code, sizeof c->error_code, "%s", code);
 	sbx_frame_writer w;
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_GOAWAY, 0, 3) == 0) {
-		msgpack_pack_int(&w.pk, EPROTO);
-		sbx_pack_str(&w.pk, "protocol");
+		msgpack_pack_int(&w.pk, err);
+		sbx_pack_str(&w.pk, code);
 		sbx_pack_str(&w.pk, text);
 		sbx_frame_finish(&w, c->peer_max_frame);
 	}
+}
+
+static void vgoaway(sbx_conn *c, int err, const char *code, const char *what, const char *fmt, va_list ap)
+{
+	char text[400];
+	vsnprintf(text, sizeof text, fmt, ap);
+	goaway(c, err, code, what, text);
+}
+
+/* A protocol violation by the peer. */
+static void protocol_error(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void protocol_error(sbx_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vgoaway(c, EPROTO, "protocol", "protocol error", fmt, ap);
+	va_end(ap);
+}
+
+/* The host did not prove it holds the secret (or, on the host, cannot). */
+static void auth_error(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void auth_error(sbx_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vgoaway(c, EACCES, "auth", "authentication failed", fmt, ap);
+	va_end(ap);
 }
 
 /* ---------------------------------------------------------------- feeding */
@@ -480,8 +523,69 @@ static void send_pong(sbx_conn *c, uint64_t nonce)
 	}
 }
 
+/* ---------------------------------------------------------------- authentication */
+
+/* Agent: the host's answer to our challenge. Nothing else is accepted
+ * before a valid one, and a wrong one ends the connection. */
+static void agent_on_auth(sbx_conn *c, const sbx_msg *m)
+{
+	if (!c->auth_waiting) {
+		protocol_error(c, "unexpected AUTH (this agent %s)",
+			       c->key.len ? "already accepted a proof" : "asks for no proof");
+		return;
+	}
+	char why[200];
+	if (!sbx_auth_check_proof(m->body, &c->key, c->nonce, why, sizeof why)) {
+		auth_error(c, "%s", why);
+		return;
+	}
+	c->auth_waiting = 0;
+	sbx_wipe(c->nonce, sizeof c->nonce); /* one proof per connection */
+}
+
+/* Host: the agent's challenge, which comes before its HELLO. */
+static void host_on_auth(sbx_conn *c, const sbx_msg *m)
+{
+	if (c->got_hello || c->auth_answered) {
+		protocol_error(c, "AUTH %s", c->got_hello ? "after HELLO" : "challenge sent twice");
+		return;
+	}
+	if (!c->key.len) {
+		auth_error(c, "the agent asks for proof of the sandbox's secret and this session has none");
+		return;
+	}
+	uint8_t nonce[SBX_AUTH_NONCE_LEN];
+	char why[200];
+	if (sbx_auth_read_challenge(m->body, nonce, why, sizeof why) < 0) {
+		protocol_error(c, "%s", why);
+		return;
+	}
+	if (sbx_auth_pack_proof(&c->out, &c->key, nonce) < 0)
+		sbx_conn_fail(c, "out of memory answering the agent's AUTH");
+	c->auth_answered = 1;
+}
+
+static void on_auth(sbx_conn *c, const sbx_msg *m)
+{
+	if (m->stream != 0)
+		protocol_error(c, "AUTH on stream %u", m->stream);
+	else if (c->cfg.role == SBX_ROLE_AGENT)
+		agent_on_auth(c, m);
+	else
+		host_on_auth(c, m);
+}
+
 static void dispatch(sbx_conn *c, sbx_msg *m)
 {
+	if (m->type == SBX_MSG_AUTH) {
+		on_auth(c, m);
+		return;
+	}
+	if (c->auth_waiting && m->type != SBX_MSG_GOAWAY) {
+		auth_error(c, "%s before AUTH: this agent serves only a host that proves it holds the sandbox's secret",
+			   sbx_msg_name(m->type));
+		return;
+	}
 	if (!c->got_hello && m->type != SBX_MSG_HELLO) {
 		protocol_error(c, "first message is %s, expected HELLO", sbx_msg_name(m->type));
 		return;
@@ -491,7 +595,7 @@ static void dispatch(sbx_conn *c, sbx_msg *m)
 			       c->cfg.role == SBX_ROLE_HOST ? "host" : "agent");
 		return;
 	}
-	int conn_level = m->type <= SBX_MSG_GOAWAY;
+	int conn_level = m->type <= SBX_MSG_AUTH;
 	if (conn_level != (m->stream == 0)) {
 		protocol_error(c, "%s on stream %u", sbx_msg_name(m->type), m->stream);
 		return;
@@ -503,6 +607,7 @@ static void dispatch(sbx_conn *c, sbx_msg *m)
 	case SBX_MSG_GOAWAY:
 		sbx_conn_fail(c, "%s closed the connection: %s (%s)",
 			      c->cfg.role == SBX_ROLE_HOST ? "agent" : "host", m->text, m->code);
+		snprintf(c->error_code, sizeof c->error_code, "%s", m->code);
 		return;
 	case SBX_MSG_DATA: on_data(c, m); return;
 	case SBX_MSG_END: on_end(c, m); return;

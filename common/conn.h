@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "adapt.h"
+#include "auth.h"
 #include "buf.h"
 #include "msg.h"
 
@@ -66,6 +67,12 @@ typedef struct sbx_conn_config {
 	uint64_t (*clock_ns)(void);
 	uint64_t ping_ms;      /* host: PING after this much send silence; 0 = never */
 	uint64_t dead_ms;      /* fail after this much receive silence; 0 = never */
+	/* The sandbox's secret (copied; NULL: none), docs/PROTOCOL.md §5.1.
+	 * Agent: sends an AUTH challenge before its HELLO and accepts nothing
+	 * until the host proves it holds the secret. Host: answers a challenge
+	 * with the proof (an agent that sends none is served without it). */
+	const sbx_auth_key *auth_key;
+	uint8_t auth_nonce[SBX_AUTH_NONCE_LEN]; /* agent: fresh random bytes per connection */
 	sbx_conn_callbacks cb;
 	void *ud;
 } sbx_conn_config;
@@ -95,6 +102,9 @@ int sbx_conn_tick(sbx_conn *c, uint64_t now_ms);
 
 /* NULL while healthy, else why the connection failed. */
 const char *sbx_conn_error(const sbx_conn *c);
+/* Why it failed, as a short code: "auth" when the host could not prove it
+ * holds the secret (either side), "protocol", or "" (transport, memory). */
+const char *sbx_conn_error_code(const sbx_conn *c);
 /* Marks the connection failed with a message (e.g. transport closed). */
 void sbx_conn_fail(sbx_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sbx_conn_ready(const sbx_conn *c);            /* both HELLOs exchanged */

@@ -11,6 +11,7 @@ const char *sbx_msg_name(int type)
 	case SBX_MSG_PING: return "PING";
 	case SBX_MSG_PONG: return "PONG";
 	case SBX_MSG_GOAWAY: return "GOAWAY";
+	case SBX_MSG_AUTH: return "AUTH";
 	case SBX_MSG_EXEC: return "EXEC";
 	case SBX_MSG_WRITE: return "WRITE";
 	case SBX_MSG_READ: return "READ";
@@ -94,6 +95,7 @@ static int decode_fields(const msgpack_object *a, uint32_t n, sbx_msg *m,
 
 	switch (m->type) {
 	case SBX_MSG_HELLO:
+	case SBX_MSG_AUTH:
 	case SBX_MSG_EXEC:
 	case SBX_MSG_WRITE:
 	case SBX_MSG_READ:

@@ -20,6 +20,7 @@ enum sbx_msg_type {
 	SBX_MSG_PING = 0x02,   /* [2, 0, nonce]              either side */
 	SBX_MSG_PONG = 0x03,   /* [3, 0, nonce]              answer to PING */
 	SBX_MSG_GOAWAY = 0x04, /* [4, 0, errno, code, text]  fatal, then close */
+	SBX_MSG_AUTH = 0x05,   /* [5, 0, map]                before HELLO: challenge / proof */
 
 	SBX_MSG_EXEC = 0x10,   /* [16, s, map]  host -> agent requests */
 	SBX_MSG_WRITE = 0x11,  /* [17, s, map] */
@@ -52,7 +53,7 @@ enum sbx_msg_type {
 typedef struct sbx_msg {
 	int type;
 	uint32_t stream;
-	const msgpack_object *body; /* HELLO/requests/EXIT/RESULT: the map */
+	const msgpack_object *body; /* HELLO/AUTH/requests/EXIT/RESULT: the map */
 	uint64_t value;             /* PING/PONG nonce, SIGNAL signo, WINDOW increment */
 	int fd;                     /* DATA, END */
 	unsigned flags;             /* DATA */

@@ -21,7 +21,8 @@ struct sbx_session {
 	sbx_loop *loop;
 	sbx_transport *t;
 	sbx_conn *conn;
-	sbx_session_opts opts;
+	sbx_session_opts opts;   /* opts.secret/secret_file are not kept: see key */
+	sbx_auth_key key;        /* the sandbox's secret (len 0: none) */
 	char addr[256];          /* reconnectable sessions: where the agent listens */
 	char boot_id[64];
 	char version[32];
@@ -47,8 +48,9 @@ struct sbx_session {
 };
 
 /* session.c */
-/* A session over any transport (it takes t; NULL when out of memory). */
-sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so);
+/* A session over any transport (it takes t: closed when this fails; NULL
+ * with err set: out of memory, or a bad secret in so). */
+sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err);
 void session_flush(sbx_session *s);
 void session_pump(sbx_session *s);
 /* Sends a call's request now or once the agent is ready. With err, a

@@ -58,6 +58,15 @@ typedef struct sbx_session_opts {
 	 * keeps it alive. Default 30000. */
 	uint64_t overdue_ms;
 	int reconnect;       /* sockets only: reconnect and re-attach running execs */
+	/* The sandbox's secret, for an agent that asks the host to prove it
+	 * holds one (`sbx-agent --listen ... --secret-file F`; docs/agent-auth.md):
+	 * secret_len bytes (16..64, copied), else read from secret_file (hex,
+	 * mode 0600) when the session is created. Neither: an agent that asks
+	 * refuses the session (status SBX_E_CONN, code "auth", EACCES). An
+	 * agent that does not ask never sees it. */
+	const unsigned char *secret;
+	size_t secret_len;
+	const char *secret_file;
 	/* Called once when the session fails for good (not for a reconnect). */
 	void (*on_closed)(sbx_session *s, const sbx_error *why, void *ud);
 	void *ud;

@@ -17,6 +17,8 @@
 
 #include "call.h"
 #include "internal.h"
+#include "keyfile.h"
+#include "sha256.h"
 
 #define TICK_MS 1000
 #define DEFAULT_PING_MS 15000
@@ -212,7 +214,10 @@ static void session_fail(sbx_session *s, const char *why)
 	if (s->failed)
 		return;
 	s->failed = 1;
-	sbx_error_set(&s->failure, SBX_E_CONN, EPIPE, "connection", "%s", why);
+	if (s->conn && strcmp(sbx_conn_error_code(s->conn), "auth") == 0)
+		sbx_error_set(&s->failure, SBX_E_CONN, EACCES, "auth", "%s", why);
+	else
+		sbx_error_set(&s->failure, SBX_E_CONN, EPIPE, "connection", "%s", why);
 	drop_transport(s);
 	fail_all(s, &s->failure);
 	if (s->opts.on_closed)
@@ -458,6 +463,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 		.dead_ms = s->opts.dead_ms,
 		.cb = {.on_hello = on_hello, .on_msg = on_msg, .on_credit = on_credit},
 		.ud = s,
+		.auth_key = s->key.len ? &s->key : NULL,
 	};
 	snprintf(cfg.hello.version, sizeof cfg.hello.version, "libsbx");
 	s->drained_ms = sbx_now_ms();
@@ -467,14 +473,50 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 
 /* ---------------------------------------------------------------- public */
 
-sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so)
+/* The secret that so gives (bytes or a file) into k (len 0 when none). 0, or
+ * -1 with err set (SBX_E_INVALID: a bad length or file). */
+static int load_secret(const sbx_session_opts *so, sbx_auth_key *k, sbx_error *err)
+{
+	memset(k, 0, sizeof *k);
+	if (!so || (!so->secret && !so->secret_file))
+		return 0;
+	if (so->secret) {
+		if (so->secret_len < SBX_AUTH_KEY_MIN || so->secret_len > SBX_AUTH_KEY_MAX) {
+			sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "the session's secret is %zu bytes (want %d to %d)",
+				      so->secret_len, SBX_AUTH_KEY_MIN, SBX_AUTH_KEY_MAX);
+			return -1;
+		}
+		memcpy(k->bytes, so->secret, so->secret_len);
+		k->len = so->secret_len;
+		return 0;
+	}
+	char why[400];
+	if (sbx_keyfile_read(so->secret_file, k, why, sizeof why) < 0) {
+		sbx_error_set(err, SBX_E_INVALID, EACCES, "auth", "%s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* A session over t (taken: closed when this fails). NULL with err set. */
+sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err)
 {
 	sbx_session *s = calloc(1, sizeof *s);
-	if (!s)
+	if (!s) {
+		t->ops->close(t);
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
+	}
+	if (load_secret(so, &s->key, err) < 0) {
+		t->ops->close(t);
+		free(s);
+		return NULL;
+	}
 	s->loop = loop;
 	if (so)
 		s->opts = *so;
+	s->opts.secret = NULL; /* the caller's memory: ours is s->key */
+	s->opts.secret_file = NULL;
 	if (!s->opts.ping_ms)
 		s->opts.ping_ms = DEFAULT_PING_MS;
 	if (!s->opts.dead_ms)
@@ -489,7 +531,9 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 	attach_transport(s, t);
 	if (!s->conn) {
 		t->ops->close(t);
+		sbx_wipe(&s->key, sizeof s->key);
 		free(s);
+		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
 	}
 	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
@@ -499,10 +543,7 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 /* A session over a transport made elsewhere (e.g. the SSM data channel). */
 sbx_session *sbx_session_transport(sbx_loop *loop, sbx_transport *t, const sbx_session_opts *so, sbx_error *err)
 {
-	sbx_session *s = session_new(loop, t, so);
-	if (!s)
-		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-	return s;
+	return session_new(loop, t, so, err);
 }
 
 sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_session_opts *so, sbx_error *err)
@@ -513,12 +554,9 @@ sbx_session *sbx_session_connect(sbx_loop *loop, const char *addr, const sbx_ses
 		sbx_error_set(err, SBX_E_CONN, errno, "connection", "%s", msg);
 		return NULL;
 	}
-	sbx_session *s = session_new(loop, t, so);
-	if (!s) {
-		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-		return NULL;
-	}
-	snprintf(s->addr, sizeof s->addr, "%s", addr);
+	sbx_session *s = session_new(loop, t, so, err);
+	if (s)
+		snprintf(s->addr, sizeof s->addr, "%s", addr);
 	return s;
 }
 
@@ -531,10 +569,7 @@ static sbx_session *local_session(sbx_loop *loop, sbx_transport *t, const char *
 		sbx_error_set(err, SBX_E_LOCAL, errno, "spawn", "%s", msg);
 		return NULL;
 	}
-	sbx_session *s = session_new(loop, t, so);
-	if (!s)
-		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-	return s;
+	return session_new(loop, t, so, err);
 }
 
 static sbx_session *spawned(sbx_loop *loop, const sbx_spawn_opts *o, const sbx_session_opts *so, sbx_error *err)
@@ -563,10 +598,8 @@ sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "%s", msg);
 		return NULL;
 	}
-	sbx_session *s = session_new(loop, t, so);
-	if (!s)
-		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
-	else if (so && so->reconnect) /* a dropped stream: the same exec again (agent --attach) */
+	sbx_session *s = session_new(loop, t, so, err);
+	if (s && so && so->reconnect) /* a dropped stream: the same exec again (agent --attach) */
 		session_set_redial(s, sbx_k8s_dialer_dial, sbx_k8s_dialer_new(loop, k, x), sbx_k8s_dialer_free,
 				   K8S_REDIAL_TRIES, K8S_REDIAL_BACKOFF_MS);
 	return s;
@@ -668,6 +701,7 @@ static void session_destroy(sbx_session *s)
 	drop_transport(s);
 	if (s->redial_free)
 		s->redial_free(s->redial_ud);
+	sbx_wipe(&s->key, sizeof s->key);
 	free(s);
 }
 

@@ -767,7 +767,7 @@ int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sb
 		"Description=sbx agent (reached through SSM port forwarding)\n"
 		"After=network-online.target\n"
 		"[Service]\n"
-		"ExecStart=/usr/local/bin/sbx-agent --listen 127.0.0.1:%u\n"
+		"ExecStart=/usr/local/bin/sbx-agent --listen 127.0.0.1:%u --insecure-no-auth\n"
 		"Restart=always\n"
 		"[Install]\n"
 		"WantedBy=multi-user.target\n"

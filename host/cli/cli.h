@@ -42,6 +42,13 @@ void cli_remove_tree(const char *path);
 /* Write a whole file (through PATH.tmp + rename). 0, or -1 with err. */
 int cli_write_file(const char *path, const char *data, size_t len, char *err, size_t err_len);
 
+/* secret.c: each local agent's secret, STATE/NAME/SVC.key (mode 0600). */
+/* Makes a fresh one; path receives the file for the agent's --secret-file. 0, or -1 (said why). */
+int cli_service_secret_create(const cli_sandbox *sb, const char *svc, char *path, size_t len);
+/* Points so at it (path holds the file name and must outlive the session's creation). */
+void cli_service_session_opts(const cli_sandbox *sb, const char *svc, sbx_session_opts *so, char *path,
+			      size_t len);
+
 /* cmd_compose.c: a compose file as values YAML (malloc'd; warnings on
  * stderr), or NULL with err. */
 char *cli_compose_values(const char *path, char *err, size_t err_len);

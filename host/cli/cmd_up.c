@@ -159,9 +159,12 @@ static int start_host_service(cli_sandbox *sb, const char *svc, int isolate)
 		fprintf(stderr, "sbx: cannot create %s: %s\n", root, strerror(errno));
 		return -1;
 	}
+	char key[4200];
+	if (cli_service_secret_create(sb, svc, key, sizeof key) < 0)
+		return -1;
 	int log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	const char *argv[] = {sbx_default_agent_path(), "--listen", sock, "--workdir", root, NULL};
+	const char *argv[] = {sbx_default_agent_path(), "--listen", sock, "--secret-file", key, "--workdir", root, NULL};
 	/* the agent gets a clean environment: none of ours (cloud keys, tokens) */
 	sbx_spawn_opts o = {.argv = argv, .envp = sbx_sandbox_env, .isolate = isolate, .keep_dir = sb->dir};
 	pid_t pid = log >= 0 && null >= 0 ? sbx_spawn_process(&o, null, log, log, err, sizeof err) : -1;
@@ -213,30 +216,43 @@ static int start_box_service(cli_sandbox *sb, const char *svc, const sbx_box_opt
 	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
 	sbx_box box = {0};
 	sbx_box_new_id(id, sizeof id);
-	const char *handed[] = {sbx_default_agent_path(), "--listen-fd", "3", NULL};
-	const char *inner[] = {sbx_default_agent_path(), "--listen", SBX_BOX_INNER_SOCKET, NULL};
+	/* The agent listens on a socket sbx makes here and hands in as fd 3,
+	 * and proves connections against the secret handed in as fd 4 (never a
+	 * file the box could read). A runtime that hands in no fds (runsc) gets
+	 * an agent listening inside instead, reached through its exec: that
+	 * socket is in the box's own /run, where only the box itself (root
+	 * inside already) can reach it, so it needs no secret. */
+	const char *handed[] = {sbx_default_agent_path(), "--listen-fd", "3", "--secret-fd", "4", NULL};
+	const char *inner[] = {sbx_default_agent_path(), "--listen", SBX_BOX_INNER_SOCKET, "--insecure-no-auth", NULL};
 	const char *argv_probe[16];
-	int lfd = -1, log = -1, null = -1, rc = -1;
+	char key[4200];
+	int lfd = -1, kfd = -1, log = -1, null = -1, rc = -1;
 	if (sbx_box_pick_runtime(&box, bo, err, sizeof err) < 0 || sbx_box_check_reachable(bundle, err, sizeof err) < 0)
 		goto out;
-	/* The agent listens on a socket sbx makes here and hands in, or (a
-	 * runtime that hands in no fds) inside, reached through its exec. */
 	int attach = sbx_box_attach_argv(&box, argv_probe, 16) == 0;
 	if (sbx_box_prepare(&box, bo, bundle, id, handed[0], attach ? inner : handed, err, sizeof err) < 0)
 		goto out;
 	if (!attach && (lfd = listen_socket(sock, err, sizeof err)) < 0)
 		goto out;
+	if (!attach && (cli_service_secret_create(sb, svc, key, sizeof key) < 0 ||
+			(kfd = open(key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)) {
+		snprintf(err, sizeof err, "cannot make the agent's secret %s", key);
+		goto out;
+	}
 	log = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (log < 0 || null < 0) {
 		snprintf(err, sizeof err, "cannot open %s: %s", logf, strerror(errno));
 		goto out;
 	}
-	pid_t runtime = sbx_box_run(&box, 1, null, log, log, lfd, err, sizeof err);
+	int keep[2] = {lfd, kfd};
+	pid_t runtime = sbx_box_run(&box, 1, null, log, log, keep, attach ? 0 : 2, err, sizeof err);
 	rc = runtime < 0 ? -1 : sbx_box_started(&box, runtime, err, sizeof err);
 out:
 	if (lfd >= 0)
 		close(lfd);
+	if (kfd >= 0)
+		close(kfd);
 	if (log >= 0)
 		close(log);
 	if (null >= 0)

@@ -6,7 +6,9 @@
  * A sandbox NAME is the directory STATE/NAME holding a `services` file
  * (one name per line, the default service first) and per service:
  * SVC.sock (the agent's socket, made by sbx and handed to the agent),
- * SVC.log (its stderr) and SVC.box/ (its container's bundle: local/box.h).
+ * SVC.key (the agent's secret, secret.c: handed in on a pipe, never in a
+ * file a box can read), SVC.log (its stderr) and SVC.box/ (its container's
+ * bundle: local/box.h).
  * No box can see any of it: a box sees only SVC.box/rootfs, as its /.
  * An uncontained (--host) service has SVC.pid and SVC.root/ (its working
  * directory) instead of SVC.box/. A `backend` file saying "ec2" marks an
@@ -197,9 +199,11 @@ sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char
 	const char *argv[16];
 	if (cli_service_box(sb, svc, &box) == 0 && sbx_box_attach_argv(&box, argv, 16) == 0)
 		return sbx_session_command(loop, argv, NULL, err);
-	char sock[4200];
+	char sock[4200], key[4200];
+	sbx_session_opts so = {0};
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
-	return sbx_session_connect(loop, sock, NULL, err);
+	cli_service_session_opts(sb, svc, &so, key, sizeof key);
+	return sbx_session_connect(loop, sock, &so, err);
 }
 
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)

@@ -60,11 +60,12 @@ int sbx_box_write_config(const sbx_box *b, const sbx_box_opts *o, const char *co
 int sbx_box_wants_limits(const sbx_box_opts *o);
 
 /* Starts the runtime on the container, the agent's stdio on in/out/errfd
- * and keep_fd (if >= 0) its fd 3. Returns the runtime's pid, or -1 with
- * err. detach: the runtime exits once the agent runs (see
+ * and the nkeep (0..2) fds in keep its fds 3 and 4. Returns the runtime's
+ * pid, or -1 with err. detach: the runtime exits once the agent runs (see
  * sbx_box_started), leaving no process of its own per box; else it stays
  * as the agent's parent. */
-pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int keep_fd, char *err, size_t len);
+pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, const int *keep, int nkeep, char *err,
+		  size_t len);
 /* Waits for a detached runtime: 0 when the container started, else -1. */
 int sbx_box_started(const sbx_box *b, pid_t runtime_pid, char *err, size_t len);
 

@@ -128,8 +128,10 @@ static int runtime_call(const sbx_box *b, const char *verb, const char *arg1, co
 	return pid < 0 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int keep_fd, char *err, size_t len)
+pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, const int *keep, int nkeep, char *err,
+		  size_t len)
 {
+	static const char *const counts[] = {"0", "1", "2"};
 	const char *argv[24];
 	char root[4200], pidfile[4200], bundle_arg[4200];
 	int n = runtime_argv(b, argv, root, sizeof root);
@@ -143,9 +145,9 @@ pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int 
 	 * seccomp filter refuses the keyring calls anyway (oci.c). */
 	if (strcmp(b->runtime, "runsc") != 0)
 		argv[n++] = "--no-new-keyring";
-	if (keep_fd >= 0) {
+	if (nkeep > 0) {
 		argv[n++] = "--preserve-fds";
-		argv[n++] = "1";
+		argv[n++] = counts[nkeep > 2 ? 2 : nkeep];
 	}
 	argv[n++] = "--pid-file";
 	argv[n++] = pidfile;
@@ -155,7 +157,9 @@ pid_t sbx_box_run(const sbx_box *b, int detach, int in, int out, int errfd, int 
 	argv[n] = NULL;
 	/* The runtime runs with a clean environment too: nothing of ours
 	 * reaches the box, and the runtime does not need it. */
-	sbx_spawn_opts so = {.argv = argv, .envp = sbx_sandbox_env, .extra_fd = keep_fd};
+	sbx_spawn_opts so = {.argv = argv, .envp = sbx_sandbox_env};
+	for (int i = 0; i < nkeep && i < 2; i++)
+		so.extra_fds[i] = keep[i];
 	return sbx_spawn_process(&so, in, out, errfd, err, len);
 }
 

@@ -109,7 +109,7 @@ sbx_transport *sbx_box_transport(sbx_loop *loop, const sbx_box_opts *o, const ch
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0)
 		snprintf(err, err_len, "cannot create pipes for the agent: %s", strerror(errno));
 	else
-		pid = sbx_box_run(b, 1, sv[1], sv[1], ep[1], -1, err, err_len);
+		pid = sbx_box_run(b, 1, sv[1], sv[1], ep[1], NULL, 0, err, err_len);
 	if (sv[1] >= 0)
 		close(sv[1]);
 	if (ep[1] >= 0)

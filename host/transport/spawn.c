@@ -111,8 +111,15 @@ static int child_main(void *arg)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (dup2(a->in, 0) < 0 || dup2(a->out, 1) < 0 || dup2(a->err, 2) < 0)
 		child_fail("dup2");
-	if (o->extra_fd > 2 && (dup2(o->extra_fd, 3) < 0 || fcntl(3, F_SETFD, 0) < 0))
-		child_fail("dup2");
+	/* fds 3 and 4 from fds that are themselves >= 3: dup them out of the
+	 * way first, so placing one cannot overwrite the other */
+	int moved[2] = {-1, -1};
+	for (int i = 0; i < 2; i++)
+		if (o->extra_fds[i] > 2 && (moved[i] = fcntl(o->extra_fds[i], F_DUPFD_CLOEXEC, 10)) < 0)
+			child_fail("dup");
+	for (int i = 0; i < 2; i++)
+		if (moved[i] >= 0 && (dup2(moved[i], 3 + i) < 0 || fcntl(3 + i, F_SETFD, 0) < 0))
+			child_fail("dup2");
 	if (o->isolate) {
 		char c;
 		if (read(a->sync_r, &c, 1) != 1)

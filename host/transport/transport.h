@@ -58,7 +58,7 @@ typedef struct sbx_spawn_opts {
 	const char *workdir;
 	int isolate;
 	const char *keep_dir; /* isolate: stays visible even under the private /tmp */
-	int extra_fd;         /* > 2: becomes the child's fd 3 (e.g. a listening socket) */
+	int extra_fds[2];     /* each > 2 becomes the child's fd 3, 4 (a listening socket, a secret) */
 } sbx_spawn_opts;
 /* The environment an agent starts with: PATH, HOME, LANG and nothing of the
  * host's own (no AWS keys, no KUBECONFIG, no tokens). */

@@ -44,7 +44,7 @@ class Aws:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="sbx-aws.")
         self.port = _free_port()
-        self.agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % self.port],
+        self.agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % self.port, "--insecure-no-auth"],
                                       stderr=open(self.tmp + "/agent.log", "w"))
         self.moto, line = _spawn([sys.executable, "tests/aws/moto_fixture.py"], self.tmp + "/moto.log")
         self.m = m = json.loads(line)

@@ -56,7 +56,7 @@ def stop(p):
 def main():
     tmp = tempfile.mkdtemp(prefix="sbx-ec2-cli.")
     port = free_port()
-    agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % port], stderr=open(tmp + "/agent.log", "w"))
+    agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % port, "--insecure-no-auth"], stderr=open(tmp + "/agent.log", "w"))
     moto_p, line = spawn([sys.executable, "tests/aws/moto_fixture.py"], tmp + "/moto.log")
     m = json.loads(line)
 

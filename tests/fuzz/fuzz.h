@@ -21,4 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		}                                                                          \
 	} while (0)
 
+/* fuzz_auth.c: the agent's secret and its (fixed) nonce, so seeds made by
+ * seeds.c carry a proof the target accepts. */
+#define FUZZ_AUTH_KEY_BYTE 0x5a
+#define FUZZ_AUTH_NONCE_BYTE 0xa5
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "chunk.h"
 #include "conn.h"
+#include "fuzz.h"
 
 static sbx_buf g_to_host, g_to_agent;
 static uint32_t g_ids[4]; /* the streams the host opened */
@@ -162,8 +163,50 @@ static int save_frames(const sbx_buf *b, const char *tag, int n)
 	return n;
 }
 
+/* fuzz_auth: a host and an agent with the target's secret and nonce shake
+ * hands and run one STAT; each direction's bytes seed one side, and a
+ * wrong proof and a bare HELLO seed the refusals. */
+static void auth_seeds(void)
+{
+	sbx_auth_key k = {.len = SBX_AUTH_KEY_LEN};
+	memset(k.bytes, FUZZ_AUTH_KEY_BYTE, k.len);
+	sbx_conn_config a = {.role = SBX_ROLE_AGENT, .auth_key = &k};
+	memset(a.auth_nonce, FUZZ_AUTH_NONCE_BYTE, sizeof a.auth_nonce);
+	sbx_conn_config h = {.role = SBX_ROLE_HOST, .auth_key = &k};
+	sbx_conn *ac = sbx_conn_new(&a), *hc = sbx_conn_new(&h);
+	sbx_buf to_agent = {0}, to_host = {0};
+	for (int round = 0; round < 4; round++) {
+		size_t n;
+		const uint8_t *p = sbx_conn_out(ac, &n);
+		sbx_buf_append(&to_host, p, n);
+		sbx_conn_feed(hc, p, n);
+		sbx_conn_out_consume(ac, n);
+		if (round == 1 && sbx_conn_ready(hc)) {
+			msgpack_packer *pk = sbx_conn_begin_map(hc, SBX_MSG_STAT, 2, 1);
+			sbx_pack_kv_str(pk, "path", "/");
+			sbx_conn_finish(hc);
+		}
+		p = sbx_conn_out(hc, &n);
+		sbx_buf_append(&to_agent, p, n);
+		sbx_conn_feed(ac, p, n);
+		sbx_conn_out_consume(hc, n);
+	}
+	save("auth", "agent-honest-host", 0, sbx_buf_head(&to_agent), sbx_buf_size(&to_agent));
+	save("auth", "agent-honest-host-stride7", 7 << 1, sbx_buf_head(&to_agent), sbx_buf_size(&to_agent));
+	save("auth", "host-honest-agent", 1, sbx_buf_head(&to_host), sbx_buf_size(&to_host));
+	save("auth", "host-honest-agent-stride3", 3 << 1 | 1, sbx_buf_head(&to_host), sbx_buf_size(&to_host));
+	uint8_t *bytes = sbx_buf_head(&to_agent);
+	bytes[20] ^= 1; /* inside the proof */
+	save("auth", "agent-wrong-proof", 0, bytes, sbx_buf_size(&to_agent));
+	sbx_buf_free(&to_agent);
+	sbx_buf_free(&to_host);
+	sbx_conn_free(ac);
+	sbx_conn_free(hc);
+}
+
 int main(void)
 {
+	auth_seeds();
 	mkdir("tests/fuzz/corpus", 0755);
 	static const uint8_t strides[] = {0, 1, 13, 200};
 	int nmsg = 0;

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -26,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "keyfile.h"
 #include "sbx.h"
+#include "sha256.h"
 #include "test.h"
 
 #define IT_UNUSED __attribute__((unused))
@@ -206,72 +210,25 @@ IT_UNUSED static void it_fill_random(uint8_t *p, size_t n, uint64_t seed)
 	}
 }
 
-/* SHA-256 (FIPS 180-4), to compare with sha256sum run in the sandbox. */
-typedef struct it_sha256 {
-	uint32_t h[8];
-	uint8_t buf[64];
-	size_t used;
-	uint64_t total;
-} it_sha256;
-
-static const uint32_t it_sha_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-#define IT_ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
-
-static void it_sha256_block(it_sha256 *s, const uint8_t *p)
-{
-	uint32_t w[64], a, b, c, d, e, f, g, h;
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
-		       p[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = IT_ROR(w[i - 15], 7) ^ IT_ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = IT_ROR(w[i - 2], 17) ^ IT_ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3];
-	e = s->h[4], f = s->h[5], g = s->h[6], h = s->h[7];
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = h + (IT_ROR(e, 6) ^ IT_ROR(e, 11) ^ IT_ROR(e, 25)) + ((e & f) ^ (~e & g)) +
-			      it_sha_k[i] + w[i];
-		uint32_t t2 = (IT_ROR(a, 2) ^ IT_ROR(a, 13) ^ IT_ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-		h = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
-	}
-	s->h[0] += a, s->h[1] += b, s->h[2] += c, s->h[3] += d;
-	s->h[4] += e, s->h[5] += f, s->h[6] += g, s->h[7] += h;
-}
-
+/* SHA-256 as hex (common/sha256.c), to compare with sha256sum run in the sandbox. */
 IT_UNUSED static void it_sha256_hex(const void *data, size_t n, char out[65])
 {
-	static const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-					 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-	it_sha256 s;
-	memcpy(s.h, init, sizeof init);
-	const uint8_t *p = data;
-	size_t i = 0;
-	for (; i + 64 <= n; i += 64)
-		it_sha256_block(&s, p + i);
-	uint8_t last[128] = {0};
-	size_t rem = n - i;
-	memcpy(last, p + i, rem);
-	last[rem] = 0x80;
-	size_t blocks = rem + 9 <= 64 ? 1 : 2;
-	uint64_t bits = (uint64_t)n * 8;
-	for (int k = 0; k < 8; k++)
-		last[blocks * 64 - 1 - k] = (uint8_t)(bits >> (8 * k));
-	for (size_t b = 0; b < blocks; b++)
-		it_sha256_block(&s, last + 64 * b);
-	for (int k = 0; k < 8; k++)
-		snprintf(out + 8 * k, 9, "%08x", s.h[k]);
+	uint8_t d[SBX_SHA256_LEN];
+	sbx_sha256_digest(data, n, d);
+	for (int k = 0; k < SBX_SHA256_LEN; k++)
+		snprintf(out + 2 * k, 3, "%02x", d[k]);
+}
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+IT_UNUSED static int it_free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof sin;
+	bind(fd, (struct sockaddr *)&sin, sizeof sin);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	close(fd);
+	return ntohs(sin.sin_port);
 }
 
 /* ---------------------------------------------------------------- loop */
@@ -415,12 +372,27 @@ IT_UNUSED static const char *it_marker(char *buf, size_t len)
 
 /* ---------------------------------------------------------------- listening agents */
 
-/* Starts `sbx-agent --listen path --workdir workdir` (log: path.log) and
- * waits until it accepts. The pid, or -1. */
+/* The secret of the listener on path: path.key (what it_start_listener
+ * gives the agent); so->secret_file points at key (kept by the caller). */
+IT_UNUSED static void it_listener_opts(const char *path, sbx_session_opts *so, char *key, size_t key_len)
+{
+	snprintf(key, key_len, "%s.key", path);
+	so->secret_file = key;
+}
+
+/* Starts `sbx-agent --listen path --secret-file path.key --workdir workdir`
+ * (path.key made when missing; log: path.log) and waits until it accepts.
+ * The pid, or -1. */
 IT_UNUSED static pid_t it_start_listener(const char *path, const char *workdir)
 {
-	char log[300];
+	char log[300], key[300], err[300];
 	snprintf(log, sizeof log, "%s.log", path);
+	snprintf(key, sizeof key, "%s.key", path);
+	sbx_auth_key k; /* a restarted agent keeps its secret, as under systemd */
+	if (sbx_keyfile_read(key, &k, err, sizeof err) < 0 && sbx_keyfile_create(key, &k, err, sizeof err) < 0) {
+		fprintf(stderr, "it_start_listener: %s\n", err);
+		return -1;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -429,7 +401,7 @@ IT_UNUSED static pid_t it_start_listener(const char *path, const char *workdir)
 		int nul = open("/dev/null", O_RDWR);
 		dup2(nul, 0);
 		dup2(nul, 1);
-		execl(it_agent(), it_agent(), "--listen", path, "--workdir", workdir, (char *)NULL);
+		execl(it_agent(), it_agent(), "--listen", path, "--secret-file", key, "--workdir", workdir, (char *)NULL);
 		_exit(127);
 	}
 	if (pid < 0)

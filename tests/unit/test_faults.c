@@ -177,6 +177,8 @@ static void test_cut_listen_socket(void)
 	CHECK(agent > 0);
 	sbx_error err;
 	sbx_session_opts so = {.reconnect = 1};
+	char key[300];
+	it_listener_opts(sock, &so, key, sizeof key);
 	sbx_session *s = sbx_session_connect(g_loop, sock, &so, &err);
 	if (!s || sbx_session_wait_ready(s, 30, &err) < 0) {
 		it_stop_listener(agent, SIGKILL);

@@ -48,10 +48,14 @@ static const char *wd_path(const char *rel)
 	return b;
 }
 
-static sbx_session *connect_ready(const char *path, int reconnect)
+/* A session to the agent listening on agent_sock, through path (the same,
+ * or a relay to it). */
+static sbx_session *connect_via(const char *path, const char *agent_sock, int reconnect)
 {
 	sbx_error err;
 	sbx_session_opts so = {.reconnect = reconnect};
+	char key[300];
+	it_listener_opts(agent_sock, &so, key, sizeof key);
 	sbx_session *s = sbx_session_connect(g_loop, path, &so, &err);
 	if (!s) {
 		fprintf(stderr, "connect: %s\n", err.message);
@@ -63,6 +67,11 @@ static sbx_session *connect_ready(const char *path, int reconnect)
 		return NULL;
 	}
 	return s;
+}
+
+static sbx_session *connect_ready(const char *path, int reconnect)
+{
+	return connect_via(path, path, reconnect);
 }
 
 static void test_listen_reconnect_reattach(void)
@@ -243,7 +252,7 @@ static void test_listen_lost_exec_sent_again(void)
 	CHECK(agent > 0);
 	relay r;
 	CHECK(relay_start(&r, via, sock) == 0);
-	sbx_session *s = connect_ready(via, 1);
+	sbx_session *s = connect_via(via, sock, 1);
 	CHECK(s);
 	unlink(wd_path("ran.txt"));
 	static rec lost_request, lost_answer;

@@ -60,7 +60,7 @@ static int start_agent(void)
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", agent_port);
 	agent_pid = fork();
 	if (agent_pid == 0) {
-		execl(agent, agent, "--listen", addr, (char *)NULL);
+		execl(agent, agent, "--listen", addr, "--insecure-no-auth", (char *)NULL); /* as on EC2 today (docs/agent-auth.md) */
 		_exit(127);
 	}
 	/* Wait until it listens. */

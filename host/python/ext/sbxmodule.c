@@ -703,15 +703,15 @@ static PyObject *mod_session_command(PyObject *m, PyObject *arg)
 	return session_wrap(s, &err);
 }
 
-static PyObject *mod_session_connect(PyObject *m, PyObject *arg)
+static PyObject *mod_session_connect(PyObject *m, PyObject *args)
 {
 	(void)m;
 	if (owner_check() < 0)
 		return NULL;
-	const char *addr = c_str(arg, "address");
-	if (!addr)
+	const char *addr, *secret_file = NULL;
+	if (!PyArg_ParseTuple(args, "s|z:session_connect", &addr, &secret_file))
 		return NULL;
-	sbx_session_opts so = {.reconnect = 1};
+	sbx_session_opts so = {.reconnect = 1, .secret_file = secret_file};
 	sbx_error err;
 	return session_wrap(sbx_session_connect(g_loop, addr, &so, &err), &err);
 }
@@ -1570,7 +1570,9 @@ static PyMethodDef module_methods[] = {
 	{"session_local", (PyCFunction)(void (*)(void))mod_session_local, METH_VARARGS | METH_KEYWORDS,
 	 "session_local(workdir=None, isolate=False, agent=None, env=None) -> Session: an agent child process"},
 	{"session_command", mod_session_command, METH_O, "session_command(argv) -> Session: argv speaks to sbx-agent --stdio"},
-	{"session_connect", mod_session_connect, METH_O, "session_connect(addr) -> Session: a listening agent"},
+	{"session_connect", mod_session_connect, METH_VARARGS,
+	 "session_connect(addr, secret_file=None) -> Session: a listening agent (secret_file: its secret, "
+	 "docs/agent-auth.md)"},
 	{"loop_fd", mod_loop_fd, METH_NOARGS, "The loop's epoll fd: readable when run_once has work."},
 	{"next_timeout", mod_next_timeout, METH_NOARGS, "Milliseconds until run_once is due anyway (-1: none)."},
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},

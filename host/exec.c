@@ -14,6 +14,7 @@ typedef struct exec_call {
 	sbx_call call;
 	sbx_exec_opts eo;
 	char key[40];
+	size_t key_off;         /* where the key's pair starts in call.request */
 	size_t input_off;
 	sbx_buf stdin_buf;
 	uint64_t stdin_sent;   /* streamed stdin bytes handed to the connection */
@@ -80,11 +81,25 @@ static void pack_request(exec_call *x, const sbx_exec_opts *o)
 	}
 	sbx_pack_kv_uint(&pk, "limit", o->output_limit ? o->output_limit : SBX_DEFAULT_OUTPUT_LIMIT);
 	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
+	x->key_off = x->call.request.len;
 	sbx_pack_kv_str(&pk, "key", x->key);
 	x->call.npairs = n + 3;
 }
 
+/* A fresh key (PREFIX-N, N in sending order, see agent/ledger.h) packed
+ * in place of the request's last pair. */
+static void new_key(exec_call *x)
+{
+	sbx_session *s = x->call.s;
+	snprintf(x->key, sizeof x->key, "%s-%u", s->key_prefix, ++s->key_counter);
+	x->call.request.len = x->key_off;
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &x->call.request, (msgpack_packer_write)sbx_buf_append);
+	sbx_pack_kv_str(&pk, "key", x->key);
+}
+
 static void prepare(exec_call *x);
+static void arm(exec_call *x);
 
 sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 {
@@ -105,21 +120,29 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 	if (!x->eo.output_limit)
 		x->eo.output_limit = SBX_DEFAULT_OUTPUT_LIMIT;
 	prepare(x);
+	/* packed: the caller may free these once sbx_exec returns */
+	x->eo.argv = x->eo.env = NULL;
+	x->eo.cwd = x->eo.user = NULL;
 	if (session_start_call(s, &x->call, err) < 0)
 		return NULL;
 	return &x->call;
 }
 
-/* Names the command (a fresh key: PREFIX-N, N in sending order, see
- * agent/ledger.h), packs its request and sets when the agent owes its end. */
+/* Packs the request once, while the caller's argv, env, cwd and user are
+ * surely alive (they need not outlive sbx_exec), and names the command. */
 static void prepare(exec_call *x)
 {
+	sbx_buf_clear(&x->call.request);
+	pack_request(x, &x->eo);
+	new_key(x);
+	arm(x);
+}
+
+/* Sets when the agent owes the command's end. */
+static void arm(exec_call *x)
+{
 	sbx_call *c = &x->call;
-	sbx_session *s = c->s;
 	const sbx_exec_opts *o = &x->eo;
-	snprintf(x->key, sizeof x->key, "%s-%u", s->key_prefix, ++s->key_counter);
-	sbx_buf_clear(&c->request);
-	pack_request(x, o);
 	c->deadline_ms = 0;
 	if (o->timeout_s > 0) /* the agent kills it by then; output may still be draining */
 		call_set_deadline(c, sbx_now_ms() + (uint64_t)((o->timeout_s + (o->grace_s > 0 ? o->grace_s : 2)) * 1000));
@@ -139,7 +162,8 @@ static int resend(exec_call *x)
 	c->started = x->reattached = 0;
 	x->input_off = 0;
 	x->stdin_end_sent = 0;
-	prepare(x);
+	new_key(x); /* the request as packed at the start; only the key is new */
+	arm(x);
 	session_start_call(c->s, c, NULL);
 	return 0;
 }

@@ -387,6 +387,24 @@ static int has_token(const char *list, const char *token)
 	return 0;
 }
 
+/* The 3-digit status of a status line of sl bytes ("HTTP/1.1 101 ..."),
+ * read within those bytes: the head is not NUL-terminated. */
+static int status_code(const char *line, size_t sl, int *code)
+{
+	size_t i = 8;
+	while (i < sl && line[i] == ' ')
+		i++;
+	if (i + 3 > sl)
+		return -1;
+	*code = 0;
+	for (size_t k = i; k < i + 3; k++) {
+		if (line[k] < '0' || line[k] > '9')
+			return -1;
+		*code = *code * 10 + (line[k] - '0');
+	}
+	return 0;
+}
+
 int sbx_ws_check_response(const char *head, size_t n, const char *key, const char *const *protocols,
 			  int *status, char *protocol, size_t protocol_len, char *why, size_t why_len)
 {
@@ -398,7 +416,7 @@ int sbx_ws_check_response(const char *head, size_t n, const char *key, const cha
 	while (sl > 0 && (head[sl - 1] == '\r'))
 		sl--;
 	int code = 0;
-	if (sl < 12 || strncmp(head, "HTTP/1.", 7) != 0 || sscanf(head + 8, " %3d", &code) != 1) {
+	if (sl < 12 || strncmp(head, "HTTP/1.", 7) != 0 || status_code(head, sl, &code) < 0) {
 		snprintf(why, why_len, "not an HTTP response: '%.*s'", (int)(sl > 80 ? 80 : sl), head);
 		return -1;
 	}

@@ -197,7 +197,13 @@ static void test_box_close_ends_everything(void)
 	CHECKF(rc == 0, "%s", x.error.message);
 	sbx_exec_result_free(&x);
 	pid_t pids[4];
-	CHECKF(it_procs_with("sleep 27999", pids, 4) == 1, "the background process is not running");
+	int running = 0;
+	for (int i = 0; i < 250 && !running; i++) { /* it may still be on its way to exec (slow under SAN) */
+		running = it_procs_with("sleep 27999", pids, 4) > 0;
+		if (!running)
+			usleep(20000);
+	}
+	CHECKF(running, "the background process is not running");
 	sbx_session_close(s);
 	int left = 1;
 	for (int i = 0; i < 100 && left; i++) {

@@ -12,9 +12,13 @@ image would provide:
              botocore accepts (presign_check.py's check), then fetches that object from
              moto and writes FILE; anything else fails as curl would (exit 22)
   systemctl  `daemon-reload`, `enable UNIT`, `restart UNIT` / `enable --now UNIT`:
-             starts ExecStart of /etc/systemd/system/UNIT in a network namespace of its
-             own (the instance's loopback), with Delegate=yes honoured by running it at
-             the root of a cgroup2 hierarchy mounted in that namespace
+             starts ExecStart of /etc/systemd/system/UNIT with systemd's clean
+             environment, in the instance's network namespace (its own loopback), with
+             Delegate=yes honoured by a cgroup2 hierarchy mounted for the instance
+
+The instance's network namespace also holds its metadata service: 169.254.169.254:80
+serving the instance role's credentials at /latest/meta-data/iam/security-credentials/
+sbx-instance-role (stand-in values), so a test can see who reaches them.
 
 The instance's 127.0.0.1 is reached from outside through a relay on a unix socket
 (DIR/port-N.sock), which the emulator connects to instead of a TCP port. Every
@@ -95,6 +99,11 @@ def boot(instance_id, moto, baked_agent=None):
     data = user_data(instance_id, moto)
     root = tempfile.mkdtemp(prefix="sbx-instance-%s." % instance_id)
     os.makedirs(os.path.join(root, "bin"))
+    creds = os.path.join(root, "imds", IMDS_CREDENTIALS)  # the instance role, as IMDS serves it
+    os.makedirs(os.path.dirname(creds))
+    with open(creds, "w") as f:
+        json.dump({"Code": "Success", "AccessKeyId": "ASIAINSTANCEROLE", "SecretAccessKey": "instance-secret",
+                   "Token": "instance-token"}, f)
     with open(os.path.join(root, "user-data"), "wb") as f:
         f.write(data)
     for tool in ("curl", "systemctl"):
@@ -195,10 +204,13 @@ def _listen_port(argv):
 
 START = """set -e
 ip link set lo up
-"$@" &
+ip addr add 169.254.169.254/32 dev lo
+python3 -m http.server --bind 169.254.169.254 80 --directory "$ROOT/imds" >/dev/null 2>&1 &
+env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@" &
 echo $! > "$ROOT/agent.pid"
 exec python3 "$BOOT" --relay "$SOCK" "$PORT"
 """
+IMDS_CREDENTIALS = "latest/meta-data/iam/security-credentials/sbx-instance-role"
 
 
 def standin_systemctl(argv):

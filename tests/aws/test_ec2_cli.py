@@ -113,6 +113,35 @@ def secret_checks(instance_id, em_url, state, ec2):
           b"uid=" not in r.stdout and "authentication failed" in log, r.stdout.decode() + r.stderr.decode() + log)
 
 
+IMDS = r"""
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], 80), timeout=5)
+    s.sendall(b"GET /latest/meta-data/iam/security-credentials/sbx-instance-role HTTP/1.0\r\n\r\n")
+    print("REACHED" if b"ASIAINSTANCEROLE" in s.makefile("rb").read() else "OTHER")
+except OSError as e:
+    print("REFUSED", e.errno)
+"""
+
+
+def metadata_checks(sbx, name, instance_id, em_url, blocked):
+    """The instance role's credentials (the instance's own metadata service): kept from
+    commands, as root and as another user, over IPv4 and v4-mapped IPv6, unless the sandbox
+    was started with --allow-metadata; the instance's other processes keep them."""
+    tag = "ec2_metadata_blocked" if blocked else "ec2_metadata_allowed"
+    want = "REFUSED 1" if blocked else "REACHED"
+    for who, pre in (("root", []), ("uid65534", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])):
+        for addr in ("169.254.169.254", "::ffff:169.254.169.254"):
+            r = sbx("exec", name, "--", *pre, "python3", "-c", IMDS, addr)
+            check("%s_%s_%s" % (tag, who, "v6mapped" if ":" in addr else "v4"), r.stdout.decode().strip() == want,
+                  (r.stdout + r.stderr).decode())
+    root = instance_dir(em_url, instance_id)
+    pid = open(os.path.join(root, "agent.pid")).read().strip() if root else "0"
+    r = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", IMDS, "169.254.169.254"],
+                       capture_output=True, timeout=60)
+    check(tag + "_instance_keeps_access", r.stdout.decode().strip() == "REACHED", (r.stdout + r.stderr).decode())
+
+
 def tmp_path(root, name):
     return os.path.join(root or tempfile.gettempdir(), name)
 
@@ -203,6 +232,7 @@ def main():
         got = open(tmp + "/out.bin", "rb").read() if os.path.exists(tmp + "/out.bin") else b""
         check("ec2_cp_both_ways", r1.returncode == 0 and r2.returncode == 0 and got == data,
               (r1.stderr + r2.stderr).decode())
+        metadata_checks(sbx, "box", mine[0]["InstanceId"] if mine else "", em_url, blocked=True)
         r = sbx("ls", "--json")
         ls = json.loads(r.stdout) if r.returncode == 0 else []
         check("ec2_ls", any(s["name"] == "box" and s.get("backend") == "ec2" and
@@ -240,8 +270,10 @@ def main():
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-0/u/sbx-agent", Body=b"x")
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-1/u/sbx-agent", Body=b"y")
         s3.put_object(Bucket=m["bucket"], Key="comms/other/keep", Body=b"z")
-        r = sbx("up", "second", "--backend", "ec2")
+        r = sbx("up", "second", "--backend", "ec2", "--allow-metadata")
         check("ec2_up_second", r.returncode == 0, r.stderr.decode())
+        second = live(instances(Name="inspect_ec2_sandbox_second"))
+        metadata_checks(sbx, "second", second[0]["InstanceId"] if second else "", em_url, blocked=False)
         r = sbx("down", "--all", "--backend", "ec2")
         states = {i["InstanceId"]: i["State"]["Name"] for res in ec2.describe_instances()["Reservations"]
                   for i in res["Instances"]}

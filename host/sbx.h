@@ -261,7 +261,17 @@ int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *r);
 /* ---------------------------------------------------------------- misc */
 
 const char *sbx_status_name(sbx_status s);
-/* Default agent binary path (see sbx_local_opts.agent_path). */
+/* Where sbx finds what it ships: $SBX_AGENT / $SBX_CHART, else next to the
+ * running code (a build tree, a `make install` prefix's libexec/sbx and
+ * share/sbx, the Python wheel's package data), else (agent only) $PATH.
+ * The path found, or the bare name "sbx-agent" / "chart/agent-env" when
+ * none was; the returned string lives until the next call. */
 const char *sbx_default_agent_path(void);
+const char *sbx_default_chart_path(void);
+/* What the last such search looked at (chart: 1), for an error message. */
+const char *sbx_locate_tried(int chart);
+/* 0 when path is an executable agent, else -1 and err says where the
+ * search looked and what to set. */
+int sbx_agent_check(const char *path, char *err, size_t err_len);
 
 #endif

@@ -348,6 +348,13 @@ static void start_key_upload(sbx_ec2_sandbox *sb)
 static void start_upload(sbx_ec2_sandbox *sb)
 {
 	sbx_buf data = {0};
+	char why[2048];
+	if (sbx_agent_check(sb->agent_path, why, sizeof why) < 0) {
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_INVALID, ENOENT, "invalid", "%.400s", why);
+		fail(sb, &e, "no agent to ship");
+		return;
+	}
 	if (read_file(sb->agent_path, &data) < 0) {
 		sbx_error e = {SBX_E_LOCAL, errno, "io", ""};
 		snprintf(e.message, sizeof e.message, "%.400s: %s", sb->agent_path, strerror(errno));

@@ -17,6 +17,7 @@
  *   - other addresses — reached;
  *   - a process in the agent's own cgroup and one outside any of this
  *     (the test itself) — reach the metadata server;
+ *   - a listening agent with a secret, as on EC2 — the same;
  *   - an agent without --block-metadata (the opt-out) — commands reach it;
  *   - an agent that cannot set the block up (no cgroup2 mounted, not root)
  *     refuses to start and says why, before serving anyone.
@@ -291,6 +292,45 @@ static void test_agent_and_machine_reach(void)
 	CHECKF(strncmp(out, "reached", 7) == 0, "in the agent's cgroup %.200s: %.200s", dir, out);
 }
 
+/* As on EC2: a listening agent with a secret (ami/sbx-agent.service). */
+static void test_listening_agent_blocks(void)
+{
+	char dir[64] = "/tmp/sbx-it-nometa-XXXXXX", key[128], addr[64], err[300];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(key, sizeof key, "%s/agent.key", dir);
+	sbx_auth_key k;
+	CHECKF(sbx_keyfile_create(key, &k, err, sizeof err) == 0, "%.200s", err);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(it_agent(), it_agent(), "--listen", addr, "--secret-file", key, "--block-metadata", (char *)NULL);
+		_exit(127);
+	}
+	sbx_session_opts so = {.secret_file = key};
+	sbx_session *s = NULL;
+	for (int i = 0; i < 2000 && !s && waitpid(pid, NULL, WNOHANG) == 0; i++) {
+		sbx_error e;
+		s = sbx_session_connect(g_loop, addr, &so, &e);
+		if (s && sbx_session_wait_ready(s, 5, &e) < 0) {
+			sbx_session_close(s);
+			s = NULL;
+		}
+		if (!s)
+			usleep(10000);
+	}
+	const char *root = s ? probe_as(s, NULL, "tcp", META4) : "no session";
+	char root_got[256];
+	snprintf(root_got, sizeof root_got, "%s", root);
+	const char *nobody = s ? probe_as(s, "nobody", "tcp", META4) : "no session";
+	if (s)
+		sbx_session_close(s);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	it_rm_rf(dir);
+	CHECKF(strcmp(root_got, "refused") == 0 && strcmp(nobody, "refused") == 0, "root: %.100s, nobody: %.100s",
+	       root_got, nobody);
+}
+
 static void test_opt_out_reaches(void)
 {
 	sbx_session *s = start_agent(g_loop, 0);
@@ -389,6 +429,7 @@ int main(void)
 	IT_RUN(test_other_user_cannot_leave);
 	IT_RUN(test_other_addresses_reached);
 	IT_RUN(test_agent_and_machine_reach);
+	IT_RUN(test_listening_agent_blocks);
 	IT_RUN(test_opt_out_reaches);
 	IT_RUN(test_refuses_without_cgroup2);
 	IT_RUN(test_refuses_as_other_user);

@@ -13,7 +13,7 @@
  *     and unconnected UDP sendto — all refused (EPERM);
  *   - a command's setsid'd grandchild — refused;
  *   - uid 65534 moving itself into the agent's cgroup or the root cgroup
- *     first — cannot, still refused;
+ *     first, also from a user namespace of its own — cannot, still refused;
  *   - other addresses — reached;
  *   - a process in the agent's own cgroup and one outside any of this
  *     (the test itself) — reach the metadata server;
@@ -262,6 +262,20 @@ static void test_other_user_cannot_leave(void)
 	}
 }
 
+/* uid 65534 in a user namespace of its own is "root" there, but the
+ * cgroup files, the programs and the network belong to the machine's. */
+static void test_user_namespace_does_not_help(void)
+{
+	char procs[PATH_MAX + 32], out[256];
+	snprintf(procs, sizeof procs, "%s/cgroup.procs", g_cgroup2);
+	const char *argv[] = {"unshare", "-Ur", g_probe, "escape", procs, "tcp", META4, NULL};
+	run_as(g_blocked, "nobody", argv, out, sizeof out);
+	CHECKF(strcmp(out, "reached") != 0, "%.100s", out);
+	const char *probe[] = {"unshare", "-Ur", g_probe, "tcp", META6, NULL};
+	run_as(g_blocked, "nobody", probe, out, sizeof out);
+	CHECKF(strcmp(out, "reached") != 0, "%.100s", out);
+}
+
 static void test_other_addresses_reached(void)
 {
 	static const char *const addrs[] = {"10.77.0.1", "::ffff:10.77.0.1", "fd00:77::1"};
@@ -376,6 +390,14 @@ static void test_refuses_as_other_user(void)
 	       err);
 }
 
+/* --attach would bridge to a listener that may run without the block. */
+static void test_refuses_with_attach(void)
+{
+	char err[4096];
+	int rc = agent_fails("sh -c 'exec \"$0\" --attach /tmp/sbx-nometa-none.sock \"$@\"'", err, sizeof err);
+	CHECKF(rc == 2 && strstr(err, "not with --attach"), "exit %d: %.300s", rc, err);
+}
+
 /* The commands' cgroup goes with the agent. */
 static void test_cgroup_removed_at_exit(void)
 {
@@ -427,12 +449,14 @@ int main(void)
 	IT_RUN(test_other_user_commands_refused);
 	IT_RUN(test_descendants_refused);
 	IT_RUN(test_other_user_cannot_leave);
+	IT_RUN(test_user_namespace_does_not_help);
 	IT_RUN(test_other_addresses_reached);
 	IT_RUN(test_agent_and_machine_reach);
 	IT_RUN(test_listening_agent_blocks);
 	IT_RUN(test_opt_out_reaches);
 	IT_RUN(test_refuses_without_cgroup2);
 	IT_RUN(test_refuses_as_other_user);
+	IT_RUN(test_refuses_with_attach);
 	IT_RUN(test_cgroup_removed_at_exit);
 	sbx_session_close(g_blocked);
 	sbx_loop_free(g_loop);

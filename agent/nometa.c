@@ -299,10 +299,11 @@ static int prove_block(const nometa *nm, char *err, size_t elen)
 			bad |= probe_refused(AF_INET6, *a) == 2;
 		_exit(bad);
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	int status = 0;
+	pid_t got;
+	while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	snprintf(err, elen, "a process in the commands' cgroup could still connect to the metadata address "
 			    "(the kernel does not apply cgroup socket BPF programs here)");

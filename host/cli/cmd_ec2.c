@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "aws/ec2_sandbox.h"
+#include "keyfile.h"
 #include "cli.h"
 
 /* ------------------------------------------------------------ the record */
@@ -99,6 +100,23 @@ int cli_ec2_describe(const cli_sandbox *sb, char *instance_id, size_t idlen, cha
 }
 
 /* The config later commands use: what the record says, defaults elsewhere. */
+/* STATE/NAME/agent.key: the instance's agent secret (0600), for every
+ * later connect. */
+static void secret_path(const cli_sandbox *sb, char *out, size_t len)
+{
+	snprintf(out, len, "%s/agent.key", sb->dir);
+}
+
+static int save_secret(const cli_sandbox *sb, const sbx_auth_key *k)
+{
+	char path[4200], err[512];
+	secret_path(sb, path, sizeof path);
+	if (sbx_keyfile_write(path, k, err, sizeof err) == 0)
+		return 0;
+	fprintf(stderr, "sbx up: %s\n", err);
+	return -1;
+}
+
 static void record_config(const ec2_record *r, sbx_ec2_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -236,6 +254,8 @@ static void up_usage(FILE *f)
 		"  --volume-size GIB  --launch-timeout S  --online-timeout S  --session-timeout S\n"
 		"  --agent-port N      where sbx-agent listens on the instance (default 7000)\n"
 		"  --ami-has-agent     the AMI has sbx-agent baked in (ami/): ship nothing\n"
+		"  --allow-metadata    let commands reach the instance metadata service (and so\n"
+		"                      the instance role's credentials); blocked by default\n"
 		"\n"
 		"Ctrl-C while it starts removes what it made. `sbx down NAME` removes it;\n"
 		"`sbx down --all --backend ec2` removes everything sbx launched.\n");
@@ -306,6 +326,8 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 			i++; /* checked by cmd_up */
 		} else if (!strcmp(a, "--ami-has-agent")) {
 			*baked = 1;
+		} else if (!strcmp(a, "--allow-metadata")) {
+			s->allow_metadata = 1;
 		} else if (!strcmp(a, "--json")) {
 			*json = 1;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -426,6 +448,12 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 		snprintf(u.rec.instance_id, sizeof u.rec.instance_id, "%s", sbx_ec2_instance_id(u.ec2));
 		snprintf(u.rec.s3_key, sizeof u.rec.s3_key, "%s", sbx_ec2_s3_key(u.ec2));
 		record_write(&sb, &u.rec); /* the progress record already names the instance */
+		if (save_secret(&sb, sbx_ec2_secret(u.ec2)) < 0) {
+			waiter d = {0};
+			sbx_ec2_down(u.ec2, on_done, &d);
+			run(loop, &d.done, 0);
+			rc = 1;
+		}
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -469,8 +497,15 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 		aws_close(&x);
 	if (aws_open(&x, loop, &cfg) < 0)
 		return NULL;
+	char path[4200], why[512];
+	sbx_auth_key key;
+	secret_path(sb, path, sizeof path);
+	if (sbx_keyfile_read(path, &key, why, sizeof why) < 0) {
+		fprintf(stderr, "sbx: %s: the agent on %s cannot be reached without it\n", why, r.instance_id);
+		return NULL;
+	}
 	waiter w = {0};
-	sbx_ec2_attach_opts o = {.cfg = &cfg, .instance_id = r.instance_id, .s3_key = r.s3_key,
+	sbx_ec2_attach_opts o = {.cfg = &cfg, .instance_id = r.instance_id, .s3_key = r.s3_key, .secret = &key,
 				 .agent_port = r.agent_port, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
 	sbx_ec2_sandbox *ec2 = sbx_ec2_attach(loop, x.client, &o, &err);
@@ -481,6 +516,7 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 		fprintf(stderr, "sbx: cannot reach %s (%s in %s): %s\n", sb->name, r.instance_id, r.region,
 			ec2 ? w.err.message : err.message);
 	sbx_ec2_free(ec2);
+	memset(&key, 0, sizeof key);
 	if (!s)
 		aws_close(&x);
 	return s;

@@ -812,6 +812,13 @@ static int ec2_settings(PyObject *d, int placeholders, sbx_ec2_config *out)
 			*fields[i].num = (unsigned)n;
 		}
 	}
+	PyObject *allow = PyDict_GetItemString(d, "allow_metadata");
+	if (allow && allow != Py_None) {
+		int yes = PyObject_IsTrue(allow);
+		if (yes < 0)
+			return -1;
+		s.allow_metadata = yes ? 1 : -1;
+	}
 	sbx_ec2_tag tags[SBX_EC2_MAX_EXTRA_TAGS];
 	PyObject *pairs = PyDict_GetItemString(d, "extra_tags");
 	if (pairs && pairs != Py_None) {

@@ -14,7 +14,9 @@
  *
  * Commands are born in the cgroup (clone3 with CLONE_INTO_CGROUP, Linux
  * 5.7+): there is no moment when a command runs outside it, and no cgroup
- * migration (which costs an RCU grace period) per command. */
+ * migration per command (it takes a global lock whose write side can wait
+ * for an RCU grace period, with the agent stopped in vfork). The price is
+ * a fork instead of exec.c's vfork (docs/SECURITY.md, "EC2"). */
 #include "nometa.h"
 
 #include <arpa/inet.h>

@@ -20,6 +20,7 @@
 #include "nometa.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -119,6 +120,33 @@ static int commands_cgroup_path(char *out, size_t len, char *err, size_t elen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Removes the empty commands' cgroups that agents which died without
+ * cleaning up (SIGKILL) left next to path: "sbx-commands-PID" whose PID is
+ * gone. One that still holds a process stays (rmdir fails), blocked. */
+static void remove_stale(const char *path)
+{
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, "sbx-commands-", 13) != 0)
+			continue;
+		long pid = strtol(e->d_name + 13, &end, 10);
+		if (*end || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
 }
 
 /* ------------------------------------------------------------ the programs */
@@ -330,6 +358,7 @@ int nometa_setup(nometa *nm, char *err, size_t elen)
 		nm->path[0] = 0;
 		return fail(nm, err, elen, what);
 	}
+	remove_stale(nm->path);
 	if (mkdir(nm->path, 0755) < 0 && errno != EEXIST) {
 		snprintf(what, sizeof what, "cannot create the commands' cgroup %.600s: %s", nm->path, strerror(errno));
 		nm->path[0] = 0;

@@ -19,6 +19,8 @@
  *     (the test itself) — reach the metadata server;
  *   - a listening agent with a secret, as on EC2 — the same;
  *   - an agent without --block-metadata (the opt-out) — commands reach it;
+ *   - the agent removes its cgroup at exit, and at start the empty ones of
+ *     agents that died (SIGKILL) without removing theirs;
  *   - an agent that cannot set the block up (no cgroup2 mounted, not root)
  *     refuses to start and says why, before serving anyone.
  *
@@ -398,6 +400,29 @@ static void test_refuses_with_attach(void)
 	CHECKF(rc == 2 && strstr(err, "not with --attach"), "exit %d: %.300s", rc, err);
 }
 
+/* What a SIGKILLed agent left (an empty sbx-commands-PID, PID gone) goes
+ * at the next start; another live agent's stays. */
+static void test_stale_cgroups_removed(void)
+{
+	char dir[PATH_MAX], dead[PATH_MAX + 64], live[PATH_MAX + 64];
+	CHECK(cgroup_dir_of(getpid(), dir, sizeof dir) == 0);
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	snprintf(dead, sizeof dead, "%s/sbx-commands-%d", dir, (int)gone);
+	snprintf(live, sizeof live, "%s/sbx-commands-%d", dir, (int)g_server);
+	CHECK(mkdir(dead, 0755) == 0 && mkdir(live, 0755) == 0);
+	sbx_session *s = start_agent(g_loop, 1);
+	struct stat st;
+	int dead_left = stat(dead, &st) == 0, live_left = stat(live, &st) == 0;
+	rmdir(dead);
+	rmdir(live);
+	CHECK(s != NULL);
+	sbx_session_close(s);
+	CHECKF(!dead_left && live_left, "dead one left: %d, live one left: %d", dead_left, live_left);
+}
+
 /* The commands' cgroup goes with the agent. */
 static void test_cgroup_removed_at_exit(void)
 {
@@ -458,6 +483,7 @@ int main(void)
 	IT_RUN(test_refuses_as_other_user);
 	IT_RUN(test_refuses_with_attach);
 	IT_RUN(test_cgroup_removed_at_exit);
+	IT_RUN(test_stale_cgroups_removed);
 	sbx_session_close(g_blocked);
 	sbx_loop_free(g_loop);
 	kill(g_server, SIGKILL);

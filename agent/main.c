@@ -158,6 +158,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (attach_path && nometa_wanted) {
+		/* the bridge would reach a listener that may already run without it */
+		fprintf(stderr, "sbx-agent: --block-metadata works with --stdio, --listen and --listen-fd "
+				"(the agent that runs the commands), not with --attach\n");
+		return 2;
+	}
 	if (attach_path && !ag.stdio && !listen_addr)
 		return agent_attach(attach_path, keep); /* the listener gets our cwd as its workdir */
 	if (ag.stdio == (listen_addr != NULL)) {

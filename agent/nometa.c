@@ -14,10 +14,13 @@
  *
  * Commands are born in the cgroup (clone3 with CLONE_INTO_CGROUP, Linux
  * 5.7+): there is no moment when a command runs outside it, and no cgroup
- * migration (which costs an RCU grace period) per command. */
+ * migration per command (it takes a global lock whose write side can wait
+ * for an RCU grace period, with the agent stopped in vfork). The price is
+ * a fork instead of exec.c's vfork (docs/SECURITY.md, "EC2"). */
 #include "nometa.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
@@ -117,6 +120,33 @@ static int commands_cgroup_path(char *out, size_t len, char *err, size_t elen)
 		return -1;
 	}
 	return 0;
+}
+
+/* Removes the empty commands' cgroups that agents which died without
+ * cleaning up (SIGKILL) left next to path: "sbx-commands-PID" whose PID is
+ * gone. One that still holds a process stays (rmdir fails), blocked. */
+static void remove_stale(const char *path)
+{
+	char parent[4096];
+	snprintf(parent, sizeof parent, "%s", path);
+	char *slash = strrchr(parent, '/');
+	if (!slash)
+		return;
+	*slash = 0;
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, "sbx-commands-", 13) != 0)
+			continue;
+		long pid = strtol(e->d_name + 13, &end, 10);
+		if (*end || pid <= 0 || pid == getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
 }
 
 /* ------------------------------------------------------------ the programs */
@@ -299,10 +329,11 @@ static int prove_block(const nometa *nm, char *err, size_t elen)
 			bad |= probe_refused(AF_INET6, *a) == 2;
 		_exit(bad);
 	}
-	int status;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+	int status = 0;
+	pid_t got;
+	while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
 	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+	if (got == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
 	snprintf(err, elen, "a process in the commands' cgroup could still connect to the metadata address "
 			    "(the kernel does not apply cgroup socket BPF programs here)");
@@ -327,6 +358,7 @@ int nometa_setup(nometa *nm, char *err, size_t elen)
 		nm->path[0] = 0;
 		return fail(nm, err, elen, what);
 	}
+	remove_stale(nm->path);
 	if (mkdir(nm->path, 0755) < 0 && errno != EEXIST) {
 		snprintf(what, sizeof what, "cannot create the commands' cgroup %.600s: %s", nm->path, strerror(errno));
 		nm->path[0] = 0;

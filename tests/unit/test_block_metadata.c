@@ -13,11 +13,14 @@
  *     and unconnected UDP sendto — all refused (EPERM);
  *   - a command's setsid'd grandchild — refused;
  *   - uid 65534 moving itself into the agent's cgroup or the root cgroup
- *     first — cannot, still refused;
+ *     first, also from a user namespace of its own — cannot, still refused;
  *   - other addresses — reached;
  *   - a process in the agent's own cgroup and one outside any of this
  *     (the test itself) — reach the metadata server;
+ *   - a listening agent with a secret, as on EC2 — the same;
  *   - an agent without --block-metadata (the opt-out) — commands reach it;
+ *   - the agent removes its cgroup at exit, and at start the empty ones of
+ *     agents that died (SIGKILL) without removing theirs;
  *   - an agent that cannot set the block up (no cgroup2 mounted, not root)
  *     refuses to start and says why, before serving anyone.
  *
@@ -261,6 +264,20 @@ static void test_other_user_cannot_leave(void)
 	}
 }
 
+/* uid 65534 in a user namespace of its own is "root" there, but the
+ * cgroup files, the programs and the network belong to the machine's. */
+static void test_user_namespace_does_not_help(void)
+{
+	char procs[PATH_MAX + 32], out[256];
+	snprintf(procs, sizeof procs, "%s/cgroup.procs", g_cgroup2);
+	const char *argv[] = {"unshare", "-Ur", g_probe, "escape", procs, "tcp", META4, NULL};
+	run_as(g_blocked, "nobody", argv, out, sizeof out);
+	CHECKF(strcmp(out, "reached") != 0, "%.100s", out);
+	const char *probe[] = {"unshare", "-Ur", g_probe, "tcp", META6, NULL};
+	run_as(g_blocked, "nobody", probe, out, sizeof out);
+	CHECKF(strcmp(out, "reached") != 0, "%.100s", out);
+}
+
 static void test_other_addresses_reached(void)
 {
 	static const char *const addrs[] = {"10.77.0.1", "::ffff:10.77.0.1", "fd00:77::1"};
@@ -289,6 +306,45 @@ static void test_agent_and_machine_reach(void)
 		out[0] = 0;
 	pclose(p);
 	CHECKF(strncmp(out, "reached", 7) == 0, "in the agent's cgroup %.200s: %.200s", dir, out);
+}
+
+/* As on EC2: a listening agent with a secret (ami/sbx-agent.service). */
+static void test_listening_agent_blocks(void)
+{
+	char dir[64] = "/tmp/sbx-it-nometa-XXXXXX", key[128], addr[64], err[300];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(key, sizeof key, "%s/agent.key", dir);
+	sbx_auth_key k;
+	CHECKF(sbx_keyfile_create(key, &k, err, sizeof err) == 0, "%.200s", err);
+	snprintf(addr, sizeof addr, "127.0.0.1:%d", it_free_port());
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(it_agent(), it_agent(), "--listen", addr, "--secret-file", key, "--block-metadata", (char *)NULL);
+		_exit(127);
+	}
+	sbx_session_opts so = {.secret_file = key};
+	sbx_session *s = NULL;
+	for (int i = 0; i < 2000 && !s && waitpid(pid, NULL, WNOHANG) == 0; i++) {
+		sbx_error e;
+		s = sbx_session_connect(g_loop, addr, &so, &e);
+		if (s && sbx_session_wait_ready(s, 5, &e) < 0) {
+			sbx_session_close(s);
+			s = NULL;
+		}
+		if (!s)
+			usleep(10000);
+	}
+	const char *root = s ? probe_as(s, NULL, "tcp", META4) : "no session";
+	char root_got[256];
+	snprintf(root_got, sizeof root_got, "%s", root);
+	const char *nobody = s ? probe_as(s, "nobody", "tcp", META4) : "no session";
+	if (s)
+		sbx_session_close(s);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	it_rm_rf(dir);
+	CHECKF(strcmp(root_got, "refused") == 0 && strcmp(nobody, "refused") == 0, "root: %.100s, nobody: %.100s",
+	       root_got, nobody);
 }
 
 static void test_opt_out_reaches(void)
@@ -334,6 +390,37 @@ static void test_refuses_as_other_user(void)
 	CHECKF(rc == 2, "exit %d: %.500s", rc, err);
 	CHECKF(strstr(err, "Permission denied") && strstr(err, "needs root") && strstr(err, "refusing to start"), "%.500s",
 	       err);
+}
+
+/* --attach would bridge to a listener that may run without the block. */
+static void test_refuses_with_attach(void)
+{
+	char err[4096];
+	int rc = agent_fails("sh -c 'exec \"$0\" --attach /tmp/sbx-nometa-none.sock \"$@\"'", err, sizeof err);
+	CHECKF(rc == 2 && strstr(err, "not with --attach"), "exit %d: %.300s", rc, err);
+}
+
+/* What a SIGKILLed agent left (an empty sbx-commands-PID, PID gone) goes
+ * at the next start; another live agent's stays. */
+static void test_stale_cgroups_removed(void)
+{
+	char dir[PATH_MAX], dead[PATH_MAX + 64], live[PATH_MAX + 64];
+	CHECK(cgroup_dir_of(getpid(), dir, sizeof dir) == 0);
+	pid_t gone = fork();
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	snprintf(dead, sizeof dead, "%s/sbx-commands-%d", dir, (int)gone);
+	snprintf(live, sizeof live, "%s/sbx-commands-%d", dir, (int)g_server);
+	CHECK(mkdir(dead, 0755) == 0 && mkdir(live, 0755) == 0);
+	sbx_session *s = start_agent(g_loop, 1);
+	struct stat st;
+	int dead_left = stat(dead, &st) == 0, live_left = stat(live, &st) == 0;
+	rmdir(dead);
+	rmdir(live);
+	CHECK(s != NULL);
+	sbx_session_close(s);
+	CHECKF(!dead_left && live_left, "dead one left: %d, live one left: %d", dead_left, live_left);
 }
 
 /* The commands' cgroup goes with the agent. */
@@ -387,12 +474,16 @@ int main(void)
 	IT_RUN(test_other_user_commands_refused);
 	IT_RUN(test_descendants_refused);
 	IT_RUN(test_other_user_cannot_leave);
+	IT_RUN(test_user_namespace_does_not_help);
 	IT_RUN(test_other_addresses_reached);
 	IT_RUN(test_agent_and_machine_reach);
+	IT_RUN(test_listening_agent_blocks);
 	IT_RUN(test_opt_out_reaches);
 	IT_RUN(test_refuses_without_cgroup2);
 	IT_RUN(test_refuses_as_other_user);
+	IT_RUN(test_refuses_with_attach);
 	IT_RUN(test_cgroup_removed_at_exit);
+	IT_RUN(test_stale_cgroups_removed);
 	sbx_session_close(g_blocked);
 	sbx_loop_free(g_loop);
 	kill(g_server, SIGKILL);

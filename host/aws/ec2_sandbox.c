@@ -894,6 +894,7 @@ static int append_unit(sbx_buf *out, unsigned port, int allow_metadata)
 			      "%s\n"
 			      "Delegate=yes\n"
 			      "Restart=always\n"
+			      "RestartPreventExitStatus=2\n" /* a setup the machine cannot give: no use retrying */
 			      "[Install]\n"
 			      "WantedBy=multi-user.target\n",
 			      port, allow_metadata ? "" : " --block-metadata");

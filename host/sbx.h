@@ -194,6 +194,13 @@ typedef struct sbx_exec_opts {
 	 * accumulated in the result unless no_accumulate is set. */
 	void (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);
 	int no_accumulate;
+	/* Flow control follows the caller: output handed to on_output is not
+	 * credited back to the agent until the caller reports it consumed with
+	 * sbx_call_consumed. The agent then stops reading the command's pipes
+	 * (the command blocks on write) once the session's window (1 MiB by
+	 * default: stdout and stderr together) is unconsumed, so the caller
+	 * holds at most that much. Default (0): credit as output arrives. */
+	int manual_credit;
 	void (*on_done)(void *ud, sbx_exec_result *r); /* r is freed after it returns */
 	void *ud;
 } sbx_exec_opts;
@@ -206,6 +213,11 @@ int sbx_call_close_stdin(sbx_call *c);
 /* Bytes given to sbx_call_write_stdin not yet sent (for back-pressure). */
 size_t sbx_call_stdin_pending(const sbx_call *c);
 int sbx_call_signal(sbx_call *c, int signo);
+/* With manual_credit: the caller has consumed n more bytes of the output
+ * on_output gave it (any fd, in any grouping); credit for them goes back
+ * to the agent. Never grants more than was received on the current
+ * stream. -1 when c is not an exec started with manual_credit. */
+int sbx_call_consumed(sbx_call *c, size_t n);
 /* Gives up on a call: the agent kills a command / drops a transfer, and
  * on_done reports SBX_E_CANCELLED. */
 void sbx_call_cancel(sbx_call *c);

@@ -1,6 +1,7 @@
 /* fsops.c — filesystem helpers for write_file, read_file and stat (see
  * fsops.h). Owns the atomic-write protocol: a temporary file next to the
- * target, owner and mode settled on the open fd, then one rename(). */
+ * target, owner and mode settled on the open fd, its data fsynced, then
+ * one rename(), then the directory fsynced (durable writes). */
 #include "fsops.h"
 
 #include <errno.h>
@@ -130,8 +131,36 @@ static int settle_owner(int fd, const struct stat *target, uid_t uid,
 	return 0;
 }
 
+static void close_quietly(int fd);
+
+/* fsync that tolerates file systems without it (EINVAL: nothing to do). */
+static int sync_fd(int fd)
+{
+	if (fsync(fd) < 0 && errno != EINVAL)
+		return -1;
+	return 0;
+}
+
+int fsops_sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = sync_fd(fd);
+	close_quietly(fd);
+	return rc;
+}
+
 int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
-		      uid_t uid, gid_t gid)
+		      uid_t uid, gid_t gid, int durable)
 {
 	struct stat st;
 	const struct stat *target = stat(path, &st) == 0 ? &st : NULL;
@@ -149,6 +178,8 @@ int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
 		goto fail;
 	if (fchmod(fd, m) < 0)
 		goto fail;
+	if (durable && sync_fd(fd) < 0) /* the data is on disk before its name is */
+		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
 		goto fail;
@@ -156,6 +187,9 @@ int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
 	fd = -1;
 	if (rename(tmp, path) < 0)
 		goto fail;
+	/* the rename itself is on disk before the write is reported done */
+	if (durable && fsops_sync_parent(path) < 0)
+		return -1;
 	return 0;
 
 fail:

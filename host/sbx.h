@@ -247,6 +247,12 @@ typedef struct sbx_file_opts {
 	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none */
 	const char *user;        /* write: new files and directories owned by */
 	int mode;                /* write: permission bits, -1 = keep/0644 */
+	/* Durability: a write is reported done only once the agent fsynced
+	 * the file and its directory, a read into local_path once we did the
+	 * same; a power loss then leaves the old file or the new one, never
+	 * an empty or missing one. no_fsync = 1 skips both fsyncs (faster;
+	 * the write is still atomic while the machine stays up). */
+	int no_fsync;
 	void (*on_progress)(void *ud, uint64_t done, uint64_t total);
 	void (*on_done)(void *ud, sbx_file_result *r);
 	void *ud;

@@ -86,7 +86,7 @@ static int write_atomic(const char *path, const char *text, mode_t mode,
 		fsops_abort_temp(fd, tmp);
 		return -1;
 	}
-	return fsops_commit_temp(fd, tmp, path, mode, uid, gid);
+	return fsops_commit_temp(fd, tmp, path, mode, uid, gid, 1);
 }
 
 /* Run fn in a child that has become nobody (65534); its exit status. */
@@ -194,7 +194,7 @@ static void test_temp_commit_new(void)
 	/* nothing visible at the target until the commit */
 	CHECK(access(at("w/new.txt"), F_OK) < 0);
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, at("w/new.txt"), (mode_t)-1,
-				       (uid_t)-1, (gid_t)-1), 0);
+				       (uid_t)-1, (gid_t)-1, 1), 0);
 	CHECK_EQ_STR(contents(at("w/new.txt")), "hello");
 	CHECK(stat(at("w/new.txt"), &st) == 0);
 	CHECK_EQ_INT(st.st_mode & 07777, 0644);
@@ -330,7 +330,7 @@ static void test_temp_errors(void)
 	CHECK(mkdir(at("te/late"), 0755) == 0);
 	errno = 0;
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, at("te/late"), (mode_t)-1,
-				       (uid_t)-1, (gid_t)-1), -1);
+				       (uid_t)-1, (gid_t)-1, 0), -1);
 	CHECK_EQ_INT(errno, EISDIR);
 	CHECK(access(tmp, F_OK) < 0);
 	CHECK_EQ_INT(count_temps(at("te")), 0);
@@ -350,7 +350,7 @@ static void test_temp_long_name(void)
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(write(fd, "z", 1), 1);
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, path, (mode_t)-1, (uid_t)-1,
-				       (gid_t)-1), 0);
+				       (gid_t)-1, 0), 0);
 	CHECK_EQ_STR(contents(path), "z");
 	CHECK_EQ_INT(count_temps(at("ln")), 0);
 }
@@ -367,7 +367,7 @@ static void test_temp_relative(void)
 	if (fd >= 0) {
 		CHECK(strncmp(tmp, ".plain.sbx-", 11) == 0);
 		fsops_commit_temp(fd, tmp, "plain", (mode_t)-1, (uid_t)-1,
-				  (gid_t)-1);
+				  (gid_t)-1, 1);
 	}
 	CHECK(chdir(cwd) == 0);
 	CHECK(fd >= 0);

@@ -547,11 +547,11 @@ static PyObject *start_file_call(SessionObject *so, CallObject *co, sbx_file_opt
 
 static PyObject *session_write_file(SessionObject *so, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"path", "data", "on_done", "mode", "user", NULL};
+	static char *names[] = {"path", "data", "on_done", "mode", "user", "durable", NULL};
 	PyObject *path, *data, *on_done, *user = Py_None;
-	int mode = -1;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O|iO", names, &PyBytes_Type, &path, &PyBytes_Type, &data,
-					 &on_done, &mode, &user))
+	int mode = -1, durable = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O|iOp", names, &PyBytes_Type, &path, &PyBytes_Type, &data,
+					 &on_done, &mode, &user, &durable))
 		return NULL;
 	if (session_check(so) < 0)
 		return NULL;
@@ -566,6 +566,7 @@ static PyObject *session_write_file(SessionObject *so, PyObject *args, PyObject 
 	o.data = PyBytes_AS_STRING(data);
 	o.len = (size_t)PyBytes_GET_SIZE(data);
 	o.mode = mode;
+	o.no_fsync = !durable;
 	o.on_done = file_on_done;
 	o.ud = co;
 	PyObject *r = start_file_call(so, co, &o, 1);
@@ -1498,7 +1499,8 @@ static PyMethodDef session_methods[] = {
 	 "manual_credit: output is credited back to the agent only through Call.consumed(n)\n"
 	 "on_done(status, errno, code, message, exit_code, signal, timed_out, truncated, stdout, stderr)"},
 	{"write_file", (PyCFunction)(void (*)(void))session_write_file, METH_VARARGS | METH_KEYWORDS,
-	 "write_file(path: bytes, data: bytes, on_done, mode=-1, user=None) -> Call\n"
+	 "write_file(path: bytes, data: bytes, on_done, mode=-1, user=None, durable=True) -> Call\n"
+	 "durable: done only once the agent fsynced the file and its directory\n"
 	 "on_done(status, errno, code, message, None, size)"},
 	{"read_file", (PyCFunction)(void (*)(void))session_read_file, METH_VARARGS | METH_KEYWORDS,
 	 "read_file(path: bytes, on_done, limit=0) -> Call\non_done(status, errno, code, message, data, size)"},

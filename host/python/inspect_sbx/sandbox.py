@@ -171,11 +171,14 @@ class SbxSandbox:
 
     # ------------------------------------------------------------ files
 
-    async def write_file(self, file: str, contents: str | bytes) -> None:
-        """Writes through a temporary file renamed into place; creates parent directories."""
+    async def write_file(self, file: str, contents: str | bytes, *, durable: bool = True) -> None:
+        """Writes through a temporary file renamed into place; creates parent directories.
+        Returns once the agent fsynced the file and its directory (a power loss leaves the
+        old file or the new one); durable=False skips the fsyncs."""
         data = contents.encode("utf-8") if isinstance(contents, str) else bytes(contents)
         await self._before_call()
-        fut, call = self._start(lambda done: self.session.write_file(_fs_path(file), data, done))
+        fut, call = self._start(lambda done: self.session.write_file(_fs_path(file), data, done,
+                                                                     durable=durable))
         status, err_no, code, message, _, _ = await self._wait(fut, call)
         if status != _sbx.OK:
             if err_no == errno_mod.EISDIR or code == "is_directory":

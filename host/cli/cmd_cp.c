@@ -108,12 +108,12 @@ static int copy_one(sbx_loop *loop, const endpoint *src, const endpoint *dst, co
 		int fd = strcmp(local_src, "-") == 0 ? 0 : open(local_src, O_RDONLY | O_CLOEXEC);
 		struct stat st;
 		if (fd < 0 || fstat(fd, &st) < 0) {
-			fprintf(stderr, "sbx cp: cannot read %s: %s\n", local_src, strerror(errno));
+			cli_say(stderr, "sbx cp: cannot read %s: %s\n", local_src, strerror(errno));
 			sbx_session_close(s);
 			return 1;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "sbx cp: %s is a directory; copy directories with tar:\n"
+			cli_say(stderr, "sbx cp: %s is a directory; copy directories with tar:\n"
 					"  tar -C %s -cf - . | sbx exec %s -- tar -C %s -xf -\n",
 				local_src, local_src, remote->target, remote->path);
 			sbx_session_close(s);
@@ -134,7 +134,7 @@ static int copy_one(sbx_loop *loop, const endpoint *src, const endpoint *dst, co
 			base = base ? base + 1 : remote->path;
 			/* the name must stay inside the directory given: no "..", no "." */
 			if (!base[0] || !strcmp(base, ".") || !strcmp(base, "..")) {
-				fprintf(stderr, "sbx cp: '%s' does not end in a file name to create in %s; give the "
+				cli_say(stderr, "sbx cp: '%s' does not end in a file name to create in %s; give the "
 						"local file name instead (sbx cp %s:%s %s/NAME)\n",
 					remote->path, local_dst, remote->target, remote->path, local_dst);
 				sbx_session_close(s);
@@ -150,9 +150,9 @@ static int copy_one(sbx_loop *loop, const endpoint *src, const endpoint *dst, co
 		rc = sbx_read_file_sync(s, &o, &r);
 	}
 	if (ps.show)
-		fprintf(stderr, "\n");
+		cli_say(stderr, "\n");
 	if (rc < 0)
-		fprintf(stderr, "sbx cp: %s\n", r.error.message);
+		cli_say(stderr, "sbx cp: %s\n", r.error.message);
 	sbx_file_result_free(&r);
 	sbx_session_close(s);
 	return rc < 0 ? 1 : 0;
@@ -186,7 +186,7 @@ int cmd_cp(int argc, char **argv)
 	parse_endpoint(args[0], &src);
 	parse_endpoint(args[1], &dst);
 	if (!src.target[0] && !dst.target[0]) {
-		fprintf(stderr, "sbx cp: neither %s nor %s names a sandbox (NAME[/SERVICE]:PATH); see `sbx ls`\n",
+		cli_say(stderr, "sbx cp: neither %s nor %s names a sandbox (NAME[/SERVICE]:PATH); see `sbx ls`\n",
 			args[0], args[1]);
 		return EXIT_USAGE;
 	}
@@ -196,7 +196,7 @@ int cmd_cp(int argc, char **argv)
 		char tmp[] = "/tmp/sbx-cp-XXXXXX";
 		int fd = mkstemp(tmp);
 		if (fd < 0) {
-			fprintf(stderr, "sbx cp: cannot create a temporary file: %s\n", strerror(errno));
+			cli_say(stderr, "sbx cp: cannot create a temporary file: %s\n", strerror(errno));
 			sbx_loop_free(loop);
 			return 1;
 		}

@@ -180,7 +180,7 @@ int cmd_exec(int argc, char **argv)
 			char *end;
 			o.timeout_s = strtod(v, &end);
 			if (*end || o.timeout_s <= 0) {
-				fprintf(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
+				cli_say(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
 				return EXIT_USAGE;
 			}
 			i++;
@@ -197,7 +197,7 @@ int cmd_exec(int argc, char **argv)
 		} else if (a[0] != '-' && target) {
 			break; /* the command starts here (no "--") */
 		} else {
-			fprintf(stderr, "sbx exec: unknown or incomplete option '%s'\n", a);
+			cli_say(stderr, "sbx exec: unknown or incomplete option '%s'\n", a);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -231,7 +231,7 @@ int cmd_exec(int argc, char **argv)
 	sbx_error err;
 	st.call = sbx_exec(s, &o, &err);
 	if (!st.call) {
-		fprintf(stderr, "sbx: %s\n", err.message);
+		cli_say(stderr, "sbx: %s\n", err.message);
 		sbx_session_close(s);
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
@@ -262,7 +262,7 @@ int cmd_exec(int argc, char **argv)
 		sbx_loop_unwatch(loop, 0);
 	cli_sink_drain(&st.out);
 	if (st.error[0])
-		fprintf(stderr, "sbx: %s\n", st.error);
+		cli_say(stderr, "sbx: %s\n", st.error);
 	sbx_session_close(s);
 	sbx_loop_free(loop);
 	return st.exit_code;

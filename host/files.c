@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -230,6 +231,13 @@ static int sink_write_fd(file_call *f, const uint8_t *p, size_t n)
 		ssize_t w = write(f->sink_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* a non-blocking sink (a pipe to a slow reader): wait as a
+			 * blocking one would; no credit goes back meanwhile */
+			struct pollfd pf = {.fd = f->sink_fd, .events = POLLOUT};
+			poll(&pf, 1, -1);
+			continue;
+		}
 		if (w < 0) {
 			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local", "writing %s failed: %s",
 				      f->fo.local_path ? f->fo.local_path : "the destination", strerror(errno));

@@ -59,3 +59,25 @@ assert n == len(want) and h.hexdigest() == hashlib.sha256(want).hexdigest(), (n,
 assert hwm < 51200, hwm
 print("bytes", n, "peak rss kB", hwm)
 PY
+
+# `sbx cp box:F -` into a non-blocking pipe whose reader is slow: every byte, in order.
+t cp_to_slow_nonblocking_stdout python3 - "$SBX" <<'PY'
+import fcntl, hashlib, os, subprocess, sys, time
+sbx = sys.argv[1]
+subprocess.run([sbx, "exec", "box", "--", "sh", "-c", "seq 1 1000000 > big.txt"], check=True)
+r, w = os.pipe()
+fcntl.fcntl(w, fcntl.F_SETFL, fcntl.fcntl(w, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen([sbx, "cp", "box:big.txt", "-"], stdout=w, stdin=subprocess.DEVNULL)
+os.close(w)
+time.sleep(2)
+h, n = hashlib.sha256(), 0
+while True:
+    b = os.read(r, 1 << 16)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+want = "".join(f"{i}\n" for i in range(1, 1000001)).encode()
+assert p.wait() == 0, p.returncode
+assert n == len(want) and h.hexdigest() == hashlib.sha256(want).hexdigest(), (n, len(want))
+PY

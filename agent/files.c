@@ -120,7 +120,7 @@ static void files_write(agent_conn *ac, const sbx_msg *m)
 	t->durable = sbx_map_bool(m->body, "fsync", 1);
 	t->uid = uid;
 	t->gid = gid;
-	if (fsops_make_parents(path, uid, gid) < 0) {
+	if (fsops_make_parents(path, uid, gid, t->durable) < 0) {
 		fail(t, errno, "cannot create the parent directories of");
 		return;
 	}

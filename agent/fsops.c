@@ -18,8 +18,9 @@
 #define TEMP_BASE_MAX 200
 
 /* mkdir one directory of a mkdir -p walk. An existing directory (or a
- * symlink to one) is fine; anything else existing there is ENOTDIR. */
-static int make_dir(const char *dir, uid_t uid, gid_t gid)
+ * symlink to one) is fine; anything else existing there is ENOTDIR. A new
+ * one is made durable (its parent fsynced) when asked. */
+static int make_dir(const char *dir, uid_t uid, gid_t gid, int durable)
 {
 	struct stat st;
 	int err;
@@ -27,7 +28,7 @@ static int make_dir(const char *dir, uid_t uid, gid_t gid)
 	if (mkdir(dir, 0755) == 0) {
 		if (uid != (uid_t)-1 && lchown(dir, uid, gid) < 0)
 			return -1;
-		return 0;
+		return durable ? fsops_sync_parent(dir) : 0;
 	}
 	err = errno;
 	if (stat(dir, &st) == 0) {
@@ -41,7 +42,7 @@ static int make_dir(const char *dir, uid_t uid, gid_t gid)
 	return -1;
 }
 
-int fsops_make_parents(const char *path, uid_t uid, gid_t gid)
+int fsops_make_parents(const char *path, uid_t uid, gid_t gid, int durable)
 {
 	char dir[PATH_MAX];
 	struct stat st;
@@ -72,7 +73,7 @@ int fsops_make_parents(const char *path, uid_t uid, gid_t gid)
 		if (dir[i] != '/' || dir[i - 1] == '/')
 			continue;
 		dir[i] = '\0';
-		if (make_dir(dir, uid, gid) < 0)
+		if (make_dir(dir, uid, gid, durable) < 0)
 			return -1;
 		dir[i] = '/';
 	}

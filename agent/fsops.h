@@ -14,8 +14,9 @@
 /* mkdir -p of the parent directories of path (mode 0755, less the umask).
  * Each directory created here is chowned to (uid, gid) when
  * uid != (uid_t)-1; existing ones are left alone. ENOTDIR when a component
- * exists and is not a directory. */
-int fsops_make_parents(const char *path, uid_t uid, gid_t gid);
+ * exists and is not a directory. durable: the parent of each directory
+ * created is fsynced, so the new path survives a crash. */
+int fsops_make_parents(const char *path, uid_t uid, gid_t gid, int durable);
 
 /* Start an atomic write of path: create "<dir>/.<base>.sbx-XXXXXX" (mode
  * 0600, O_CLOEXEC) in the same directory and store its name in tmp. Returns

@@ -94,6 +94,25 @@ class DurableTests(unittest.IsolatedAsyncioTestCase):
         with open(os.path.join(self.wd, "f.txt")) as f:
             self.assertEqual(f.read(), "new contents")
 
+    async def test_new_directories_are_fsynced_too(self):
+        sb = await self.agent()
+        await sb.write_file("a/b/c.txt", "deep")
+        lines = await self.syscalls(sb)
+        # a's entry (in wd), b's (in a), then the file, then c.txt's entry (in b)
+        opened = {}
+        synced = []
+        for line in lines:
+            m = re.match(r'openat\(AT_FDCWD, "([^"]*)", ([^)]*)\) = (\d+)', line)
+            if m:  # fd numbers are reused: remember what each one is now
+                opened[m.group(3)] = m.group(1) if "O_DIRECTORY" in m.group(2) else None
+            m = re.match(r'fsync\((\d+)\)', line)
+            if m and opened.get(m.group(1)):
+                synced.append(opened[m.group(1)])
+        want = [self.wd, self.wd + "/a", self.wd + "/a/b"]
+        self.assertEqual(synced, want)
+        with open(os.path.join(self.wd, "a/b/c.txt")) as f:
+            self.assertEqual(f.read(), "deep")
+
     async def test_durable_false_skips_fsync(self):
         sb = await self.agent()
         await sb.write_file("g.txt", "fast", durable=False)

@@ -113,26 +113,26 @@ static void test_make_parents_nested(void)
 	struct stat st;
 
 	CHECK_EQ_INT(fsops_make_parents(at("mp/a/b/c/file"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 1), 0);
 	CHECK(stat(at("mp/a/b/c"), &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK_EQ_INT(st.st_uid, getuid());
 	CHECK(access(at("mp/a/b/c/file"), F_OK) < 0);
 
 	/* again: all there already */
 	CHECK_EQ_INT(fsops_make_parents(at("mp/a/b/c/file"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	/* doubled and trailing slashes, "." */
 	CHECK_EQ_INT(fsops_make_parents(at("mp//d/./e///f/"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	CHECK(stat(at("mp/d/e"), &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK(access(at("mp/d/e/f"), F_OK) < 0);
 	/* no parent to make */
-	CHECK_EQ_INT(fsops_make_parents("file", (uid_t)-1, (gid_t)-1), 0);
-	CHECK_EQ_INT(fsops_make_parents("/file", (uid_t)-1, (gid_t)-1), 0);
+	CHECK_EQ_INT(fsops_make_parents("file", (uid_t)-1, (gid_t)-1, 0), 0);
+	CHECK_EQ_INT(fsops_make_parents("/file", (uid_t)-1, (gid_t)-1, 0), 0);
 	/* through a symlink to a directory */
 	CHECK(symlink(at("mp/a"), at("mp/link")) == 0);
 	CHECK_EQ_INT(fsops_make_parents(at("mp/link/x/y"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	CHECK(stat(at("mp/a/x"), &st) == 0 && S_ISDIR(st.st_mode));
 }
 
@@ -145,7 +145,7 @@ static void test_make_parents_owner(void)
 		return;
 	}
 	CHECK(mkdir(at("own"), 0755) == 0);
-	CHECK_EQ_INT(fsops_make_parents(at("own/x/y/file"), 1234, 1235), 0);
+	CHECK_EQ_INT(fsops_make_parents(at("own/x/y/file"), 1234, 1235, 0), 0);
 	/* made here: chowned; there before: untouched */
 	CHECK(stat(at("own"), &st) == 0);
 	CHECK_EQ_INT(st.st_uid, 0);
@@ -163,16 +163,16 @@ static void test_make_parents_notdir(void)
 	CHECK(put_file(at("nd/f"), "x") == 0);
 	errno = 0;
 	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g/h"), (uid_t)-1,
-					(gid_t)-1), -1);
+					(gid_t)-1, 0), -1);
 	CHECK_EQ_INT(errno, ENOTDIR);
 	errno = 0;
-	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g"), (uid_t)-1, (gid_t)-1),
+	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g"), (uid_t)-1, (gid_t)-1, 0),
 		     -1);
 	CHECK_EQ_INT(errno, ENOTDIR);
 	/* a dangling symlink is not a directory either */
 	CHECK(symlink(at("nd/nowhere"), at("nd/dangling")) == 0);
 	CHECK_EQ_INT(fsops_make_parents(at("nd/dangling/g"), (uid_t)-1,
-					(gid_t)-1), -1);
+					(gid_t)-1, 0), -1);
 }
 
 static void test_temp_commit_new(void)

@@ -54,3 +54,16 @@ if [ "$(od -An -tx1 "$WORK/o" | tr -d ' \n')" = 1b5b33316d726564070d0a ]; then
 else
 	echo "FAIL term_command_streams_byte_exact: stdout $(od -An -tx1 "$WORK/o")"
 fi
+
+# --json: the agent's error text is escaped as JSON (\u001b, \u009b) and decodes back exactly
+"$SBX" exec box --json -w $'/x\e[2J\xc2\x9by' -- true >"$WORK/j" 2>/dev/null
+if python3 -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+assert b"\x1b" not in raw and b"\xc2\x9b" not in raw, raw
+assert b"\\u001b" in raw and b"\\u009b" in raw, raw
+assert "/x\x1b[2J\x9by" in json.loads(raw)["error"]["message"]' "$WORK/j"; then
+	echo "ok   term_json_error_escaped"
+else
+	echo "FAIL term_json_error_escaped: $(od -c "$WORK/j" | head -n 4 | tr '\n' ' ')"
+fi

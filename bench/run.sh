@@ -10,8 +10,9 @@
 # run at all.
 #
 # Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
-# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), TMPDIR (where the
-# temporary files go; default /tmp).
+# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
+# DURABLE_MIB (the large file of rows d1/d2, 256), DURABLE_FILES (small files of row d3,
+# 10000), TMPDIR (where the temporary files go; default /tmp).
 set -u
 
 BUILD=${BUILD:-build}
@@ -62,6 +63,7 @@ run() {
 run mem "$SBX_AGENT"
 run exec "$EXEC_REPS"
 run files "$FILE_REPS"
+run durable "${DURABLE_REPS:-3}" "${DURABLE_MIB:-256}" "${DURABLE_FILES:-10000}"
 run concurrency
 run auth
 run python
@@ -109,7 +111,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency python scale box k8s ec2; do
+for f in mem exec files durable concurrency python scale box k8s ec2; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

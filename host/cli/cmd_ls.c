@@ -146,7 +146,7 @@ int cmd_down(int argc, char **argv)
 				rc |= cli_sandbox_load(names[i], &sb) == 0 ? down_one(names[i]) : 0;
 		}
 	} else if (!named) {
-		fprintf(stderr, "usage: sbx down NAME... | --all\n");
+		cli_say(stderr, "usage: sbx down NAME... | --all\n");
 		return EXIT_USAGE;
 	}
 	return rc;

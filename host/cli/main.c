@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "sbx: unknown command '%s'\n\n", cmd);
+	cli_say(stderr, "sbx: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;
 }

@@ -164,15 +164,15 @@ void cli_print_no_sandbox(const char *name)
 {
 	char names[256][64];
 	int n = cli_sandbox_names(names, 256);
-	fprintf(stderr, "sbx: no sandbox named '%s'", name);
+	cli_say(stderr, "sbx: no sandbox named '%s'", name);
 	if (n == 0) {
-		fprintf(stderr, "; there are none (create one with: sbx up %s)\n", name);
+		cli_say(stderr, "; there are none (create one with: sbx up %s)\n", name);
 		return;
 	}
-	fprintf(stderr, "; existing:");
+	cli_say(stderr, "; existing:");
 	for (int i = 0; i < n; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", names[i]);
-	fprintf(stderr, " (create it with: sbx up %s)\n", name);
+		cli_say(stderr, "%s %s", i ? "," : "", names[i]);
+	cli_say(stderr, " (create it with: sbx up %s)\n", name);
 }
 
 /* The last non-empty line of a service's log, for error messages. */
@@ -225,10 +225,10 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 		if (!svc || strcmp(sb->services[i], svc) == 0)
 			found = found < 0 ? i : found;
 	if (found < 0) {
-		fprintf(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", name, svc);
+		cli_say(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", name, svc);
 		for (int i = 0; i < sb->nservices; i++)
-			fprintf(stderr, "%s %s", i ? "," : "", sb->services[i]);
-		fprintf(stderr, "\n");
+			cli_say(stderr, "%s %s", i ? "," : "", sb->services[i]);
+		cli_say(stderr, "\n");
 		return NULL;
 	}
 	svc = sb->services[found];
@@ -248,11 +248,11 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	char last[512];
 	cli_last_log_line(sb, svc, last, sizeof last);
 	if (!cli_service_pid(sb, svc))
-		fprintf(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
+		cli_say(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
 				"     recreate the sandbox: sbx down %s && sbx up %s\n",
 			name, svc, last[0] ? " (its last words: \"" : "", last, last[0] ? "\")" : "", name, name);
 	else
-		fprintf(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
+		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
 	return NULL;
 }
 

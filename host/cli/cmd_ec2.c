@@ -113,7 +113,7 @@ static int save_secret(const cli_sandbox *sb, const sbx_auth_key *k)
 	secret_path(sb, path, sizeof path);
 	if (sbx_keyfile_write(path, k, err, sizeof err) == 0)
 		return 0;
-	fprintf(stderr, "sbx up: %s\n", err);
+	cli_say(stderr, "sbx up: %s\n", err);
 	return -1;
 }
 
@@ -501,7 +501,7 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 	sbx_auth_key key;
 	secret_path(sb, path, sizeof path);
 	if (sbx_keyfile_read(path, &key, why, sizeof why) < 0) {
-		fprintf(stderr, "sbx: %s: the agent on %s cannot be reached without it\n", why, r.instance_id);
+		cli_say(stderr, "sbx: %s: the agent on %s cannot be reached without it\n", why, r.instance_id);
 		return NULL;
 	}
 	waiter w = {0};

@@ -9,8 +9,10 @@
  *        DIR/sbx-agent                  a build tree (build/sbx, build/sbx-agent)
  *        DIR/libexec/sbx-agent          the Python wheel (inspect_sbx/libexec/)
  *        DIR/../libexec/sbx/sbx-agent   `make install` (PREFIX/bin, PREFIX/lib)
- *      and for the chart DIR/chart/agent-env, DIR/../share/sbx/chart/agent-env
- *      and a checkout's chart/agent-env one or two levels up;
+ *        DIR/../../sbx-agent            a build tree's Python package (BUILD/python/inspect_sbx)
+ *      and for the chart DIR/chart/agent-env (the wheel),
+ *      DIR/../share/sbx/chart/agent-env (`make install`), and a checkout's
+ *      chart/agent-env up to five levels up;
  *   3. the agent only: each directory of $PATH.
  *
  * What was looked at is kept for the error message of whoever fails to
@@ -98,7 +100,8 @@ const char *sbx_default_agent_path(void)
 	if (env && *env)
 		return env;
 	note(agent_tried, "$SBX_AGENT (unset)");
-	static const char *const rel[] = {"sbx-agent", "libexec/sbx-agent", "../libexec/sbx/sbx-agent"};
+	static const char *const rel[] = {"sbx-agent", "libexec/sbx-agent", "../libexec/sbx/sbx-agent",
+					  "../../sbx-agent"};
 	char dirs[2][PATH_MAX];
 	int n = code_dirs(dirs);
 	for (int i = 0; i < n; i++)
@@ -119,7 +122,8 @@ const char *sbx_default_chart_path(void)
 		return env;
 	note(chart_tried, "$SBX_CHART (unset)");
 	static const char *const rel[] = {"chart/agent-env", "../share/sbx/chart/agent-env", "../chart/agent-env",
-					  "../../chart/agent-env"};
+					  "../../chart/agent-env", "../../../chart/agent-env",
+					  "../../../../chart/agent-env", "../../../../../chart/agent-env"};
 	char dirs[2][PATH_MAX], probe[PATH_MAX + 16];
 	int n = code_dirs(dirs);
 	for (int i = 0; i < n; i++)

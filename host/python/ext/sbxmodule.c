@@ -785,6 +785,22 @@ static PyObject *mod_inflight(PyObject *m, PyObject *unused)
 	return PyLong_FromLong(g_inflight);
 }
 
+static PyObject *mod_default_chart(PyObject *m, PyObject *unused)
+{
+	(void)m;
+	(void)unused;
+	return PyUnicode_DecodeFSDefault(sbx_default_chart_path());
+}
+
+static PyObject *mod_locate_tried(PyObject *m, PyObject *chart)
+{
+	(void)m;
+	int yes = PyObject_IsTrue(chart);
+	if (yes < 0)
+		return NULL;
+	return PyUnicode_DecodeFSDefault(sbx_locate_tried(yes));
+}
+
 static PyObject *mod_default_agent(PyObject *m, PyObject *unused)
 {
 	(void)m;
@@ -1612,6 +1628,8 @@ static PyMethodDef module_methods[] = {
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},
 	{"inflight", mod_inflight, METH_NOARGS, "Calls started and not yet done."},
 	{"default_agent", mod_default_agent, METH_NOARGS, "The agent binary libsbx starts by default."},
+	{"default_chart", mod_default_chart, METH_NOARGS, "The agent-env chart libsbx uses by default."},
+	{"locate_tried", mod_locate_tried, METH_O, "Where the last default_agent (False) / default_chart (True) looked."},
 	{"ec2_up", (PyCFunction)(void (*)(void))mod_ec2_up, METH_VARARGS | METH_KEYWORDS,
 	 "ec2_up(settings, task, owner, on_ready, agent=None, agent_port=0, poll_ms=0) -> Ec2; "
 	 "on_ready(None or error tuple)"},

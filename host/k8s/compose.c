@@ -64,6 +64,21 @@ static void warn(cv *c, yaml_node_t *at, const char *fmt, ...)
 	c->warn(c->ud, all);
 }
 
+/* A message that only informs (nothing was dropped): "note: " first. */
+static void note(cv *c, yaml_node_t *at, const char *fmt, ...)
+{
+	if (!c->warn)
+		return;
+	char pre[600], msg[1200], all[1900];
+	where(c, at, pre, sizeof pre);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(all, sizeof all, "note: %s%s", pre, msg);
+	c->warn(c->ud, all);
+}
+
 /* ---- the output document --------------------------------------------------- */
 
 static int must(int id)
@@ -102,6 +117,44 @@ static int o_int(cv *c, long v)
 	return o_plain(c, s);
 }
 
+/* A number written plainly in the compose file (42, 0.5) stays a number, as
+ * the k8s sandbox keeps it; anything else is text. */
+static int plain_number(yaml_node_t *n)
+{
+	const char *s = ydoc_str(n);
+	if (!s || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	size_t i = *s == '-';
+	size_t digits = strspn(s + i, "0123456789");
+	if (!digits || digits > 18)
+		return 0;
+	i += digits;
+	if (s[i] == '.') {
+		size_t frac = strspn(s + i + 1, "0123456789");
+		if (!frac || frac > 18)
+			return 0;
+		i += 1 + frac;
+	}
+	return s[i] == 0;
+}
+
+static int o_like(cv *c, yaml_node_t *n)
+{
+	return plain_number(n) ? o_plain(c, ydoc_str(n)) : o_str(c, ydoc_str(n));
+}
+
+/* The value of KEY in an output mapping, or 0. */
+static int o_get(cv *c, int map, const char *key)
+{
+	yaml_node_t *m = yaml_document_get_node(&c->out, map);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->out, p->key);
+		if (!strcmp((const char *)k->data.scalar.value, key))
+			return p->value;
+	}
+	return 0;
+}
+
 static void o_set(cv *c, int map, const char *key, int value)
 {
 	must(yaml_document_append_mapping_pair(&c->out, map, o_plain(c, key), value));
@@ -124,11 +177,14 @@ typedef struct ignored_key {
 	const char *key, *why;
 } ignored_key;
 
+/* What sort_keys does with an "x-" key it was not asked for. */
+enum { EXT_WARN, EXT_QUIET, EXT_REFUSE };
+
 /* Fills found[i] with the value of names[i] (NULL when absent). Keys in
- * ign get a warning, "x-" extension keys are skipped quietly when
- * quiet_ext (else warned about), and any other key is an error. */
+ * ign get a warning, other "x-" extension keys are handled as ext says
+ * (EXT_WARN, EXT_QUIET, EXT_REFUSE), and any other key is an error. */
 static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *const *names, size_t nnames,
-		     yaml_node_t **found, const ignored_key *ign, int quiet_ext)
+		     yaml_node_t **found, const ignored_key *ign, int ext)
 {
 	for (size_t i = 0; i < nnames; i++)
 		found[i] = NULL;
@@ -159,8 +215,8 @@ static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *cons
 			warn(c, ps[p].key, "'%s' ignored: %s", k, ig->why);
 			continue;
 		}
-		if (!strncmp(k, "x-", 2)) {
-			if (!quiet_ext)
+		if (!strncmp(k, "x-", 2) && ext != EXT_REFUSE) {
+			if (ext == EXT_WARN)
 				warn(c, ps[p].key, "extension key '%s' ignored", k);
 			continue;
 		}
@@ -316,7 +372,7 @@ static int argv_list(cv *c, yaml_node_t *n, const char *key)
 
 /* ---- service keys ------------------------------------------------------------- */
 
-static int env_item(cv *c, int seq, yaml_node_t *at, const char *name, size_t name_len, const char *value)
+static int env_item(cv *c, int seq, yaml_node_t *at, const char *name, size_t name_len, int value)
 {
 	if (name_len == 0)
 		return bad(c, at, "an environment variable has an empty name");
@@ -327,7 +383,7 @@ static int env_item(cv *c, int seq, yaml_node_t *at, const char *name, size_t na
 	nm[name_len] = 0;
 	int m = o_map(c);
 	o_set(c, m, "name", o_str(c, nm));
-	o_set(c, m, "value", o_str(c, value));
+	o_set(c, m, "value", value);
 	o_push(c, seq, m);
 	return 0;
 }
@@ -345,7 +401,7 @@ static int environment(cv *c, yaml_node_t *n)
 					   "environment entry '%s' has no '=': write NAME=VALUE (sbx does not copy "
 					   "variables from the host into the sandbox)",
 					   s ? s : ydoc_kind(item));
-			if (env_item(c, seq, item, s, (size_t)(eq - s), eq + 1) < 0)
+			if (env_item(c, seq, item, s, (size_t)(eq - s), o_str(c, eq + 1)) < 0)
 				return -1;
 		}
 		return seq;
@@ -367,7 +423,7 @@ static int environment(cv *c, yaml_node_t *n)
 				 "environment variable '%s' has no value: give it one (sbx does not copy variables "
 				 "from the host into the sandbox)",
 				 k);
-		else if (env_item(c, seq, ps[i].key, k, strlen(k), v) < 0)
+		else if (env_item(c, seq, ps[i].key, k, strlen(k), o_like(c, ps[i].value)) < 0)
 			rc = -1;
 	}
 	free(ps);
@@ -452,15 +508,13 @@ static int healthcheck_test(cv *c, yaml_node_t *t, int *probe_off)
 /* healthcheck -> readinessProbe; 0 when the check is disabled. */
 static int healthcheck(cv *c, yaml_node_t *n)
 {
-	enum { TEST, INTERVAL, TIMEOUT, START_PERIOD, RETRIES, DISABLE, NKEYS };
-	static const char *const names[NKEYS] = {"test", "interval", "timeout", "start_period", "retries", "disable"};
+	enum { TEST, INTERVAL, TIMEOUT, START_PERIOD, RETRIES, NKEYS }; /* 'disable' is refused, as by the k8s sandbox */
+	static const char *const names[NKEYS] = {"test", "interval", "timeout", "start_period", "retries"};
 	static const ignored_key ign[] = {{"start_interval", "Kubernetes probes have no separate start interval"},
 					  {NULL, NULL}};
 	yaml_node_t *k[NKEYS];
-	if (sort_keys(c, n, "healthcheck", names, NKEYS, k, ign, 0) < 0)
+	if (sort_keys(c, n, "healthcheck", names, NKEYS, k, ign, EXT_WARN) < 0)
 		return -1;
-	if (k[DISABLE] && ydoc_bool(k[DISABLE]) == 1)
-		return 0;
 	if (!k[TEST])
 		return bad(c, n, "healthcheck has no 'test'");
 	int off = 0;
@@ -500,14 +554,14 @@ static int resource_set(cv *c, yaml_node_t *n, const char *what)
 					  {"devices", "devices cannot be reserved through the agent-env chart"},
 					  {NULL, NULL}};
 	yaml_node_t *k[NKEYS];
-	if (sort_keys(c, n, what, names, NKEYS, k, ign, 0) < 0)
+	if (sort_keys(c, n, what, names, NKEYS, k, ign, EXT_REFUSE) < 0)
 		return -1;
 	int m = o_map(c);
 	char q[64];
 	if (k[CPUS]) {
 		if (cpu_quantity(c, k[CPUS], "cpus", q, sizeof q) < 0)
 			return -1;
-		o_set(c, m, "cpu", o_str(c, q));
+		o_set(c, m, "cpu", o_like(c, k[CPUS]));
 	}
 	if (k[MEMORY]) {
 		if (byte_quantity(c, k[MEMORY], "memory", q, sizeof q) < 0)
@@ -527,12 +581,12 @@ static int resources(cv *c, yaml_node_t *deploy, yaml_node_t *mem_limit, yaml_no
 		{"replicas", "every service is one pod"},
 		{NULL, NULL}};
 	yaml_node_t *res;
-	if (sort_keys(c, deploy, "deploy", dnames, 1, &res, dign, 0) < 0)
+	if (sort_keys(c, deploy, "deploy", dnames, 1, &res, dign, EXT_REFUSE) < 0)
 		return -1;
 	if (res && !ydoc_is_null(res)) {
 		static const char *const rnames[] = {"limits", "reservations"};
 		yaml_node_t *k[2];
-		if (sort_keys(c, res, "deploy.resources", rnames, 2, k, NULL, 0) < 0)
+		if (sort_keys(c, res, "deploy.resources", rnames, 2, k, NULL, EXT_REFUSE) < 0)
 			return -1;
 		if (mem_limit)
 			warn(c, mem_limit, "'mem_limit' ignored: deploy.resources is set and takes precedence");
@@ -562,7 +616,7 @@ static int resources(cv *c, yaml_node_t *deploy, yaml_node_t *mem_limit, yaml_no
 		if (cpus) {
 			if (cpu_quantity(c, cpus, "cpus", q, sizeof q) < 0)
 				return -1;
-			o_set(c, set, "cpu", o_str(c, q));
+			o_set(c, set, "cpu", o_like(c, cpus));
 		}
 		if (mem_limit) {
 			if (byte_quantity(c, mem_limit, "mem_limit", q, sizeof q) < 0)
@@ -572,6 +626,45 @@ static int resources(cv *c, yaml_node_t *deploy, yaml_node_t *mem_limit, yaml_no
 		o_set(c, m, pass ? "requests" : "limits", set);
 	}
 	return m;
+}
+
+/* One security_opt entry, "seccomp=VALUE" or "seccomp:VALUE": unconfined ->
+ * Unconfined, builtin -> RuntimeDefault, a relative path -> a Localhost
+ * profile (which must be on every node). Returns the profile, or -1. */
+static int seccomp_profile(cv *c, yaml_node_t *item)
+{
+	const char *s = ydoc_str(item);
+	if (!s || ydoc_is_null(item) || strncmp(s, "seccomp", 7) || (s[7] != '=' && s[7] != ':'))
+		return bad(c, item,
+			   "security_opt '%s' is not supported: only seccomp=unconfined, seccomp=builtin or "
+			   "seccomp=PROFILE.json translate to Kubernetes (set other options in a values.yaml "
+			   "securityContext)",
+			   s ? s : ydoc_kind(item));
+	const char *v = s + 8;
+	int prof = o_map(c);
+	if (!strcmp(v, "unconfined")) {
+		o_set(c, prof, "type", o_plain(c, "Unconfined"));
+		return prof;
+	}
+	if (!strcmp(v, "builtin")) {
+		o_set(c, prof, "type", o_plain(c, "RuntimeDefault"));
+		return prof;
+	}
+	int escapes = !strcmp(v, "..") || !strncmp(v, "../", 3) || strstr(v, "/../") ||
+		      (strlen(v) >= 3 && !strcmp(v + strlen(v) - 3, "/.."));
+	if (!*v || *v == '/' || escapes)
+		return bad(c, item,
+			   "seccomp profile '%s' is not usable: Kubernetes reads a Localhost profile relative "
+			   "to the kubelet's seccomp directory, so give a relative path without '..' (or "
+			   "unconfined / builtin)",
+			   v);
+	o_set(c, prof, "type", o_plain(c, "Localhost"));
+	o_set(c, prof, "localhostProfile", o_str(c, v));
+	note(c, item,
+	     "seccomp profile '%s' becomes a Localhost profile: the file must be on every node, at "
+	     "/var/lib/kubelet/seccomp/%s by default (a missing file fails when the pod starts)",
+	     v, v);
+	return prof;
 }
 
 /* user "uid[:gid]" and security_opt (seccomp) -> securityContext; 0: none. */
@@ -602,20 +695,12 @@ static int security_context(cv *c, yaml_node_t *user, yaml_node_t *opts)
 	if (opts) {
 		if (opts->type != YAML_SEQUENCE_NODE)
 			return bad(c, opts, "'security_opt' must be a list, not %s", ydoc_kind(opts));
-		for (size_t i = 0; i < ydoc_len(opts); i++) {
-			yaml_node_t *item = ydoc_item(&c->in, opts, i);
-			const char *s = ydoc_str(item);
-			if (s && (!strcmp(s, "seccomp:unconfined") || !strcmp(s, "seccomp=unconfined"))) {
-				int prof = o_map(c);
-				o_set(c, prof, "type", o_plain(c, "Unconfined"));
-				o_set(c, m, "seccompProfile", prof);
-				continue;
-			}
-			return bad(c, item,
-				   "security_opt '%s' is not supported: only seccomp:unconfined translates to "
-				   "Kubernetes (set other options in a values.yaml securityContext)",
-				   s ? s : ydoc_kind(item));
-		}
+		int prof = 0;
+		for (size_t i = 0; i < ydoc_len(opts); i++)
+			if ((prof = seccomp_profile(c, ydoc_item(&c->in, opts, i))) < 0)
+				return -1;
+		if (prof)
+			o_set(c, m, "seccompProfile", prof);
 	}
 	return m;
 }
@@ -665,18 +750,90 @@ static int service_networks(cv *c, yaml_node_t *n)
 enum {
 	S_RUNTIME, S_IMAGE, S_ENTRYPOINT, S_COMMAND, S_WORKING_DIR, S_ENVIRONMENT, S_VOLUMES, S_HEALTHCHECK,
 	S_MEM_LIMIT, S_CPUS, S_DEPLOY, S_USER, S_SECURITY_OPT, S_NETWORK_MODE, S_NETWORKS, S_HOSTNAME,
-	S_X_DEFAULT, S_NKEYS
+	S_X_DEFAULT, S_X_INSPECT, S_X_K8S, S_BUILD, S_X_LOCAL, S_MEMSWAP, S_NKEYS
 };
 static const char *const service_keys[S_NKEYS] = {
 	"runtime", "image", "entrypoint", "command", "working_dir", "environment", "volumes", "healthcheck",
-	"mem_limit", "cpus", "deploy", "user", "security_opt", "network_mode", "networks", "hostname", "x-default"};
+	"mem_limit", "cpus", "deploy", "user", "security_opt", "network_mode", "networks", "hostname", "x-default",
+	"x-inspect_k8s_sandbox", "x-k8s", "build", "x-local", "memswap_limit"};
 static const ignored_key service_ignored[] = {
-	{"build", "Kubernetes pulls every image from a registry; push the image and set 'image'"},
-	{"x-local", "Kubernetes pulls every image from a registry"},
 	{"expose", "every port is open to the other services of the sandbox"},
 	{"init", "Kubernetes has no init process option"},
-	{"memswap_limit", "Kubernetes pods have no swap"},
 	{NULL, NULL}};
+
+/* The chart's own default image, for a service without 'image:'. */
+#define DEFAULT_IMAGE "python:3.12-bookworm"
+
+/* build / x-local: one warning naming both (images come from a registry). */
+static void warn_local_image(cv *c, yaml_node_t **k)
+{
+	if (!k[S_BUILD] && !k[S_X_LOCAL])
+		return;
+	const char *both = k[S_BUILD] && k[S_X_LOCAL] ? "'x-local' and 'build'" : k[S_BUILD] ? "'build'" : "'x-local'";
+	yaml_node_t *at = k[S_X_LOCAL] ? k[S_X_LOCAL] : k[S_BUILD];
+	warn(c, at, "%s ignored: Kubernetes pulls every image from a registry; push the image and set 'image'%s",
+	     both, k[S_IMAGE] ? "" : " (until then the chart's " DEFAULT_IMAGE " is used)");
+}
+
+/* x-inspect_k8s_sandbox.resources (or x-k8s): Kubernetes requests and limits
+ * compose cannot express (ephemeral-storage, hugepages-2Mi, ...), merged into
+ * res (0: none yet). A key that mem_limit, cpus or deploy set is refused.
+ * Returns the resources mapping, 0 or -1. */
+static int ext_resources(cv *c, yaml_node_t *n, const char *ext, int res)
+{
+	static const char *const names[] = {"requests", "limits"};
+	yaml_node_t *k[2];
+	char what[80];
+	snprintf(what, sizeof what, "'%s.resources'", ext);
+	if (sort_keys(c, n, what, names, 2, k, NULL, EXT_REFUSE) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		if (!k[i] || ydoc_is_null(k[i]))
+			continue;
+		if (k[i]->type != YAML_MAPPING_NODE)
+			return bad(c, k[i], "'%s.resources.%s' must map resource names to quantities, not %s", ext,
+				   names[i], ydoc_kind(k[i]));
+		if (!res)
+			res = o_map(c);
+		int set = o_get(c, res, names[i]);
+		if (!set) {
+			set = o_map(c);
+			o_set(c, res, names[i], set);
+		}
+		size_t np;
+		ypair *ps = ydoc_pairs(&c->in, k[i], &np);
+		int rc = 0;
+		for (size_t p = 0; p < np && !rc; p++) {
+			const char *key = ydoc_str(ps[p].key), *v = ydoc_str(ps[p].value);
+			if (!key || !v || ydoc_is_null(ps[p].value))
+				rc = bad(c, ps[p].value, "'%s.resources.%s' entries must be quantities such as 80Gi", ext,
+					 names[i]);
+			else if (o_get(c, set, key))
+				rc = bad(c, ps[p].key,
+					 "%s.%s in '%s.resources' is already set by mem_limit, cpus or deploy.resources: "
+					 "set it in one place",
+					 names[i], key, ext);
+			else
+				o_setq(c, set, key, o_like(c, ps[p].value));
+		}
+		free(ps);
+		if (rc)
+			return -1;
+	}
+	return res;
+}
+
+/* A service's x-inspect_k8s_sandbox (or x-k8s): only 'resources'. */
+static int service_extension(cv *c, yaml_node_t *n, const char *ext, int res)
+{
+	static const char *const names[] = {"resources"};
+	yaml_node_t *r;
+	char what[80];
+	snprintf(what, sizeof what, "a service's '%s'", ext);
+	if (sort_keys(c, n, what, names, 1, &r, NULL, EXT_REFUSE) < 0)
+		return -1;
+	return r && !ydoc_is_null(r) ? ext_resources(c, r, ext, res) : res;
+}
 
 /* One service -> one services.<name> mapping (-1 on error). */
 static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_from)
@@ -684,7 +841,7 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	yaml_node_t *k[S_NKEYS];
 	if (ydoc_is_null(n))
 		return bad(c, n, "the service is empty: it needs at least an image");
-	if (sort_keys(c, n, "a service", service_keys, S_NKEYS, k, service_ignored, 1) < 0)
+	if (sort_keys(c, n, "a service", service_keys, S_NKEYS, k, service_ignored, EXT_QUIET) < 0)
 		return -1;
 	int m = o_map(c), v;
 	if (k[S_RUNTIME]) {
@@ -692,11 +849,9 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 			return -1;
 		o_set(c, m, "runtimeClassName", o_str(c, ydoc_str(k[S_RUNTIME])));
 	}
-	if (!k[S_IMAGE])
-		return bad(c, n, "no 'image': Kubernetes pulls every image from a registry, so each service needs one");
-	if (need_text(c, k[S_IMAGE], "image") < 0)
+	if (k[S_IMAGE] && need_text(c, k[S_IMAGE], "image") < 0)
 		return -1;
-	o_set(c, m, "image", o_str(c, ydoc_str(k[S_IMAGE])));
+	o_set(c, m, "image", o_str(c, k[S_IMAGE] ? ydoc_str(k[S_IMAGE]) : DEFAULT_IMAGE));
 	if (k[S_ENTRYPOINT] && !ydoc_is_null(k[S_ENTRYPOINT])) {
 		if ((v = argv_list(c, k[S_ENTRYPOINT], "entrypoint")) < 0)
 			return -1;
@@ -713,7 +868,7 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 		o_set(c, m, "workingDir", o_str(c, ydoc_str(k[S_WORKING_DIR])));
 	}
 	o_set(c, m, "dnsRecord", o_plain(c, "true")); /* every compose service has a DNS name */
-	if (renamed_from) {
+	if (renamed_from && valid_k8s_name(renamed_from, 63, 0)) {
 		int names = o_seq(c);
 		o_push(c, names, o_str(c, renamed_from)); /* its compose name still resolves */
 		o_set(c, m, "additionalDnsRecords", names);
@@ -736,16 +891,26 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	}
 	if ((v = resources(c, k[S_DEPLOY], k[S_MEM_LIMIT], k[S_CPUS])) < 0)
 		return -1;
+	if (k[S_X_INSPECT] && k[S_X_K8S])
+		return bad(c, k[S_X_K8S], "both 'x-inspect_k8s_sandbox' and 'x-k8s' are set: use one ('x-k8s' is its "
+					  "short name)");
+	yaml_node_t *ext = k[S_X_INSPECT] ? k[S_X_INSPECT] : k[S_X_K8S];
+	if (ext && (v = service_extension(c, ext, k[S_X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s", v)) < 0)
+		return -1;
 	if (v)
 		o_set(c, m, "resources", v);
 	if ((v = security_context(c, k[S_USER], k[S_SECURITY_OPT])) < 0)
 		return -1;
 	if (v)
 		o_set(c, m, "securityContext", v);
-	if (k[S_NETWORK_MODE]) {
-		const char *mode = ydoc_str(k[S_NETWORK_MODE]);
+	if (k[S_MEMSWAP] && !ydoc_is_null(k[S_MEMSWAP]))
+		warn(c, k[S_MEMSWAP], "'memswap_limit: %s' ignored: Kubernetes has no per-container swap limit",
+		     ydoc_str(k[S_MEMSWAP]) ? ydoc_str(k[S_MEMSWAP]) : ydoc_kind(k[S_MEMSWAP]));
+	const char *mode = k[S_NETWORK_MODE] ? ydoc_str(k[S_NETWORK_MODE]) : NULL;
+	if (k[S_NETWORK_MODE] && !(mode && !strcmp(mode, "bridge"))) { /* bridge: compose's default */
 		if (!mode || strcmp(mode, "none"))
-			return bad(c, k[S_NETWORK_MODE], "network_mode '%s' is not supported: only 'none' translates",
+			return bad(c, k[S_NETWORK_MODE],
+				   "network_mode '%s' is not supported: only 'none' (and 'bridge', the default) translate",
 				   mode ? mode : ydoc_kind(k[S_NETWORK_MODE]));
 		if (k[S_NETWORKS])
 			return bad(c, k[S_NETWORKS], "'network_mode: none' and 'networks' cannot both be set");
@@ -765,18 +930,21 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	}
 	if (k[S_X_DEFAULT] && ydoc_bool(k[S_X_DEFAULT]) < 0)
 		return bad(c, k[S_X_DEFAULT], "'x-default' must be true or false");
+	warn_local_image(c, k);
 	return m;
 }
 
 /* ---- top level --------------------------------------------------------------------- */
 
-/* Which service becomes "default": the one named so, else the one marked
- * x-default: true, else the first. */
+/* Which service is "default": the one named so, else the one marked
+ * x-default: true, else the first when there are several. A lone service
+ * keeps its name (*out = n: none; the chart then adds its own default). */
 static int pick_default(cv *c, ypair *svcs, size_t n, size_t *out)
 {
 	int marked = -1;
 	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(ydoc_str(svcs[i].key), "default")) {
+		const char *name = ydoc_str(svcs[i].key);
+		if (name && !strcmp(name, "default")) {
 			*out = i;
 			return 0;
 		}
@@ -790,7 +958,7 @@ static int pick_default(cv *c, ypair *svcs, size_t n, size_t *out)
 				   ydoc_str(svcs[marked].key), ydoc_str(svcs[i].key));
 		marked = (int)i;
 	}
-	*out = marked >= 0 ? (size_t)marked : 0;
+	*out = marked >= 0 ? (size_t)marked : n > 1 ? 0 : n;
 	return 0;
 }
 
@@ -805,22 +973,20 @@ static int services(cv *c, yaml_node_t *n)
 		free(ps);
 		return bad(c, n, "'services' is empty: define at least one service");
 	}
-	int rc = 0;
+	size_t dflt = 0;
+	int rc = pick_default(c, ps, np, &dflt);
 	for (size_t i = 0; i < np && !rc; i++) {
 		const char *name = ydoc_str(ps[i].key);
-		if (!name || !valid_k8s_name(name, 63, 0))
+		if (i != dflt && (!name || !valid_k8s_name(name, 63, 0))) /* the default is renamed */
 			rc = bad(c, ps[i].key,
 				 "service name '%s' is not a Kubernetes name: use lower-case letters, digits and '-' "
 				 "(at most 63, starting and ending with a letter or digit)",
 				 name ? name : "?");
 	}
-	size_t dflt = 0;
-	if (!rc)
-		rc = pick_default(c, ps, np, &dflt);
 	int m = rc ? -1 : o_map(c);
 	for (size_t pass = 0; pass < np + 1 && !rc; pass++) { /* the default first, then file order */
 		size_t i = pass == 0 ? dflt : pass - 1;
-		if (pass > 0 && i == dflt)
+		if ((pass > 0 && i == dflt) || i >= np)
 			continue;
 		const char *name = ydoc_str(ps[i].key);
 		int renamed = strcmp(name, "default") != 0 && i == dflt;
@@ -882,7 +1048,7 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 		} else {
 			static const char *const names[] = {"driver", "internal"};
 			yaml_node_t *k[2];
-			if (sort_keys(c, v, "a network", names, 2, k, NULL, 0) < 0) {
+			if (sort_keys(c, v, "a network", names, 2, k, NULL, EXT_WARN) < 0) {
 				rc = -1;
 				break;
 			}
@@ -929,7 +1095,7 @@ static int extension(cv *c, int values, yaml_node_t *n, const char *key)
 	yaml_node_t *k[NKEYS];
 	char what[64];
 	snprintf(what, sizeof what, "'%s'", key);
-	if (sort_keys(c, n, what, names, NKEYS, k, NULL, 0) < 0)
+	if (sort_keys(c, n, what, names, NKEYS, k, NULL, EXT_REFUSE) < 0)
 		return -1;
 	for (int i = 0; i < NKEYS; i++) {
 		if (!k[i] || ydoc_is_null(k[i]))
@@ -939,6 +1105,8 @@ static int extension(cv *c, int values, yaml_node_t *n, const char *key)
 			v = string_list(c, k[i], names[i]);
 		} else if (i == SA_NAME) {
 			v = need_text(c, k[i], names[i]) < 0 ? -1 : o_str(c, ydoc_str(k[i]));
+			if (v > 0 && (plain_number(k[i]) || ydoc_bool(k[i]) >= 0))
+				v = bad(c, k[i], "'%s' must be text: quote it (\"%s\")", names[i], ydoc_str(k[i]));
 		} else {
 			int b = ydoc_bool(k[i]);
 			v = b < 0 ? bad(c, k[i], "'%s' must be true or false", names[i]) : o_plain(c, b ? "true" : "false");
@@ -962,22 +1130,13 @@ static int translate(cv *c)
 	if (root->type != YAML_MAPPING_NODE)
 		return bad(c, root, "a compose file is a mapping with 'services:', not %s", ydoc_kind(root));
 	/* Top-level x- keys other than ours only hold YAML anchors: quiet. */
-	if (sort_keys(c, root, "a compose file", names, NKEYS, k, ign, 1) < 0)
+	if (sort_keys(c, root, "a compose file", names, NKEYS, k, ign, EXT_QUIET) < 0)
 		return -1;
 	if (k[X_INSPECT] && k[X_K8S])
 		return bad(c, k[X_K8S], "both 'x-inspect_k8s_sandbox' and 'x-k8s' are set: use one");
 	c->volumes = k[VOLUMES];
 	c->networks = k[NETWORKS];
-	int values = o_map(c);
-	yaml_node_t *ext = k[X_INSPECT] ? k[X_INSPECT] : k[X_K8S];
-	if (ext && extension(c, values, ext, k[X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s") < 0)
-		return -1;
-	if (k[NETWORKS] && !ydoc_is_null(k[NETWORKS])) {
-		int v = definitions(c, k[NETWORKS], 1);
-		if (v < 0)
-			return -1;
-		o_set(c, values, "networks", v);
-	}
+	int values = o_map(c); /* in the k8s sandbox's order */
 	int v = services(c, k[SERVICES]);
 	if (v < 0)
 		return -1;
@@ -987,6 +1146,14 @@ static int translate(cv *c)
 			return -1;
 		o_set(c, values, "volumes", v);
 	}
+	if (k[NETWORKS] && !ydoc_is_null(k[NETWORKS])) {
+		if ((v = definitions(c, k[NETWORKS], 1)) < 0)
+			return -1;
+		o_set(c, values, "networks", v);
+	}
+	yaml_node_t *ext = k[X_INSPECT] ? k[X_INSPECT] : k[X_K8S];
+	if (ext && extension(c, values, ext, k[X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s") < 0)
+		return -1;
 	return 0;
 }
 

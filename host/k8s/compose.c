@@ -118,7 +118,8 @@ static int o_int(cv *c, long v)
 }
 
 /* A number written plainly in the compose file (42, 0.5) stays a number, as
- * the k8s sandbox keeps it; anything else is text. */
+ * the k8s sandbox keeps it; anything else is text, and so is 010 (YAML 1.1
+ * readers would take it for octal 8). */
 static int plain_number(yaml_node_t *n)
 {
 	const char *s = ydoc_str(n);
@@ -126,7 +127,7 @@ static int plain_number(yaml_node_t *n)
 		return 0;
 	size_t i = *s == '-';
 	size_t digits = strspn(s + i, "0123456789");
-	if (!digits || digits > 18)
+	if (!digits || digits > 18 || (digits > 1 && s[i] == '0'))
 		return 0;
 	i += digits;
 	if (s[i] == '.') {

@@ -737,6 +737,63 @@ class Chart(unittest.TestCase):
         self.assertRegex(corefile, r"(?m)^\s*bind 127\.0\.0\.1\s*$")
         self.assertRegex(corefile, r"(?m)^\s*forward \. /etc/resolv\.conf")
 
+    # ----- as the k8s sandbox renders it today -----
+
+    def test_k8s_sandbox_version_label(self):
+        with open(os.path.join(CHART, "Chart.yaml")) as f:
+            version = str(yaml.safe_load(f)["version"])
+        for svc in ("default", "nginx"):
+            self.assertEqual(pod(render("full"), svc)["metadata"]["labels"]["aisi.gov.uk/k8s-sandbox-version"],
+                             version)
+
+    def test_mount_order_user_first(self):
+        mounts = container(render("full"), "default")["volumeMounts"]
+        paths = [m["mountPath"] for m in mounts]
+        self.assertEqual(paths[0], "/scratch", "the service's own volumeMounts come first")
+        self.assertLess(paths.index("/shared"), paths.index("/etc/resolv.conf"))
+        self.assertEqual(paths[-1], "/etc/resolv.conf")
+        self.assertEqual(mounts[-1], {"name": "resolv-conf", "mountPath": "/etc/resolv.conf",
+                                      "subPath": "resolv.conf"})
+
+    def test_coredns_command_and_corefile_mount(self):
+        for sets, cmd in ((("corednsImage=x/coredns:1",), ["/coredns", "-conf", "/etc/coredns/Corefile"]),
+                          (("corednsCommand[0]=/special-dns",), ["/special-dns"])):
+            c = container(render(sets=sets), "default", "coredns")
+            self.assertEqual(c["command"], cmd)
+            self.assertEqual(c["volumeMounts"], [{"name": "coredns-config", "mountPath": "/etc/coredns/Corefile",
+                                                  "subPath": "Corefile", "readOnly": True}])
+        vols = {v["name"]: v for v in pod(render(), "default")["spec"]["volumes"]}
+        self.assertEqual(vols["coredns-config"]["configMap"]["name"], f"{FULL}-coredns-configmap")
+
+    def test_service_account_name_stays_text(self):
+        for name in ("null", "true", "123"):
+            objs = render(sets=("serviceAccountCreate=true", f"string:serviceAccountName={name}"))
+            self.assertEqual(one(objs, "ServiceAccount", name)["metadata"]["name"], name)
+            self.assertEqual(pod(objs, "default")["spec"]["serviceAccountName"], name)
+        err = render_error(sets=("serviceAccountCreate=true",))
+        self.assertIn("serviceAccountName is not set", err)
+        self.assertNotIn("serviceAccountName", pod(render(), "default")["spec"])
+
+    def test_isolated_denies_ingress_and_egress(self):
+        iso = policy(render("isolated"), "svc-offline-isolate")["spec"]
+        self.assertEqual(iso["ingressDeny"], [{"fromEntities": ["all"]}])
+        self.assertEqual(iso["egressDeny"], [{"toEntities": ["all"]}])
+
+    def test_port_names(self):
+        svc = one(render("ports-no-networks"), "Service", f"{FULL}-db")
+        self.assertEqual(svc["spec"]["ports"], [{"name": "port-5432", "port": 5432, "protocol": "TCP"},
+                                                {"name": "port-5353-udp", "port": 5353, "protocol": "UDP"}])
+
+    def test_allow_domains_identity_rules(self):
+        fq = [r for r in policy(render("full"), "sandbox-egress")["spec"]["egress"] if "toFQDNs" in r][0]
+        self.assertEqual({tp["ports"][0]["port"] for tp in fq["toPorts"] if "serverNames" in tp or "rules" in tp},
+                         {"443", "80"})
+        # "*" with other domains: one FQDN rule listing all, no identity check, no world entity
+        egress = policy(render(sets=("allowDomains={pypi.org,*}",)), "sandbox-egress")["spec"]["egress"]
+        fq = [r for r in egress if "toFQDNs" in r]
+        self.assertEqual(fq, [{"toFQDNs": [{"matchPattern": "pypi.org"}, {"matchPattern": "*"}]}])
+        self.assertEqual(egress[0]["toPorts"][0]["rules"]["dns"], [{"matchPattern": "*"}])
+
     def test_coredns_image_set_string(self):
         objs = render(sets=("string:corednsImage=registry.local/coredns:1.11",
                             "annotations.inspectTaskName=my_task"))

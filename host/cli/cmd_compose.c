@@ -19,7 +19,10 @@ static void usage(FILE *f)
 static void print_warning(void *ud, const char *msg)
 {
 	(void)ud;
-	cli_say(stderr, "sbx: warning: %s\n", msg);
+	if (strncmp(msg, "note: ", 6) == 0)
+		cli_say(stderr, "sbx: note: %s\n", msg + 6);
+	else
+		cli_say(stderr, "sbx: warning: %s\n", msg);
 }
 
 char *cli_compose_values(const char *path, char *err, size_t err_len)

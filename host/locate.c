@@ -18,6 +18,7 @@
  * What was looked at is kept for the error message of whoever fails to
  * find the agent (sbx_locate_tried). */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,7 +145,8 @@ int sbx_agent_check(const char *path, char *err, size_t err_len)
 				       "(`make agent` builds build/sbx-agent; `make install` puts it in PREFIX/libexec/sbx)",
 			 agent_tried[0] ? agent_tried : "$SBX_AGENT");
 	else
-		snprintf(err, err_len, "the agent %.1500s is not an executable file (from %s)", path,
+		snprintf(err, err_len, "cannot read the agent %.1500s: %s (from %s; `make agent` builds build/sbx-agent)",
+			 path, strerror(errno),
 			 getenv("SBX_AGENT") && strcmp(getenv("SBX_AGENT"), path) == 0 ? "$SBX_AGENT" : "the caller");
 	return -1;
 }

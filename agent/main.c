@@ -186,6 +186,9 @@ int main(int argc, char **argv)
 	snprintf(ag.hello.version, sizeof ag.hello.version, "%s", AGENT_VERSION);
 	make_boot_id(ag.hello.boot_id, sizeof ag.hello.boot_id);
 	snprintf(ag.hello.arch, sizeof ag.hello.arch, "%s", arch_name());
+	/* Requests carry argv and env whole: take any the kernel's execve takes
+	 * (at most 6 MiB of strings, whatever the stack limit), not just 1 MiB. */
+	ag.hello.max_frame = SBX_AGENT_MAX_FRAME;
 	ag.hello.pid = getpid();
 	ag.hello.uid = getuid();
 	if (!ag.stdio)

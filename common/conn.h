@@ -26,6 +26,7 @@ typedef enum { SBX_ROLE_AGENT, SBX_ROLE_HOST } sbx_role;
 
 #define SBX_CHUNK_MAX (64 * 1024)         /* largest DATA payload, raw */
 #define SBX_DEFAULT_MAX_FRAME (1024 * 1024)
+#define SBX_AGENT_MAX_FRAME (8 * 1024 * 1024) /* the agent's: the largest argv + env execve accepts, and more */
 #define SBX_DEFAULT_WINDOW (1024 * 1024)
 #define SBX_MIN_MAX_FRAME (SBX_CHUNK_MAX + 1024)
 

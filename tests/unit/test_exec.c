@@ -87,7 +87,7 @@ static void test_empty_argv_is_invalid(void)
 static void test_request_too_large(void)
 {
 	NEED_SESSION();
-	size_t n = 2u << 20;
+	size_t n = 9u << 20; /* over SBX_AGENT_MAX_FRAME: more than execve could ever take */
 	char *big = malloc(n + 1);
 	CHECK(big);
 	memset(big, 'a', n);
@@ -104,6 +104,34 @@ static void test_request_too_large(void)
 	const char *e[] = {"echo", "fine", NULL};
 	CHECK(it_exec(g_s, &r, e) == 0);
 	CHECK_EQ_STR((char *)r.out, "fine\n");
+	sbx_exec_result_free(&r);
+}
+
+/* Inspect's self_check test_exec_large_command: 16 arguments of 64 KiB (1 MiB of
+ * argv, under the kernel's limit) go through and arrive whole. */
+static void test_large_argv(void)
+{
+	NEED_SESSION();
+	enum { NARGS = 16, ARG = 64 * 1024 - 1 };
+	const char *a[NARGS + 5] = {"sh", "-c", "n=0; for x in \"$@\"; do n=$((n + ${#x})); done; echo $# $n", "sh"};
+	char *args[NARGS];
+	for (int i = 0; i < NARGS; i++) {
+		args[i] = malloc(ARG + 1);
+		CHECK(args[i]);
+		memset(args[i], 'a' + i, ARG);
+		args[i][ARG] = 0;
+		a[4 + i] = args[i];
+	}
+	a[4 + NARGS] = NULL;
+	sbx_exec_result r;
+	int rc = it_exec(g_s, &r, a);
+	for (int i = 0; i < NARGS; i++)
+		free(args[i]);
+	char want[64];
+	snprintf(want, sizeof want, "%d %d\n", NARGS, NARGS * ARG);
+	CHECK(rc == 0);
+	if (rc == 0)
+		CHECK_EQ_STR((char *)r.out, want);
 	sbx_exec_result_free(&r);
 }
 
@@ -1138,6 +1166,7 @@ int main(int argc, char **argv)
 	IT_RUN(test_exit_code_and_streams);
 	IT_RUN(test_empty_argv_is_invalid);
 	IT_RUN(test_request_too_large);
+	IT_RUN(test_large_argv);
 	IT_RUN(test_stdin_input_then_eof);
 	IT_RUN(test_stdin_large);
 	IT_RUN(test_stdin_unread);

@@ -1009,6 +1009,18 @@ static void ec2_on_down(void *ud, const sbx_error *err)
 	gil_give(ts);
 }
 
+/* ec2_check(settings): the settings as sbx_ec2_up would read them (code, then
+ * INSPECT_EC2_SANDBOX_*, then a .env file in the working directory), or
+ * ValueError naming what is missing or malformed. */
+static PyObject *mod_ec2_check(PyObject *m, PyObject *settings)
+{
+	(void)m;
+	sbx_ec2_config cfg;
+	if (ec2_settings(settings, 0, &cfg) < 0)
+		return NULL;
+	Py_RETURN_NONE;
+}
+
 static PyObject *mod_ec2_up(PyObject *m, PyObject *args, PyObject *kw)
 {
 	(void)m;
@@ -1628,6 +1640,7 @@ static PyMethodDef module_methods[] = {
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},
 	{"inflight", mod_inflight, METH_NOARGS, "Calls started and not yet done."},
 	{"default_agent", mod_default_agent, METH_NOARGS, "The agent binary libsbx starts by default."},
+	{"ec2_check", mod_ec2_check, METH_O, "Check EC2 settings as sbx_ec2_up reads them (also .env)."},
 	{"default_chart", mod_default_chart, METH_NOARGS, "The agent-env chart libsbx uses by default."},
 	{"locate_tried", mod_locate_tried, METH_O, "Where the last default_agent (False) / default_chart (True) looked."},
 	{"ec2_up", (PyCFunction)(void (*)(void))mod_ec2_up, METH_VARARGS | METH_KEYWORDS,

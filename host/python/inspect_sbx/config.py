@@ -144,11 +144,14 @@ class K8sConfig:
     default_user: str | None = None
     restarted_container_behavior: str = "warn"
     transport: str = "websocket"  # or "kubectl": `kubectl exec -i`, the fallback transport
+    max_pod_ops: int | None = None  # the k8s sandbox's: at most this many exec/file calls at once (None: no cap)
 
     def __post_init__(self) -> None:
         if self.restarted_container_behavior not in ("warn", "raise"):
             raise ValueError("sbx-k8s config: restarted_container_behavior must be 'warn' or 'raise', "
                              f"not {self.restarted_container_behavior!r}")
+        if self.max_pod_ops is not None and (not isinstance(self.max_pod_ops, int) or self.max_pod_ops < 1):
+            raise ValueError(f"sbx-k8s config: max_pod_ops must be a positive integer, not {self.max_pod_ops!r}")
         if self.transport not in ("websocket", "kubectl"):
             raise ValueError("sbx-k8s config: transport must be 'websocket' (the default) or 'kubectl', "
                              f"not {self.transport!r}")
@@ -185,6 +188,16 @@ class Ec2Config:
     # sbx's own: commands may reach the instance metadata service (and so the instance
     # role's credentials). None: INSPECT_EC2_SANDBOX_ALLOW_METADATA, else blocked.
     allow_metadata: bool | None = None
+    # The EC2 sandbox's volume_size (root volume GiB), sbx's timeouts (seconds; None:
+    # INSPECT_EC2_SANDBOX_<NAME> or the default, docs/EC2.md), and an AMI with the agent
+    # baked in (ami/): nothing is shipped (INSPECT_EC2_SANDBOX_AMI_HAS_AGENT=true too).
+    volume_size: int | None = None
+    launch_timeout: int | None = None
+    online_timeout: int | None = None
+    session_timeout: int | None = None
+    api_timeout: int | None = None
+    terminate_timeout: int | None = None
+    ami_has_agent: bool | None = None
 
     def __post_init__(self) -> None:
         tags = self.extra_tags
@@ -207,8 +220,11 @@ class Ec2Config:
                 tags = dict(_parse_tags(raw)) if raw else {}
                 tags.update(cur or {})
                 values[f.name] = tags
-            elif f.name == "allow_metadata":
-                values[f.name] = cur  # libsbx reads INSPECT_EC2_SANDBOX_ALLOW_METADATA (true/false)
+            elif f.name == "ami_has_agent":
+                raw = env.get("INSPECT_EC2_SANDBOX_AMI_HAS_AGENT", "")
+                values[f.name] = cur if cur is not None else raw.lower() in ("1", "true", "yes")
+            elif f.name not in _STRING_FIELDS:
+                values[f.name] = cur  # libsbx reads INSPECT_EC2_SANDBOX_<NAME> and .env for these itself
             else:
                 raw = env.get("INSPECT_EC2_SANDBOX_" + f.name.upper())
                 values[f.name] = cur if cur is not None else raw
@@ -220,9 +236,13 @@ class Ec2Config:
 
     def settings(self) -> dict:
         """For the extension (_sbx.ec2_up / ec2_cleanup)."""
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra_tags"}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra_tags", "ami_has_agent")}
         d["extra_tags"] = list(self.extra_tags.items())
         return d
+
+
+_STRING_FIELDS = ("region", "vpc_id", "security_group_id", "subnet_id", "instance_profile", "s3_bucket",
+                  "s3_key_prefix", "ami_id", "instance_type")
 
 
 def _parse_tags(raw: str) -> list[tuple[str, str]]:

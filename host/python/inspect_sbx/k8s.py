@@ -17,6 +17,7 @@ carries on, "raise" raises RestartedContainerError from that call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -55,6 +56,20 @@ def _future_callback(fut: asyncio.Future) -> Any:
     return lambda *a: fut.done() or fut.set_result(a[0] if len(a) == 1 else a)
 
 
+_POD_OPS: dict[tuple[int, int], asyncio.Semaphore] = {}
+
+
+def _pod_ops(limit: int | None) -> Any:
+    """The k8s sandbox's max_pod_ops: one semaphore per event loop and limit, shared by
+    every sandbox of the process; no cap without a limit."""
+    if not limit:
+        return contextlib.nullcontext()
+    key = (id(asyncio.get_running_loop()), limit)
+    if key not in _POD_OPS:
+        _POD_OPS[key] = asyncio.Semaphore(limit)
+    return _POD_OPS[key]
+
+
 class K8sSandbox(SbxSandbox):
     """One service's pod: an SbxSandbox that re-establishes a lost agent stream."""
 
@@ -75,8 +90,17 @@ class K8sSandbox(SbxSandbox):
     async def exec(self, cmd: list[str], input: str | bytes | None = None, cwd: str | None = None,
                    env: dict[str, str] | None = None, user: str | None = None, timeout: int | None = None,
                    timeout_retry: bool = True, concurrency: bool = True) -> Any:
-        return await super().exec(cmd, input=input, cwd=cwd, env=env, user=user or self.config.default_user,
-                                  timeout=timeout, timeout_retry=timeout_retry, concurrency=concurrency)
+        async with _pod_ops(self.config.max_pod_ops):
+            return await super().exec(cmd, input=input, cwd=cwd, env=env, user=user or self.config.default_user,
+                                      timeout=timeout, timeout_retry=timeout_retry, concurrency=concurrency)
+
+    async def read_file(self, file: str, text: bool = True) -> str | bytes:
+        async with _pod_ops(self.config.max_pod_ops):
+            return await super().read_file(file, text=text)
+
+    async def write_file(self, file: str, contents: str | bytes, *, durable: bool = True) -> None:
+        async with _pod_ops(self.config.max_pod_ops):
+            await super().write_file(file, contents, durable=durable)
 
     async def _before_call(self) -> None:
         if self.closed:

@@ -303,11 +303,17 @@ class Ec2Provider(Provider):
         return None  # launches run on the one loop; AWS's own limits are the bound
 
     def _config(self, config: Any) -> cfg.Ec2Config:
+        """The config as libsbx will read it: fields, then INSPECT_EC2_SANDBOX_*, then a
+        .env file in the working directory (as the EC2 sandbox's pydantic settings do)."""
         c = cfg.ec2_config(config)
-        missing = c.missing()
-        if missing and not (missing == ["region"] and os.environ.get("AWS_REGION")):
-            raise ValueError("sbx-ec2: missing settings: " + ", ".join(
-                f"{m} (or INSPECT_EC2_SANDBOX_{m.upper()})" for m in missing))
+        try:
+            _sbx.ec2_check(c.settings())
+        except ValueError as e:
+            missing = c.missing()
+            if missing and "missing" in str(e):
+                raise ValueError("sbx-ec2: missing settings: " + ", ".join(
+                    f"{m} (or INSPECT_EC2_SANDBOX_{m.upper()})" for m in missing)) from None
+            raise ValueError(f"sbx-ec2: {e}") from None
         return c
 
     async def task_init(self, task_name: str, config: Any) -> None:
@@ -330,7 +336,8 @@ class Ec2Provider(Provider):
         try:
             handle = _sbx.ec2_up(c.settings(), task_name or "task", self.owner,
                                  lambda err: fut.done() or fut.set_result(err),
-                                 agent=self.agent or _sbx.default_agent(), agent_port=self.agent_port,
+                                 agent=None if c.ami_has_agent else self.agent or _sbx.default_agent(),
+                                 agent_port=self.agent_port,
                                  poll_ms=self.poll_ms)
         except ValueError as e:
             raise ValueError(f"sbx-ec2: {e}") from None

@@ -29,7 +29,7 @@ HOST_LIBS = -lmsgpackc -lz -lyaml -lcurl -lssl -lcrypto -ljansson -lexpat
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)
-HOST_SRC = $(wildcard host/*.c host/transport/*.c host/local/*.c host/k8s/*.c host/aws/*.c)
+HOST_SRC = $(wildcard host/*.c host/transport/*.c host/local/*.c host/k8s/*.c host/aws/*.c host/docker/*.c)
 CLI_SRC = $(wildcard host/cli/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 TOOL_SRC = $(wildcard tests/tools/*.c)

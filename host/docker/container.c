@@ -1,0 +1,280 @@
+/* container.c — a service's container and its agent (container.h):
+ * create, start, start the agent with a detached exec, wait for its
+ * answer; remove, status, list. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "docker/container.h"
+#include "sbx.h"
+
+static json_t *string_array(char *const *list)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; list && list[i]; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}
+
+/* The image's config, or NULL with "not here: how to get it" in err. */
+static json_t *image_config(sbx_docker *d, const char *image, char *err, size_t len)
+{
+	char path[1200];
+	snprintf(path, sizeof path, "/images/%s/json", image);
+	json_t *j = NULL;
+	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, len);
+	if (st == 404)
+		snprintf(err, len,
+			 "image %s is not in the Docker engine at unix://%s (sbx does not pull images yet): get it "
+			 "first with docker pull %s, docker load or docker build -t %s",
+			 image, d->socket, image, image);
+	if (st != 200) {
+		json_decref(j);
+		return NULL;
+	}
+	json_t *cfg = json_incref(json_object_get(j, "Config"));
+	json_decref(j);
+	return cfg ? cfg : json_object();
+}
+
+static json_t *host_config(const sbx_docker_start_opts *o)
+{
+	char agent[4200], run[4200];
+	snprintf(agent, sizeof agent, "%s:%s:ro", o->agent, SBX_DOCKER_AGENT_PATH);
+	snprintf(run, sizeof run, "%s:%s", o->run_dir, SBX_DOCKER_RUN_PATH);
+	json_t *hc = json_object();
+	json_t *binds = json_array();
+	json_array_append_new(binds, json_string(agent));
+	json_array_append_new(binds, json_string(run));
+	json_object_set_new(hc, "Binds", binds);
+	json_object_set_new(hc, "NetworkMode", json_string("none"));
+	if (o->spec->box.memory)
+		json_object_set_new(hc, "Memory", json_integer((json_int_t)o->spec->box.memory));
+	if (o->spec->box.cpus > 0)
+		json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(o->spec->box.cpus * 1e9)));
+	return hc;
+}
+
+/* POST /containers/create's body. With neither a command from the service
+ * nor one in the image, the container idles (tail -f /dev/null), as the
+ * agent-env chart's default does. */
+static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
+{
+	const sbx_docker_service *s = o->spec;
+	json_t *b = json_object();
+	json_object_set_new(b, "Image", json_string(s->box.image));
+	if (s->command)
+		json_object_set_new(b, "Entrypoint", string_array(s->command));
+	if (s->args)
+		json_object_set_new(b, "Cmd", string_array(s->args));
+	int image_runs = json_array_size(json_object_get(image_cfg, "Cmd")) ||
+			 json_array_size(json_object_get(image_cfg, "Entrypoint"));
+	if (!s->command && !s->args && !image_runs) {
+		char *idle[] = {"tail", "-f", "/dev/null", NULL};
+		json_object_set_new(b, "Cmd", string_array(idle));
+	}
+	if (s->box.env)
+		json_object_set_new(b, "Env", string_array(s->box.env));
+	if (s->box.workdir[0])
+		json_object_set_new(b, "WorkingDir", json_string(s->box.workdir));
+	if (s->box.user[0])
+		json_object_set_new(b, "User", json_string(s->box.user));
+	json_t *labels = json_object();
+	json_object_set_new(labels, SBX_DOCKER_LABEL, json_string(o->sandbox));
+	json_object_set_new(labels, "sbx.service", json_string(o->service));
+	json_object_set_new(b, "Labels", labels);
+	json_object_set_new(b, "HostConfig", host_config(o));
+	return b;
+}
+
+static int create(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err, size_t len)
+{
+	json_t *cfg = image_config(d, o->spec->box.image, err, len);
+	if (!cfg)
+		return -1;
+	json_t *body = create_body(o, cfg), *out = NULL;
+	json_decref(cfg);
+	char path[300];
+	snprintf(path, sizeof path, "/containers/create?name=sbx-%s-%s", o->sandbox, o->service);
+	long st = sbx_docker_call(d, "POST", path, body, &out, 0, err, len);
+	json_decref(body);
+	const char *cid = json_string_value(json_object_get(out, "Id"));
+	if (st == 201 && cid)
+		snprintf(id, id_len, "%s", cid);
+	json_decref(out);
+	if (st == 409)
+		snprintf(err + strlen(err), len - strlen(err), " (remove it: sbx down %s, or docker rm -f sbx-%s-%s)",
+			 o->sandbox, o->sandbox, o->service);
+	return st == 201 && cid ? 0 : -1;
+}
+
+/* Copies the secret into run_dir/agent.key (0600, made by us). */
+static int place_secret(const sbx_docker_start_opts *o, char *copy, size_t copy_len, char *err, size_t len)
+{
+	char buf[512];
+	snprintf(copy, copy_len, "%s/agent.key", o->run_dir);
+	int in = open(o->secret_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = in >= 0 ? read(in, buf, sizeof buf) : -1;
+	if (in >= 0)
+		close(in);
+	int out = n > 0 ? open(copy, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+	int ok = out >= 0 && write(out, buf, (size_t)n) == n;
+	if (out >= 0)
+		ok = close(out) == 0 && ok;
+	memset(buf, 0, sizeof buf);
+	if (!ok)
+		snprintf(err, len, "cannot hand the agent its secret through %s: %s", copy, strerror(errno));
+	return ok ? 0 : -1;
+}
+
+/* Starts the agent with a detached exec; exec_id receives the exec's id. */
+static int start_agent(sbx_docker *d, const char *id, const sbx_docker_service *s, char *exec_id, size_t exec_len,
+		       char *err, size_t len)
+{
+	char *argv[] = {SBX_DOCKER_AGENT_PATH, "--listen", SBX_DOCKER_RUN_PATH "/" SBX_DOCKER_SOCKET_NAME,
+			"--secret-file", SBX_DOCKER_RUN_PATH "/agent.key", NULL, NULL, NULL};
+	if (s->box.user[0]) { /* commands run as the service's user; the agent itself is root */
+		argv[5] = "--user";
+		argv[6] = (char *)s->box.user;
+	}
+	json_t *b = json_object(), *out = NULL;
+	json_object_set_new(b, "Cmd", string_array(argv));
+	json_object_set_new(b, "User", json_string("0:0"));
+	json_object_set_new(b, "AttachStdin", json_false());
+	json_object_set_new(b, "AttachStdout", json_false());
+	json_object_set_new(b, "AttachStderr", json_false());
+	char path[300];
+	snprintf(path, sizeof path, "/containers/%s/exec", id);
+	long st = sbx_docker_call(d, "POST", path, b, &out, 0, err, len);
+	json_decref(b);
+	const char *eid = json_string_value(json_object_get(out, "Id"));
+	if (st == 201 && eid)
+		snprintf(exec_id, exec_len, "%s", eid);
+	json_decref(out);
+	if (st != 201 || !eid)
+		return -1;
+	b = json_pack("{s:b, s:b}", "Detach", 1, "Tty", 0);
+	snprintf(path, sizeof path, "/exec/%s/start", exec_id);
+	st = sbx_docker_call(d, "POST", path, b, NULL, 0, err, len);
+	json_decref(b);
+	return st == 200 || st == 204 ? 0 : -1;
+}
+
+/* Whether the agent's exec still runs; its exit code in *code when not. */
+static int agent_running(sbx_docker *d, const char *exec_id, int *code)
+{
+	char path[300], err[256];
+	snprintf(path, sizeof path, "/exec/%s/json", exec_id);
+	json_t *j = NULL;
+	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, sizeof err);
+	int running = st != 200 || json_is_true(json_object_get(j, "Running")) ||
+		      json_is_null(json_object_get(j, "ExitCode"));
+	*code = (int)json_integer_value(json_object_get(j, "ExitCode"));
+	json_decref(j);
+	return running;
+}
+
+/* Waits until the agent answers on its socket with our secret. */
+static int wait_agent(sbx_docker *d, const sbx_docker_start_opts *o, const char *exec_id, char *err, size_t len)
+{
+	char sock[4200];
+	snprintf(sock, sizeof sock, "%s/%s", o->run_dir, SBX_DOCKER_SOCKET_NAME);
+	sbx_session_opts so = {.secret_file = o->secret_file};
+	sbx_error e = {0};
+	for (int tries = 0; tries < 400; tries++) {
+		int code;
+		if (tries % 8 == 7 && !agent_running(d, exec_id, &code)) {
+			snprintf(err, len, "the agent exited at start with code %d (is the image for this machine's "
+					   "architecture? does it mount %s?)",
+				 code, SBX_DOCKER_RUN_PATH);
+			return -1;
+		}
+		if (access(sock, F_OK) == 0) {
+			sbx_session *s = sbx_session_connect(d->loop, sock, &so, &e);
+			int ok = s && sbx_session_wait_ready(s, 5, &e) == 0;
+			if (s)
+				sbx_session_close(s);
+			if (ok)
+				return 0;
+		}
+		usleep(25000);
+	}
+	snprintf(err, len, "the agent did not answer within 10 s%s%s", e.message[0] ? ": " : "", e.message);
+	return -1;
+}
+
+int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err,
+			       size_t err_len)
+{
+	char path[300], exec_id[128], copy[4200] = "";
+	id[0] = 0;
+	if (create(d, o, id, id_len, err, err_len) < 0)
+		return -1;
+	snprintf(path, sizeof path, "/containers/%s/start", id);
+	long st = sbx_docker_call(d, "POST", path, NULL, NULL, 0, err, err_len);
+	int rc = st == 204 || st == 304 ? 0 : -1;
+	if (rc == 0)
+		rc = place_secret(o, copy, sizeof copy, err, err_len);
+	if (rc == 0)
+		rc = start_agent(d, id, o->spec, exec_id, sizeof exec_id, err, err_len);
+	if (rc == 0)
+		rc = wait_agent(d, o, exec_id, err, err_len);
+	if (copy[0])
+		unlink(copy); /* no command has run yet: none saw it */
+	if (rc < 0) {
+		char ignored[256];
+		sbx_docker_container_remove(d, id, ignored, sizeof ignored);
+		id[0] = 0;
+	}
+	return rc;
+}
+
+int sbx_docker_container_remove(sbx_docker *d, const char *id, char *err, size_t err_len)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/containers/%s?force=true&v=true", id);
+	long st = sbx_docker_call(d, "DELETE", path, NULL, NULL, 0, err, err_len);
+	return st == 204 || st == 404 ? 0 : -1;
+}
+
+int sbx_docker_container_status(sbx_docker *d, const char *id, char *status, size_t len, int *pid, char *err,
+				size_t err_len)
+{
+	char path[300];
+	snprintf(path, sizeof path, "/containers/%s/json", id);
+	json_t *j = NULL;
+	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len);
+	json_t *state = json_object_get(j, "State");
+	const char *s = json_string_value(json_object_get(state, "Status"));
+	snprintf(status, len, "%s", st == 404 ? "gone" : s ? s : "unknown");
+	*pid = (int)json_integer_value(json_object_get(state, "Pid"));
+	json_decref(j);
+	return st == 200 || st == 404 ? 0 : -1;
+}
+
+int sbx_docker_container_list(sbx_docker *d, const char *sandbox, char ids[][80], int max, char *err,
+			      size_t err_len)
+{
+	char filter[300];
+	snprintf(filter, sizeof filter, "{\"label\":[\"%s%s%s\"]}", SBX_DOCKER_LABEL, sandbox ? "=" : "",
+		 sandbox ? sandbox : "");
+	char *q = curl_easy_escape(NULL, filter, 0);
+	char path[600];
+	snprintf(path, sizeof path, "/containers/json?all=true&filters=%s", q ? q : "");
+	curl_free(q);
+	json_t *j = NULL;
+	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len);
+	int n = 0;
+	for (size_t i = 0; st == 200 && i < json_array_size(j) && n < max; i++) {
+		const char *id = json_string_value(json_object_get(json_array_get(j, i), "Id"));
+		if (id)
+			snprintf(ids[n++], 80, "%.79s", id);
+	}
+	json_decref(j);
+	return st == 200 ? n : -1;
+}

@@ -10,7 +10,8 @@
 # run at all.
 #
 # Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
-# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), TMPDIR (where the
+# SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), DOCKER_REPS (30),
+# DOCKER_COPY_MB (256), TMPDIR (where the
 # temporary files go; default /tmp).
 set -u
 
@@ -69,6 +70,12 @@ run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
 run box "${BOX_SCALE:-1000}"
 run k8s
 run ec2
+# the docker backend: an engine (started if none runs and we may) and the offline image
+if tests/docker/start-engine.sh 2>"$work/docker-engine.err" && tests/docker/image.sh 2>>"$work/docker-engine.err"; then
+	SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run docker "${DOCKER_REPS:-30}" "${DOCKER_COPY_MB:-256}"
+else
+	printf 'ROW\td1\tdocker backend: no engine (%s)\t-\t-\t-\t-\tinfo\n' "$(tail -n 1 "$work/docker-engine.err" | tr '\t' ' ')" >>"$work/rows"
+fi
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -109,7 +116,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files concurrency python scale box k8s ec2; do
+for f in mem exec files concurrency python scale box k8s ec2 docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

@@ -2,6 +2,7 @@
  * create, start, start the agent with a detached exec, wait for its
  * answer; remove, status, list. */
 #include <curl/curl.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -208,11 +209,37 @@ static int wait_agent(sbx_docker *d, const sbx_docker_start_opts *o, const char 
 	return -1;
 }
 
+/* Whether the agent at path is a static ELF (no program interpreter): only
+ * such an agent runs in any image. */
+static int agent_is_static(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	Elf64_Ehdr eh;
+	int ok = fd >= 0 && pread(fd, &eh, sizeof eh, 0) == (ssize_t)sizeof eh &&
+		 !memcmp(eh.e_ident, ELFMAG, SELFMAG) && eh.e_ident[EI_CLASS] == ELFCLASS64;
+	for (int i = 0; ok && i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (uint64_t)i * eh.e_phentsize)) != (ssize_t)sizeof ph ||
+		    ph.p_type == PT_INTERP)
+			ok = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err,
 			       size_t err_len)
 {
 	char path[300], exec_id[128], copy[4200] = "";
 	id[0] = 0;
+	if (!agent_is_static(o->agent)) {
+		snprintf(err, err_len,
+			 "the agent %s is not a static executable, so it cannot run in an arbitrary image: point "
+			 "SBX_AGENT at a static sbx-agent (make agent without SAN=1 builds one)",
+			 o->agent);
+		return -1;
+	}
 	if (create(d, o, id, id_len, err, err_len) < 0)
 		return -1;
 	snprintf(path, sizeof path, "/containers/%s/start", id);

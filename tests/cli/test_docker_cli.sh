@@ -23,6 +23,17 @@ why=$("$HERE/docker/start-engine.sh" 2>&1) || no_engine "no Docker engine: $why"
 command -v docker >/dev/null || no_engine "no docker command to build the test image (install docker.io)"
 why=$("$HERE/docker/image.sh" 2>&1) || no_engine "cannot build the test image $IMAGE: $why"
 
+# The agent must be static to run in any image: a SAN build's is not, so
+# use the plain build's (CI builds it first) or skip.
+static_agent() { file -L "$1" 2>/dev/null | grep -q "statically linked\|static-pie linked"; }
+if [ -n "${SBX_AGENT:-}" ] && ! static_agent "$SBX_AGENT"; then
+	if static_agent "$HERE/../build/sbx-agent"; then
+		export SBX_AGENT=$(cd "$HERE/.." && pwd)/build/sbx-agent
+	else
+		echo "skip docker_cli: $SBX_AGENT is not static (a SAN build) and there is no static build/sbx-agent"
+		exit 0
+	fi
+fi
 export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-docker-test.XXXXXX)
 WORK=$(mktemp -d /tmp/sbx-docker-work.XXXXXX)
 cleanup() {

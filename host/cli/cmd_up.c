@@ -27,6 +27,8 @@ static void usage(FILE *f)
 		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
 		"       sbx up [NAME] --backend k8s [-f values.yaml|compose.yaml] [--context C] [--namespace N]\n"
 		"                                   [--transport websocket|kubectl]\n"
+		"       sbx up [NAME] --backend docker [-f compose.yaml|values.yaml] [--image IMAGE]\n"
+		"                                   (see: sbx up --backend docker --help)\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
 		"service 'default'), each in its own container, kept running until\n"

@@ -166,6 +166,50 @@ static int start_agent(sbx_docker *d, const char *id, const sbx_docker_service *
 	return st == 200 || st == 204 ? 0 : -1;
 }
 
+/* The last lines a stopped container wrote (stdout and stderr), on one
+ * line: Docker's log stream without a tty is frames of an 8-byte header
+ * ([stream, 0, 0, 0, size as big-endian uint32]) and the payload. */
+static void last_output(sbx_docker *d, const char *id, char *out, size_t len)
+{
+	char raw[4096], path[300], err[256];
+	size_t n = 0, o = 0;
+	snprintf(path, sizeof path, "/containers/%s/logs?stdout=true&stderr=true&tail=5", id);
+	out[0] = 0;
+	if (sbx_docker_get_raw(d, path, raw, sizeof raw, &n, err, sizeof err) != 200)
+		return;
+	for (size_t i = 0; i + 8 <= n && o + 1 < len;) {
+		const unsigned char *h = (const unsigned char *)raw + i;
+		size_t size = (size_t)h[4] << 24 | (size_t)h[5] << 16 | (size_t)h[6] << 8 | h[7];
+		for (size_t k = i + 8; k < i + 8 + size && k < n && o + 1 < len; k++)
+			out[o++] = raw[k] == '\n' || raw[k] == '\r' ? ' ' : raw[k];
+		i += 8 + size;
+	}
+	while (o && out[o - 1] == ' ')
+		o--;
+	out[o] = 0;
+}
+
+/* When the container has stopped: says so in err (exit code, last
+ * output) and returns 1; else 0. */
+static int explain_stopped(sbx_docker *d, const char *id, char *err, size_t len)
+{
+	char path[300], why[256], output[1024];
+	snprintf(path, sizeof path, "/containers/%s/json", id);
+	json_t *j = NULL;
+	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, why, sizeof why);
+	json_t *state = json_object_get(j, "State");
+	int stopped = st == 200 && !json_is_true(json_object_get(state, "Running"));
+	int code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+	json_decref(j);
+	if (!stopped)
+		return 0;
+	last_output(d, id, output, sizeof output);
+	snprintf(err, len, "its container stopped at start with exit code %d%s%s%s (its command must keep running: "
+			   "give the service a command that does, e.g. [\"tail\", \"-f\", \"/dev/null\"])",
+		 code, output[0] ? "; its output ends: \"" : "", output, output[0] ? "\"" : "");
+	return 1;
+}
+
 /* Whether the agent's exec still runs; its exit code in *code when not. */
 static int agent_running(sbx_docker *d, const char *exec_id, int *code)
 {
@@ -253,6 +297,8 @@ int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, ch
 		rc = wait_agent(d, o, exec_id, err, err_len);
 	if (copy[0])
 		unlink(copy); /* no command has run yet: none saw it */
+	if (rc < 0 && id[0])
+		explain_stopped(d, id, err, err_len);
 	if (rc < 0) {
 		char ignored[256];
 		sbx_docker_container_remove(d, id, ignored, sizeof ignored);

@@ -128,3 +128,26 @@ long sbx_docker_call(sbx_docker *d, const char *method, const char *path, json_t
 	sbx_http_response_free(&r);
 	return status;
 }
+
+long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_len, size_t *n, char *err,
+			size_t err_len)
+{
+	char url[4200];
+	snprintf(url, sizeof url, "http://docker%s", path);
+	sbx_http_request rq = {.method = "GET", .url = url, .unix_socket = d->socket, .tls = {.proxy = ""},
+			       .timeout_s = 30, .connect_timeout_s = 10};
+	sbx_http_response r;
+	*n = 0;
+	out[0] = 0;
+	if (sbx_http_sync(d->http, &rq, &r) < 0) {
+		snprintf(err, err_len, "%s", r.error.message);
+		sbx_http_response_free(&r);
+		return -1;
+	}
+	*n = r.body_len < out_len ? r.body_len : out_len - 1;
+	memcpy(out, r.body, *n);
+	out[*n] = 0;
+	long status = r.status;
+	sbx_http_response_free(&r);
+	return status;
+}

@@ -37,4 +37,9 @@ void sbx_docker_close(sbx_docker *d);
 long sbx_docker_call(sbx_docker *d, const char *method, const char *path, json_t *body, json_t **out,
 		     double timeout_s, char *err, size_t err_len);
 
+/* GET PATH with the body as bytes: up to out_len - 1 of them into out
+ * (NUL-terminated), their count in *n. The HTTP status, or -1 with err. */
+long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_len, size_t *n, char *err,
+			size_t err_len);
+
 #endif

@@ -110,6 +110,14 @@ printf 'services:\n  default: [unclosed\n' > "$WORK/bad/compose.yaml"
 t up_bad_compose sh -c '! "$SBX" up ${P}b --backend docker -f "$WORK/bad/compose.yaml" 2>"$WORK/e" && grep -q "compose.yaml:[0-9]" "$WORK/e" && ! "$SBX" ls | grep -q "^${P}b " && [ ! -e "$SBX_STATE_DIR/${P}b" ]'
 printf 'services:\n  default:\n    image: %s\n  db:\n    image: sbx-test/no-such-image:1\n' "$IMAGE" > "$WORK/noimg/compose.yaml"
 t up_missing_image sh -c '! "$SBX" up ${P}n --backend docker -f "$WORK/noimg/compose.yaml" 2>"$WORK/e" && grep -q "image sbx-test/no-such-image:1 is not in the Docker engine" "$WORK/e" && grep -q "docker pull" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}n | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}n" ]'
+mkdir -p "$WORK/dies"
+printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "echo bad config >&2; exit 3"]\n' "$IMAGE" > "$WORK/dies/compose.yaml"
+t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/compose.yaml" 2>"$WORK/e" && grep -q "stopped at start with exit code 3; its output ends: \"bad config\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}x | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}x" ]'
+if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] && [ -S /var/run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ]; then
+	t up_engine_permission sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --clear-groups "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "permission denied on the Docker engine.s socket /var/run/docker.sock: run sbx as root or as a member" "$WORK/e"'
+else
+	echo "skip docker_up_engine_permission: needs root, setpriv and the default socket"
+fi
 t up_engine_down sh -c '! DOCKER_HOST=unix://$WORK/no.sock "$SBX" up ${P}e --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "cannot reach the Docker engine at unix://$WORK/no.sock: is dockerd running?" "$WORK/e" && [ ! -e "$SBX_STATE_DIR/${P}e" ]'
 t up_docker_host_tcp sh -c '! DOCKER_HOST=tcp://127.0.0.1:2375 "$SBX" up ${P}e --backend docker 2>"$WORK/e" && grep -q "only over a unix socket" "$WORK/e"'
 t up_unknown_backend sh -c '"$SBX" up x --backend nomad 2>"$WORK/e"; [ $? -eq 2 ] && grep -q "local, k8s, ec2 or docker" "$WORK/e"'

@@ -62,8 +62,10 @@ static json_t *host_config(const sbx_docker_start_opts *o)
 }
 
 /* POST /containers/create's body. With neither a command from the service
- * nor one in the image, the container idles (tail -f /dev/null), as the
- * agent-env chart's default does. */
+ * nor one in the image, the container idles on the mounted agent itself:
+ * `sbx-agent --stdio` on a stdin Docker holds open and nobody writes (only
+ * `docker attach`, i.e. the engine's users, could), so an image needs no
+ * shell and no tail. */
 static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 {
 	const sbx_docker_service *s = o->spec;
@@ -76,8 +78,9 @@ static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 	int image_runs = json_array_size(json_object_get(image_cfg, "Cmd")) ||
 			 json_array_size(json_object_get(image_cfg, "Entrypoint"));
 	if (!s->command && !s->args && !image_runs) {
-		char *idle[] = {"tail", "-f", "/dev/null", NULL};
-		json_object_set_new(b, "Cmd", string_array(idle));
+		char *idle[] = {SBX_DOCKER_AGENT_PATH, "--stdio", NULL};
+		json_object_set_new(b, "Entrypoint", string_array(idle));
+		json_object_set_new(b, "OpenStdin", json_true());
 	}
 	if (s->box.env)
 		json_object_set_new(b, "Env", string_array(s->box.env));

@@ -88,12 +88,15 @@ t exec_timeout_124 sh -c '"$SBX" exec $M -t 0.3 -- sleep 30 2>/dev/null; [ $? -e
 t service_env_workdir_user sh -c '[ "$("$SBX" exec $M -- sh -c "echo \$GREETING; pwd; id -u")" = "$(printf "hello there\n/home/user\n1000")" ]'
 t exec_as_root_and_env sh -c '[ "$("$SBX" exec $M -u root -e X=y -- sh -c "id -u; echo \$X")" = "$(printf "0\ny")" ]'
 t second_service sh -c '[ "$("$SBX" exec $M/web -- sh -c "pwd; cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "$(printf "/srv\nsleep 1000000 ")" ]'
+t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "/.sbx/sbx-agent --stdio " ]'
 t services_are_separate sh -c '"$SBX" exec $M -- sh -c "echo x > /tmp/f" && ! "$SBX" exec $M/web -- cat /tmp/f 2>/dev/null'
 t no_network sh -c '[ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]'
 t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$WORK/r" && "$SBX" cp "$WORK/r" $M:in.bin && "$SBX" cp $M:in.bin "$WORK/r2" && cmp "$WORK/r" "$WORK/r2"'
 t cp_stdin_stdout sh -c 'echo piped | "$SBX" cp - $M/web:/tmp/p.txt && [ "$("$SBX" cp $M/web:/tmp/p.txt -)" = piped ]'
 t cp_missing_remote sh -c '! "$SBX" cp $M:nope.txt "$WORK/x" 2>"$WORK/e" && grep -q "No such file" "$WORK/e"'
 t exec_unknown_service sh -c '"$SBX" exec $M/db -- true 2>"$WORK/e"; [ $? -eq 125 ] && grep -q "its services: default, web" "$WORK/e"'
+
+t image_without_shell sh -c '"$SBX" up ${P}s --backend docker --image sbx-test/empty >/dev/null && "$SBX" exec ${P}s -- /.sbx/sbx-agent --version | grep -q . && echo in | "$SBX" cp - ${P}s:/in.txt && [ "$("$SBX" cp ${P}s:/hello.txt -)" = "nothing else here" ] && [ "$("$SBX" cp ${P}s:/in.txt -)" = in ] && ! "$SBX" exec ${P}s -- sh -c true 2>/dev/null && "$SBX" down ${P}s'
 
 # Containment: what a command in a container cannot reach.
 t agent_readonly sh -c '! "$SBX" exec $M -u root -- sh -c "echo x > /.sbx/sbx-agent" 2>/dev/null && "$SBX" exec $M -u root -- sh -c "/.sbx/sbx-agent --version" | grep -q .'

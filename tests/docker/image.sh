@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# image.sh — builds the tests' offline image sbx-test/busybox:latest (a
-# static busybox, /etc/passwd with root and user 1000, no CMD) with
-# `docker import`, unless it exists. Needs busybox-static; no registry.
+# image.sh — builds the tests' offline images with `docker import`, unless
+# they exist: sbx-test/busybox:latest (a static busybox, /etc/passwd with
+# root and user 1000, no CMD) and sbx-test/empty:latest (one file, no shell,
+# no CMD). Needs busybox-static; no registry.
 set -eu
 IMAGE=sbx-test/busybox:latest
+if ! docker image inspect sbx-test/empty:latest >/dev/null 2>&1; then
+	EMPTY=$(mktemp -d)
+	echo "nothing else here" >"$EMPTY/hello.txt"
+	tar -C "$EMPTY" -c . | docker import - sbx-test/empty:latest >/dev/null
+	rm -rf "$EMPTY"
+fi
 docker image inspect "$IMAGE" >/dev/null 2>&1 && exit 0
 BB=$(command -v busybox || true)
 if [ -z "$BB" ] || ! file -L "$BB" 2>/dev/null | grep -q "statically linked"; then

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "docker/container.h"
+#include "docker/health.h"
 #include "sbx.h"
 
 static json_t *string_array(char *const *list)
@@ -93,6 +94,9 @@ static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 	json_object_set_new(labels, "sbx.service", json_string(o->service));
 	json_object_set_new(b, "Labels", labels);
 	json_object_set_new(b, "HostConfig", host_config(o));
+	json_t *health = sbx_docker_healthcheck(s);
+	if (health)
+		json_object_set_new(b, "Healthcheck", health);
 	return b;
 }
 
@@ -300,6 +304,8 @@ int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, ch
 		rc = wait_agent(d, o, exec_id, err, err_len);
 	if (copy[0])
 		unlink(copy); /* no command has run yet: none saw it */
+	if (rc == 0)
+		rc = sbx_docker_wait_healthy(d, id, o->spec, err, err_len);
 	if (rc < 0 && id[0])
 		explain_stopped(d, id, err, err_len);
 	if (rc < 0) {

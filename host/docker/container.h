@@ -31,7 +31,8 @@ typedef struct sbx_docker_start_opts {
 } sbx_docker_start_opts;
 
 /* Creates and starts the container, starts its agent and waits until the
- * agent answers (up to 10 s). Fills id with the container's id. 0, or -1
+ * agent answers (up to 10 s) and, with a healthcheck, until the container
+ * is healthy (health.h). Fills id with the container's id. 0, or -1
  * with err; a container made on the way is removed. */
 int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err,
 			       size_t err_len);

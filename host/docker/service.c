@@ -38,6 +38,13 @@ static void free_list(char **l)
 	free(l);
 }
 
+/* A scalar as a number, 0 when absent or not one. */
+static double number(yaml_node_t *n)
+{
+	const char *s = ydoc_str(n);
+	return s ? atof(s) : 0;
+}
+
 /* The values document (a compose file is translated first). */
 static int load(ydoc *d, const char *path, char *err, size_t len)
 {
@@ -64,6 +71,12 @@ static int read_command(const char *values, const char *svc, int is_default, sbx
 	int bad = 0;
 	out->command = read_list(&d, ydoc_get(&d, s, "command"), &bad);
 	out->args = read_list(&d, ydoc_get(&d, s, "args"), &bad);
+	yaml_node_t *probe = ydoc_get(&d, s, "readinessProbe");
+	out->health = read_list(&d, ydoc_get(&d, ydoc_get(&d, probe, "exec"), "command"), &bad);
+	out->health_start = number(ydoc_get(&d, probe, "initialDelaySeconds"));
+	out->health_interval = number(ydoc_get(&d, probe, "periodSeconds"));
+	out->health_timeout = number(ydoc_get(&d, probe, "timeoutSeconds"));
+	out->health_retries = (int)number(ydoc_get(&d, probe, "failureThreshold"));
 	ydoc_free(&d);
 	if (bad)
 		snprintf(err, len, "%s: service %s: command and args must be lists of strings", values, svc);
@@ -93,5 +106,6 @@ void sbx_docker_service_free(sbx_docker_service *s)
 	sbx_box_service_free(&s->box);
 	free_list(s->command);
 	free_list(s->args);
-	s->command = s->args = NULL;
+	free_list(s->health);
+	s->command = s->args = s->health = NULL;
 }

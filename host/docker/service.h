@@ -3,7 +3,8 @@
  *
  * The fields the local backend reads (local/box.h: image, workingDir,
  * user, env, limits) plus what only an image-running backend can honour:
- * the command and its args (compose's entrypoint and command). */
+ * the command and its args (compose's entrypoint and command), and the
+ * healthcheck to wait for. */
 #ifndef SBX_DOCKER_SERVICE_H
 #define SBX_DOCKER_SERVICE_H
 
@@ -13,6 +14,11 @@ typedef struct sbx_docker_service {
 	sbx_box_service box; /* image, workdir, user, env, memory, cpus */
 	char **command;      /* the entrypoint, NULL-terminated; NULL: the image's */
 	char **args;         /* the command, NULL-terminated; NULL: the image's */
+	/* compose's healthcheck (the values' readinessProbe): the check's argv
+	 * (NULL: none) and its timing, in seconds and tries (0: Docker's default) */
+	char **health;
+	double health_start, health_interval, health_timeout;
+	int health_retries;
 } sbx_docker_service;
 
 /* 0, or -1 with "FILE: why" in err (a service without an image is one). */

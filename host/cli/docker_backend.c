@@ -278,11 +278,16 @@ static void explain(const cli_sandbox *sb, const char *svc, const sbx_error *e)
 		fprintf(stderr, "sbx: cannot reach %s/%s: %s\n", sb->name, svc, e->message);
 }
 
+/* The session may reconnect through a /proc/self/fd address, so its
+ * directory descriptor stays open for the rest of this CLI process. */
 static sbx_session *docker_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc)
 {
-	char run[4200], sock[4300], key[4200];
+	char run[4200], sock[4300], key[4200], err[4400];
 	cli_service_path(sb, svc, "run", run, sizeof run);
-	snprintf(sock, sizeof sock, "%s/%s", run, SBX_DOCKER_SOCKET_NAME);
+	if (sbx_docker_agent_addr(run, sock, sizeof sock, err, sizeof err) == -1) {
+		fprintf(stderr, "sbx: %s\n", err);
+		return NULL;
+	}
 	sbx_session_opts so = {0};
 	cli_service_session_opts(sb, svc, &so, key, sizeof key);
 	sbx_error e;

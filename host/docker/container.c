@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "docker/container.h"
@@ -231,33 +232,54 @@ static int agent_running(sbx_docker *d, const char *exec_id, int *code)
 	return running;
 }
 
+int sbx_docker_agent_addr(const char *run_dir, char *addr, size_t len, char *err, size_t err_len)
+{
+	struct sockaddr_un sun;
+	snprintf(addr, len, "%s/%s", run_dir, SBX_DOCKER_SOCKET_NAME);
+	if (strlen(addr) < sizeof sun.sun_path)
+		return -2;
+	int fd = open(run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot open %s: %s", run_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(addr, len, "/proc/self/fd/%d/%s", fd, SBX_DOCKER_SOCKET_NAME);
+	return fd;
+}
+
 /* Waits until the agent answers on its socket with our secret. */
 static int wait_agent(sbx_docker *d, const sbx_docker_start_opts *o, const char *exec_id, char *err, size_t len)
 {
-	char sock[4200];
-	snprintf(sock, sizeof sock, "%s/%s", o->run_dir, SBX_DOCKER_SOCKET_NAME);
+	char sock[4200], probe[4200];
+	int dirfd = sbx_docker_agent_addr(o->run_dir, sock, sizeof sock, err, len);
+	if (dirfd == -1)
+		return -1;
+	snprintf(probe, sizeof probe, "%s/%s", o->run_dir, SBX_DOCKER_SOCKET_NAME);
 	sbx_session_opts so = {.secret_file = o->secret_file};
 	sbx_error e = {0};
-	for (int tries = 0; tries < 400; tries++) {
+	int rc = -1;
+	for (int tries = 0; rc < 0 && tries < 400; tries++) {
 		int code;
 		if (tries % 8 == 7 && !agent_running(d, exec_id, &code)) {
-			snprintf(err, len, "the agent exited at start with code %d (is the image for this machine's "
-					   "architecture? does it mount %s?)",
+			snprintf(e.message, sizeof e.message, "it exited with code %d (is the image for this machine's "
+							      "architecture? does it mount %s?)",
 				 code, SBX_DOCKER_RUN_PATH);
-			return -1;
+			break;
 		}
-		if (access(sock, F_OK) == 0) {
+		if (access(probe, F_OK) == 0) {
 			sbx_session *s = sbx_session_connect(d->loop, sock, &so, &e);
-			int ok = s && sbx_session_wait_ready(s, 5, &e) == 0;
+			rc = s && sbx_session_wait_ready(s, 5, &e) == 0 ? 0 : -1;
 			if (s)
 				sbx_session_close(s);
-			if (ok)
-				return 0;
 		}
-		usleep(25000);
+		if (rc < 0)
+			usleep(25000);
 	}
-	snprintf(err, len, "the agent did not answer within 10 s%s%s", e.message[0] ? ": " : "", e.message);
-	return -1;
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rc < 0)
+		snprintf(err, len, "the agent did not answer within 10 s%s%s", e.message[0] ? ": " : "", e.message);
+	return rc;
 }
 
 /* Whether the agent at path is a static ELF (no program interpreter): only

@@ -98,6 +98,11 @@ t exec_unknown_service sh -c '"$SBX" exec $M/db -- true 2>"$WORK/e"; [ $? -eq 12
 
 t image_without_shell sh -c '"$SBX" up ${P}s --backend docker --image sbx-test/empty >/dev/null && "$SBX" exec ${P}s -- /.sbx/sbx-agent --version | grep -q . && echo in | "$SBX" cp - ${P}s:/in.txt && [ "$("$SBX" cp ${P}s:/hello.txt -)" = "nothing else here" ] && [ "$("$SBX" cp ${P}s:/in.txt -)" = in ] && ! "$SBX" exec ${P}s -- sh -c true 2>/dev/null && "$SBX" down ${P}s'
 
+# names whose socket path is longer than a unix socket address (108 bytes) still work
+mkdir -p "$WORK/long"
+printf 'services:\n  default:\n    image: %s\n  a-service-name-of-forty-characters-xxxxx:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/long/compose.yaml"
+t long_names sh -c 'n=${P}-a-sandbox-name-of-forty-characters-x; n=$(echo $n | cut -c1-40) && "$SBX" up $n --backend docker -f "$WORK/long/compose.yaml" >/dev/null && [ "$("$SBX" exec $n/a-service-name-of-forty-characters-xxxxx -- echo hi)" = hi ] && "$SBX" down $n'
+
 # Containment: what a command in a container cannot reach.
 t agent_readonly sh -c '! "$SBX" exec $M -u root -- sh -c "echo x > /.sbx/sbx-agent" 2>/dev/null && "$SBX" exec $M -u root -- sh -c "/.sbx/sbx-agent --version" | grep -q .'
 t no_secret_left sh -c '[ "$("$SBX" exec $M -u root -- ls -A /.sbx/run)" = agent.sock ] && [ -z "$("$SBX" exec $M -u root -- find / -xdev -name "*.key" 2>/dev/null)" ]'

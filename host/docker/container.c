@@ -24,10 +24,27 @@ static json_t *string_array(char *const *list)
 	return a;
 }
 
+/* An image reference: [registry[:port]/]name[:tag][@digest], so it can go
+ * into a request path as it is. */
+static int valid_image(const char *image)
+{
+	if (!image[0] || image[0] == '/' || strstr(image, ".."))
+		return 0;
+	for (const char *p = image; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("._-/:@", *p)))
+			return 0;
+	return 1;
+}
+
 /* The image's config, or NULL with "not here: how to get it" in err. */
 static json_t *image_config(sbx_docker *d, const char *image, char *err, size_t len)
 {
 	char path[1200];
+	if (!valid_image(image)) {
+		snprintf(err, len, "'%s' is not an image reference (like name:tag or registry/name@sha256:...)", image);
+		return NULL;
+	}
 	snprintf(path, sizeof path, "/images/%s/json", image);
 	json_t *j = NULL;
 	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, len);

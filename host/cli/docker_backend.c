@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "docker/container.h"
@@ -236,6 +237,12 @@ static int docker_up(int argc, char **argv, const char *generated_name)
 	sbx_docker d;
 	if (open_engine(&d, "up") < 0)
 		return 1;
+	if (geteuid() != 0) { /* the agent runs as root in the container and makes its socket root's */
+		fprintf(stderr, "sbx up: the docker backend needs root for now (each agent's socket belongs to root "
+				"in the container and on the host); run sbx as root\n");
+		sbx_docker_close(&d);
+		return 1;
+	}
 	char values[4200];
 	int rc = make_state(&sb, &a, values, sizeof values);
 	for (int i = 0; rc == 0 && i < sb.nservices; i++)

@@ -123,8 +123,10 @@ printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "echo ba
 t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/compose.yaml" 2>"$WORK/e" && grep -q "stopped at start with exit code 3; its output ends: \"bad config\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}x | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}x" ]'
 if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] && [ -S /var/run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ]; then
 	t up_engine_permission sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --clear-groups "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "permission denied on the Docker engine.s socket /var/run/docker.sock: run sbx as root or as a member" "$WORK/e"'
+	t up_needs_root sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g /var/run/docker.sock)" "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "the docker backend needs root for now" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}p | wc -l)" = 0 ]'
 else
 	echo "skip docker_up_engine_permission: needs root, setpriv and the default socket"
+	echo "skip docker_up_needs_root: needs root, setpriv and the default socket"
 fi
 mkdir -p "$WORK/healthy" "$WORK/sick"
 printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "test -e /tmp/ok || { touch /tmp/ok; exit 1; }"]\n      interval: 1s\n      retries: 3\n' "$IMAGE" > "$WORK/healthy/compose.yaml"

@@ -98,6 +98,10 @@ t exec_unknown_service sh -c '"$SBX" exec $M/db -- true 2>"$WORK/e"; [ $? -eq 12
 
 t image_without_shell sh -c '"$SBX" up ${P}s --backend docker --image sbx-test/empty >/dev/null && "$SBX" exec ${P}s -- /.sbx/sbx-agent --version | grep -q . && echo in | "$SBX" cp - ${P}s:/in.txt && [ "$("$SBX" cp ${P}s:/hello.txt -)" = "nothing else here" ] && [ "$("$SBX" cp ${P}s:/in.txt -)" = in ] && ! "$SBX" exec ${P}s -- sh -c true 2>/dev/null && "$SBX" down ${P}s'
 
+mkdir -p "$WORK/xdef"
+printf 'services:\n  first:\n    image: %s\n    environment: [WHO=first]\n  chosen:\n    image: %s\n    x-default: true\n    environment: [WHO=chosen]\n' "$IMAGE" "$IMAGE" > "$WORK/xdef/compose.yaml"
+t x_default_service sh -c '"$SBX" up ${P}d --backend docker -f "$WORK/xdef/compose.yaml" >/dev/null && [ "$("$SBX" exec ${P}d -- sh -c "echo \$WHO")" = chosen ] && [ "$("$SBX" exec ${P}d/first -- sh -c "echo \$WHO")" = first ] && "$SBX" down ${P}d'
+
 # names whose socket path is longer than a unix socket address (108 bytes) still work
 mkdir -p "$WORK/long"
 printf 'services:\n  default:\n    image: %s\n  a-service-name-of-forty-characters-xxxxx:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/long/compose.yaml"

@@ -1,6 +1,6 @@
 /* docker_backend.c — the docker backend of the CLI (backend.h): `sbx up
  * --backend docker` makes one container per service through the Docker
- * Engine API (host/docker/), each with an agent listening on
+ * Engine API (host/docker/sandbox.h), each with an agent listening on
  * STATE/NAME/SVC.run/agent.sock (the host directory mounted at /.sbx/run,
  * mode 0700) and proving connections against STATE/NAME/SVC.key.
  * STATE/NAME/docker records "container SVC ID" per service. */
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "docker/container.h"
+#include "docker/sandbox.h"
 #include "k8s/compose.h"
 #include "services.h"
 
@@ -125,48 +125,35 @@ static void record_get(const cli_sandbox *sb, const char *svc, char *id, size_t 
 		fclose(f);
 }
 
-static int record_add(const cli_sandbox *sb, const char *svc, const char *id)
+/* STATE/NAME/docker: "container SVC ID" per service. */
+static int record_write(const cli_sandbox *sb, char ids[][128])
 {
-	char path[4200];
+	char path[4200], text[CLI_MAX_SERVICES * 256] = "", err[512];
 	snprintf(path, sizeof path, "%s/docker", sb->dir);
-	FILE *f = fopen(path, "a");
-	if (!f)
-		return -1;
-	fprintf(f, "container %s %s\n", svc, id);
-	return fclose(f);
+	for (int i = 0; i < sb->nservices; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "container %s %s\n", sb->services[i], ids[i]);
+	if (cli_write_file(path, text, strlen(text), err, sizeof err) == 0)
+		return 0;
+	fprintf(stderr, "sbx up: %s\n", err);
+	return -1;
 }
 
-static int start_service(sbx_docker *d, const cli_sandbox *sb, int i, const char *values, const char *image)
+/* The sandbox's containers through host/docker/sandbox.h (it writes each
+ * service's SVC.key and SVC.run/ in STATE/NAME, where the CLI's secret.c
+ * and docker_connect look for them). */
+static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *values, const char *image)
 {
-	const char *svc = sb->services[i];
-	sbx_docker_service spec = {0};
-	char err[9000], run[4200], key[4200], id[128];
-	if (values[0] && sbx_docker_service_read(values, svc, i == 0, &spec, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+	const char *services[CLI_MAX_SERVICES + 1] = {0};
+	for (int i = 0; i < sb->nservices; i++)
+		services[i] = sb->services[i];
+	char ids[CLI_MAX_SERVICES][128], err[9000];
+	sbx_docker_up_opts o = {.name = sb->name, .dir = sb->dir, .services = services,
+				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE};
+	if (sbx_docker_up(d, &o, ids, err, sizeof err) < 0) {
+		fprintf(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
 		return -1;
 	}
-	if (!values[0])
-		snprintf(spec.box.image, sizeof spec.box.image, "%s", image ? image : INSPECT_DEFAULT_IMAGE);
-	cli_service_path(sb, svc, "run", run, sizeof run);
-	int rc = -1;
-	if (mkdir(run, 0700) < 0)
-		snprintf(err, sizeof err, "cannot create %s: %s", run, strerror(errno));
-	else if (cli_service_secret_create(sb, svc, key, sizeof key) < 0)
-		snprintf(err, sizeof err, "cannot make the agent's secret %s", key);
-	else {
-		sbx_docker_start_opts o = {.sandbox = sb->name, .service = svc, .spec = &spec,
-					   .agent = sbx_default_agent_path(), .run_dir = run, .secret_file = key};
-		rc = sbx_docker_container_start(d, &o, id, sizeof id, err, sizeof err);
-	}
-	if (rc == 0 && record_add(sb, svc, id) < 0) {
-		snprintf(err, sizeof err, "cannot record container %s in %s", id, sb->dir);
-		sbx_docker_container_remove(d, id, run, sizeof run);
-		rc = -1;
-	}
-	if (rc < 0)
-		fprintf(stderr, "sbx up: cannot start %s/%s: %s\n", sb->name, svc, err);
-	sbx_docker_service_free(&spec);
-	return rc;
+	return record_write(sb, ids);
 }
 
 static int open_engine(sbx_docker *d, const char *cmd)
@@ -181,8 +168,8 @@ static int open_engine(sbx_docker *d, const char *cmd)
 
 static int remove_containers(sbx_docker *d, const cli_sandbox *sb)
 {
-	char ids[CLI_MAX_SERVICES * 2][80], err[1024];
-	int n = sbx_docker_container_list(d, sb->name, ids, CLI_MAX_SERVICES * 2, err, sizeof err), rc = 0;
+	char err[1024];
+	int rc = 0;
 	for (int k = 0; k < sb->nservices; k++) {
 		char id[128];
 		record_get(sb, sb->services[k], id, sizeof id);
@@ -191,9 +178,11 @@ static int remove_containers(sbx_docker *d, const cli_sandbox *sb)
 			rc = -1;
 		}
 	}
-	for (int k = 0; k < n; k++) /* also any a crash left unrecorded */
-		sbx_docker_container_remove(d, ids[k], err, sizeof err);
-	return n < 0 ? -1 : rc;
+	if (sbx_docker_down(d, sb->name, err, sizeof err) < 0) { /* also any a crash left unrecorded */
+		fprintf(stderr, "sbx down: %s\n", err);
+		rc = -1;
+	}
+	return rc;
 }
 
 static void print_up(const cli_sandbox *sb, int json)
@@ -245,8 +234,8 @@ static int docker_up(int argc, char **argv, const char *generated_name)
 	}
 	char values[4200];
 	int rc = make_state(&sb, &a, values, sizeof values);
-	for (int i = 0; rc == 0 && i < sb.nservices; i++)
-		rc = start_service(&d, &sb, i, values, a.image);
+	if (rc == 0)
+		rc = start_services(&d, &sb, values, a.image);
 	char path[4200], err[512];
 	snprintf(path, sizeof path, "%s/services", sb.dir);
 	char text[CLI_MAX_SERVICES * 65] = "";

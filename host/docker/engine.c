@@ -40,7 +40,7 @@ static void unreachable(const sbx_docker *d, const char *cause, char *err, size_
 		snprintf(err, err_len,
 			 "cannot reach the Docker engine at unix://%s: is dockerd running? (start it, e.g. "
 			 "`systemctl start docker`, or set DOCKER_HOST=unix:///path/to/docker.sock): %s",
-			 d->socket, cause);
+			 d->socket, access(d->socket, F_OK) < 0 ? "no such socket" : cause);
 }
 
 int sbx_docker_open(sbx_docker *d, char *err, size_t err_len)

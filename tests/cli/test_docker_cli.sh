@@ -138,7 +138,8 @@ t up_waits_until_healthy sh -c '"$SBX" up ${P}h --backend docker -f "$WORK/healt
 printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "echo db not ready; exit 1"]\n      interval: 1s\n      retries: 1\n' "$IMAGE" > "$WORK/sick/compose.yaml"
 t up_unhealthy sh -c '! "$SBX" up ${P}u --backend docker -f "$WORK/sick/compose.yaml" 2>"$WORK/e" && grep -q "unhealthy: its healthcheck failed: \"db not ready\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}u | wc -l)" = 0 ]'
 t up_bad_image_name sh -c '! "$SBX" up ${P}i --backend docker --image "x?force=1" 2>"$WORK/e" && grep -q "is not an image reference" "$WORK/e"'
-t up_engine_down sh -c '! DOCKER_HOST=unix://$WORK/no.sock "$SBX" up ${P}e --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "cannot reach the Docker engine at unix://$WORK/no.sock: is dockerd running?" "$WORK/e" && [ ! -e "$SBX_STATE_DIR/${P}e" ]'
+t exec_without_engine sh -c '[ "$(DOCKER_HOST=unix://$WORK/no.sock "$SBX" exec $M -- echo direct)" = direct ] && DOCKER_HOST=unix://$WORK/no.sock "$SBX" ls | grep -q "no engine" && ! DOCKER_HOST=unix://$WORK/no.sock "$SBX" down $M 2>/dev/null && [ -e "$SBX_STATE_DIR/$M" ]'
+t up_engine_down sh -c '! DOCKER_HOST=unix://$WORK/no.sock "$SBX" up ${P}e --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "cannot reach the Docker engine at unix://$WORK/no.sock: is dockerd running? .*: no such socket" "$WORK/e" && [ ! -e "$SBX_STATE_DIR/${P}e" ]'
 t up_docker_host_tcp sh -c '! DOCKER_HOST=tcp://127.0.0.1:2375 "$SBX" up ${P}e --backend docker 2>"$WORK/e" && grep -q "only over a unix socket" "$WORK/e"'
 t up_unknown_backend sh -c '"$SBX" up x --backend nomad 2>"$WORK/e"; [ $? -eq 2 ] && grep -q "local, k8s, ec2 or docker" "$WORK/e"'
 t up_existing_fails sh -c '! "$SBX" up $M --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "already exists" "$WORK/e"'

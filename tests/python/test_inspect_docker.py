@@ -27,8 +27,17 @@ IMAGE = "sbx-test/busybox"
 DOCKER_READY = None
 
 
+# Tools run without the sanitizer runtimes sbxtest preloads under SAN=1 (Go's docker
+# client hangs with libasan preloaded).
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
+def _run(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, env=CLEAN_ENV, timeout=120)
+
+
 def _static(path: str) -> bool:
-    out = subprocess.run(["file", "-L", path], capture_output=True, text=True).stdout
+    out = _run(["file", "-L", path]).stdout
     return "statically linked" in out or "static-pie linked" in out
 
 
@@ -36,34 +45,34 @@ def _engine() -> str | None:
     """None when the engine and image are ready, else why not."""
     here = os.path.join(sbxtest.ROOT, "tests", "docker")
     for script in ("start-engine.sh", "image.sh"):
-        r = subprocess.run(["bash", os.path.join(here, script)], capture_output=True, text=True)
+        r = _run(["bash", os.path.join(here, script)])
         if r.returncode != 0:
             return f"{script}: {(r.stderr or r.stdout).strip().splitlines()[-1:] or ['failed']}"
     return None
 
 
 def containers(name: str) -> list[str]:
-    r = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=sbx.sandbox={name}"], capture_output=True,
-                       text=True)
-    return r.stdout.split()
+    return _run(["docker", "ps", "-aq", "--filter", f"label=sbx.sandbox={name}"]).stdout.split()
 
 
 class DockerCase(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         if DOCKER_READY:
             self.skipTest(DOCKER_READY)
+        self.agent = sbxtest.AGENT if _static(sbxtest.AGENT) else os.path.join(sbxtest.ROOT, "build", "sbx-agent")
+        if not _static(self.agent):
+            self.skipTest(f"no static agent ({sbxtest.AGENT} is a SAN build's and build/sbx-agent is missing)")
         self.tmp = tempfile.mkdtemp(prefix="sbx-docker-py-")
         self.env = mock.patch.dict(os.environ, {"SBX_DOCKER_DIR": os.path.join(self.tmp, "state")})
         self.env.start()
         self.provider = DockerProvider()
-        self.agent = sbxtest.AGENT if _static(sbxtest.AGENT) else os.path.join(sbxtest.ROOT, "build", "sbx-agent")
 
     async def asyncTearDown(self):
         if DOCKER_READY:
             return
         await self.provider.task_cleanup("dtask", None, True)
         self.env.stop()
-        subprocess.run(["rm", "-rf", self.tmp])
+        _run(["rm", "-rf", self.tmp])
 
     def compose(self, text: str) -> str:
         d = tempfile.mkdtemp(dir=self.tmp)
@@ -122,8 +131,8 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
             await self.provider.sample_init("dtask", {"compose": path, "agent": self.agent}, {})
         self.assertIn("image sbx-test/none:1 is not in the Docker engine", str(e.exception))
         self.assertEqual(os.listdir(os.environ["SBX_DOCKER_DIR"]), [])
-        labels = subprocess.run(["docker", "ps", "-a", "--filter", "label=sbx.sandbox", "--format",
-                                 '{{.Label "sbx.sandbox"}}'], capture_output=True, text=True).stdout.split()
+        labels = _run(["docker", "ps", "-a", "--filter", "label=sbx.sandbox", "--format",
+                       '{{.Label "sbx.sandbox"}}']).stdout.split()
         self.assertEqual([n for n in labels if n.startswith("inspect-dtask-")], [])
 
     async def test_cli_cleanup_removes_a_dead_owners_sample(self):

@@ -37,13 +37,6 @@ typedef struct sbx_docker_start_opts {
 int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err,
 			       size_t err_len);
 
-/* The address of the agent's socket in run_dir for sbx_session_connect:
- * the path itself, or, when that is longer than a unix socket address
- * allows, /proc/self/fd/N/agent.sock through an O_PATH descriptor of
- * run_dir. Returns that descriptor (the caller closes it once no session
- * reconnects through it) or -2 when none was needed; -1 with err. */
-int sbx_docker_agent_addr(const char *run_dir, char *addr, size_t len, char *err, size_t err_len);
-
 /* Removes a container and its anonymous volumes, killing what runs in it.
  * A container already gone is no error. 0, or -1 with err. */
 int sbx_docker_container_remove(sbx_docker *d, const char *id, char *err, size_t err_len);

@@ -151,3 +151,11 @@ long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_l
 	sbx_http_response_free(&r);
 	return status;
 }
+
+json_t *sbx_docker_strings(char *const *list)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; list && list[i]; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}

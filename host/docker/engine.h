@@ -42,4 +42,7 @@ long sbx_docker_call(sbx_docker *d, const char *method, const char *path, json_t
 long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_len, size_t *n, char *err,
 			size_t err_len);
 
+/* A NULL-terminated list of strings as a JSON array (NULL: empty). */
+json_t *sbx_docker_strings(char *const *list);
+
 #endif

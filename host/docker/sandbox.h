@@ -9,7 +9,7 @@
 #ifndef SBX_DOCKER_SANDBOX_H
 #define SBX_DOCKER_SANDBOX_H
 
-#include "docker/container.h"
+#include "docker/agent.h"
 
 typedef struct sbx_docker_up_opts {
 	const char *name;            /* the sandbox: labels and container names */

@@ -65,6 +65,8 @@ static json_t *host_config(const sbx_docker_start_opts *o)
 		json_object_set_new(hc, "Memory", json_integer((json_int_t)o->spec->box.memory));
 	if (o->spec->box.cpus > 0)
 		json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(o->spec->box.cpus * 1e9)));
+	if (o->spec->read_only)
+		json_object_set_new(hc, "ReadonlyRootfs", json_true());
 	return hc;
 }
 

@@ -77,6 +77,7 @@ static int read_command(const char *values, const char *svc, int is_default, sbx
 	out->health_interval = number(ydoc_get(&d, probe, "periodSeconds"));
 	out->health_timeout = number(ydoc_get(&d, probe, "timeoutSeconds"));
 	out->health_retries = (int)number(ydoc_get(&d, probe, "failureThreshold"));
+	out->read_only = ydoc_bool(ydoc_get(&d, ydoc_get(&d, s, "securityContext"), "readOnlyRootFilesystem")) == 1;
 	ydoc_free(&d);
 	if (bad)
 		snprintf(err, len, "%s: service %s: command and args must be lists of strings", values, svc);

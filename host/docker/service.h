@@ -19,6 +19,7 @@ typedef struct sbx_docker_service {
 	char **health;
 	double health_start, health_interval, health_timeout;
 	int health_retries;
+	int read_only;       /* securityContext.readOnlyRootFilesystem: a read-only root */
 } sbx_docker_service;
 
 /* 0, or -1 with "FILE: why" in err (a service without an image is one). */

@@ -107,6 +107,9 @@ mkdir -p "$WORK/long"
 printf 'services:\n  default:\n    image: %s\n  a-service-name-of-forty-characters-xxxxx:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/long/compose.yaml"
 t long_names sh -c 'n=${P}-a-sandbox-name-of-forty-characters-x; n=$(echo $n | cut -c1-40) && "$SBX" up $n --backend docker -f "$WORK/long/compose.yaml" >/dev/null && [ "$("$SBX" exec $n/a-service-name-of-forty-characters-xxxxx -- echo hi)" = hi ] && "$SBX" down $n'
 
+printf 'services:\n  default:\n    image: %s\n    securityContext:\n      readOnlyRootFilesystem: true\n' "$IMAGE" > "$WORK/ro-values.yaml"
+t read_only_root sh -c '"$SBX" up ${P}r --backend docker -f "$WORK/ro-values.yaml" >/dev/null && [ "$("$SBX" exec ${P}r -- echo works)" = works ] && ! "$SBX" exec ${P}r -u root -- touch /x 2>"$WORK/e" && grep -q "Read-only" "$WORK/e" && "$SBX" down ${P}r'
+
 # Containment: what a command in a container cannot reach.
 t agent_readonly sh -c '! "$SBX" exec $M -u root -- sh -c "echo x > /.sbx/sbx-agent" 2>/dev/null && "$SBX" exec $M -u root -- sh -c "/.sbx/sbx-agent --version" | grep -q .'
 t no_secret_left sh -c '[ "$("$SBX" exec $M -u root -- ls -A /.sbx/run)" = agent.sock ] && [ -z "$("$SBX" exec $M -u root -- find / -xdev -name "*.key" 2>/dev/null)" ]'

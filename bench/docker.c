@@ -8,6 +8,8 @@
  *   d3  a file copied in (sbx cp vs docker cp; target >= 1x)
  *   d4  the same file copied out (target >= 1x)
  *   d5  `sbx up --backend docker` of one service (info)
+ *   d6  `sbx up` of a 3-service compose file vs `docker-compose up -d` of the
+ *       same file (Debian's docker-compose; ratio reported, no target)
  *
  * Needs a Docker engine and the image $SBX_BENCH_DOCKER_IMAGE (default
  * sbx-test/busybox, built by tests/docker/image.sh); without them it says
@@ -18,7 +20,9 @@
 
 #define LIB_REPS 300
 
-static char sbx_bin[4096], docker_bin[4096], state[4200];
+#define UP_REPS 3
+
+static char sbx_bin[4096], docker_bin[4096], compose_bin[4096], state[4200];
 
 /* The first PATH entry holding an executable name, or "". */
 static void find_in_path(const char *name, char *out, size_t len)
@@ -116,6 +120,49 @@ static void copy_rows(long mb)
 	ratio_row("d4", BENCH_FMT(metric, "copy %ld MB out (sbx cp vs docker cp), median of 3", mb), s, d, 1);
 }
 
+/* d6: three services up, sbx vs docker-compose (each torn down between runs). */
+static void compose_row(const char *image)
+{
+	if (!compose_bin[0]) {
+		bench_row("d6", "sbx up vs docker-compose up -d, 3 services", "-", "no docker-compose", "-", "-", "info");
+		return;
+	}
+	char dir[4300], file[4400], text[1024], metric[160];
+	snprintf(dir, sizeof dir, "%s/compose", bench_tmp);
+	snprintf(file, sizeof file, "%s/compose.yaml", dir);
+	mkdir(dir, 0700);
+	int n = snprintf(text, sizeof text, "services:\n");
+	const char *names[] = {"default", "web", "db"};
+	for (int i = 0; i < 3; i++)
+		n += snprintf(text + n, sizeof text - (size_t)n,
+			      "  %s:\n    image: %s\n    command: [\"sleep\", \"1000000\"]\n    network_mode: none\n",
+			      names[i], image);
+	FILE *f = fopen(file, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		bench_die("cannot write %s", file);
+	const char *const sup[] = {sbx_bin, "up", "bench3", "--backend", "docker", "-f", file, NULL};
+	const char *const sdown[] = {sbx_bin, "down", "bench3", NULL};
+	const char *const cup[] = {compose_bin, "-p", "sbxbench", "-f", file, "up", "-d", NULL};
+	const char *const cdown[] = {compose_bin, "-p", "sbxbench", "-f", file, "down", "-t", "1", NULL};
+	double sv[UP_REPS], cv[UP_REPS];
+	for (int i = 0; i < UP_REPS; i++) {
+		uint64_t t0 = bench_now_ns();
+		if (run_quiet(sup) != 0)
+			bench_die("sbx up -f %s failed", file);
+		sv[i] = (double)(bench_now_ns() - t0) / 1e6;
+		run_quiet(sdown);
+		t0 = bench_now_ns();
+		if (run_quiet(cup) != 0)
+			bench_die("docker-compose up -d failed");
+		cv[i] = (double)(bench_now_ns() - t0) / 1e6;
+		run_quiet(cdown);
+	}
+	char a[64], b[64], r[64];
+	double sm = bench_median(sv, UP_REPS), cm = bench_median(cv, UP_REPS);
+	bench_row("d6", BENCH_FMT(metric, "up of 3 services: sbx up vs docker-compose up -d, median of %d", UP_REPS),
+		  BENCH_FMT(a, "%.0f ms", sm), BENCH_FMT(b, "%.0f ms", cm), BENCH_FMT(r, "%.1fx", cm / sm), "-", "info");
+}
+
 int main(int argc, char **argv)
 {
 	int reps = argc > 1 ? atoi(argv[1]) : 30;
@@ -125,6 +172,7 @@ int main(int argc, char **argv)
 	const char *bin = getenv("SBX_BIN");
 	snprintf(sbx_bin, sizeof sbx_bin, "%s", bin && bin[0] ? bin : "build/sbx");
 	find_in_path("docker", docker_bin, sizeof docker_bin);
+	find_in_path("docker-compose", compose_bin, sizeof compose_bin);
 	sbx_docker d;
 	char err[2048];
 	int up = sbx_docker_open(&d, err, sizeof err) == 0;
@@ -155,5 +203,6 @@ int main(int argc, char **argv)
 	bench_row("d5", "sbx up --backend docker, one service (container + agent answering)",
 		  BENCH_FMT(a, "%.0f ms", up_ms), "-", "-", "-", "info");
 	run_quiet(sbx_down);
+	compose_row(image);
 	return 0;
 }

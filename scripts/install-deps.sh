@@ -34,6 +34,8 @@ apt_install runsc busybox-static file procps || apt_install busybox-static file 
 # it without a bridge or iptables rules) and the docker CLI to import the offline
 # test image (tests/docker/image.sh, from busybox-static).
 apt_install docker.io curl
+# make bench compares `sbx up` with docker-compose (v1) on the same file.
+apt_install docker-compose || echo "install-deps: no docker-compose package; its bench row will say so" >&2
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)

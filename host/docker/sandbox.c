@@ -1,6 +1,8 @@
 /* sandbox.c — a docker sandbox's services up and down (sandbox.h). */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -53,18 +55,59 @@ static int start_one(sbx_docker *d, const sbx_docker_up_opts *o, int i, char *id
 	return rc;
 }
 
+/* One service started on a thread of its own, with an engine client of
+ * its own (a client and its loop serve one thread). */
+typedef struct starter {
+	const sbx_docker_up_opts *o;
+	int i;
+	char *id;
+	int rc;
+	char err[8192];
+} starter;
+
+static void *start_thread(void *arg)
+{
+	starter *s = arg;
+	sbx_docker d;
+	s->rc = sbx_docker_open(&d, s->err, sizeof s->err);
+	if (s->rc == 0)
+		s->rc = start_one(&d, s->o, s->i, s->id, 128, s->err, sizeof s->err);
+	sbx_docker_close(&d);
+	return NULL;
+}
+
+/* Every service at once, as `docker compose up` does: a container start
+ * is mostly waiting for the engine. */
 int sbx_docker_up(sbx_docker *d, const sbx_docker_up_opts *o, char ids[][128], char *err, size_t err_len)
 {
-	for (int i = 0; o->services[i]; i++) {
-		char why[8192];
-		ids[i][0] = 0;
-		if (start_one(d, o, i, ids[i], sizeof ids[i], why, sizeof why) == 0)
-			continue;
-		snprintf(err, err_len, "%s: %s", o->services[i], why);
-		sbx_docker_down(d, o->name, why, sizeof why); /* what it made, recorded or not */
-		return -1;
+	int n = 0;
+	while (o->services[n] && n < MAX_CONTAINERS)
+		n++;
+	starter *st = calloc((size_t)n, sizeof *st);
+	pthread_t *th = calloc((size_t)n, sizeof *th);
+	int rc = st && th ? 0 : -1, started = 0;
+	for (; rc == 0 && started < n; started++) {
+		st[started] = (starter){.o = o, .i = started, .id = ids[started], .rc = -1};
+		ids[started][0] = 0;
+		if (pthread_create(&th[started], NULL, start_thread, &st[started]) != 0)
+			break;
 	}
-	return 0;
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; rc == 0 && i < n; i++)
+		if (i >= started || st[i].rc < 0) {
+			snprintf(err, err_len, "%s: %s", o->services[i], i < started ? st[i].err : "cannot start a thread");
+			rc = -1;
+		}
+	if (!st || !th)
+		snprintf(err, err_len, "out of memory");
+	free(st);
+	free(th);
+	if (rc < 0) {
+		char why[1024];
+		sbx_docker_down(d, o->name, why, sizeof why); /* what it made, recorded or not */
+	}
+	return rc;
 }
 
 int sbx_docker_down(sbx_docker *d, const char *name, char *err, size_t err_len)

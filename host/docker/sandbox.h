@@ -1,6 +1,6 @@
 /* sandbox.h — a whole docker sandbox: one container per service (each as
- * container.h makes it), started one after the other, the default first;
- * and its removal. What the CLI's `sbx up --backend docker` and `sbx down`
+ * container.h makes it), all started at once (a thread and an engine
+ * client each); and its removal. What the CLI's `sbx up --backend docker` and `sbx down`
  * do, without the CLI's state: any caller (a binding, a test) can use it.
  *
  * Per service the caller's directory dir gets SVC.key (the agent's
@@ -20,8 +20,10 @@ typedef struct sbx_docker_up_opts {
 	const char *agent;           /* the static agent; NULL: sbx_default_agent_path() */
 } sbx_docker_up_opts;
 
-/* Starts every service; ids[i] receives service i's container id. 0, or
- * -1 with "SVC: why" in err after removing every container it made. */
+/* Starts every service; ids[i] receives service i's container id. 0 when
+ * every one is up (its agent answering, healthy where it has a check), or
+ * -1 with "SVC: why" (the first service in order that failed) in err after
+ * removing every container it made. d is used only for that removal. */
 int sbx_docker_up(sbx_docker *d, const sbx_docker_up_opts *o, char ids[][128], char *err, size_t err_len);
 
 /* Removes every container labelled as the sandbox name's. 0, or -1. */

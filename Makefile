@@ -9,6 +9,10 @@
 #   make fuzz [FUZZ_TIME=s] build the libFuzzer targets (clang) and run each
 #                         for FUZZ_TIME seconds (default 10)
 #   make test-valgrind    a subset of the suite under valgrind memcheck
+#   make install [PREFIX=/usr/local] [DESTDIR=]   bin/sbx, libexec/sbx/sbx-agent,
+#                         lib/libsbx.{a,so}, include/sbx/, lib/pkgconfig/sbx.pc,
+#                         share/sbx/chart/agent-env, share/man/man1/sbx.1; make uninstall
+#   make wheel            the Python package with the agent and chart inside, in $(BUILD)/
 
 CC ?= cc
 ARCH ?= native
@@ -92,8 +96,11 @@ $(BUILD)/libsbx.a: $(COMMON_OBJ) $(HOST_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
+VERSION = 0.1.0
+SONAME = libsbx.so.0
+
 $(BUILD)/libsbx.so: $(COMMON_OBJ) $(HOST_OBJ)
-	$(CC) -shared $(SANFLAGS) -o $@ $^ $(HOST_LIBS)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SANFLAGS) -o $@ $^ $(HOST_LIBS)
 
 $(BUILD)/sbx: $(CLI_OBJ) $(BUILD)/libsbx.a
 	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS)
@@ -171,8 +178,47 @@ test-valgrind:
 	$(MAKE) --no-print-directory all tools SAN=0 BUILD=build/vg CFLAGS="-O1 -g"
 	BUILD=build/vg tests/valgrind.sh $(VALGRIND_TESTS)
 
+# ---- installing: what a C user, a shell user and a packager expect ---------
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_TO = $(DESTDIR)$(PREFIX)
+PUBLIC_HEADERS = host/sbx.h host/loop.h
+
+$(BUILD)/sbx.1: $(BUILD)/sbx scripts/manpage.sh
+	scripts/manpage.sh $(BUILD)/sbx $@
+
+install: all $(BUILD)/sbx.1
+	install -d $(INSTALL_TO)/bin $(INSTALL_TO)/libexec/sbx $(INSTALL_TO)/lib/pkgconfig \
+		$(INSTALL_TO)/include/sbx $(INSTALL_TO)/share/sbx $(INSTALL_TO)/share/man/man1
+	install -m 0755 $(BUILD)/sbx $(INSTALL_TO)/bin/sbx
+	install -m 0755 $(BUILD)/sbx-agent $(INSTALL_TO)/libexec/sbx/sbx-agent
+	if [ -f $(BUILD)/arm64/sbx-agent ]; then install -d $(INSTALL_TO)/libexec/sbx/arm64 && \
+		install -m 0755 $(BUILD)/arm64/sbx-agent $(INSTALL_TO)/libexec/sbx/arm64/sbx-agent; fi
+	install -m 0644 $(BUILD)/libsbx.a $(INSTALL_TO)/lib/libsbx.a
+	install -m 0755 $(BUILD)/libsbx.so $(INSTALL_TO)/lib/libsbx.so.$(VERSION)
+	ln -sf libsbx.so.$(VERSION) $(INSTALL_TO)/lib/$(SONAME)
+	ln -sf $(SONAME) $(INSTALL_TO)/lib/libsbx.so
+	install -m 0644 $(PUBLIC_HEADERS) $(INSTALL_TO)/include/sbx/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS@|$(HOST_LIBS)|' \
+		host/sbx.pc.in >$(INSTALL_TO)/lib/pkgconfig/sbx.pc
+	install -m 0644 $(BUILD)/sbx.1 $(INSTALL_TO)/share/man/man1/sbx.1
+	rm -rf $(INSTALL_TO)/share/sbx/chart && mkdir -p $(INSTALL_TO)/share/sbx/chart
+	cp -R chart/agent-env $(INSTALL_TO)/share/sbx/chart/agent-env
+
+uninstall:
+	rm -f $(INSTALL_TO)/bin/sbx $(INSTALL_TO)/lib/libsbx.a $(INSTALL_TO)/lib/libsbx.so \
+		$(INSTALL_TO)/lib/$(SONAME) $(INSTALL_TO)/lib/libsbx.so.$(VERSION) \
+		$(INSTALL_TO)/lib/pkgconfig/sbx.pc $(INSTALL_TO)/share/man/man1/sbx.1
+	rm -rf $(INSTALL_TO)/libexec/sbx $(INSTALL_TO)/include/sbx $(INSTALL_TO)/share/sbx
+
+# The wheel: `pip install` of it needs no checkout and no SBX_* variables.
+wheel: all
+	SBX_LIBSBX=$(BUILD)/libsbx.a SBX_HOST_LIBS="$(HOST_LIBS)" SBX_AGENT_BUILD=$(BUILD) \
+		$(PYTHON) -c 'import sys; sys.path.insert(0, "host/python"); import sbx_build; \
+		print(sbx_build.build_wheel("$(abspath $(BUILD))"))'
+
 clean:
 	rm -rf build
 
-.PHONY: all agent lib cli tools python test bench fuzz fuzz-build fuzz-seeds test-valgrind clean
+.PHONY: all agent lib cli tools python test bench fuzz fuzz-build fuzz-seeds test-valgrind clean install uninstall wheel
 .SECONDARY:

@@ -16,6 +16,7 @@
 
 #include "conn.h"
 #include "ledger.h"
+#include "nometa.h"
 
 #define AGENT_VERSION "0.1.0"
 #define AGENT_HIGH_WATER (256 * 1024)   /* stop producing when this much is queued */
@@ -50,6 +51,7 @@ struct agent {
 	const char *passwd_path, *group_path;
 	const char *default_user; /* --user: commands run as this unless a request names one */
 	uint64_t keep_ms;      /* how long detached results are kept */
+	nometa *nometa;        /* --block-metadata: commands start in its cgroup; NULL: off */
 	ledger sent;           /* which commands each host has sent (ATTACH) */
 	uint64_t now;
 	int quit;

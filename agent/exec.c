@@ -348,8 +348,11 @@ static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3
 	/* vfork: the child borrows our memory until it execs, so starting a
 	 * command costs no page-table copy and no copy-on-write faults (fork
 	 * was a third of an exec's round trip). child_run only makes system
-	 * calls on its own stack frame, and we wait for its exec anyway. */
-	pid_t pid = ok ? vfork() : -1;
+	 * calls on its own stack frame, and we wait for its exec anyway.
+	 * --block-metadata: a fork born in the commands' cgroup (nometa.h). */
+	pid_t pid = -1;
+	if (ok)
+		pid = ac->ag->nometa ? nometa_fork(ac->ag->nometa) : vfork();
 	if (pid == 0)
 		child_run(r, in[0], out[1], err[1], rep[1]);
 	int saved = errno;

@@ -3,7 +3,8 @@
  * A write lands in a temporary file beside the target and is renamed into
  * place only after every byte arrived and the transfer's CRC32 and length
  * match, so a failed or interrupted write never leaves a half-written
- * target. A read streams the file as credit allows and ends with END
+ * target; unless the host said `fsync: false`, file and directory are
+ * fsynced before the RESULT, so that holds across a power loss too. A read streams the file as credit allows and ends with END
  * (count + CRC32) and a RESULT. */
 #include <errno.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ typedef struct transfer {
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
+	int durable;           /* WRITE: fsync before the RESULT (its `fsync` key) */
 	int finished;          /* swept */
 } transfer;
 
@@ -115,9 +117,10 @@ static void files_write(agent_conn *ac, const sbx_msg *m)
 	if (!t)
 		return;
 	t->mode = (mode_t)sbx_map_int(m->body, "mode", -1);
+	t->durable = sbx_map_bool(m->body, "fsync", 1);
 	t->uid = uid;
 	t->gid = gid;
-	if (fsops_make_parents(path, uid, gid) < 0) {
+	if (fsops_make_parents(path, uid, gid, t->durable) < 0) {
 		fail(t, errno, "cannot create the parent directories of");
 		return;
 	}
@@ -151,7 +154,7 @@ static void write_end(transfer *t, const sbx_msg *m)
 		sbx_conn_send_error(t->owner->conn, t->stream, m->err, "corrupt", "%s: %s (target left unchanged)",
 				    t->path, m->text);
 		fsops_abort_temp(t->fd, t->tmp);
-	} else if (fsops_commit_temp(t->fd, t->tmp, t->path, t->mode, t->uid, t->gid) < 0) {
+	} else if (fsops_commit_temp(t->fd, t->tmp, t->path, t->mode, t->uid, t->gid, t->durable) < 0) {
 		t->fd = -1;
 		sbx_conn_send_error(t->owner->conn, t->stream, errno, agent_errcode(errno), "cannot write %s: %s",
 				    t->path, strerror(errno));

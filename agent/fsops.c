@@ -1,6 +1,7 @@
 /* fsops.c — filesystem helpers for write_file, read_file and stat (see
  * fsops.h). Owns the atomic-write protocol: a temporary file next to the
- * target, owner and mode settled on the open fd, then one rename(). */
+ * target, owner and mode settled on the open fd, its data fsynced, then
+ * one rename(), then the directory fsynced (durable writes). */
 #include "fsops.h"
 
 #include <errno.h>
@@ -17,8 +18,9 @@
 #define TEMP_BASE_MAX 200
 
 /* mkdir one directory of a mkdir -p walk. An existing directory (or a
- * symlink to one) is fine; anything else existing there is ENOTDIR. */
-static int make_dir(const char *dir, uid_t uid, gid_t gid)
+ * symlink to one) is fine; anything else existing there is ENOTDIR. A new
+ * one is made durable (its parent fsynced) when asked. */
+static int make_dir(const char *dir, uid_t uid, gid_t gid, int durable)
 {
 	struct stat st;
 	int err;
@@ -26,7 +28,7 @@ static int make_dir(const char *dir, uid_t uid, gid_t gid)
 	if (mkdir(dir, 0755) == 0) {
 		if (uid != (uid_t)-1 && lchown(dir, uid, gid) < 0)
 			return -1;
-		return 0;
+		return durable ? fsops_sync_parent(dir) : 0;
 	}
 	err = errno;
 	if (stat(dir, &st) == 0) {
@@ -40,7 +42,7 @@ static int make_dir(const char *dir, uid_t uid, gid_t gid)
 	return -1;
 }
 
-int fsops_make_parents(const char *path, uid_t uid, gid_t gid)
+int fsops_make_parents(const char *path, uid_t uid, gid_t gid, int durable)
 {
 	char dir[PATH_MAX];
 	struct stat st;
@@ -71,7 +73,7 @@ int fsops_make_parents(const char *path, uid_t uid, gid_t gid)
 		if (dir[i] != '/' || dir[i - 1] == '/')
 			continue;
 		dir[i] = '\0';
-		if (make_dir(dir, uid, gid) < 0)
+		if (make_dir(dir, uid, gid, durable) < 0)
 			return -1;
 		dir[i] = '/';
 	}
@@ -130,8 +132,36 @@ static int settle_owner(int fd, const struct stat *target, uid_t uid,
 	return 0;
 }
 
+static void close_quietly(int fd);
+
+/* fsync that tolerates file systems without it (EINVAL: nothing to do). */
+static int sync_fd(int fd)
+{
+	if (fsync(fd) < 0 && errno != EINVAL)
+		return -1;
+	return 0;
+}
+
+int fsops_sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else if (slash == path)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = sync_fd(fd);
+	close_quietly(fd);
+	return rc;
+}
+
 int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
-		      uid_t uid, gid_t gid)
+		      uid_t uid, gid_t gid, int durable)
 {
 	struct stat st;
 	const struct stat *target = stat(path, &st) == 0 ? &st : NULL;
@@ -149,6 +179,8 @@ int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
 		goto fail;
 	if (fchmod(fd, m) < 0)
 		goto fail;
+	if (durable && sync_fd(fd) < 0) /* the data is on disk before its name is */
+		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
 		goto fail;
@@ -156,6 +188,9 @@ int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
 	fd = -1;
 	if (rename(tmp, path) < 0)
 		goto fail;
+	/* the rename itself is on disk before the write is reported done */
+	if (durable && fsops_sync_parent(path) < 0)
+		return -1;
 	return 0;
 
 fail:

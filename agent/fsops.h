@@ -14,8 +14,9 @@
 /* mkdir -p of the parent directories of path (mode 0755, less the umask).
  * Each directory created here is chowned to (uid, gid) when
  * uid != (uid_t)-1; existing ones are left alone. ENOTDIR when a component
- * exists and is not a directory. */
-int fsops_make_parents(const char *path, uid_t uid, gid_t gid);
+ * exists and is not a directory. durable: the parent of each directory
+ * created is fsynced, so the new path survives a crash. */
+int fsops_make_parents(const char *path, uid_t uid, gid_t gid, int durable);
 
 /* Start an atomic write of path: create "<dir>/.<base>.sbx-XXXXXX" (mode
  * 0600, O_CLOEXEC) in the same directory and store its name in tmp. Returns
@@ -29,11 +30,18 @@ int fsops_open_temp(const char *path, char *tmp, size_t tmp_len);
  * `sed -i`); a new file gets (uid, gid) when uid != (uid_t)-1.
  * Mode: `mode` when given, else the existing target's mode, else 0644; set
  * after the chown so set-id bits survive.
- * Then rename(tmp, path). On failure tmp is unlinked. An existing target is
- * looked up through symlinks, but a symlink at path is replaced, not
- * written through. */
+ * Durable (durable != 0): the temp file is fsynced before the rename and
+ * the target's directory after it, so once this returns 0 a power loss
+ * leaves the new contents, and before the rename it leaves the old ones.
+ * Then rename(tmp, path). On failure tmp is unlinked (a failed directory
+ * fsync after the rename is reported, the new file stays). An existing
+ * target is looked up through symlinks, but a symlink at path is
+ * replaced, not written through. */
 int fsops_commit_temp(int fd, const char *tmp, const char *path, mode_t mode,
-		      uid_t uid, gid_t gid);
+		      uid_t uid, gid_t gid, int durable);
+
+/* fsync the directory holding path (its last component's parent). */
+int fsops_sync_parent(const char *path);
 
 /* Give up an atomic write: close fd (when >= 0) and unlink tmp. errno is
  * preserved. */

@@ -34,6 +34,10 @@ static void usage(FILE *f)
 		"  --workdir DIR      directory relative paths resolve against (default: cwd)\n"
 		"  --user USER[:GROUP] run commands as this user unless a request names one\n"
 		"  --keep SECONDS     keep results of detached commands this long (default 600)\n"
+		"  --block-metadata   commands cannot reach the instance metadata service\n"
+		"                     (169.254.169.254, fd00:ec2::254); the agent itself still\n"
+		"                     can. Needs root and cgroup v2 (systemd: Delegate=yes);\n"
+		"                     the agent refuses to start if it cannot set this up\n"
 		"  --version          print the version\n");
 }
 
@@ -81,11 +85,24 @@ static int load_secret(agent *ag, const char *file, const char *fd_text)
 	return rc;
 }
 
+/* --block-metadata: the commands' cgroup, before any host can connect. */
+static int block_metadata(agent *ag)
+{
+	static nometa nm;
+	char err[2048];
+	if (nometa_setup(&nm, err, sizeof err) < 0) {
+		fprintf(stderr, "sbx-agent: %s\n", err);
+		return -1;
+	}
+	ag->nometa = &nm;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static agent ag;
 	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600";
-	int insecure = 0, inherited = -1;
+	int insecure = 0, inherited = -1, nometa_wanted = 0;
 	ag.listen_fd = -1;
 	ag.keep_ms = 600 * 1000;
 	for (int i = 1; i < argc; i++) {
@@ -127,6 +144,8 @@ int main(int argc, char **argv)
 			ag.keep_ms = (uint64_t)strtoull(v, NULL, 10) * 1000;
 			keep = v;
 			i++;
+		} else if (strcmp(a, "--block-metadata") == 0) {
+			nometa_wanted = 1;
 		} else if (strcmp(a, "--version") == 0) {
 			printf("sbx-agent %s (protocol %d, %s)\n", AGENT_VERSION, SBX_PROTO_VERSION, arch_name());
 			return 0;
@@ -139,6 +158,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (attach_path && nometa_wanted) {
+		/* the bridge would reach a listener that may already run without it */
+		fprintf(stderr, "sbx-agent: --block-metadata works with --stdio, --listen and --listen-fd "
+				"(the agent that runs the commands), not with --attach\n");
+		return 2;
+	}
 	if (attach_path && !ag.stdio && !listen_addr)
 		return agent_attach(attach_path, keep); /* the listener gets our cwd as its workdir */
 	if (ag.stdio == (listen_addr != NULL)) {
@@ -150,6 +175,8 @@ int main(int argc, char **argv)
 				"would drive this agent); --insecure-no-auth overrides, for debugging only\n");
 		return 2;
 	}
+	if (nometa_wanted && block_metadata(&ag) < 0)
+		return 2;
 	if (!getcwd(ag.workdir, sizeof ag.workdir))
 		strcpy(ag.workdir, "/");
 	if (inherited >= 0 && (ag.listen_fd = agent_listen_inherited(inherited)) < 0)
@@ -165,5 +192,8 @@ int main(int argc, char **argv)
 		ag.hello.caps |= SBX_CAP_ATTACH;
 	if (geteuid() == 0)
 		ag.hello.caps |= SBX_CAP_USER;
-	return agent_serve(&ag);
+	int rc = agent_serve(&ag);
+	if (ag.nometa)
+		nometa_cleanup(ag.nometa);
+	return rc;
 }

@@ -1,14 +1,14 @@
 /* docker.c — the docker backend against the docker CLI on the same
  * container, side by side:
  *
- *   d1  exec `true` per call through libsbx (one session, reused) vs
+ *   dk1  exec `true` per call through libsbx (one session, reused) vs
  *       `docker exec CONTAINER true` (target >= 100x)
- *   d2  `sbx exec NAME -- true` (the CLI, a new process and session per
+ *   dk2  `sbx exec NAME -- true` (the CLI, a new process and session per
  *       call) vs `docker exec CONTAINER true` (target >= 10x)
- *   d3  a file copied in (sbx cp vs docker cp; target >= 1x)
- *   d4  the same file copied out (target >= 1x)
- *   d5  `sbx up --backend docker` of one service (info)
- *   d6  `sbx up` of a 3-service compose file vs `docker-compose up -d` of the
+ *   dk3  a file copied in (sbx cp vs docker cp; target >= 1x)
+ *   dk4  the same file copied out (target >= 1x)
+ *   dk5  `sbx up --backend docker` of one service (info)
+ *   dk6  `sbx up` of a 3-service compose file vs `docker-compose up -d` of the
  *       same file (Debian's docker-compose; ratio reported, no target)
  *
  * Needs a Docker engine and the image $SBX_BENCH_DOCKER_IMAGE (default
@@ -112,19 +112,19 @@ static void copy_rows(long mb)
 	const char *const sin[] = {sbx_bin, "cp", file, dst, NULL};
 	const char *const din[] = {docker_bin, "cp", file, cdst, NULL};
 	double s = median_ms(sin, 3), d = median_ms(din, 3);
-	ratio_row("d3", BENCH_FMT(metric, "copy %ld MB in (sbx cp vs docker cp), median of 3", mb), s, d, 1);
+	ratio_row("dk3", BENCH_FMT(metric, "copy %ld MB in (sbx cp vs docker cp), median of 3", mb), s, d, 1);
 	const char *const sout[] = {sbx_bin, "cp", dst, back, NULL};
 	const char *const dout[] = {docker_bin, "cp", cdst, back, NULL};
 	s = median_ms(sout, 3);
 	d = median_ms(dout, 3);
-	ratio_row("d4", BENCH_FMT(metric, "copy %ld MB out (sbx cp vs docker cp), median of 3", mb), s, d, 1);
+	ratio_row("dk4", BENCH_FMT(metric, "copy %ld MB out (sbx cp vs docker cp), median of 3", mb), s, d, 1);
 }
 
 /* d6: three services up, sbx vs docker-compose (each torn down between runs). */
 static void compose_row(const char *image)
 {
 	if (!compose_bin[0]) {
-		bench_row("d6", "sbx up vs docker-compose up -d, 3 services", "-", "no docker-compose", "-", "-", "info");
+		bench_row("dk6", "sbx up vs docker-compose up -d, 3 services", "-", "no docker-compose", "-", "-", "info");
 		return;
 	}
 	char dir[4300], file[4400], text[1024], metric[160];
@@ -159,7 +159,7 @@ static void compose_row(const char *image)
 	}
 	char a[64], b[64], r[64];
 	double sm = bench_median(sv, UP_REPS), cm = bench_median(cv, UP_REPS);
-	bench_row("d6", BENCH_FMT(metric, "up of 3 services: sbx up vs docker-compose up -d, median of %d", UP_REPS),
+	bench_row("dk6", BENCH_FMT(metric, "up of 3 services: sbx up vs docker-compose up -d, median of %d", UP_REPS),
 		  BENCH_FMT(a, "%.0f ms", sm), BENCH_FMT(b, "%.0f ms", cm), BENCH_FMT(r, "%.1fx", cm / sm), "-", "info");
 }
 
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 	int up = sbx_docker_open(&d, err, sizeof err) == 0;
 	sbx_docker_close(&d);
 	if (!up || !docker_bin[0]) {
-		bench_row("d1", "docker backend", "-", "-", "-", "-", "info");
+		bench_row("dk1", "docker backend", "-", "-", "-", "-", "info");
 		bench_log("docker: skipped: %s", up ? "no docker command on PATH" : err);
 		return 0;
 	}
@@ -194,13 +194,13 @@ int main(int argc, char **argv)
 	const char *const sexec[] = {sbx_bin, "exec", "bench", "--", "true", NULL};
 	char metric[160], a[64];
 	double docker_ms = median_ms(dexec, reps);
-	ratio_row("d1", BENCH_FMT(metric, "exec true per call: libsbx (median of %d) vs docker exec (median of %d)",
+	ratio_row("dk1", BENCH_FMT(metric, "exec true per call: libsbx (median of %d) vs docker exec (median of %d)",
 				  LIB_REPS, reps),
 		  lib_exec_ms(), docker_ms, 100);
-	ratio_row("d2", BENCH_FMT(metric, "exec true per call: sbx exec CLI vs docker exec, median of %d", reps),
+	ratio_row("dk2", BENCH_FMT(metric, "exec true per call: sbx exec CLI vs docker exec, median of %d", reps),
 		  median_ms(sexec, reps), docker_ms, 10);
 	copy_rows(mb);
-	bench_row("d5", "sbx up --backend docker, one service (container + agent answering)",
+	bench_row("dk5", "sbx up --backend docker, one service (container + agent answering)",
 		  BENCH_FMT(a, "%.0f ms", up_ms), "-", "-", "-", "info");
 	run_quiet(sbx_down);
 	compose_row(image);

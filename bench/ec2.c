@@ -78,17 +78,6 @@ static void spawn_line(child *c, const char *const *argv)
 		bench_die("%s %s did not start", argv[0], argv[1]);
 }
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 typedef struct waiter {
 	int done;
 	sbx_error err;
@@ -203,15 +192,6 @@ int main(void)
 	unsetenv("AWS_ENDPOINT_URL");
 	unsetenv("AWS_ENDPOINT_URL_SSM");
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
-	int port = free_port();
-	char addr[64], portstr[16];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-	snprintf(portstr, sizeof portstr, "%d", port);
-	pid_t agent_pid = fork();
-	if (agent_pid == 0) {
-		execl(agent, agent, "--listen", addr, "--insecure-no-auth", (char *)NULL); /* as on EC2 today (docs/agent-auth.md) */
-		_exit(127);
-	}
 	child moto, em;
 	const char *margv[] = {"python3", "tests/aws/moto_fixture.py", NULL};
 	spawn_line(&moto, margv);
@@ -219,8 +199,10 @@ int main(void)
 	if (!json_is_object(m))
 		bench_die("moto_fixture: %s", moto.line);
 #define S(k) json_string_value(json_object_get(m, k))
-	const char *eargv[] = {"python3", "tests/aws/ssm_emulator.py", "--agent-port", portstr, "--access-key",
-			       S("access_key_id"), "--secret", S("secret_access_key"), "--ami", S("ami"), NULL};
+	/* each instance booted from its user data, as on EC2 (instance_boot.py) */
+	const char *eargv[] = {"python3", "tests/aws/ssm_emulator.py", "--boot", S("endpoint"), "--region",
+			       S("region"), "--access-key", S("access_key_id"), "--secret", S("secret_access_key"),
+			       "--ami", S("ami"), NULL};
 	spawn_line(&em, eargv);
 	int emport = 0;
 	if (sscanf(em.line, "PORT %d", &emport) != 1)
@@ -249,7 +231,7 @@ int main(void)
 		bench_die("config: %s", why);
 	waiter w = {0};
 	sbx_ec2_up_opts uo = {.cfg = &cfg, .task = "bench", .owner = "bench", .agent_path = agent,
-			      .agent_port = (unsigned)port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+			      .poll_ms = 50, .on_ready = on_ready, .ud = &w};
 	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, c, &uo, &err);
 	if (!sb)
 		bench_die("ec2 up: %s", err.message);
@@ -295,8 +277,6 @@ int main(void)
 	json_decref(m);
 	close(em.in_fd);
 	close(moto.in_fd);
-	kill(agent_pid, SIGTERM);
-	waitpid(agent_pid, NULL, 0);
 	waitpid(em.pid, NULL, 0);
 	waitpid(moto.pid, NULL, 0);
 	return 0;

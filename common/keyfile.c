@@ -28,15 +28,11 @@ int sbx_keyfile_random(sbx_auth_key *k)
 	return 0;
 }
 
-int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_len)
+int sbx_keyfile_write(const char *path, const sbx_auth_key *k, char *err, size_t err_len)
 {
 	char tmp[4200], text[TEXT_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
 		snprintf(err, err_len, "secret file path too long: %.200s", path);
-		return -1;
-	}
-	if (sbx_keyfile_random(k) < 0) {
-		snprintf(err, err_len, "no random bytes for a secret: %s", strerror(errno));
 		return -1;
 	}
 	sbx_auth_key_format(k, text);
@@ -52,9 +48,19 @@ int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_
 		ok = 0;
 	}
 	sbx_wipe(text, sizeof text);
-	if (!ok)
-		sbx_wipe(k, sizeof *k);
 	return ok ? 0 : -1;
+}
+
+int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_len)
+{
+	if (sbx_keyfile_random(k) < 0) {
+		snprintf(err, err_len, "no random bytes for a secret: %s", strerror(errno));
+		return -1;
+	}
+	if (sbx_keyfile_write(path, k, err, err_len) == 0)
+		return 0;
+	sbx_wipe(k, sizeof *k);
+	return -1;
 }
 
 /* Reads to EOF (at most TEXT_MAX bytes) and parses. */

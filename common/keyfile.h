@@ -19,6 +19,9 @@ int sbx_keyfile_random(sbx_auth_key *k);
  * reason in err. */
 int sbx_keyfile_create(const char *path, sbx_auth_key *k, char *err, size_t err_len);
 
+/* Writes k to PATH the same way (0600, temporary file and rename). */
+int sbx_keyfile_write(const char *path, const sbx_auth_key *k, char *err, size_t err_len);
+
 /* Reads the secret in PATH. Refuses (-1, err says why) a file that is not
  * a regular file, that group or others may read or write, that belongs to
  * neither this user nor root, or whose text is not a secret. */

@@ -22,6 +22,7 @@ typedef struct exec_call {
 	int reattached;        /* asked for again after a reconnect */
 	sbx_buf out, err;
 	uint64_t have[3];      /* bytes received per fd */
+	uint64_t held;         /* manual credit: received on this stream, not yet granted */
 	int truncated;
 	sbx_error corrupt;     /* an END check failed: reported at EXIT */
 } exec_call;
@@ -160,6 +161,7 @@ static int resend(exec_call *x)
 	sbx_call *c = &x->call;
 	call_unbind(c);
 	c->started = x->reattached = 0;
+	x->held = 0;
 	x->input_off = 0;
 	x->stdin_end_sent = 0;
 	new_key(x); /* the request as packed at the start; only the key is new */
@@ -264,6 +266,8 @@ static void on_output(exec_call *x, const sbx_msg *m)
 	sbx_buf *b = m->fd == SBX_FD_OUT ? &x->out : &x->err;
 	size_t n = m->len;
 	x->have[m->fd] += n;
+	if (x->eo.manual_credit) /* before on_output: it may consume at once */
+		x->held += n;
 	if (c->deadline_ms) /* still producing: not stuck */
 		call_set_deadline(c, sbx_now_ms());
 	if (x->eo.on_output)
@@ -279,8 +283,25 @@ static void on_output(exec_call *x, const sbx_msg *m)
 	}
 	if (x->have[m->fd] > x->eo.output_limit)
 		over_limit(x, m->fd);
-	else
+	else if (!x->eo.manual_credit)
 		sbx_conn_consumed(c->s->conn, c->stream, m->len);
+}
+
+int sbx_call_consumed(sbx_call *c, size_t n)
+{
+	exec_call *x = exec_of(c);
+	if (!x || !x->eo.manual_credit)
+		return -1;
+	if (n > x->held)
+		n = (size_t)x->held;
+	if (n == 0 || !c->stream || !c->s->conn)
+		return 0;
+	x->held -= n;
+	sbx_conn_consumed(c->s->conn, c->stream, n);
+	if (c->deadline_ms) /* the agent could not send while the caller held its credit */
+		call_set_deadline(c, sbx_now_ms());
+	session_flush(c->s);
+	return 0;
 }
 
 static uint8_t *take(sbx_buf *b, size_t *len)
@@ -390,6 +411,7 @@ static int exec_reattach(sbx_call *c)
 		return -1;
 	call_bind(c, id);
 	x->reattached = 1;
+	x->held = 0; /* the new stream starts with a fresh window */
 	c->sending = 0; /* stdin is not resumed across connections */
 	session_flush(s);
 	return 0;

@@ -5,10 +5,12 @@
  * turn, so a 1 GiB file needs no more memory than a chunk. Downloads land
  * in a file descriptor, in memory (bounded by the limit), or in a local
  * path through a temporary file renamed into place only when the transfer
- * arrived complete and its CRC32 matched. */
+ * arrived complete and its CRC32 matched, fsynced before the rename and its
+ * directory after it (durable.c) unless the caller set no_fsync. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,6 +53,10 @@ static void pack_path_request(file_call *f, const sbx_file_opts *o, int is_write
 	}
 	if (is_write && o->mode >= 0) {
 		sbx_pack_kv_int(&pk, "mode", o->mode);
+		c->npairs++;
+	}
+	if (is_write && o->no_fsync) { /* the agent fsyncs unless told not to */
+		sbx_pack_kv_bool(&pk, "fsync", 0);
 		c->npairs++;
 	}
 	if (!is_write) {
@@ -225,6 +231,13 @@ static int sink_write_fd(file_call *f, const uint8_t *p, size_t n)
 		ssize_t w = write(f->sink_fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* a non-blocking sink (a pipe to a slow reader): wait as a
+			 * blocking one would; no credit goes back meanwhile */
+			struct pollfd pf = {.fd = f->sink_fd, .events = POLLOUT};
+			poll(&pf, 1, -1);
+			continue;
+		}
 		if (w < 0) {
 			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local", "writing %s failed: %s",
 				      f->fo.local_path ? f->fo.local_path : "the destination", strerror(errno));
@@ -260,21 +273,37 @@ static void sink_write(file_call *f, const sbx_msg *m)
 
 /* ---------------------------------------------------------------- completion */
 
+/* A read into local_path ends: the temp file becomes the destination when
+ * the transfer succeeded (fsynced first, and its directory after the
+ * rename, unless no_fsync), else it goes and the destination is unchanged. */
+static void commit_sink(file_call *f, sbx_file_result *r)
+{
+	int ok = r->error.status == SBX_OK;
+	int durable = ok && !f->fo.no_fsync;
+	int rc = durable ? sbx_fsync_fd(f->sink_fd) : 0;
+	if (close(f->sink_fd) < 0)
+		rc = -1;
+	if (rc == 0 && ok && rename(f->sink_tmp, f->fo.local_path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		if (ok)
+			sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot write %s: %s",
+				      f->fo.local_path, strerror(errno));
+		ok = 0;
+	}
+	if (!ok)
+		unlink(f->sink_tmp); /* the destination keeps its old contents */
+	else if (durable && sbx_fsync_parent(f->fo.local_path) < 0)
+		sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot make %s durable: %s",
+			      f->fo.local_path, strerror(errno));
+	f->sink_tmp[0] = 0;
+	f->sink_fd = -1;
+}
+
 static void finish(file_call *f, sbx_file_result *r)
 {
-	if (f->sink_tmp[0]) {
-		int ok = r->error.status == SBX_OK;
-		if (close(f->sink_fd) < 0 || (ok && rename(f->sink_tmp, f->fo.local_path) < 0)) {
-			if (ok)
-				sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot write %s: %s",
-					      f->fo.local_path, strerror(errno));
-			ok = 0;
-		}
-		if (!ok)
-			unlink(f->sink_tmp); /* the destination keeps its old contents */
-		f->sink_tmp[0] = 0;
-		f->sink_fd = -1;
-	}
+	if (f->sink_tmp[0])
+		commit_sink(f, r);
 	if (f->call.ops == &stat_ops)
 		f->stat_out->error = r->error;
 	if (f->fo.on_done)

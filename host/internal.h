@@ -68,6 +68,11 @@ void session_set_redial(sbx_session *s, sbx_transport *(*redial)(void *ud, char 
 void session_enter(sbx_session *s);
 void session_leave(sbx_session *s);
 
+/* durable.c: fsync of a file (0, or -1 with errno; a file system without
+ * fsync is fine) and of the directory holding path's last component. */
+int sbx_fsync_fd(int fd);
+int sbx_fsync_parent(const char *path);
+
 /* error.c */
 /* A session over a transport made elsewhere (the SSM data channel). It
  * takes the transport, and closes it when it cannot start. */

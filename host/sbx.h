@@ -194,6 +194,13 @@ typedef struct sbx_exec_opts {
 	 * accumulated in the result unless no_accumulate is set. */
 	void (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);
 	int no_accumulate;
+	/* Flow control follows the caller: output handed to on_output is not
+	 * credited back to the agent until the caller reports it consumed with
+	 * sbx_call_consumed. The agent then stops reading the command's pipes
+	 * (the command blocks on write) once the session's window (1 MiB by
+	 * default: stdout and stderr together) is unconsumed, so the caller
+	 * holds at most that much. Default (0): credit as output arrives. */
+	int manual_credit;
 	void (*on_done)(void *ud, sbx_exec_result *r); /* r is freed after it returns */
 	void *ud;
 } sbx_exec_opts;
@@ -206,6 +213,11 @@ int sbx_call_close_stdin(sbx_call *c);
 /* Bytes given to sbx_call_write_stdin not yet sent (for back-pressure). */
 size_t sbx_call_stdin_pending(const sbx_call *c);
 int sbx_call_signal(sbx_call *c, int signo);
+/* With manual_credit: the caller has consumed n more bytes of the output
+ * on_output gave it (any fd, in any grouping); credit for them goes back
+ * to the agent. Never grants more than was received on the current
+ * stream. -1 when c is not an exec started with manual_credit. */
+int sbx_call_consumed(sbx_call *c, size_t n);
 /* Gives up on a call: the agent kills a command / drops a transfer, and
  * on_done reports SBX_E_CANCELLED. */
 void sbx_call_cancel(sbx_call *c);
@@ -235,6 +247,12 @@ typedef struct sbx_file_opts {
 	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none */
 	const char *user;        /* write: new files and directories owned by */
 	int mode;                /* write: permission bits, -1 = keep/0644 */
+	/* Durability: a write is reported done only once the agent fsynced
+	 * the file and its directory, a read into local_path once we did the
+	 * same; a power loss then leaves the old file or the new one, never
+	 * an empty or missing one. no_fsync = 1 skips both fsyncs (faster;
+	 * the write is still atomic while the machine stays up). */
+	int no_fsync;
 	void (*on_progress)(void *ud, uint64_t done, uint64_t total);
 	void (*on_done)(void *ud, sbx_file_result *r);
 	void *ud;
@@ -261,7 +279,17 @@ int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *r);
 /* ---------------------------------------------------------------- misc */
 
 const char *sbx_status_name(sbx_status s);
-/* Default agent binary path (see sbx_local_opts.agent_path). */
+/* Where sbx finds what it ships: $SBX_AGENT / $SBX_CHART, else next to the
+ * running code (a build tree, a `make install` prefix's libexec/sbx and
+ * share/sbx, the Python wheel's package data), else (agent only) $PATH.
+ * The path found, or the bare name "sbx-agent" / "chart/agent-env" when
+ * none was; the returned string lives until the next call. */
 const char *sbx_default_agent_path(void);
+const char *sbx_default_chart_path(void);
+/* What the last such search looked at (chart: 1), for an error message. */
+const char *sbx_locate_tried(int chart);
+/* 0 when path is an executable agent, else -1 and err says where the
+ * search looked and what to set. */
+int sbx_agent_check(const char *path, char *err, size_t err_len);
 
 #endif

@@ -605,30 +605,15 @@ sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8
 	return s;
 }
 
-const char *sbx_default_agent_path(void)
-{
-	static char path[4096];
-	const char *env = getenv("SBX_AGENT");
-	if (env && env[0])
-		return env;
-	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-	if (n > 0) {
-		path[n] = 0;
-		char *slash = strrchr(path, '/');
-		if (slash) {
-			strcpy(slash + 1, "sbx-agent");
-			if (access(path, X_OK) == 0)
-				return path;
-		}
-	}
-	return "sbx-agent";
-}
-
 /* The agent inside a new box (host/local/): a contained local sandbox. */
 static sbx_session *boxed(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
 {
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
-	char msg[600];
+	char msg[2048];
+	if (sbx_agent_check(agent, msg, sizeof msg) < 0) {
+		sbx_error_set(err, SBX_E_INVALID, ENOENT, "invalid", "%s", msg);
+		return NULL;
+	}
 	sbx_transport *t = sbx_box_transport(loop, lo ? lo->box : NULL, agent, lo ? lo->workdir : NULL, msg, sizeof msg);
 	return local_session(loop, t, msg, so, err);
 }
@@ -638,6 +623,11 @@ sbx_session *sbx_session_local(sbx_loop *loop, const sbx_local_opts *lo, const s
 	if (!lo || !lo->host)
 		return boxed(loop, lo, so, err);
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();
+	char msg[2048];
+	if (sbx_agent_check(agent, msg, sizeof msg) < 0) {
+		sbx_error_set(err, SBX_E_INVALID, ENOENT, "invalid", "%s", msg);
+		return NULL;
+	}
 	const char *argv[] = {agent, "--stdio", NULL};
 	sbx_spawn_opts o = {
 		.argv = argv,

@@ -16,10 +16,11 @@
 #include "aws/text.h"
 #include "internal.h"
 #include "aws/ssm_reopen.h"
+#include "keyfile.h"
 
 #define READY_POLL_MS 50
 
-typedef enum { UP_AMI, UP_LAUNCH, UP_RUNNING, UP_ONLINE, UP_SESSION, UP_HELLO, UP_READY, UP_FAILED } up_step;
+typedef enum { UP_KEY, UP_AGENT, UP_AMI, UP_LAUNCH, UP_RUNNING, UP_ONLINE, UP_SESSION, UP_HELLO, UP_READY, UP_FAILED } up_step;
 
 struct sbx_ec2_sandbox {
 	sbx_loop *loop;
@@ -36,6 +37,10 @@ struct sbx_ec2_sandbox {
 	char ami[32];
 	char instance_id[32];
 	char s3_key[1024];      /* the uploaded agent, "" if none */
+	char key_object[1024];  /* the uploaded secret until the agent has read it, "" if none */
+	sbx_auth_key secret;    /* the agent's (docs/agent-auth.md) */
+	int allow_metadata;
+	char launch_id[37];     /* names this launch's S3 objects */
 	char agent_sha[AWS_SHA256_HEX];
 	sbx_buf user_data;
 	uint64_t step_deadline; /* ms */
@@ -213,9 +218,11 @@ static void session_started(void *ud, const sbx_error *err, const aws_ssm_sessio
 		fail(sb, err, "StartSession failed");
 		return;
 	}
+	sbx_session_opts so = {.secret = sb->secret.bytes, .secret_len = sb->secret.len};
 	aws_ssm_reopen_opts ro = {.c = sb->c, .instance_id = sb->instance_id, .agent_port = sb->agent_port,
 				  .connect_timeout_s = sb->cfg.session_timeout_s, .resume_tries = sb->cfg.resume_tries,
-				  .reopen_tries = sb->cfg.reopen_tries, .backoff_ms = sb->cfg.reopen_backoff_ms};
+				  .reopen_tries = sb->cfg.reopen_tries, .backoff_ms = sb->cfg.reopen_backoff_ms,
+				  .session = sb->secret.len ? &so : NULL};
 	sbx_error e;
 	sb->session = aws_ssm_session_open(sb->loop, &ro, s, &e);
 	if (!sb->session) {
@@ -224,6 +231,39 @@ static void session_started(void *ud, const sbx_error *err, const aws_ssm_sessio
 	}
 	sb->step = UP_HELLO;
 	sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.session_timeout_s * 1000 + 5000;
+	next(sb);
+}
+
+/* The boot script: presigned URLs for the secret and (when shipped) the
+ * agent. They only have to outlive the boot. */
+static int build_user_data(sbx_ec2_sandbox *sb, sbx_error *e)
+{
+	sbx_buf key_url = {0}, agent_url = {0};
+	int rc = aws_s3_presign_get(sb->c, sb->cfg.s3_bucket, sb->key_object, 3600, &key_url, e);
+	if (rc == 0 && sb->s3_key[0])
+		rc = aws_s3_presign_get(sb->c, sb->cfg.s3_bucket, sb->s3_key, 3600, &agent_url, e);
+	if (rc == 0) {
+		sbx_ec2_boot b = {.agent_url = sb->s3_key[0] ? aws_buf_str(&agent_url) : NULL,
+				  .agent_sha256 = sb->agent_sha, .key_url = aws_buf_str(&key_url),
+				  .port = sb->agent_port, .allow_metadata = sb->allow_metadata};
+		rc = sbx_ec2_user_data(&b, &sb->user_data);
+		if (rc < 0)
+			sbx_error_set(e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
+	}
+	sbx_buf_free(&key_url);
+	sbx_buf_free(&agent_url);
+	return rc;
+}
+
+/* What is in S3 is there: presign it into the boot script, go on. */
+static void objects_ready(sbx_ec2_sandbox *sb)
+{
+	sbx_error e;
+	if (build_user_data(sb, &e) < 0) {
+		fail(sb, &e, "cannot presign the boot script's URLs");
+		return;
+	}
+	sb->step = UP_AMI;
 	next(sb);
 }
 
@@ -238,18 +278,26 @@ static void uploaded(void *ud, const sbx_error *err)
 		fail(sb, err, "cannot upload the agent to s3://%s", sb->cfg.s3_bucket);
 		return;
 	}
-	sbx_buf url = {0};
-	sbx_error e;
-	/* The presigned URL only has to outlive the boot. */
-	if (aws_s3_presign_get(sb->c, sb->cfg.s3_bucket, sb->s3_key, 3600, &url, &e) < 0 ||
-	    sbx_ec2_user_data(aws_buf_str(&url), sb->agent_sha, sb->agent_port, &sb->user_data) < 0) {
-		sbx_buf_free(&url);
-		fail(sb, &e, "cannot presign the agent's URL");
+	objects_ready(sb);
+}
+
+static void key_uploaded(void *ud, const sbx_error *err)
+{
+	sbx_ec2_sandbox *sb = ud;
+	if (err)
+		sb->key_object[0] = 0;
+	if (halted(sb))
+		return;
+	if (err) {
+		fail(sb, err, "cannot upload the agent's secret to s3://%s", sb->cfg.s3_bucket);
 		return;
 	}
-	sbx_buf_free(&url);
-	sb->step = sb->ami[0] ? UP_LAUNCH : UP_AMI;
-	next(sb);
+	if (sb->agent_path[0]) {
+		sb->step = UP_AGENT;
+		next(sb);
+	} else {
+		objects_ready(sb);
+	}
 }
 
 static int read_file(const char *path, sbx_buf *out)
@@ -269,9 +317,44 @@ static int read_file(const char *path, sbx_buf *out)
 	return bad ? -1 : 0;
 }
 
+/* Every object of one launch lives under PREFIX/sbx/OWNER/UUID/. */
+static void object_key(sbx_ec2_sandbox *sb, const char *leaf, char *out, size_t outlen)
+{
+	char name[256];
+	snprintf(name, sizeof name, "sbx/%s/%s/%s", sb->owner, sb->launch_id, leaf);
+	aws_s3_key(sb->cfg.s3_key_prefix, name, out, outlen);
+}
+
+/* The secret, as the hex text `--secret-file` reads; only the boot script
+ * (presigned URL) and the bucket's owners can read it, and it is deleted
+ * once the agent has answered (forget_key). */
+static void start_key_upload(sbx_ec2_sandbox *sb)
+{
+	char hex[2 * SBX_AUTH_KEY_MAX + 2];
+	sbx_auth_key_format(&sb->secret, hex);
+	strcat(hex, "\n");
+	object_key(sb, "sbx-agent.key", sb->key_object, sizeof sb->key_object);
+	sbx_error e;
+	sb->busy = 1;
+	if (aws_s3_put_object(sb->c, sb->cfg.s3_bucket, sb->key_object, hex, strlen(hex), NULL, key_uploaded, sb,
+			      &e) < 0) {
+		sb->busy = 0;
+		sb->key_object[0] = 0;
+		fail(sb, &e, "cannot upload the agent's secret");
+	}
+	memset(hex, 0, sizeof hex);
+}
+
 static void start_upload(sbx_ec2_sandbox *sb)
 {
 	sbx_buf data = {0};
+	char why[2048];
+	if (sbx_agent_check(sb->agent_path, why, sizeof why) < 0) {
+		sbx_error e;
+		sbx_error_set(&e, SBX_E_INVALID, ENOENT, "invalid", "%.400s", why);
+		fail(sb, &e, "no agent to ship");
+		return;
+	}
 	if (read_file(sb->agent_path, &data) < 0) {
 		sbx_error e = {SBX_E_LOCAL, errno, "io", ""};
 		snprintf(e.message, sizeof e.message, "%.400s: %s", sb->agent_path, strerror(errno));
@@ -280,12 +363,7 @@ static void start_upload(sbx_ec2_sandbox *sb)
 		return;
 	}
 	aws_sha256_hex(data.data ? data.data : (uint8_t *)"", sbx_buf_size(&data), sb->agent_sha);
-	uint8_t id[16];
-	char uuid[37], name[256];
-	ssm_uuid_random(id);
-	ssm_uuid_format(id, uuid);
-	snprintf(name, sizeof name, "sbx/%s/%s/sbx-agent", sb->owner, uuid);
-	aws_s3_key(sb->cfg.s3_key_prefix, name, sb->s3_key, sizeof sb->s3_key);
+	object_key(sb, "sbx-agent", sb->s3_key, sizeof sb->s3_key);
 	announce(sb, "uploading the agent to s3://%s/%s", sb->cfg.s3_bucket, sb->s3_key);
 	sbx_error e;
 	sb->busy = 1;
@@ -296,6 +374,29 @@ static void start_upload(sbx_ec2_sandbox *sb)
 		fail(sb, &e, "cannot upload the agent");
 	}
 	sbx_buf_free(&data);
+}
+
+/* The agent has proved it read its secret (its HELLO came after our AUTH
+ * answer): the object that carried it goes now, so nothing on the instance
+ * can fetch it later through the URL in user-data. Ready either way; a
+ * failed delete is retried by sbx_ec2_down. */
+static void key_forgotten(void *ud, const sbx_error *err)
+{
+	sbx_ec2_sandbox *sb = ud;
+	if (!err)
+		sb->key_object[0] = 0;
+	if (halted(sb))
+		return;
+	sb->step = UP_READY;
+	sb->on_ready(sb->ud, sb, NULL);
+}
+
+static void forget_key(sbx_ec2_sandbox *sb)
+{
+	sbx_error e;
+	sb->busy = 1;
+	if (aws_s3_delete_object(sb->c, sb->cfg.s3_bucket, sb->key_object, key_forgotten, sb, &e) < 0)
+		key_forgotten(sb, &e);
 }
 
 static void launch(sbx_ec2_sandbox *sb)
@@ -333,11 +434,13 @@ static void next(sbx_ec2_sandbox *sb)
 	sbx_error e;
 	int rc = 0;
 	switch (sb->step) {
+	case UP_KEY:
+		start_key_upload(sb);
+		return;
+	case UP_AGENT:
+		start_upload(sb);
+		return;
 	case UP_AMI:
-		if (sb->agent_path[0] && !sb->s3_key[0] && !sbx_buf_size(&sb->user_data)) {
-			start_upload(sb);
-			return;
-		}
 		if (sb->ami[0]) {
 			sb->step = UP_LAUNCH;
 			next(sb);
@@ -376,6 +479,10 @@ static void next(sbx_ec2_sandbox *sb)
 			return;
 		}
 		if (sbx_session_ready(sb->session)) {
+			if (sb->key_object[0] && !sb->attached) {
+				forget_key(sb);
+				return;
+			}
 			sb->step = UP_READY;
 			sb->on_ready(sb->ud, sb, NULL);
 			return;
@@ -451,11 +558,14 @@ static void remove_all(sbx_ec2_sandbox *sb)
 		if (aws_ec2_terminate_instances(sb->c, ids, 1, terminated, sb, &e) < 0)
 			down_step_done(sb, &e);
 	}
-	if (sb->s3_key[0]) {
+	char *objects[] = {sb->s3_key, sb->key_object};
+	for (size_t i = 0; i < 2; i++) {
+		if (!objects[i][0])
+			continue;
 		sb->down_pending++;
-		if (aws_s3_delete_object(sb->c, sb->cfg.s3_bucket, sb->s3_key, object_deleted, sb, &e) < 0)
+		if (aws_s3_delete_object(sb->c, sb->cfg.s3_bucket, objects[i], object_deleted, sb, &e) < 0)
 			down_step_done(sb, &e);
-		sb->s3_key[0] = 0;
+		objects[i][0] = 0;
 	}
 	down_step_done(sb, NULL);
 }
@@ -504,7 +614,17 @@ sbx_ec2_sandbox *sbx_ec2_up(sbx_loop *loop, aws_client *c, const sbx_ec2_up_opts
 	sb->on_ready = o->on_ready;
 	sb->on_progress = o->on_progress;
 	sb->ud = o->ud;
-	sb->step = UP_AMI;
+	sb->allow_metadata = sb->cfg.allow_metadata;
+	uint8_t id[16];
+	ssm_uuid_random(id);
+	ssm_uuid_format(id, sb->launch_id);
+	if (sbx_keyfile_random(&sb->secret) < 0) {
+		sbx_error_set(err, SBX_E_LOCAL, errno, "io", "EC2 sandbox: cannot make the agent's secret: %s",
+			      strerror(errno));
+		free(sb);
+		return NULL;
+	}
+	sb->step = UP_KEY;
 	sb->timer = sbx_loop_timer(loop, 0, poll_later, sb); /* start from the loop */
 	return sb;
 }
@@ -526,6 +646,8 @@ sbx_ec2_sandbox *sbx_ec2_attach(sbx_loop *loop, aws_client *c, const sbx_ec2_att
 	sb->attached = 1;
 	snprintf(sb->instance_id, sizeof sb->instance_id, "%s", o->instance_id);
 	snprintf(sb->s3_key, sizeof sb->s3_key, "%s", o->s3_key ? o->s3_key : "");
+	if (o->secret)
+		sb->secret = *o->secret;
 	sb->agent_port = o->agent_port ? o->agent_port : SBX_EC2_DEFAULT_AGENT_PORT;
 	sb->poll_ms = SBX_EC2_DEFAULT_POLL_MS;
 	sb->on_ready = o->on_ready;
@@ -561,6 +683,11 @@ const char *sbx_ec2_s3_key(const sbx_ec2_sandbox *sb)
 	return sb->s3_key;
 }
 
+const sbx_auth_key *sbx_ec2_secret(const sbx_ec2_sandbox *sb)
+{
+	return &sb->secret;
+}
+
 void sbx_ec2_free(sbx_ec2_sandbox *sb)
 {
 	if (!sb)
@@ -570,6 +697,7 @@ void sbx_ec2_free(sbx_ec2_sandbox *sb)
 	if (sb->session)
 		sbx_session_close(sb->session);
 	sbx_buf_free(&sb->user_data);
+	memset(&sb->secret, 0, sizeof sb->secret);
 	free(sb);
 }
 
@@ -751,28 +879,53 @@ int sbx_ec2_cleanup_objects(aws_client *c, const char *bucket, const char *prefi
 	return 0;
 }
 
-int sbx_ec2_user_data(const char *url, const char *sha256_hex, unsigned port, sbx_buf *out)
+/* The agent's unit: loopback only, the secret from its root-only file, and
+ * (unless allowed) commands kept from the metadata service, which needs the
+ * agent's own cgroup subtree (Delegate=yes). */
+static int append_unit(sbx_buf *out, unsigned port, int allow_metadata)
 {
-	return aws_buf_printf(
-		out,
-		"#!/bin/sh\n"
-		"# sbx: fetch sbx-agent (checksum verified) and run it on the loopback only.\n"
-		"set -eu\n"
-		"curl -fsS --retry 5 -o /usr/local/bin/sbx-agent.part '%s'\n"
-		"echo '%s  /usr/local/bin/sbx-agent.part' | sha256sum -c -\n"
-		"chmod 0755 /usr/local/bin/sbx-agent.part\n"
-		"mv /usr/local/bin/sbx-agent.part /usr/local/bin/sbx-agent\n"
-		"cat > /etc/systemd/system/sbx-agent.service <<'EOF'\n"
-		"[Unit]\n"
-		"Description=sbx agent (reached through SSM port forwarding)\n"
-		"After=network-online.target\n"
-		"[Service]\n"
-		"ExecStart=/usr/local/bin/sbx-agent --listen 127.0.0.1:%u --insecure-no-auth\n"
-		"Restart=always\n"
-		"[Install]\n"
-		"WantedBy=multi-user.target\n"
-		"EOF\n"
-		"systemctl daemon-reload\n"
-		"systemctl enable --now sbx-agent.service\n",
-		url, sha256_hex, port);
+	return aws_buf_printf(out,
+			      "[Unit]\n"
+			      "Description=sbx agent (reached through SSM port forwarding)\n"
+			      "After=network-online.target\n"
+			      "ConditionPathExists=" SBX_EC2_KEY_PATH "\n"
+			      "[Service]\n"
+			      "ExecStart=/usr/local/bin/sbx-agent --listen 127.0.0.1:%u --secret-file " SBX_EC2_KEY_PATH
+			      "%s\n"
+			      "Delegate=yes\n"
+			      "Restart=always\n"
+			      "RestartPreventExitStatus=2\n" /* a setup the machine cannot give: no use retrying */
+			      "[Install]\n"
+			      "WantedBy=multi-user.target\n",
+			      port, allow_metadata ? "" : " --block-metadata");
+}
+
+int sbx_ec2_user_data(const sbx_ec2_boot *b, sbx_buf *out)
+{
+	int rc = aws_buf_printf(out, "#!/bin/sh\n"
+				     "# sbx: the agent's secret (root-only), %s, run on the loopback only.\n"
+				     "set -eu\n"
+				     "umask 077\n"
+				     "curl -fsS --retry 5 -o " SBX_EC2_KEY_PATH ".part '%s'\n"
+				     "mv " SBX_EC2_KEY_PATH ".part " SBX_EC2_KEY_PATH "\n"
+				     "umask 022\n",
+				b->agent_url ? "sbx-agent fetched (checksum verified)" : "sbx-agent baked in the AMI",
+				b->key_url);
+	if (rc == 0 && b->agent_url)
+		rc = aws_buf_printf(out,
+				    "curl -fsS --retry 5 -o /usr/local/bin/sbx-agent.part '%s'\n"
+				    "echo '%s  /usr/local/bin/sbx-agent.part' | sha256sum -c -\n"
+				    "chmod 0755 /usr/local/bin/sbx-agent.part\n"
+				    "mv /usr/local/bin/sbx-agent.part /usr/local/bin/sbx-agent\n",
+				    b->agent_url, b->agent_sha256);
+	if (rc == 0)
+		rc = aws_buf_printf(out, "cat > /etc/systemd/system/sbx-agent.service <<'EOF'\n");
+	if (rc == 0)
+		rc = append_unit(out, b->port, b->allow_metadata);
+	if (rc == 0)
+		rc = aws_buf_printf(out, "EOF\n"
+					 "systemctl daemon-reload\n"
+					 "systemctl enable sbx-agent.service\n"
+					 "systemctl restart sbx-agent.service\n");
+	return rc;
 }

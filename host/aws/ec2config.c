@@ -270,6 +270,24 @@ static int load_timeout(source *src, unsigned code, const char *name, unsigned d
 	return 0;
 }
 
+/* A yes/no setting: code (1 yes, -1 no) wins; else true/1/yes or false/0/no. */
+static int load_flag(source *src, int code, const char *name, int *out, char *why, size_t whylen)
+{
+	if (code) {
+		*out = code > 0;
+		return 0;
+	}
+	const char *v = pick(src, NULL, name);
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes"))
+		*out = 1;
+	else if (strcasecmp(v, "false") && strcmp(v, "0") && strcasecmp(v, "no") && *v)
+		return fail(why, whylen, "%s is '%.40s'; expected true or false", src->where, v);
+	return 0;
+}
+
 static int load(const sbx_ec2_settings *c, source *src, sbx_ec2_config *out, char *why, size_t whylen)
 {
 	required req[] = {
@@ -347,6 +365,9 @@ static int load(const sbx_ec2_settings *c, source *src, sbx_ec2_config *out, cha
 	if (!c->volume_size_gib && (v = pick(src, NULL, "VOLUME_SIZE")) &&
 	    (parse_seconds(v, 1, &out->volume_size_gib) < 0 || out->volume_size_gib > 16384))
 		return fail(why, whylen, "VOLUME_SIZE '%.40s' is not a size in GiB (1 to 16384)", v);
+
+	if (load_flag(src, c->allow_metadata, "ALLOW_METADATA", &out->allow_metadata, why, whylen) < 0)
+		return -1;
 
 	if (load_timeout(src, c->launch_timeout_s, "LAUNCH_TIMEOUT", 300, 1, &out->launch_timeout_s, why,
 			 whylen) < 0 ||

@@ -16,6 +16,9 @@
  *   S3_KEY_PREFIX      default ""; must not start with '/'
  *   EXTRA_TAGS_STR     "k1=v1;k2=v2": each part exactly one '='
  *   VOLUME_SIZE        root volume GiB (code only in the Inspect sandbox; here also env)
+ *   ALLOW_METADATA     default false: commands cannot reach the instance metadata
+ *                      service (so not the instance role's credentials); true/1/yes
+ *                      lets them (sbx's own; docs/EC2.md)
  *
  * Timeouts (seconds; sbx's own, same prefix):
  *   LAUNCH_TIMEOUT     300  RunInstances until the instance is running
@@ -58,6 +61,7 @@ typedef struct sbx_ec2_settings {
 	unsigned launch_timeout_s, online_timeout_s, api_timeout_s, api_retries, session_timeout_s,
 		terminate_timeout_s;
 	unsigned resume_tries, reopen_tries, reopen_backoff_ms;
+	int allow_metadata;                  /* 1 = allow, -1 = block, 0 = not given */
 	int api_retries_set;                 /* api_retries was given (0 is a valid value) */
 	const char *dotenv_path;             /* default ".env"; "" = read none */
 } sbx_ec2_settings;
@@ -73,6 +77,7 @@ typedef struct sbx_ec2_config {
 	sbx_ec2_tag extra_tags[SBX_EC2_MAX_EXTRA_TAGS];
 	size_t n_extra_tags;
 	unsigned volume_size_gib; /* 0 = the AMI's size */
+	int allow_metadata;       /* commands may reach 169.254.169.254 (default 0) */
 	unsigned launch_timeout_s, online_timeout_s, api_timeout_s, api_retries, session_timeout_s,
 		terminate_timeout_s;
 	unsigned resume_tries, reopen_tries, reopen_backoff_ms;

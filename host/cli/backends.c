@@ -39,10 +39,10 @@ static int find_service(const cli_sandbox *sb, const char *svc)
 	for (int i = 0; i < sb->nservices; i++)
 		if (!svc || strcmp(sb->services[i], svc) == 0)
 			return i;
-	fprintf(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", sb->name, svc);
+	cli_say(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", sb->name, svc);
 	for (int i = 0; i < sb->nservices; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", sb->services[i]);
-	fprintf(stderr, "\n");
+		cli_say(stderr, "%s %s", i ? "," : "", sb->services[i]);
+	cli_say(stderr, "\n");
 	return -1;
 }
 

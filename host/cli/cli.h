@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "sbx.h"
+#include "termtext.h" /* every message goes through cli_say */
 
 #define CLI_MAX_SERVICES 32
 

@@ -19,7 +19,10 @@ static void usage(FILE *f)
 static void print_warning(void *ud, const char *msg)
 {
 	(void)ud;
-	fprintf(stderr, "sbx: warning: %s\n", msg);
+	if (strncmp(msg, "note: ", 6) == 0)
+		cli_say(stderr, "sbx: note: %s\n", msg + 6);
+	else
+		cli_say(stderr, "sbx: warning: %s\n", msg);
 }
 
 char *cli_compose_values(const char *path, char *err, size_t err_len)
@@ -39,7 +42,7 @@ int cmd_compose2values(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !in) {
 			in = argv[i];
 		} else {
-			fprintf(stderr, "sbx compose2values: unexpected argument '%s'\n", argv[i]);
+			cli_say(stderr, "sbx compose2values: unexpected argument '%s'\n", argv[i]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -51,17 +54,17 @@ int cmd_compose2values(int argc, char **argv)
 	char err[2048];
 	char *values = cli_compose_values(in, err, sizeof err);
 	if (!values) {
-		fprintf(stderr, "sbx compose2values: %s\n", err);
+		cli_say(stderr, "sbx compose2values: %s\n", err);
 		return 1;
 	}
 	int rc = 0;
 	if (out) {
 		rc = cli_write_file(out, values, strlen(values), err, sizeof err);
 		if (rc < 0)
-			fprintf(stderr, "sbx compose2values: %s\n", err);
+			cli_say(stderr, "sbx compose2values: %s\n", err);
 	} else if (fputs(values, stdout) == EOF || fflush(stdout) == EOF) {
 		rc = -1;
-		fprintf(stderr, "sbx compose2values: cannot write to stdout\n");
+		cli_say(stderr, "sbx compose2values: cannot write to stdout\n");
 	}
 	free(values);
 	return rc < 0 ? 1 : 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "aws/ec2_sandbox.h"
+#include "keyfile.h"
 #include "cli.h"
 
 /* ------------------------------------------------------------ the record */
@@ -42,7 +43,7 @@ static int record_write(const cli_sandbox *sb, const ec2_record *r)
 			 r->api_timeout_s, r->api_retries, r->session_timeout_s);
 	record_path(sb, path, sizeof path);
 	if (cli_write_file(path, text, (size_t)n, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx: %s\n", err);
+		cli_say(stderr, "sbx: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -99,6 +100,23 @@ int cli_ec2_describe(const cli_sandbox *sb, char *instance_id, size_t idlen, cha
 }
 
 /* The config later commands use: what the record says, defaults elsewhere. */
+/* STATE/NAME/agent.key: the instance's agent secret (0600), for every
+ * later connect. */
+static void secret_path(const cli_sandbox *sb, char *out, size_t len)
+{
+	snprintf(out, len, "%s/agent.key", sb->dir);
+}
+
+static int save_secret(const cli_sandbox *sb, const sbx_auth_key *k)
+{
+	char path[4200], err[512];
+	secret_path(sb, path, sizeof path);
+	if (sbx_keyfile_write(path, k, err, sizeof err) == 0)
+		return 0;
+	cli_say(stderr, "sbx up: %s\n", err);
+	return -1;
+}
+
 static void record_config(const ec2_record *r, sbx_ec2_config *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
@@ -127,7 +145,7 @@ static int aws_open(ec2_cli *x, sbx_loop *loop, const sbx_ec2_config *cfg)
 	sbx_error err;
 	x->client = x->http ? aws_client_new(loop, x->http, &o, &err) : NULL;
 	if (!x->client) {
-		fprintf(stderr, "sbx: cannot set up the AWS client: %s\n", x->http ? err.message : "out of memory");
+		cli_say(stderr, "sbx: cannot set up the AWS client: %s\n", x->http ? err.message : "out of memory");
 		if (x->http)
 			sbx_http_free(x->http);
 		return -1;
@@ -212,7 +230,7 @@ static void up_progress(void *ud, const char *what)
 		snprintf(u->rec.s3_key, sizeof u->rec.s3_key, "%s", sbx_ec2_s3_key(u->ec2));
 		record_write(u->sb, &u->rec);
 	}
-	fprintf(stderr, "sbx up: %s...\n", what);
+	cli_say(stderr, "sbx up: %s...\n", what);
 }
 
 static void up_ready(void *ud, sbx_ec2_sandbox *sb, const sbx_error *err)
@@ -236,6 +254,8 @@ static void up_usage(FILE *f)
 		"  --volume-size GIB  --launch-timeout S  --online-timeout S  --session-timeout S\n"
 		"  --agent-port N      where sbx-agent listens on the instance (default 7000)\n"
 		"  --ami-has-agent     the AMI has sbx-agent baked in (ami/): ship nothing\n"
+		"  --allow-metadata    let commands reach the instance metadata service (and so\n"
+		"                      the instance role's credentials); blocked by default\n"
 		"\n"
 		"Ctrl-C while it starts removes what it made. `sbx down NAME` removes it;\n"
 		"`sbx down --all --backend ec2` removes everything sbx launched.\n");
@@ -247,7 +267,7 @@ static unsigned uint_arg(const char *flag, const char *v, int *bad)
 	errno = 0;
 	unsigned long n = strtoul(v, &end, 10);
 	if (errno || *end || !*v || n > 1000000) {
-		fprintf(stderr, "sbx up: %s wants a whole number, not '%s'\n", flag, v);
+		cli_say(stderr, "sbx up: %s wants a whole number, not '%s'\n", flag, v);
 		*bad = 1;
 	}
 	return (unsigned)n;
@@ -295,7 +315,7 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 				break;
 		if (k < nflags) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "sbx up: %s needs a value\n", a);
+				cli_say(stderr, "sbx up: %s needs a value\n", a);
 				return -1;
 			}
 			if (flags[k].str)
@@ -306,6 +326,8 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 			i++; /* checked by cmd_up */
 		} else if (!strcmp(a, "--ami-has-agent")) {
 			*baked = 1;
+		} else if (!strcmp(a, "--allow-metadata")) {
+			s->allow_metadata = 1;
 		} else if (!strcmp(a, "--json")) {
 			*json = 1;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -313,7 +335,7 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 		} else if (a[0] != '-' && !*name) {
 			*name = a;
 		} else {
-			fprintf(stderr, "sbx up: unexpected argument '%s' for --backend ec2\n", a);
+			cli_say(stderr, "sbx up: unexpected argument '%s' for --backend ec2\n", a);
 			return -1;
 		}
 	}
@@ -323,7 +345,7 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 static int create_state(cli_sandbox *sb, const char *name)
 {
 	if (cli_sandbox_load(name, sb) == 0) {
-		fprintf(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
+		cli_say(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
 		return -1;
 	}
 	memset(sb, 0, sizeof *sb);
@@ -334,7 +356,7 @@ static int create_state(cli_sandbox *sb, const char *name)
 	snprintf(sb->backend, sizeof sb->backend, "ec2");
 	char path[4200], err[512];
 	if (mkdir(sb->dir, 0700) < 0) {
-		fprintf(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
+		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
 		return -1;
 	}
 	snprintf(path, sizeof path, "%s/backend", sb->dir);
@@ -343,7 +365,7 @@ static int create_state(cli_sandbox *sb, const char *name)
 	if (rc == 0)
 		rc = cli_write_file(path, "default\n", 8, err, sizeof err);
 	if (rc < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+		cli_say(stderr, "sbx up: %s\n", err);
 		cli_remove_tree(sb->dir);
 	}
 	return rc;
@@ -363,13 +385,13 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 	if (!name)
 		name = generated_name;
 	if (!cli_valid_name(name)) {
-		fprintf(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
+		cli_say(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
 		return EXIT_USAGE;
 	}
 	sbx_ec2_config cfg;
 	char why[1024];
 	if (sbx_ec2_config_load(&s, &cfg, why, sizeof why) < 0) {
-		fprintf(stderr, "sbx up: %s\n", why);
+		cli_say(stderr, "sbx up: %s\n", why);
 		return EXIT_USAGE;
 	}
 	cli_sandbox sb;
@@ -406,26 +428,32 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 	int rc = 0;
 	u.ec2 = sbx_ec2_up(loop, x.client, &o, &err);
 	if (!u.ec2) {
-		fprintf(stderr, "sbx up: %s\n", err.message);
+		cli_say(stderr, "sbx up: %s\n", err.message);
 		rc = 1;
 	} else if (run(loop, &u.w.done, 1)) {
-		fprintf(stderr, "sbx up: interrupted; removing %s...\n",
+		cli_say(stderr, "sbx up: interrupted; removing %s...\n",
 			sbx_ec2_instance_id(u.ec2)[0] ? sbx_ec2_instance_id(u.ec2) : "what was started");
 		waiter d = {0};
 		sbx_ec2_down(u.ec2, on_done, &d);
 		run(loop, &d.done, 0);
 		if (d.err.status != SBX_OK)
-			fprintf(stderr, "sbx up: could not remove everything: %s\n"
+			cli_say(stderr, "sbx up: could not remove everything: %s\n"
 					"     retry with: sbx down %s\n", d.err.message, name);
 		rc = 130;
 	} else if (u.w.err.status != SBX_OK) {
 		/* the library removed the instance and the object before reporting */
-		fprintf(stderr, "sbx up: %s\n", u.w.err.message);
+		cli_say(stderr, "sbx up: %s\n", u.w.err.message);
 		rc = 1;
 	} else {
 		snprintf(u.rec.instance_id, sizeof u.rec.instance_id, "%s", sbx_ec2_instance_id(u.ec2));
 		snprintf(u.rec.s3_key, sizeof u.rec.s3_key, "%s", sbx_ec2_s3_key(u.ec2));
 		record_write(&sb, &u.rec); /* the progress record already names the instance */
+		if (save_secret(&sb, sbx_ec2_secret(u.ec2)) < 0) {
+			waiter d = {0};
+			sbx_ec2_down(u.ec2, on_done, &d);
+			run(loop, &d.done, 0);
+			rc = 1;
+		}
 	}
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
@@ -456,7 +484,7 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 {
 	ec2_record r;
 	if (record_read(sb, &r) < 0 || !r.instance_id[0]) {
-		fprintf(stderr, "sbx: the EC2 sandbox '%s' has no instance on record (its `up` did not finish);\n"
+		cli_say(stderr, "sbx: the EC2 sandbox '%s' has no instance on record (its `up` did not finish);\n"
 				"     remove it with: sbx down %s\n", sb->name, sb->name);
 		return NULL;
 	}
@@ -469,8 +497,15 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 		aws_close(&x);
 	if (aws_open(&x, loop, &cfg) < 0)
 		return NULL;
+	char path[4200], why[512];
+	sbx_auth_key key;
+	secret_path(sb, path, sizeof path);
+	if (sbx_keyfile_read(path, &key, why, sizeof why) < 0) {
+		cli_say(stderr, "sbx: %s: the agent on %s cannot be reached without it\n", why, r.instance_id);
+		return NULL;
+	}
 	waiter w = {0};
-	sbx_ec2_attach_opts o = {.cfg = &cfg, .instance_id = r.instance_id, .s3_key = r.s3_key,
+	sbx_ec2_attach_opts o = {.cfg = &cfg, .instance_id = r.instance_id, .s3_key = r.s3_key, .secret = &key,
 				 .agent_port = r.agent_port, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
 	sbx_ec2_sandbox *ec2 = sbx_ec2_attach(loop, x.client, &o, &err);
@@ -478,9 +513,10 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 		run(loop, &w.done, 0);
 	sbx_session *s = ec2 && w.err.status == SBX_OK ? sbx_ec2_take_session(ec2) : NULL;
 	if (!s)
-		fprintf(stderr, "sbx: cannot reach %s (%s in %s): %s\n", sb->name, r.instance_id, r.region,
+		cli_say(stderr, "sbx: cannot reach %s (%s in %s): %s\n", sb->name, r.instance_id, r.region,
 			ec2 ? w.err.message : err.message);
 	sbx_ec2_free(ec2);
+	memset(&key, 0, sizeof key);
 	if (!s)
 		aws_close(&x);
 	return s;
@@ -490,7 +526,7 @@ int cli_ec2_down(const cli_sandbox *sb)
 {
 	ec2_record r;
 	if (record_read(sb, &r) < 0) {
-		fprintf(stderr, "sbx down: %s has no readable EC2 record; removing its state only\n", sb->name);
+		cli_say(stderr, "sbx down: %s has no readable EC2 record; removing its state only\n", sb->name);
 		cli_remove_tree(sb->dir);
 		return 0;
 	}
@@ -528,7 +564,7 @@ int cli_ec2_down(const cli_sandbox *sb)
 	if (rc == 0)
 		cli_remove_tree(sb->dir);
 	else
-		fprintf(stderr, "sbx down: cannot remove %s (%s in %s): %s\n       its record is kept; retry, or: "
+		cli_say(stderr, "sbx down: cannot remove %s (%s in %s): %s\n       its record is kept; retry, or: "
 				"sbx down --all --backend ec2\n",
 			sb->name, r.instance_id[0] ? r.instance_id : "no instance", r.region,
 			w.done ? w.err.message : err.message);
@@ -556,14 +592,14 @@ int cli_ec2_down_all(int argc, char **argv)
 		else if (!strcmp(a, "--backend") && v)
 			i++;
 		else if (strcmp(a, "--all") != 0) {
-			fprintf(stderr, "sbx down: unexpected argument '%s' with --all --backend ec2\n", a);
+			cli_say(stderr, "sbx down: unexpected argument '%s' with --all --backend ec2\n", a);
 			return EXIT_USAGE;
 		}
 	}
 	sbx_ec2_config cfg;
 	char why[1024];
 	if (sbx_ec2_config_load(&s, &cfg, why, sizeof why) < 0) {
-		fprintf(stderr, "sbx down: %s\n", why);
+		cli_say(stderr, "sbx down: %s\n", why);
 		return EXIT_USAGE;
 	}
 	sbx_loop *loop = sbx_loop_new();
@@ -575,19 +611,19 @@ int cli_ec2_down_all(int argc, char **argv)
 	waiter wi = {0}, wo = {0};
 	sbx_error err;
 	int rc = 0;
-	fprintf(stderr, "sbx down: terminating every instance tagged %s in %s...\n", SBX_EC2_OWNER_TAG, cfg.region);
+	cli_say(stderr, "sbx down: terminating every instance tagged %s in %s...\n", SBX_EC2_OWNER_TAG, cfg.region);
 	if (sbx_ec2_cleanup(x.client, NULL, on_counted, &wi, &err) < 0)
 		wi = (waiter){1, err, 0};
 	run(loop, &wi.done, 0);
 	if (wi.err.status != SBX_OK) {
-		fprintf(stderr, "sbx down: cannot terminate the instances: %s\n", wi.err.message);
+		cli_say(stderr, "sbx down: cannot terminate the instances: %s\n", wi.err.message);
 		rc = 1;
 	}
 	if (sbx_ec2_cleanup_objects(x.client, cfg.s3_bucket, cfg.s3_key_prefix, NULL, on_counted, &wo, &err) < 0)
 		wo = (waiter){1, err, 0};
 	run(loop, &wo.done, 0);
 	if (wo.err.status != SBX_OK) {
-		fprintf(stderr, "sbx down: cannot delete the objects in s3://%s: %s\n", cfg.s3_bucket, wo.err.message);
+		cli_say(stderr, "sbx down: cannot delete the objects in s3://%s: %s\n", cfg.s3_bucket, wo.err.message);
 		rc = 1;
 	}
 	aws_close(&x);

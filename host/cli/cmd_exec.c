@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sink.h"
 
 static void usage(FILE *f)
 {
@@ -34,25 +35,14 @@ typedef struct exec_state {
 	sbx_call *call;
 	int stdin_open;
 	int stdin_file; /* stdin is a regular file: read by timer, not epoll */
+	cli_sink out;   /* stdout and stderr, at the reader's pace */
+	char error[600]; /* said after the command's own output */
 } exec_state;
-
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		p += w;
-		n -= (size_t)w;
-	}
-}
 
 static void on_output(void *ud, int fd, const uint8_t *p, size_t n)
 {
-	(void)ud;
-	write_all(fd == 1 ? 1 : 2, p, n);
+	exec_state *st = ud;
+	cli_sink_output(&st->out, fd, p, n);
 }
 
 static int exit_code_for(const sbx_exec_result *r)
@@ -98,13 +88,14 @@ static void on_done(void *ud, sbx_exec_result *r)
 	exec_state *st = ud;
 	st->done = 1;
 	st->call = NULL;
+	st->out.call = NULL;
 	st->exit_code = exit_code_for(r);
 	if (st->json) {
 		print_json(r);
 		return;
 	}
 	if (r->error.status != SBX_OK)
-		fprintf(stderr, "sbx: %s\n", r->error.message);
+		snprintf(st->error, sizeof st->error, "%s", r->error.message);
 }
 
 #define STDIN_HIGH_WATER (1024 * 1024)
@@ -189,7 +180,7 @@ int cmd_exec(int argc, char **argv)
 			char *end;
 			o.timeout_s = strtod(v, &end);
 			if (*end || o.timeout_s <= 0) {
-				fprintf(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
+				cli_say(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
 				return EXIT_USAGE;
 			}
 			i++;
@@ -206,7 +197,7 @@ int cmd_exec(int argc, char **argv)
 		} else if (a[0] != '-' && target) {
 			break; /* the command starts here (no "--") */
 		} else {
-			fprintf(stderr, "sbx exec: unknown or incomplete option '%s'\n", a);
+			cli_say(stderr, "sbx exec: unknown or incomplete option '%s'\n", a);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -228,21 +219,24 @@ int cmd_exec(int argc, char **argv)
 		return EXIT_SBX_ERROR;
 	}
 	exec_state st = {.json = json};
+	cli_sink_init(&st.out, loop);
 	o.on_done = on_done;
 	o.ud = &st;
 	if (!json) {
 		o.on_output = on_output;
 		o.no_accumulate = 1;
+		o.manual_credit = 1;
 	}
 	o.stream_stdin = !isatty(0);
 	sbx_error err;
 	st.call = sbx_exec(s, &o, &err);
 	if (!st.call) {
-		fprintf(stderr, "sbx: %s\n", err.message);
+		cli_say(stderr, "sbx: %s\n", err.message);
 		sbx_session_close(s);
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
 	}
+	st.out.call = st.call;
 	if (o.stream_stdin) {
 		st.stdin_open = 1;
 		if (sbx_loop_watch(loop, 0, SBX_EV_READ, on_stdin, &st) < 0) {
@@ -266,6 +260,9 @@ int cmd_exec(int argc, char **argv)
 	}
 	if (st.stdin_open)
 		sbx_loop_unwatch(loop, 0);
+	cli_sink_drain(&st.out);
+	if (st.error[0])
+		cli_say(stderr, "sbx: %s\n", st.error);
 	sbx_session_close(s);
 	sbx_loop_free(loop);
 	return st.exit_code;

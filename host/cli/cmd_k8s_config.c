@@ -53,7 +53,7 @@ int cmd_k8s_config(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "sbx k8s-config: unexpected argument '%s'\n", argv[i]);
+			cli_say(stderr, "sbx k8s-config: unexpected argument '%s'\n", argv[i]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
@@ -61,11 +61,11 @@ int cmd_k8s_config(int argc, char **argv)
 	sbx_k8s_config c;
 	char err[4096];
 	if (sbx_k8s_config_load(&o, &c, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx k8s-config: %s\n", err);
+		cli_say(stderr, "sbx k8s-config: %s\n", err);
 		return 1;
 	}
 	if (login && sbx_k8s_auth_refresh_sync(&c, 30000, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx k8s-config: %s\n", err);
+		cli_say(stderr, "sbx k8s-config: %s\n", err);
 		sbx_k8s_config_free(&c);
 		return 1;
 	}

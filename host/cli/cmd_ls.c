@@ -90,7 +90,7 @@ int cmd_down(int argc, char **argv)
 			backend = argv[i + 1];
 	const cli_backend *b = backend ? cli_backend_find(backend) : NULL;
 	if (backend && !b) {
-		fprintf(stderr, "sbx down: unknown backend '%s' (%s)\n", backend, cli_backend_names());
+		cli_say(stderr, "sbx down: unknown backend '%s' (%s)\n", backend, cli_backend_names());
 		return EXIT_USAGE;
 	}
 	if (b && b->down_all)
@@ -118,7 +118,7 @@ int cmd_down(int argc, char **argv)
 	if (all)
 		rc |= down_all(backend);
 	else if (!named) {
-		fprintf(stderr, "usage: sbx down NAME... | --all\n");
+		cli_say(stderr, "usage: sbx down NAME... | --all\n");
 		return EXIT_USAGE;
 	}
 	return rc;

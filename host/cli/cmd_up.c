@@ -121,7 +121,7 @@ static int wait_answer(cli_sandbox *sb, const char *svc, pid_t child)
 	for (int tries = 0; tries < 400; tries++) {
 		int status;
 		if (child > 0 && waitpid(child, &status, WNOHANG) == child) {
-			fprintf(stderr, "sbx: the agent for %s/%s exited at start (status %d); see %s\n", sb->name, svc,
+			cli_say(stderr, "sbx: the agent for %s/%s exited at start (status %d); see %s\n", sb->name, svc,
 				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), logf);
 			sbx_loop_free(loop);
 			return -1;
@@ -129,7 +129,7 @@ static int wait_answer(cli_sandbox *sb, const char *svc, pid_t child)
 		if (child == 0 && tries > 4 && !cli_service_pid(sb, svc)) {
 			char last[512] = "";
 			cli_last_log_line(sb, svc, last, sizeof last);
-			fprintf(stderr, "sbx: the agent for %s/%s exited at start%s%s%s; see %s\n", sb->name, svc,
+			cli_say(stderr, "sbx: the agent for %s/%s exited at start%s%s%s; see %s\n", sb->name, svc,
 				last[0] ? " (\"" : "", last, last[0] ? "\")" : "", logf);
 			sbx_loop_free(loop);
 			return -1;
@@ -146,7 +146,7 @@ static int wait_answer(cli_sandbox *sb, const char *svc, pid_t child)
 		usleep(25000);
 	}
 	sbx_loop_free(loop);
-	fprintf(stderr, "sbx: the agent for %s/%s did not answer within 10 s; see %s\n", sb->name, svc, logf);
+	cli_say(stderr, "sbx: the agent for %s/%s did not answer within 10 s; see %s\n", sb->name, svc, logf);
 	return -1;
 }
 
@@ -159,7 +159,7 @@ static int start_host_service(cli_sandbox *sb, const char *svc, int isolate)
 	cli_service_path(sb, svc, "log", logf, sizeof logf);
 	cli_service_path(sb, svc, "root", root, sizeof root);
 	if (mkdir(root, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "sbx: cannot create %s: %s\n", root, strerror(errno));
+		cli_say(stderr, "sbx: cannot create %s: %s\n", root, strerror(errno));
 		return -1;
 	}
 	char key[4200];
@@ -176,7 +176,7 @@ static int start_host_service(cli_sandbox *sb, const char *svc, int isolate)
 	if (null >= 0)
 		close(null);
 	if (pid < 0) {
-		fprintf(stderr, "sbx: cannot start the agent for %s/%s: %s\n", sb->name, svc, err);
+		cli_say(stderr, "sbx: cannot start the agent for %s/%s: %s\n", sb->name, svc, err);
 		return -1;
 	}
 	FILE *f = fopen(pidf, "w");
@@ -263,7 +263,7 @@ out:
 	if (rc < 0) {
 		char last[512] = "";
 		cli_last_log_line(sb, svc, last, sizeof last);
-		fprintf(stderr, "sbx: cannot start %s/%s: %s%s%s\n", sb->name, svc, err, last[0] ? ": " : "", last);
+		cli_say(stderr, "sbx: cannot start %s/%s: %s%s%s\n", sb->name, svc, err, last[0] ? ": " : "", last);
 		sbx_box_destroy(&box);
 		return -1;
 	}
@@ -277,11 +277,11 @@ static int start_local_service(cli_sandbox *sb, const char *svc, const sbx_box_o
 	sbx_box_service spec = {0};
 	char err[4400];
 	if (values && sbx_box_service_read(values, svc, 0, &spec, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+		cli_say(stderr, "sbx up: %s\n", err);
 		return -1;
 	}
 	if (spec.image[0] && !cmdline->rootfs) {
-		fprintf(stderr,
+		cli_say(stderr,
 			"sbx up: service %s runs image %s, which the local backend cannot pull: unpack the image into a "
 			"directory and pass --rootfs DIR, or run it with --backend docker or --backend k8s\n",
 			svc, spec.image);
@@ -302,7 +302,7 @@ static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pi
 	if (memory) {
 		long long m = parse_size(memory);
 		if (m < 0 || (m > 0 && m < 4 << 20)) {
-			fprintf(stderr, "sbx up: --memory %s: give a size of at least 4m, like 512m or 4g (0: no limit)\n",
+			cli_say(stderr, "sbx up: --memory %s: give a size of at least 4m, like 512m or 4g (0: no limit)\n",
 				memory);
 			return -1;
 		}
@@ -312,7 +312,7 @@ static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pi
 	if (pids) {
 		long n = strtol(pids, &end, 10);
 		if (*end || end == pids || n < 0) {
-			fprintf(stderr, "sbx up: --pids %s: give a whole number (0: no limit)\n", pids);
+			cli_say(stderr, "sbx up: --pids %s: give a whole number (0: no limit)\n", pids);
 			return -1;
 		}
 		bo->pids = n ? n : -1;
@@ -320,7 +320,7 @@ static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pi
 	if (cpus) {
 		double c = strtod(cpus, &end);
 		if (*end || end == cpus || !(c >= 0) || c > 4096) {
-			fprintf(stderr, "sbx up: --cpus %s: give a number of CPUs like 0.5 or 2 (0: no limit)\n", cpus);
+			cli_say(stderr, "sbx up: --cpus %s: give a number of CPUs like 0.5 or 2 (0: no limit)\n", cpus);
 			return -1;
 		}
 		bo->cpus = c > 0 ? c : -1;
@@ -368,43 +368,43 @@ int cli_local_up(int argc, char **argv, const char *generated_name)
 		} else if (argv[i][0] != '-' && !name)
 			name = argv[i];
 		else {
-			fprintf(stderr, "sbx up: unexpected argument '%s'\n", argv[i]);
+			cli_say(stderr, "sbx up: unexpected argument '%s'\n", argv[i]);
 			usage(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	int k8s = strcmp(backend, "k8s") == 0;
 	if (!k8s && strcmp(backend, "local") != 0) {
-		fprintf(stderr, "sbx up: unknown backend '%s' (local or k8s)\n", backend);
+		cli_say(stderr, "sbx up: unknown backend '%s' (local or k8s)\n", backend);
 		return EXIT_USAGE;
 	}
 	if (!k8s && (context || ns || transport)) {
-		fprintf(stderr, "sbx up: --context, --namespace and --transport are for --backend k8s\n");
+		cli_say(stderr, "sbx up: --context, --namespace and --transport are for --backend k8s\n");
 		return EXIT_USAGE;
 	}
 	if (transport && strcmp(transport, "kubectl") != 0 && strcmp(transport, "websocket") != 0) {
-		fprintf(stderr, "sbx up: unknown transport '%s' (websocket, the default, or kubectl)\n", transport);
+		cli_say(stderr, "sbx up: unknown transport '%s' (websocket, the default, or kubectl)\n", transport);
 		return EXIT_USAGE;
 	}
 	if (limits_from_args(&bo, memory, pids, cpus) < 0)
 		return EXIT_USAGE;
 	if (host && (bo.runtime || bo.rootfs || memory || pids || cpus)) {
-		fprintf(stderr, "sbx up: --host runs no container: --runtime, --rootfs, --memory, --pids and --cpus "
+		cli_say(stderr, "sbx up: --host runs no container: --runtime, --rootfs, --memory, --pids and --cpus "
 				"do not apply\n");
 		return EXIT_USAGE;
 	}
 	if (isolate && !host)
-		fprintf(stderr, "sbx up: note: --isolate is implied (every local sandbox is a container); it only "
+		cli_say(stderr, "sbx up: note: --isolate is implied (every local sandbox is a container); it only "
 				"changes --host\n");
 	if (!name)
 		name = generated_name;
 	if (!cli_valid_name(name)) {
-		fprintf(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
+		cli_say(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
 		return EXIT_USAGE;
 	}
 	cli_sandbox sb;
 	if (cli_sandbox_load(name, &sb) == 0) {
-		fprintf(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
+		cli_say(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
 		return 1;
 	}
 	memset(&sb, 0, sizeof sb);
@@ -417,13 +417,13 @@ int cli_local_up(int argc, char **argv, const char *generated_name)
 		 * and checked exactly as there. */
 		compose_values = cli_compose_values(file, err, sizeof err);
 		if (!compose_values) {
-			fprintf(stderr, "sbx up: %s\n", err);
+			cli_say(stderr, "sbx up: %s\n", err);
 			return 1;
 		}
 	} else if (file) {
 		sb.nservices = services_from_file(file, sb.services, CLI_MAX_SERVICES, err, sizeof err);
 		if (sb.nservices < 0) {
-			fprintf(stderr, "sbx up: %s\n", err);
+			cli_say(stderr, "sbx up: %s\n", err);
 			return 1;
 		}
 	} else {
@@ -431,7 +431,7 @@ int cli_local_up(int argc, char **argv, const char *generated_name)
 		strcpy(sb.services[0], "default");
 	}
 	if (mkdir(sb.dir, 0711) < 0) {
-		fprintf(stderr, "sbx up: cannot create %s: %s\n", sb.dir, strerror(errno));
+		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb.dir, strerror(errno));
 		free(compose_values);
 		return 1;
 	}
@@ -444,7 +444,7 @@ int cli_local_up(int argc, char **argv, const char *generated_name)
 		if (rc == 0)
 			sb.nservices = services_from_file(values, sb.services, CLI_MAX_SERVICES, err, sizeof err);
 		if (rc < 0 || sb.nservices < 0) {
-			fprintf(stderr, "sbx up: %s\n", err);
+			cli_say(stderr, "sbx up: %s\n", err);
 			cli_remove_tree(sb.dir);
 			return 1;
 		}
@@ -495,7 +495,7 @@ int cmd_up(int argc, char **argv)
 			backend = argv[i + 1];
 	const cli_backend *b = cli_backend_find(backend);
 	if (!b) {
-		fprintf(stderr, "sbx up: unknown backend '%s' (%s)\n", backend, cli_backend_names());
+		cli_say(stderr, "sbx up: unknown backend '%s' (%s)\n", backend, cli_backend_names());
 		return EXIT_USAGE;
 	}
 	char generated[9];

@@ -59,12 +59,12 @@ static int parse_up(int argc, char **argv, up_args *a)
 		else if (argv[i][0] != '-' && !a->name)
 			a->name = argv[i];
 		else {
-			fprintf(stderr, "sbx up: unexpected argument '%s' for --backend docker\n", argv[i]);
+			cli_say(stderr, "sbx up: unexpected argument '%s' for --backend docker\n", argv[i]);
 			return -1;
 		}
 	}
 	if (a->file && a->image) {
-		fprintf(stderr, "sbx up: --image is for a sandbox without -f (a file names each service's image)\n");
+		cli_say(stderr, "sbx up: --image is for a sandbox without -f (a file names each service's image)\n");
 		return -1;
 	}
 	return 0;
@@ -77,7 +77,7 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 	char err[2048];
 	values[0] = 0;
 	if (mkdir(sb->dir, 0700) < 0) {
-		fprintf(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
+		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
 		return -1;
 	}
 	if (a->file && sbx_compose_is_compose_file(a->file)) {
@@ -85,7 +85,7 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 		snprintf(values, vlen, "%s/values.yaml", sb->dir);
 		if (!text || cli_write_file(values, text, strlen(text), err, sizeof err) < 0) {
 			free(text);
-			fprintf(stderr, "sbx up: %s\n", err);
+			cli_say(stderr, "sbx up: %s\n", err);
 			return -1;
 		}
 		free(text);
@@ -95,7 +95,7 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 	if (values[0]) {
 		sb->nservices = services_from_file(values, sb->services, CLI_MAX_SERVICES, err, sizeof err);
 		if (sb->nservices < 0) {
-			fprintf(stderr, "sbx up: %s\n", err);
+			cli_say(stderr, "sbx up: %s\n", err);
 			return -1;
 		}
 	} else {
@@ -105,7 +105,7 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 	char path[4200];
 	snprintf(path, sizeof path, "%s/backend", sb->dir);
 	if (cli_write_file(path, "docker\n", 7, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+		cli_say(stderr, "sbx up: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -134,7 +134,7 @@ static int record_write(const cli_sandbox *sb, char ids[][128])
 		snprintf(text + strlen(text), sizeof text - strlen(text), "container %s %s\n", sb->services[i], ids[i]);
 	if (cli_write_file(path, text, strlen(text), err, sizeof err) == 0)
 		return 0;
-	fprintf(stderr, "sbx up: %s\n", err);
+	cli_say(stderr, "sbx up: %s\n", err);
 	return -1;
 }
 
@@ -150,7 +150,7 @@ static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *valu
 	sbx_docker_up_opts o = {.name = sb->name, .dir = sb->dir, .services = services,
 				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE};
 	if (sbx_docker_up(d, &o, ids, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
+		cli_say(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
 		return -1;
 	}
 	return record_write(sb, ids);
@@ -161,7 +161,7 @@ static int open_engine(sbx_docker *d, const char *cmd)
 	char err[2048];
 	if (sbx_docker_open(d, err, sizeof err) == 0)
 		return 0;
-	fprintf(stderr, "sbx%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", err);
+	cli_say(stderr, "sbx%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", err);
 	sbx_docker_close(d);
 	return -1;
 }
@@ -174,12 +174,12 @@ static int remove_containers(sbx_docker *d, const cli_sandbox *sb)
 		char id[128];
 		record_get(sb, sb->services[k], id, sizeof id);
 		if (id[0] && sbx_docker_container_remove(d, id, err, sizeof err) < 0) {
-			fprintf(stderr, "sbx down: %s\n", err);
+			cli_say(stderr, "sbx down: %s\n", err);
 			rc = -1;
 		}
 	}
 	if (sbx_docker_down(d, sb->name, err, sizeof err) < 0) { /* also any a crash left unrecorded */
-		fprintf(stderr, "sbx down: %s\n", err);
+		cli_say(stderr, "sbx down: %s\n", err);
 		rc = -1;
 	}
 	return rc;
@@ -212,11 +212,11 @@ static int docker_up(int argc, char **argv, const char *generated_name)
 	const char *name = a.name ? a.name : generated_name;
 	cli_sandbox sb;
 	if (!cli_valid_name(name)) {
-		fprintf(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
+		cli_say(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
 		return EXIT_USAGE;
 	}
 	if (cli_sandbox_load(name, &sb) == 0) {
-		fprintf(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
+		cli_say(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
 		return 1;
 	}
 	memset(&sb, 0, sizeof sb);
@@ -227,7 +227,7 @@ static int docker_up(int argc, char **argv, const char *generated_name)
 	if (open_engine(&d, "up") < 0)
 		return 1;
 	if (geteuid() != 0) { /* the agent runs as root in the container and makes its socket root's */
-		fprintf(stderr, "sbx up: the docker backend needs root for now (each agent's socket belongs to root "
+		cli_say(stderr, "sbx up: the docker backend needs root for now (each agent's socket belongs to root "
 				"in the container and on the host); run sbx as root\n");
 		sbx_docker_close(&d);
 		return 1;
@@ -242,7 +242,7 @@ static int docker_up(int argc, char **argv, const char *generated_name)
 	for (int i = 0; i < sb.nservices; i++)
 		snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", sb.services[i]);
 	if (rc == 0 && cli_write_file(path, text, strlen(text), err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+		cli_say(stderr, "sbx up: %s\n", err);
 		rc = -1;
 	}
 	if (rc < 0) { /* what sbx made goes again */
@@ -265,13 +265,13 @@ static void explain(const cli_sandbox *sb, const char *svc, const sbx_error *e)
 	if (id[0] && sbx_docker_open(&d, err, sizeof err) == 0)
 		sbx_docker_container_status(&d, id, status, sizeof status, &pid, err, sizeof err);
 	else if (id[0])
-		fprintf(stderr, "sbx: %s\n", err);
+		cli_say(stderr, "sbx: %s\n", err);
 	sbx_docker_close(&d);
 	if (status[0] && strcmp(status, "running") != 0)
-		fprintf(stderr, "sbx: the container of %s/%s is %s\n     recreate the sandbox: sbx down %s && sbx up %s ...\n",
+		cli_say(stderr, "sbx: the container of %s/%s is %s\n     recreate the sandbox: sbx down %s && sbx up %s ...\n",
 			sb->name, svc, status, sb->name, sb->name);
 	else
-		fprintf(stderr, "sbx: cannot reach %s/%s: %s\n", sb->name, svc, e->message);
+		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", sb->name, svc, e->message);
 }
 
 /* The session may reconnect through a /proc/self/fd address, so its
@@ -281,7 +281,7 @@ static sbx_session *docker_connect(sbx_loop *loop, const cli_sandbox *sb, const 
 	char run[4200], sock[4300], key[4200], err[4400];
 	cli_service_path(sb, svc, "run", run, sizeof run);
 	if (sbx_docker_agent_addr(run, sock, sizeof sock, err, sizeof err) == -1) {
-		fprintf(stderr, "sbx: %s\n", err);
+		cli_say(stderr, "sbx: %s\n", err);
 		return NULL;
 	}
 	sbx_session_opts so = {0};

@@ -67,7 +67,7 @@ int cli_k8s_load(const cli_sandbox *sb, sbx_k8s_sandbox *k)
 int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, const char *ns, int kubectl)
 {
 	if (strchr(sb->name, '_') || strlen(sb->name) > 40) {
-		fprintf(stderr, "sbx up: '%s' cannot name a Helm release: use lowercase letters, digits and '-'\n",
+		cli_say(stderr, "sbx up: '%s' cannot name a Helm release: use lowercase letters, digits and '-'\n",
 			sb->name);
 		return -1;
 	}
@@ -81,7 +81,7 @@ int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, c
 	sbx_k8s_sandbox k;
 	char err[4096];
 	if (sbx_k8s_up(&o, &k, err, sizeof err) < 0 || save(sb, &k, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx up: %s\n", err);
+		cli_say(stderr, "sbx up: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -94,7 +94,7 @@ int cli_k8s_down(const cli_sandbox *sb)
 	if (cli_k8s_load(sb, &k) < 0)
 		return 0;
 	if (sbx_k8s_down(&k, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx down: %s\n", err);
+		cli_say(stderr, "sbx down: %s\n", err);
 		return -1;
 	}
 	return 0;
@@ -109,7 +109,7 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 	while (i < k.nservices && strcmp(k.services[i], svc) != 0)
 		i++;
 	if (i == k.nservices) {
-		fprintf(stderr, "sbx: %s/k8s has no pod for service '%s'\n", sb->dir, svc);
+		cli_say(stderr, "sbx: %s/k8s has no pod for service '%s'\n", sb->dir, svc);
 		return NULL;
 	}
 	sbx_k8s_config cfg;
@@ -118,7 +118,7 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 	sbx_session *s = NULL;
 	sbx_error e;
 	if (sbx_k8s_sandbox_config(&k, &cfg, &conn, err, sizeof err) < 0) {
-		fprintf(stderr, "sbx: %s\n", err);
+		cli_say(stderr, "sbx: %s\n", err);
 	} else {
 		char sock[600];
 		const char *argv[4];
@@ -133,7 +133,7 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 			s = NULL;
 		}
 		if (!s)
-			fprintf(stderr, "sbx: cannot reach %s/%s (pod %s/%s): %s\n", sb->name, svc, k.ns, k.pods[i],
+			cli_say(stderr, "sbx: cannot reach %s/%s (pod %s/%s): %s\n", sb->name, svc, k.ns, k.pods[i],
 				e.message);
 	}
 	sbx_k8s_config_free(&cfg);

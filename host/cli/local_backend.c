@@ -77,11 +77,11 @@ static sbx_session *local_connect(sbx_loop *loop, const cli_sandbox *sb, const c
 	char last[512];
 	cli_last_log_line(sb, svc, last, sizeof last);
 	if (!cli_service_pid(sb, svc))
-		fprintf(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
+		cli_say(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
 				"     recreate the sandbox: sbx down %s && sbx up %s\n",
 			name, svc, last[0] ? " (its last words: \"" : "", last, last[0] ? "\")" : "", name, name);
 	else
-		fprintf(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
+		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
 	return NULL;
 }
 

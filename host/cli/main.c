@@ -25,8 +25,9 @@ static void usage(FILE *f)
 		"  version                    print the version\n"
 		"\n"
 		"`sbx COMMAND --help` explains each. State lives in $SBX_STATE_DIR\n"
-		"(default $XDG_RUNTIME_DIR/sbx or /tmp/sbx-UID); the agent binary is\n"
-		"$SBX_AGENT or sbx-agent next to sbx.\n");
+		"(default $XDG_RUNTIME_DIR/sbx or /tmp/sbx-UID). The agent binary is\n"
+		"$SBX_AGENT, else sbx-agent next to sbx or in PREFIX/libexec/sbx, else on\n"
+		"$PATH; the agent-env chart is $SBX_CHART, else PREFIX/share/sbx/chart.\n");
 }
 
 int main(int argc, char **argv)
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "sbx: unknown command '%s'\n\n", cmd);
+	cli_say(stderr, "sbx: unknown command '%s'\n\n", cmd);
 	usage(stderr);
 	return EXIT_USAGE;
 }

@@ -17,7 +17,7 @@ int cli_service_secret_create(const cli_sandbox *sb, const char *svc, char *path
 	int rc = sbx_keyfile_create(path, &k, err, sizeof err);
 	sbx_wipe(&k, sizeof k);
 	if (rc < 0)
-		fprintf(stderr, "sbx: %s\n", err);
+		cli_say(stderr, "sbx: %s\n", err);
 	return rc;
 }
 

@@ -124,15 +124,15 @@ void cli_print_no_sandbox(const char *name)
 {
 	char names[256][64];
 	int n = cli_sandbox_names(names, 256);
-	fprintf(stderr, "sbx: no sandbox named '%s'", name);
+	cli_say(stderr, "sbx: no sandbox named '%s'", name);
 	if (n == 0) {
-		fprintf(stderr, "; there are none (create one with: sbx up %s)\n", name);
+		cli_say(stderr, "; there are none (create one with: sbx up %s)\n", name);
 		return;
 	}
-	fprintf(stderr, "; existing:");
+	cli_say(stderr, "; existing:");
 	for (int i = 0; i < n; i++)
-		fprintf(stderr, "%s %s", i ? "," : "", names[i]);
-	fprintf(stderr, " (create it with: sbx up %s)\n", name);
+		cli_say(stderr, "%s %s", i ? "," : "", names[i]);
+	cli_say(stderr, " (create it with: sbx up %s)\n", name);
 }
 
 /* The last non-empty line of a service's log, for error messages. */

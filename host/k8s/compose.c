@@ -12,20 +12,10 @@
 #include <string.h>
 
 #include "compose.h"
+#include "compose_cv.h"
 #include "yamldoc.h"
 
 #define MAX_COMPOSE_BYTES (4u << 20)
-
-typedef struct cv {
-	ydoc in;
-	yaml_document_t out;
-	const char *svc; /* the service being translated, for messages */
-	char *err;
-	size_t err_len;
-	sbx_compose_warn_fn warn;
-	void *ud;
-	yaml_node_t *volumes, *networks; /* top-level definitions */
-} cv;
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -37,7 +27,7 @@ static void where(cv *c, yaml_node_t *at, char *out, size_t len)
 		snprintf(out + n, len - (size_t)n, "service '%s': ", c->svc);
 }
 
-static int bad(cv *c, yaml_node_t *at, const char *fmt, ...)
+int cv_bad(cv *c, yaml_node_t *at, const char *fmt, ...)
 {
 	char pre[600];
 	where(c, at, pre, sizeof pre);
@@ -50,7 +40,7 @@ static int bad(cv *c, yaml_node_t *at, const char *fmt, ...)
 	return -1;
 }
 
-static void warn(cv *c, yaml_node_t *at, const char *fmt, ...)
+void cv_warn(cv *c, yaml_node_t *at, const char *fmt, ...)
 {
 	if (!c->warn)
 		return;
@@ -64,6 +54,21 @@ static void warn(cv *c, yaml_node_t *at, const char *fmt, ...)
 	c->warn(c->ud, all);
 }
 
+/* A message that only informs (nothing was dropped): "note: " first. */
+void cv_note(cv *c, yaml_node_t *at, const char *fmt, ...)
+{
+	if (!c->warn)
+		return;
+	char pre[600], msg[1200], all[1900];
+	where(c, at, pre, sizeof pre);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(all, sizeof all, "note: %s%s", pre, msg);
+	c->warn(c->ud, all);
+}
+
 /* ---- the output document --------------------------------------------------- */
 
 static int must(int id)
@@ -73,24 +78,24 @@ static int must(int id)
 	return id;
 }
 
-static int o_map(cv *c)
+int cv_map(cv *c)
 {
 	return must(yaml_document_add_mapping(&c->out, NULL, YAML_BLOCK_MAPPING_STYLE));
 }
 
-static int o_seq(cv *c)
+int cv_seq(cv *c)
 {
 	return must(yaml_document_add_sequence(&c->out, NULL, YAML_BLOCK_SEQUENCE_STYLE));
 }
 
 /* Text from the user: always quoted, so "on", "1.10" or "null" stay text. */
-static int o_str(cv *c, const char *s)
+int cv_str(cv *c, const char *s)
 {
 	return must(yaml_document_add_scalar(&c->out, NULL, (yaml_char_t *)s, -1, YAML_DOUBLE_QUOTED_SCALAR_STYLE));
 }
 
 /* Numbers, booleans and our own keys. */
-static int o_plain(cv *c, const char *s)
+int cv_plain(cv *c, const char *s)
 {
 	return must(yaml_document_add_scalar(&c->out, NULL, (yaml_char_t *)s, -1, YAML_PLAIN_SCALAR_STYLE));
 }
@@ -99,18 +104,57 @@ static int o_int(cv *c, long v)
 {
 	char s[32];
 	snprintf(s, sizeof s, "%ld", v);
-	return o_plain(c, s);
+	return cv_plain(c, s);
 }
 
-static void o_set(cv *c, int map, const char *key, int value)
+/* A number written plainly in the compose file (42, 0.5) stays a number, as
+ * the k8s sandbox keeps it; anything else is text, and so is 010 (YAML 1.1
+ * readers would take it for octal 8). */
+int cv_plain_number(yaml_node_t *n)
 {
-	must(yaml_document_append_mapping_pair(&c->out, map, o_plain(c, key), value));
+	const char *s = ydoc_str(n);
+	if (!s || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return 0;
+	size_t i = *s == '-';
+	size_t digits = strspn(s + i, "0123456789");
+	if (!digits || digits > 18 || (digits > 1 && s[i] == '0'))
+		return 0;
+	i += digits;
+	if (s[i] == '.') {
+		size_t frac = strspn(s + i + 1, "0123456789");
+		if (!frac || frac > 18)
+			return 0;
+		i += 1 + frac;
+	}
+	return s[i] == 0;
+}
+
+int cv_like(cv *c, yaml_node_t *n)
+{
+	return cv_plain_number(n) ? cv_plain(c, ydoc_str(n)) : cv_str(c, ydoc_str(n));
+}
+
+/* The value of KEY in an output mapping, or 0. */
+int cv_get(cv *c, int map, const char *key)
+{
+	yaml_node_t *m = yaml_document_get_node(&c->out, map);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&c->out, p->key);
+		if (!strcmp((const char *)k->data.scalar.value, key))
+			return p->value;
+	}
+	return 0;
+}
+
+void cv_set(cv *c, int map, const char *key, int value)
+{
+	must(yaml_document_append_mapping_pair(&c->out, map, cv_plain(c, key), value));
 }
 
 /* A key that came from the user (a service, volume or network name). */
-static void o_setq(cv *c, int map, const char *key, int value)
+void cv_setq(cv *c, int map, const char *key, int value)
 {
-	must(yaml_document_append_mapping_pair(&c->out, map, o_str(c, key), value));
+	must(yaml_document_append_mapping_pair(&c->out, map, cv_str(c, key), value));
 }
 
 static void o_push(cv *c, int seq, int value)
@@ -120,29 +164,25 @@ static void o_push(cv *c, int seq, int value)
 
 /* ---- sorting a mapping's keys ------------------------------------------------ */
 
-typedef struct ignored_key {
-	const char *key, *why;
-} ignored_key;
-
 /* Fills found[i] with the value of names[i] (NULL when absent). Keys in
- * ign get a warning, "x-" extension keys are skipped quietly when
- * quiet_ext (else warned about), and any other key is an error. */
-static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *const *names, size_t nnames,
-		     yaml_node_t **found, const ignored_key *ign, int quiet_ext)
+ * ign get a warning, other "x-" extension keys are handled as ext says
+ * (EXT_WARN, EXT_QUIET, EXT_REFUSE), and any other key is an error. */
+int cv_sort_keys(cv *c, yaml_node_t *map, const char *what, const char *const *names, size_t nnames,
+		     yaml_node_t **found, const ignored_key *ign, int ext)
 {
 	for (size_t i = 0; i < nnames; i++)
 		found[i] = NULL;
 	if (ydoc_is_null(map))
 		return 0;
 	if (map->type != YAML_MAPPING_NODE)
-		return bad(c, map, "%s must be a mapping, not %s", what, ydoc_kind(map));
+		return cv_bad(c, map, "%s must be a mapping, not %s", what, ydoc_kind(map));
 	size_t n;
 	ypair *ps = ydoc_pairs(&c->in, map, &n);
 	int rc = 0;
 	for (size_t p = 0; p < n && rc == 0; p++) {
 		const char *k = ydoc_str(ps[p].key);
 		if (!k) {
-			rc = bad(c, ps[p].key, "%s: keys must be text", what);
+			rc = cv_bad(c, ps[p].key, "%s: keys must be text", what);
 			break;
 		}
 		size_t i = 0;
@@ -156,12 +196,12 @@ static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *cons
 		while (ig && ig->key && strcmp(ig->key, k))
 			ig++;
 		if (ig && ig->key) {
-			warn(c, ps[p].key, "'%s' ignored: %s", k, ig->why);
+			cv_warn(c, ps[p].key, "'%s' ignored: %s", k, ig->why);
 			continue;
 		}
-		if (!strncmp(k, "x-", 2)) {
-			if (!quiet_ext)
-				warn(c, ps[p].key, "extension key '%s' ignored", k);
+		if (!strncmp(k, "x-", 2) && ext != EXT_REFUSE) {
+			if (ext == EXT_WARN)
+				cv_warn(c, ps[p].key, "extension key '%s' ignored", k);
 			continue;
 		}
 		char list[600] = "";
@@ -169,7 +209,7 @@ static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *cons
 			size_t used = strlen(list);
 			snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", names[j]);
 		}
-		rc = bad(c, ps[p].key,
+		rc = cv_bad(c, ps[p].key,
 			 "unsupported key '%s' in %s (sbx translates: %s). Remove it, or write a values.yaml "
 			 "for the agent-env chart instead of a compose file",
 			 k, what, list);
@@ -183,7 +223,7 @@ static int sort_keys(cv *c, yaml_node_t *map, const char *what, const char *cons
 static int need_text(cv *c, yaml_node_t *n, const char *key)
 {
 	if (!ydoc_str(n) || ydoc_is_null(n))
-		return bad(c, n, "'%s' must be text, not %s", key, ydoc_kind(n));
+		return cv_bad(c, n, "'%s' must be text, not %s", key, ydoc_kind(n));
 	return 0;
 }
 
@@ -220,7 +260,7 @@ static int duration_seconds(cv *c, yaml_node_t *n, const char *key, long *out)
 		s = end + 1;
 	}
 	if (!s || *s || !parts)
-		return bad(c, n, "'%s: %s' is not a duration sbx understands: use hours, minutes and seconds "
+		return cv_bad(c, n, "'%s: %s' is not a duration sbx understands: use hours, minutes and seconds "
 				 "such as 30s or 1m30s",
 			   key, s ? ydoc_str(n) : ydoc_kind(n));
 	*out = total;
@@ -232,7 +272,7 @@ static int byte_quantity(cv *c, yaml_node_t *n, const char *key, char *out, size
 {
 	const char *s = ydoc_str(n);
 	if (!s || ydoc_is_null(n))
-		return bad(c, n, "'%s' must be a size such as 512m or 2g, not %s", key, ydoc_kind(n));
+		return cv_bad(c, n, "'%s' must be a size such as 512m or 2g, not %s", key, ydoc_kind(n));
 	size_t digits = strspn(s, "0123456789");
 	size_t num = digits;
 	if (digits && s[num] == '.' && isdigit((unsigned char)s[num + 1]))
@@ -249,7 +289,7 @@ static int byte_quantity(cv *c, yaml_node_t *n, const char *key, char *out, size
 			return 0;
 		}
 	}
-	return bad(c, n, "'%s: %s' is not a size sbx understands: use a number with b, k, m or g (e.g. 512m, 1.5g)",
+	return cv_bad(c, n, "'%s: %s' is not a size sbx understands: use a number with b, k, m or g (e.g. 512m, 1.5g)",
 		   key, s);
 }
 
@@ -260,7 +300,7 @@ static int cpu_quantity(cv *c, yaml_node_t *n, const char *key, char *out, size_
 	size_t digits = s ? strspn(s, "0123456789") : 0;
 	size_t num = s && s[digits] == '.' ? digits + 1 + strspn(s + digits + 1, "0123456789") : digits;
 	if (!s || num == 0 || s[num] || num > 30 || strtod(s, NULL) <= 0)
-		return bad(c, n, "'%s' must be a positive number of CPUs such as 0.5 or 2, not '%s'", key,
+		return cv_bad(c, n, "'%s' must be a positive number of CPUs such as 0.5 or 2, not '%s'", key,
 			   s ? s : ydoc_kind(n));
 	snprintf(out, len, "%s", s);
 	return 0;
@@ -293,81 +333,81 @@ static int valid_k8s_name(const char *s, size_t max, int dots)
 /* A list of strings, or one string split on whitespace (entrypoint, command). */
 static int argv_list(cv *c, yaml_node_t *n, const char *key)
 {
-	int seq = o_seq(c);
+	int seq = cv_seq(c);
 	if (n->type == YAML_SCALAR_NODE) {
 		char *copy = strdup(ydoc_str(n));
 		if (!copy)
 			abort();
 		for (char *save = NULL, *w = strtok_r(copy, " \t\r\n", &save); w; w = strtok_r(NULL, " \t\r\n", &save))
-			o_push(c, seq, o_str(c, w));
+			o_push(c, seq, cv_str(c, w));
 		free(copy);
 		return seq;
 	}
 	if (n->type != YAML_SEQUENCE_NODE)
-		return bad(c, n, "'%s' must be a list of strings or one string, not %s", key, ydoc_kind(n));
+		return cv_bad(c, n, "'%s' must be a list of strings or one string, not %s", key, ydoc_kind(n));
 	for (size_t i = 0; i < ydoc_len(n); i++) {
 		yaml_node_t *item = ydoc_item(&c->in, n, i);
 		if (!ydoc_str(item))
-			return bad(c, item, "'%s' items must be strings, not %s", key, ydoc_kind(item));
-		o_push(c, seq, o_str(c, ydoc_str(item)));
+			return cv_bad(c, item, "'%s' items must be strings, not %s", key, ydoc_kind(item));
+		o_push(c, seq, cv_str(c, ydoc_str(item)));
 	}
 	return seq;
 }
 
 /* ---- service keys ------------------------------------------------------------- */
 
-static int env_item(cv *c, int seq, yaml_node_t *at, const char *name, size_t name_len, const char *value)
+static int env_item(cv *c, int seq, yaml_node_t *at, const char *name, size_t name_len, int value)
 {
 	if (name_len == 0)
-		return bad(c, at, "an environment variable has an empty name");
+		return cv_bad(c, at, "an environment variable has an empty name");
 	char nm[256];
 	if (name_len >= sizeof nm)
-		return bad(c, at, "environment variable name longer than %zu bytes", sizeof nm - 1);
+		return cv_bad(c, at, "environment variable name longer than %zu bytes", sizeof nm - 1);
 	memcpy(nm, name, name_len);
 	nm[name_len] = 0;
-	int m = o_map(c);
-	o_set(c, m, "name", o_str(c, nm));
-	o_set(c, m, "value", o_str(c, value));
+	int m = cv_map(c);
+	cv_set(c, m, "name", cv_str(c, nm));
+	cv_set(c, m, "value", value);
 	o_push(c, seq, m);
 	return 0;
 }
 
 static int environment(cv *c, yaml_node_t *n)
 {
-	int seq = o_seq(c);
+	int seq = cv_seq(c);
 	if (n->type == YAML_SEQUENCE_NODE) {
 		for (size_t i = 0; i < ydoc_len(n); i++) {
 			yaml_node_t *item = ydoc_item(&c->in, n, i);
 			const char *s = ydoc_str(item);
 			const char *eq = s ? strchr(s, '=') : NULL;
 			if (!eq)
-				return bad(c, item,
+				return cv_bad(c, item,
 					   "environment entry '%s' has no '=': write NAME=VALUE (sbx does not copy "
 					   "variables from the host into the sandbox)",
 					   s ? s : ydoc_kind(item));
-			if (env_item(c, seq, item, s, (size_t)(eq - s), eq + 1) < 0)
+			if (env_item(c, seq, item, s, (size_t)(eq - s), cv_str(c, eq + 1)) < 0)
 				return -1;
 		}
 		return seq;
 	}
 	if (n->type != YAML_MAPPING_NODE)
-		return bad(c, n, "'environment' must be a mapping or a list of NAME=VALUE, not %s", ydoc_kind(n));
+		return cv_bad(c, n, "'environment' must be a mapping or a list of NAME=VALUE, not %s", ydoc_kind(n));
 	size_t np;
 	ypair *ps = ydoc_pairs(&c->in, n, &np);
 	int rc = seq;
 	for (size_t i = 0; i < np && rc > 0; i++) {
 		const char *k = ydoc_str(ps[i].key), *v = ydoc_str(ps[i].value);
 		if (!k)
-			rc = bad(c, ps[i].key, "environment variable names must be text");
+			rc = cv_bad(c, ps[i].key, "environment variable names must be text");
 		else if (!v && !ydoc_is_null(ps[i].value))
-			rc = bad(c, ps[i].value, "environment variable '%s' must be text, not %s", k,
+			rc = cv_bad(c, ps[i].value, "environment variable '%s' must be text, not %s", k,
 				 ydoc_kind(ps[i].value));
 		else if (ydoc_is_null(ps[i].value))
-			rc = bad(c, ps[i].value,
+			rc = cv_bad(c, ps[i].value,
 				 "environment variable '%s' has no value: give it one (sbx does not copy variables "
 				 "from the host into the sandbox)",
 				 k);
-		else if (env_item(c, seq, ps[i].key, k, strlen(k), v) < 0)
+		else if (env_item(c, seq, ps[i].key, k, strlen(k), cv_like(c, ps[i].value)) < 0)
 			rc = -1;
 	}
 	free(ps);
@@ -377,19 +417,19 @@ static int environment(cv *c, yaml_node_t *n)
 static int service_volumes(cv *c, yaml_node_t *n)
 {
 	if (n->type != YAML_SEQUENCE_NODE)
-		return bad(c, n, "'volumes' must be a list of \"name:/path\", not %s", ydoc_kind(n));
-	int seq = o_seq(c);
+		return cv_bad(c, n, "'volumes' must be a list of \"name:/path\", not %s", ydoc_kind(n));
+	int seq = cv_seq(c);
 	for (size_t i = 0; i < ydoc_len(n); i++) {
 		yaml_node_t *item = ydoc_item(&c->in, n, i);
 		const char *s = ydoc_str(item);
 		if (!s)
-			return bad(c, item, "only the short volume syntax \"name:/path[:ro]\" is supported, not %s",
+			return cv_bad(c, item, "only the short volume syntax \"name:/path[:ro]\" is supported, not %s",
 				   ydoc_kind(item));
 		const char *colon = strchr(s, ':');
 		if (!colon)
-			return bad(c, item, "volume '%s' has no mount path: write \"name:/path\"", s);
+			return cv_bad(c, item, "volume '%s' has no mount path: write \"name:/path\"", s);
 		if (s[0] == '.' || s[0] == '/' || s[0] == '~')
-			return bad(c, item,
+			return cv_bad(c, item,
 				   "volume '%s' is a bind mount of a host path, which Kubernetes pods cannot see: "
 				   "use a named volume (defined under top-level volumes:) or copy the files in",
 				   s);
@@ -401,75 +441,73 @@ static int service_volumes(cv *c, yaml_node_t *n)
 		if (mode) {
 			*mode++ = 0;
 			if (strcmp(mode, "ro") && strcmp(mode, "rw"))
-				return bad(c, item, "volume '%s': mode '%s' is not supported (use ro or rw)", s, mode);
+				return cv_bad(c, item, "volume '%s': mode '%s' is not supported (use ro or rw)", s, mode);
 		}
 		if (!ydoc_get(&c->in, c->volumes, raw))
-			return bad(c, item, "volume '%s' is not defined: add it under the top-level volumes:", raw);
+			return cv_bad(c, item, "volume '%s' is not defined: add it under the top-level volumes:", raw);
 		char out[1400];
 		snprintf(out, sizeof out, "%s:%s%s", name, path, mode && !strcmp(mode, "ro") ? ":ro" : "");
-		o_push(c, seq, o_str(c, out));
+		o_push(c, seq, cv_str(c, out));
 	}
 	return seq;
 }
 
 static int healthcheck_test(cv *c, yaml_node_t *t, int *probe_off)
 {
-	int seq = o_seq(c);
+	int seq = cv_seq(c);
 	if (ydoc_str(t) && !ydoc_is_null(t)) { /* a string is CMD-SHELL */
-		o_push(c, seq, o_str(c, "sh"));
-		o_push(c, seq, o_str(c, "-c"));
-		o_push(c, seq, o_str(c, ydoc_str(t)));
+		o_push(c, seq, cv_str(c, "sh"));
+		o_push(c, seq, cv_str(c, "-c"));
+		o_push(c, seq, cv_str(c, ydoc_str(t)));
 		return seq;
 	}
 	const char *kind = ydoc_str(ydoc_item(&c->in, t, 0));
 	if (!kind)
-		return bad(c, t, "healthcheck 'test' must be [\"CMD\", ...], [\"CMD-SHELL\", \"...\"] or a string");
+		return cv_bad(c, t, "healthcheck 'test' must be [\"CMD\", ...], [\"CMD-SHELL\", \"...\"] or a string");
 	for (size_t i = 1; i < ydoc_len(t); i++)
 		if (!ydoc_str(ydoc_item(&c->in, t, i)))
-			return bad(c, ydoc_item(&c->in, t, i), "healthcheck 'test' items must be strings");
+			return cv_bad(c, ydoc_item(&c->in, t, i), "healthcheck 'test' items must be strings");
 	if (!strcmp(kind, "NONE")) {
 		*probe_off = 1;
 		return seq;
 	}
 	if (!strcmp(kind, "CMD")) {
 		if (ydoc_len(t) < 2)
-			return bad(c, t, "healthcheck 'test' [\"CMD\"] has no command");
+			return cv_bad(c, t, "healthcheck 'test' [\"CMD\"] has no command");
 		for (size_t i = 1; i < ydoc_len(t); i++)
-			o_push(c, seq, o_str(c, ydoc_str(ydoc_item(&c->in, t, i))));
+			o_push(c, seq, cv_str(c, ydoc_str(ydoc_item(&c->in, t, i))));
 		return seq;
 	}
 	if (!strcmp(kind, "CMD-SHELL")) {
 		if (ydoc_len(t) != 2)
-			return bad(c, t, "healthcheck 'test' [\"CMD-SHELL\", ...] takes exactly one shell command");
-		o_push(c, seq, o_str(c, "sh"));
-		o_push(c, seq, o_str(c, "-c"));
-		o_push(c, seq, o_str(c, ydoc_str(ydoc_item(&c->in, t, 1))));
+			return cv_bad(c, t, "healthcheck 'test' [\"CMD-SHELL\", ...] takes exactly one shell command");
+		o_push(c, seq, cv_str(c, "sh"));
+		o_push(c, seq, cv_str(c, "-c"));
+		o_push(c, seq, cv_str(c, ydoc_str(ydoc_item(&c->in, t, 1))));
 		return seq;
 	}
-	return bad(c, t, "healthcheck 'test' starts with '%s': only CMD, CMD-SHELL and NONE are supported", kind);
+	return cv_bad(c, t, "healthcheck 'test' starts with '%s': only CMD, CMD-SHELL and NONE are supported", kind);
 }
 
 /* healthcheck -> readinessProbe; 0 when the check is disabled. */
 static int healthcheck(cv *c, yaml_node_t *n)
 {
-	enum { TEST, INTERVAL, TIMEOUT, START_PERIOD, RETRIES, DISABLE, NKEYS };
-	static const char *const names[NKEYS] = {"test", "interval", "timeout", "start_period", "retries", "disable"};
+	enum { TEST, INTERVAL, TIMEOUT, START_PERIOD, RETRIES, NKEYS }; /* 'disable' is refused, as by the k8s sandbox */
+	static const char *const names[NKEYS] = {"test", "interval", "timeout", "start_period", "retries"};
 	static const ignored_key ign[] = {{"start_interval", "Kubernetes probes have no separate start interval"},
 					  {NULL, NULL}};
 	yaml_node_t *k[NKEYS];
-	if (sort_keys(c, n, "healthcheck", names, NKEYS, k, ign, 0) < 0)
+	if (cv_sort_keys(c, n, "healthcheck", names, NKEYS, k, ign, EXT_WARN) < 0)
 		return -1;
-	if (k[DISABLE] && ydoc_bool(k[DISABLE]) == 1)
-		return 0;
 	if (!k[TEST])
-		return bad(c, n, "healthcheck has no 'test'");
+		return cv_bad(c, n, "healthcheck has no 'test'");
 	int off = 0;
 	int cmd = healthcheck_test(c, k[TEST], &off);
 	if (cmd < 0 || off)
 		return off ? 0 : -1;
-	int probe = o_map(c), exec = o_map(c);
-	o_set(c, exec, "command", cmd);
-	o_set(c, probe, "exec", exec);
+	int probe = cv_map(c), exec = cv_map(c);
+	cv_set(c, exec, "command", cmd);
+	cv_set(c, probe, "exec", exec);
 	static const struct {
 		int key;
 		const char *out;
@@ -480,13 +518,13 @@ static int healthcheck(cv *c, yaml_node_t *n)
 			continue;
 		if (duration_seconds(c, k[durations[i].key], names[durations[i].key], &secs) < 0)
 			return -1;
-		o_set(c, probe, durations[i].out, o_int(c, secs));
+		cv_set(c, probe, durations[i].out, o_int(c, secs));
 	}
 	if (k[RETRIES]) {
 		const char *r = ydoc_str(k[RETRIES]);
 		if (!r || !all_digits(r) || strlen(r) > 6)
-			return bad(c, k[RETRIES], "healthcheck 'retries' must be a whole number");
-		o_set(c, probe, "failureThreshold", o_int(c, atol(r) + 1)); /* N retries = N+1 failures */
+			return cv_bad(c, k[RETRIES], "healthcheck 'retries' must be a whole number");
+		cv_set(c, probe, "failureThreshold", o_int(c, atol(r) + 1)); /* N retries = N+1 failures */
 	}
 	return probe;
 }
@@ -500,19 +538,19 @@ static int resource_set(cv *c, yaml_node_t *n, const char *what)
 					  {"devices", "devices cannot be reserved through the agent-env chart"},
 					  {NULL, NULL}};
 	yaml_node_t *k[NKEYS];
-	if (sort_keys(c, n, what, names, NKEYS, k, ign, 0) < 0)
+	if (cv_sort_keys(c, n, what, names, NKEYS, k, ign, EXT_REFUSE) < 0)
 		return -1;
-	int m = o_map(c);
+	int m = cv_map(c);
 	char q[64];
 	if (k[CPUS]) {
 		if (cpu_quantity(c, k[CPUS], "cpus", q, sizeof q) < 0)
 			return -1;
-		o_set(c, m, "cpu", o_str(c, q));
+		cv_set(c, m, "cpu", cv_like(c, k[CPUS]));
 	}
 	if (k[MEMORY]) {
 		if (byte_quantity(c, k[MEMORY], "memory", q, sizeof q) < 0)
 			return -1;
-		o_set(c, m, "memory", o_str(c, q));
+		cv_set(c, m, "memory", cv_str(c, q));
 	}
 	return m;
 }
@@ -527,49 +565,49 @@ static int resources(cv *c, yaml_node_t *deploy, yaml_node_t *mem_limit, yaml_no
 		{"replicas", "every service is one pod"},
 		{NULL, NULL}};
 	yaml_node_t *res;
-	if (sort_keys(c, deploy, "deploy", dnames, 1, &res, dign, 0) < 0)
+	if (cv_sort_keys(c, deploy, "deploy", dnames, 1, &res, dign, EXT_REFUSE) < 0)
 		return -1;
 	if (res && !ydoc_is_null(res)) {
 		static const char *const rnames[] = {"limits", "reservations"};
 		yaml_node_t *k[2];
-		if (sort_keys(c, res, "deploy.resources", rnames, 2, k, NULL, 0) < 0)
+		if (cv_sort_keys(c, res, "deploy.resources", rnames, 2, k, NULL, EXT_REFUSE) < 0)
 			return -1;
 		if (mem_limit)
-			warn(c, mem_limit, "'mem_limit' ignored: deploy.resources is set and takes precedence");
+			cv_warn(c, mem_limit, "'mem_limit' ignored: deploy.resources is set and takes precedence");
 		if (cpus)
-			warn(c, cpus, "'cpus' ignored: deploy.resources is set and takes precedence");
+			cv_warn(c, cpus, "'cpus' ignored: deploy.resources is set and takes precedence");
 		int limits = k[0] ? resource_set(c, k[0], "deploy.resources.limits") : 0;
 		int requests = k[1] ? resource_set(c, k[1], "deploy.resources.reservations") : 0;
 		if (limits < 0 || requests < 0)
 			return -1;
 		if (!limits && !requests)
 			return 0;
-		int m = o_map(c);
+		int m = cv_map(c);
 		if (limits)
-			o_set(c, m, "limits", limits);
+			cv_set(c, m, "limits", limits);
 		if (requests)
-			o_set(c, m, "requests", requests);
+			cv_set(c, m, "requests", requests);
 		else
-			o_set(c, m, "requests", resource_set(c, k[0], "deploy.resources.limits"));
+			cv_set(c, m, "requests", resource_set(c, k[0], "deploy.resources.limits"));
 		return m;
 	}
 	if (!mem_limit && !cpus)
 		return 0;
 	char q[64];
-	int m = o_map(c);
+	int m = cv_map(c);
 	for (int pass = 0; pass < 2; pass++) { /* limits, then the same as requests */
-		int set = o_map(c);
+		int set = cv_map(c);
 		if (cpus) {
 			if (cpu_quantity(c, cpus, "cpus", q, sizeof q) < 0)
 				return -1;
-			o_set(c, set, "cpu", o_str(c, q));
+			cv_set(c, set, "cpu", cv_like(c, cpus));
 		}
 		if (mem_limit) {
 			if (byte_quantity(c, mem_limit, "mem_limit", q, sizeof q) < 0)
 				return -1;
-			o_set(c, set, "memory", o_str(c, q));
+			cv_set(c, set, "memory", cv_str(c, q));
 		}
-		o_set(c, m, pass ? "requests" : "limits", set);
+		cv_set(c, m, pass ? "requests" : "limits", set);
 	}
 	return m;
 }
@@ -579,7 +617,7 @@ static int security_context(cv *c, yaml_node_t *user, yaml_node_t *opts)
 {
 	if (!user && !opts)
 		return 0;
-	int m = o_map(c);
+	int m = cv_map(c);
 	if (user) {
 		const char *u = ydoc_str(user);
 		char uid[32] = "", gid[32] = "";
@@ -591,31 +629,23 @@ static int security_context(cv *c, yaml_node_t *user, yaml_node_t *opts)
 			snprintf(uid, sizeof uid, "%s", u);
 		}
 		if (!all_digits(uid) || (colon && !all_digits(gid)) || strlen(uid) > 10 || strlen(gid) > 10)
-			return bad(c, user,
+			return cv_bad(c, user,
 				   "user '%s': Kubernetes needs numeric ids; write \"UID\" or \"UID:GID\" (e.g. "
 				   "\"1000:1000\")",
 				   u ? u : ydoc_kind(user));
-		o_set(c, m, "runAsUser", o_plain(c, uid));
+		cv_set(c, m, "runAsUser", cv_plain(c, uid));
 		if (colon)
-			o_set(c, m, "runAsGroup", o_plain(c, gid));
+			cv_set(c, m, "runAsGroup", cv_plain(c, gid));
 	}
 	if (opts) {
 		if (opts->type != YAML_SEQUENCE_NODE)
-			return bad(c, opts, "'security_opt' must be a list, not %s", ydoc_kind(opts));
-		for (size_t i = 0; i < ydoc_len(opts); i++) {
-			yaml_node_t *item = ydoc_item(&c->in, opts, i);
-			const char *s = ydoc_str(item);
-			if (s && (!strcmp(s, "seccomp:unconfined") || !strcmp(s, "seccomp=unconfined"))) {
-				int prof = o_map(c);
-				o_set(c, prof, "type", o_plain(c, "Unconfined"));
-				o_set(c, m, "seccompProfile", prof);
-				continue;
-			}
-			return bad(c, item,
-				   "security_opt '%s' is not supported: only seccomp:unconfined translates to "
-				   "Kubernetes (set other options in a values.yaml securityContext)",
-				   s ? s : ydoc_kind(item));
-		}
+			return cv_bad(c, opts, "'security_opt' must be a list, not %s", ydoc_kind(opts));
+		int prof = 0;
+		for (size_t i = 0; i < ydoc_len(opts); i++)
+			if ((prof = cv_seccomp_profile(c, ydoc_item(&c->in, opts, i))) < 0)
+				return -1;
+		if (prof)
+			cv_set(c, m, "seccompProfile", prof);
 	}
 	return m;
 }
@@ -630,33 +660,33 @@ static int empty_mapping(cv *c, yaml_node_t *n)
 
 static int service_networks(cv *c, yaml_node_t *n)
 {
-	int seq = o_seq(c);
+	int seq = cv_seq(c);
 	size_t count = n->type == YAML_SEQUENCE_NODE ? ydoc_len(n) : 0;
 	size_t np = 0;
 	ypair *ps = n->type == YAML_MAPPING_NODE ? ydoc_pairs(&c->in, n, &np) : NULL;
 	if (n->type != YAML_SEQUENCE_NODE && n->type != YAML_MAPPING_NODE)
-		return bad(c, n, "'networks' must be a list of network names, not %s", ydoc_kind(n));
+		return cv_bad(c, n, "'networks' must be a list of network names, not %s", ydoc_kind(n));
 	int rc = seq;
 	for (size_t i = 0; i < count + np && rc > 0; i++) {
 		yaml_node_t *item = i < count ? ydoc_item(&c->in, n, i) : ps[i - count].key;
 		const char *name = ydoc_str(item);
 		if (i >= count && !empty_mapping(c, ps[i - count].value)) {
-			rc = bad(c, ps[i - count].value,
+			rc = cv_bad(c, ps[i - count].value,
 				 "network '%s': per-service network settings (aliases, addresses) are not supported",
 				 name ? name : "?");
 			break;
 		}
 		if (!name || ydoc_is_null(item)) {
-			rc = bad(c, item, "'networks' items must be network names");
+			rc = cv_bad(c, item, "'networks' items must be network names");
 			break;
 		}
 		if (!ydoc_get(&c->in, c->networks, name)) {
-			rc = bad(c, item, "network '%s' is not defined: add it under the top-level networks:", name);
+			rc = cv_bad(c, item, "network '%s' is not defined: add it under the top-level networks:", name);
 			break;
 		}
 		char k8s[256];
 		k8s_name(name, k8s, sizeof k8s, 1);
-		o_push(c, seq, o_str(c, k8s));
+		o_push(c, seq, cv_str(c, k8s));
 	}
 	free(ps);
 	return rc;
@@ -665,118 +695,141 @@ static int service_networks(cv *c, yaml_node_t *n)
 enum {
 	S_RUNTIME, S_IMAGE, S_ENTRYPOINT, S_COMMAND, S_WORKING_DIR, S_ENVIRONMENT, S_VOLUMES, S_HEALTHCHECK,
 	S_MEM_LIMIT, S_CPUS, S_DEPLOY, S_USER, S_SECURITY_OPT, S_NETWORK_MODE, S_NETWORKS, S_HOSTNAME,
-	S_X_DEFAULT, S_NKEYS
+	S_X_DEFAULT, S_X_INSPECT, S_X_K8S, S_BUILD, S_X_LOCAL, S_MEMSWAP, S_NKEYS
 };
 static const char *const service_keys[S_NKEYS] = {
 	"runtime", "image", "entrypoint", "command", "working_dir", "environment", "volumes", "healthcheck",
-	"mem_limit", "cpus", "deploy", "user", "security_opt", "network_mode", "networks", "hostname", "x-default"};
+	"mem_limit", "cpus", "deploy", "user", "security_opt", "network_mode", "networks", "hostname", "x-default",
+	"x-inspect_k8s_sandbox", "x-k8s", "build", "x-local", "memswap_limit"};
 static const ignored_key service_ignored[] = {
-	{"build", "Kubernetes pulls every image from a registry; push the image and set 'image'"},
-	{"x-local", "Kubernetes pulls every image from a registry"},
 	{"expose", "every port is open to the other services of the sandbox"},
 	{"init", "Kubernetes has no init process option"},
-	{"memswap_limit", "Kubernetes pods have no swap"},
 	{NULL, NULL}};
+
+/* The chart's own default image, for a service without 'image:'. */
+#define DEFAULT_IMAGE "python:3.12-bookworm"
+
+/* build / x-local: one warning naming both (images come from a registry). */
+static void warn_local_image(cv *c, yaml_node_t **k)
+{
+	if (!k[S_BUILD] && !k[S_X_LOCAL])
+		return;
+	const char *both = k[S_BUILD] && k[S_X_LOCAL] ? "'x-local' and 'build'" : k[S_BUILD] ? "'build'" : "'x-local'";
+	yaml_node_t *at = k[S_X_LOCAL] ? k[S_X_LOCAL] : k[S_BUILD];
+	cv_warn(c, at, "%s ignored: Kubernetes pulls every image from a registry; push the image and set 'image'%s",
+	     both, k[S_IMAGE] ? "" : " (until then the chart's " DEFAULT_IMAGE " is used)");
+}
 
 /* One service -> one services.<name> mapping (-1 on error). */
 static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_from)
 {
 	yaml_node_t *k[S_NKEYS];
 	if (ydoc_is_null(n))
-		return bad(c, n, "the service is empty: it needs at least an image");
-	if (sort_keys(c, n, "a service", service_keys, S_NKEYS, k, service_ignored, 1) < 0)
+		return cv_bad(c, n, "the service is empty: it needs at least an image");
+	if (cv_sort_keys(c, n, "a service", service_keys, S_NKEYS, k, service_ignored, EXT_QUIET) < 0)
 		return -1;
-	int m = o_map(c), v;
+	int m = cv_map(c), v;
 	if (k[S_RUNTIME]) {
 		if (need_text(c, k[S_RUNTIME], "runtime") < 0)
 			return -1;
-		o_set(c, m, "runtimeClassName", o_str(c, ydoc_str(k[S_RUNTIME])));
+		cv_set(c, m, "runtimeClassName", cv_str(c, ydoc_str(k[S_RUNTIME])));
 	}
-	if (!k[S_IMAGE])
-		return bad(c, n, "no 'image': Kubernetes pulls every image from a registry, so each service needs one");
-	if (need_text(c, k[S_IMAGE], "image") < 0)
+	if (k[S_IMAGE] && need_text(c, k[S_IMAGE], "image") < 0)
 		return -1;
-	o_set(c, m, "image", o_str(c, ydoc_str(k[S_IMAGE])));
+	cv_set(c, m, "image", cv_str(c, k[S_IMAGE] ? ydoc_str(k[S_IMAGE]) : DEFAULT_IMAGE));
 	if (k[S_ENTRYPOINT] && !ydoc_is_null(k[S_ENTRYPOINT])) {
 		if ((v = argv_list(c, k[S_ENTRYPOINT], "entrypoint")) < 0)
 			return -1;
-		o_set(c, m, "command", v);
+		cv_set(c, m, "command", v);
 	}
 	if (k[S_COMMAND] && !ydoc_is_null(k[S_COMMAND])) {
 		if ((v = argv_list(c, k[S_COMMAND], "command")) < 0)
 			return -1;
-		o_set(c, m, "args", v);
+		cv_set(c, m, "args", v);
 	}
 	if (k[S_WORKING_DIR]) {
 		if (need_text(c, k[S_WORKING_DIR], "working_dir") < 0)
 			return -1;
-		o_set(c, m, "workingDir", o_str(c, ydoc_str(k[S_WORKING_DIR])));
+		cv_set(c, m, "workingDir", cv_str(c, ydoc_str(k[S_WORKING_DIR])));
 	}
-	o_set(c, m, "dnsRecord", o_plain(c, "true")); /* every compose service has a DNS name */
-	if (renamed_from) {
-		int names = o_seq(c);
-		o_push(c, names, o_str(c, renamed_from)); /* its compose name still resolves */
-		o_set(c, m, "additionalDnsRecords", names);
+	cv_set(c, m, "dnsRecord", cv_plain(c, "true")); /* every compose service has a DNS name */
+	if (renamed_from && valid_k8s_name(renamed_from, 63, 0)) {
+		int names = cv_seq(c);
+		o_push(c, names, cv_str(c, renamed_from)); /* its compose name still resolves */
+		cv_set(c, m, "additionalDnsRecords", names);
 	}
 	if (k[S_ENVIRONMENT] && !ydoc_is_null(k[S_ENVIRONMENT])) {
 		if ((v = environment(c, k[S_ENVIRONMENT])) < 0)
 			return -1;
-		o_set(c, m, "env", v);
+		cv_set(c, m, "env", v);
 	}
 	if (k[S_VOLUMES] && !ydoc_is_null(k[S_VOLUMES])) {
 		if ((v = service_volumes(c, k[S_VOLUMES])) < 0)
 			return -1;
-		o_set(c, m, "volumes", v);
+		cv_set(c, m, "volumes", v);
 	}
 	if (k[S_HEALTHCHECK] && !ydoc_is_null(k[S_HEALTHCHECK])) {
 		if ((v = healthcheck(c, k[S_HEALTHCHECK])) < 0)
 			return -1;
 		if (v)
-			o_set(c, m, "readinessProbe", v);
+			cv_set(c, m, "readinessProbe", v);
 	}
 	if ((v = resources(c, k[S_DEPLOY], k[S_MEM_LIMIT], k[S_CPUS])) < 0)
 		return -1;
+	if (k[S_X_INSPECT] && k[S_X_K8S])
+		return cv_bad(c, k[S_X_K8S], "both 'x-inspect_k8s_sandbox' and 'x-k8s' are set: use one ('x-k8s' is its "
+					  "short name)");
+	yaml_node_t *ext = k[S_X_INSPECT] ? k[S_X_INSPECT] : k[S_X_K8S];
+	if (ext && (v = cv_service_extension(c, ext, k[S_X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s", v)) < 0)
+		return -1;
 	if (v)
-		o_set(c, m, "resources", v);
+		cv_set(c, m, "resources", v);
 	if ((v = security_context(c, k[S_USER], k[S_SECURITY_OPT])) < 0)
 		return -1;
 	if (v)
-		o_set(c, m, "securityContext", v);
-	if (k[S_NETWORK_MODE]) {
-		const char *mode = ydoc_str(k[S_NETWORK_MODE]);
+		cv_set(c, m, "securityContext", v);
+	if (k[S_MEMSWAP] && !ydoc_is_null(k[S_MEMSWAP]))
+		cv_warn(c, k[S_MEMSWAP], "'memswap_limit: %s' ignored: Kubernetes has no per-container swap limit",
+		     ydoc_str(k[S_MEMSWAP]) ? ydoc_str(k[S_MEMSWAP]) : ydoc_kind(k[S_MEMSWAP]));
+	const char *mode = k[S_NETWORK_MODE] ? ydoc_str(k[S_NETWORK_MODE]) : NULL;
+	if (k[S_NETWORK_MODE] && !(mode && !strcmp(mode, "bridge"))) { /* bridge: compose's default */
 		if (!mode || strcmp(mode, "none"))
-			return bad(c, k[S_NETWORK_MODE], "network_mode '%s' is not supported: only 'none' translates",
+			return cv_bad(c, k[S_NETWORK_MODE],
+				   "network_mode '%s' is not supported: only 'none' (and 'bridge', the default) translate",
 				   mode ? mode : ydoc_kind(k[S_NETWORK_MODE]));
 		if (k[S_NETWORKS])
-			return bad(c, k[S_NETWORKS], "'network_mode: none' and 'networks' cannot both be set");
-		o_set(c, m, "networkIsolated", o_plain(c, "true"));
+			return cv_bad(c, k[S_NETWORKS], "'network_mode: none' and 'networks' cannot both be set");
+		cv_set(c, m, "networkIsolated", cv_plain(c, "true"));
 	}
 	if (k[S_NETWORKS] && !ydoc_is_null(k[S_NETWORKS])) {
 		if ((v = service_networks(c, k[S_NETWORKS])) < 0)
 			return -1;
-		o_set(c, m, "networks", v);
+		cv_set(c, m, "networks", v);
 	}
 	if (k[S_HOSTNAME]) {
 		const char *h = ydoc_str(k[S_HOSTNAME]);
 		const char *own = renamed_from ? renamed_from : name;
 		if (!h || strcmp(h, own))
-			return bad(c, k[S_HOSTNAME], "hostname '%s' is not supported: only the service's own name ('%s') is",
+			return cv_bad(c, k[S_HOSTNAME], "hostname '%s' is not supported: only the service's own name ('%s') is",
 				   h ? h : ydoc_kind(k[S_HOSTNAME]), own);
 	}
 	if (k[S_X_DEFAULT] && ydoc_bool(k[S_X_DEFAULT]) < 0)
-		return bad(c, k[S_X_DEFAULT], "'x-default' must be true or false");
+		return cv_bad(c, k[S_X_DEFAULT], "'x-default' must be true or false");
+	warn_local_image(c, k);
 	return m;
 }
 
 /* ---- top level --------------------------------------------------------------------- */
 
-/* Which service becomes "default": the one named so, else the one marked
- * x-default: true, else the first. */
+/* Which service is "default": the one named so, else the one marked
+ * x-default: true, else the first when there are several. A lone service
+ * keeps its name (*out = n: none; the chart then adds its own default). */
 static int pick_default(cv *c, ypair *svcs, size_t n, size_t *out)
 {
 	int marked = -1;
 	for (size_t i = 0; i < n; i++) {
-		if (!strcmp(ydoc_str(svcs[i].key), "default")) {
+		const char *name = ydoc_str(svcs[i].key);
+		if (name && !strcmp(name, "default")) {
 			*out = i;
 			return 0;
 		}
@@ -786,41 +839,39 @@ static int pick_default(cv *c, ypair *svcs, size_t n, size_t *out)
 		if (ydoc_bool(x) != 1)
 			continue;
 		if (marked >= 0)
-			return bad(c, x, "services '%s' and '%s' are both marked x-default: true; mark one",
+			return cv_bad(c, x, "services '%s' and '%s' are both marked x-default: true; mark one",
 				   ydoc_str(svcs[marked].key), ydoc_str(svcs[i].key));
 		marked = (int)i;
 	}
-	*out = marked >= 0 ? (size_t)marked : 0;
+	*out = marked >= 0 ? (size_t)marked : n > 1 ? 0 : n;
 	return 0;
 }
 
 static int services(cv *c, yaml_node_t *n)
 {
 	if (!n || n->type != YAML_MAPPING_NODE)
-		return bad(c, n, "'services' must be a mapping of service names to services%s",
+		return cv_bad(c, n, "'services' must be a mapping of service names to services%s",
 			   n ? "" : " (there is none)");
 	size_t np;
 	ypair *ps = ydoc_pairs(&c->in, n, &np);
 	if (np == 0) {
 		free(ps);
-		return bad(c, n, "'services' is empty: define at least one service");
+		return cv_bad(c, n, "'services' is empty: define at least one service");
 	}
-	int rc = 0;
+	size_t dflt = 0;
+	int rc = pick_default(c, ps, np, &dflt);
 	for (size_t i = 0; i < np && !rc; i++) {
 		const char *name = ydoc_str(ps[i].key);
-		if (!name || !valid_k8s_name(name, 63, 0))
-			rc = bad(c, ps[i].key,
+		if (i != dflt && (!name || !valid_k8s_name(name, 63, 0))) /* the default is renamed */
+			rc = cv_bad(c, ps[i].key,
 				 "service name '%s' is not a Kubernetes name: use lower-case letters, digits and '-' "
 				 "(at most 63, starting and ending with a letter or digit)",
 				 name ? name : "?");
 	}
-	size_t dflt = 0;
-	if (!rc)
-		rc = pick_default(c, ps, np, &dflt);
-	int m = rc ? -1 : o_map(c);
+	int m = rc ? -1 : cv_map(c);
 	for (size_t pass = 0; pass < np + 1 && !rc; pass++) { /* the default first, then file order */
 		size_t i = pass == 0 ? dflt : pass - 1;
-		if (pass > 0 && i == dflt)
+		if ((pass > 0 && i == dflt) || i >= np)
 			continue;
 		const char *name = ydoc_str(ps[i].key);
 		int renamed = strcmp(name, "default") != 0 && i == dflt;
@@ -830,9 +881,9 @@ static int services(cv *c, yaml_node_t *n)
 		if (v < 0)
 			rc = -1;
 		else
-			o_setq(c, m, renamed ? "default" : name, v);
+			cv_setq(c, m, renamed ? "default" : name, v);
 		if (renamed && v >= 0)
-			warn(c, ps[i].key, "service '%s' becomes the sandbox's 'default' service (its name still "
+			cv_warn(c, ps[i].key, "service '%s' becomes the sandbox's 'default' service (its name still "
 					   "resolves inside the sandbox)",
 			     name);
 	}
@@ -845,8 +896,8 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 {
 	const char *what = is_network ? "network" : "volume";
 	if (n->type != YAML_MAPPING_NODE)
-		return bad(c, n, "top-level '%ss' must be a mapping, not %s", what, ydoc_kind(n));
-	int m = o_map(c);
+		return cv_bad(c, n, "top-level '%ss' must be a mapping, not %s", what, ydoc_kind(n));
+	int m = cv_map(c);
 	size_t np;
 	ypair *ps = ydoc_pairs(&c->in, n, &np);
 	int rc = m;
@@ -855,7 +906,7 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 		char name[256];
 		k8s_name(raw ? raw : "", name, sizeof name, is_network);
 		if (!valid_k8s_name(name, is_network ? 55 : 59, is_network)) {
-			rc = bad(c, ps[i].key, "%s name '%s' does not make a Kubernetes name ('%s'): use letters, "
+			rc = cv_bad(c, ps[i].key, "%s name '%s' does not make a Kubernetes name ('%s'): use letters, "
 					       "digits and '-'",
 				 what, raw ? raw : "?", name);
 			break;
@@ -864,7 +915,7 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 			char other[256];
 			k8s_name(ydoc_str(ps[j].key), other, sizeof other, is_network);
 			if (!strcmp(other, name)) {
-				rc = bad(c, ps[i].key, "%ss '%s' and '%s' both become '%s' in Kubernetes: rename one",
+				rc = cv_bad(c, ps[i].key, "%ss '%s' and '%s' both become '%s' in Kubernetes: rename one",
 					 what, ydoc_str(ps[j].key), raw, name);
 				break;
 			}
@@ -874,7 +925,7 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 		yaml_node_t *v = ps[i].value;
 		if (!is_network) {
 			if (!empty_mapping(c, v)) {
-				rc = bad(c, v, "volume '%s' has settings: only empty volumes (\"%s: {}\") translate, "
+				rc = cv_bad(c, v, "volume '%s' has settings: only empty volumes (\"%s: {}\") translate, "
 					       "each to a shared PersistentVolumeClaim",
 					 raw, raw);
 				break;
@@ -882,23 +933,23 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 		} else {
 			static const char *const names[] = {"driver", "internal"};
 			yaml_node_t *k[2];
-			if (sort_keys(c, v, "a network", names, 2, k, NULL, 0) < 0) {
+			if (cv_sort_keys(c, v, "a network", names, 2, k, NULL, EXT_WARN) < 0) {
 				rc = -1;
 				break;
 			}
 			const char *driver = ydoc_str(k[0]);
 			if (k[0] && (!driver || strcmp(driver, "bridge"))) {
-				rc = bad(c, k[0], "network driver '%s' is not supported: only bridge networks translate",
+				rc = cv_bad(c, k[0], "network driver '%s' is not supported: only bridge networks translate",
 					 driver ? driver : ydoc_kind(k[0]));
 				break;
 			}
 			if (ydoc_bool(k[1]) != 1)
-				warn(c, ps[i].key,
+				cv_warn(c, ps[i].key,
 				     "network '%s' is not internal: in Kubernetes no network reaches the internet; "
 				     "allow sites with x-inspect_k8s_sandbox: allow_domains",
 				     raw);
 		}
-		o_setq(c, m, name, o_map(c));
+		cv_setq(c, m, name, cv_map(c));
 	}
 	free(ps);
 	return rc;
@@ -907,13 +958,13 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 static int string_list(cv *c, yaml_node_t *n, const char *key)
 {
 	if (n->type != YAML_SEQUENCE_NODE)
-		return bad(c, n, "'%s' must be a list, not %s", key, ydoc_kind(n));
-	int seq = o_seq(c);
+		return cv_bad(c, n, "'%s' must be a list, not %s", key, ydoc_kind(n));
+	int seq = cv_seq(c);
 	for (size_t i = 0; i < ydoc_len(n); i++) {
 		yaml_node_t *item = ydoc_item(&c->in, n, i);
 		if (!ydoc_str(item) || ydoc_is_null(item))
-			return bad(c, item, "'%s' items must be text, not %s", key, ydoc_kind(item));
-		o_push(c, seq, o_str(c, ydoc_str(item)));
+			return cv_bad(c, item, "'%s' items must be text, not %s", key, ydoc_kind(item));
+		o_push(c, seq, cv_str(c, ydoc_str(item)));
 	}
 	return seq;
 }
@@ -929,7 +980,7 @@ static int extension(cv *c, int values, yaml_node_t *n, const char *key)
 	yaml_node_t *k[NKEYS];
 	char what[64];
 	snprintf(what, sizeof what, "'%s'", key);
-	if (sort_keys(c, n, what, names, NKEYS, k, NULL, 0) < 0)
+	if (cv_sort_keys(c, n, what, names, NKEYS, k, NULL, EXT_REFUSE) < 0)
 		return -1;
 	for (int i = 0; i < NKEYS; i++) {
 		if (!k[i] || ydoc_is_null(k[i]))
@@ -938,14 +989,16 @@ static int extension(cv *c, int values, yaml_node_t *n, const char *key)
 		if (i <= ENTITIES) {
 			v = string_list(c, k[i], names[i]);
 		} else if (i == SA_NAME) {
-			v = need_text(c, k[i], names[i]) < 0 ? -1 : o_str(c, ydoc_str(k[i]));
+			v = need_text(c, k[i], names[i]) < 0 ? -1 : cv_str(c, ydoc_str(k[i]));
+			if (v > 0 && (cv_plain_number(k[i]) || ydoc_bool(k[i]) >= 0))
+				v = cv_bad(c, k[i], "'%s' must be text: quote it (\"%s\")", names[i], ydoc_str(k[i]));
 		} else {
 			int b = ydoc_bool(k[i]);
-			v = b < 0 ? bad(c, k[i], "'%s' must be true or false", names[i]) : o_plain(c, b ? "true" : "false");
+			v = b < 0 ? cv_bad(c, k[i], "'%s' must be true or false", names[i]) : cv_plain(c, b ? "true" : "false");
 		}
 		if (v < 0)
 			return -1;
-		o_set(c, values, out[i], v);
+		cv_set(c, values, out[i], v);
 	}
 	return 0;
 }
@@ -958,35 +1011,34 @@ static int translate(cv *c)
 	static const ignored_key ign[] = {{"name", "the sandbox is named by sbx"}, {NULL, NULL}};
 	yaml_node_t *root = ydoc_root(&c->in), *k[NKEYS];
 	if (!root || ydoc_is_null(root))
-		return bad(c, NULL, "the file is empty: a compose file needs 'services:'");
+		return cv_bad(c, NULL, "the file is empty: a compose file needs 'services:'");
 	if (root->type != YAML_MAPPING_NODE)
-		return bad(c, root, "a compose file is a mapping with 'services:', not %s", ydoc_kind(root));
+		return cv_bad(c, root, "a compose file is a mapping with 'services:', not %s", ydoc_kind(root));
 	/* Top-level x- keys other than ours only hold YAML anchors: quiet. */
-	if (sort_keys(c, root, "a compose file", names, NKEYS, k, ign, 1) < 0)
+	if (cv_sort_keys(c, root, "a compose file", names, NKEYS, k, ign, EXT_QUIET) < 0)
 		return -1;
 	if (k[X_INSPECT] && k[X_K8S])
-		return bad(c, k[X_K8S], "both 'x-inspect_k8s_sandbox' and 'x-k8s' are set: use one");
+		return cv_bad(c, k[X_K8S], "both 'x-inspect_k8s_sandbox' and 'x-k8s' are set: use one");
 	c->volumes = k[VOLUMES];
 	c->networks = k[NETWORKS];
-	int values = o_map(c);
-	yaml_node_t *ext = k[X_INSPECT] ? k[X_INSPECT] : k[X_K8S];
-	if (ext && extension(c, values, ext, k[X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s") < 0)
-		return -1;
-	if (k[NETWORKS] && !ydoc_is_null(k[NETWORKS])) {
-		int v = definitions(c, k[NETWORKS], 1);
-		if (v < 0)
-			return -1;
-		o_set(c, values, "networks", v);
-	}
+	int values = cv_map(c); /* in the k8s sandbox's order */
 	int v = services(c, k[SERVICES]);
 	if (v < 0)
 		return -1;
-	o_set(c, values, "services", v);
+	cv_set(c, values, "services", v);
 	if (k[VOLUMES] && !ydoc_is_null(k[VOLUMES])) {
 		if ((v = definitions(c, k[VOLUMES], 0)) < 0)
 			return -1;
-		o_set(c, values, "volumes", v);
+		cv_set(c, values, "volumes", v);
 	}
+	if (k[NETWORKS] && !ydoc_is_null(k[NETWORKS])) {
+		if ((v = definitions(c, k[NETWORKS], 1)) < 0)
+			return -1;
+		cv_set(c, values, "networks", v);
+	}
+	yaml_node_t *ext = k[X_INSPECT] ? k[X_INSPECT] : k[X_K8S];
+	if (ext && extension(c, values, ext, k[X_INSPECT] ? "x-inspect_k8s_sandbox" : "x-k8s") < 0)
+		return -1;
 	return 0;
 }
 

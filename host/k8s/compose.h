@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 
-/* Called once per ignored key with "FILE:LINE:COL: ... ignored: why". */
+/* Called once per ignored key with "FILE:LINE:COL: ... ignored: why", and
+ * for messages that only inform (nothing ignored) with "note: FILE:...". */
 typedef void (*sbx_compose_warn_fn)(void *ud, const char *msg);
 
 /* Whether PATH names a compose file rather than a values file:

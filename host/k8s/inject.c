@@ -215,7 +215,7 @@ sbx_k8s_inject *sbx_k8s_inject_agent(sbx_loop *loop, const sbx_k8s_inject_opts *
 		return in;
 	}
 	const char *local = o->agent_path ? o->agent_path : sbx_default_agent_path();
-	if (!(in->agent = read_all(local, &in->agent_len, err, err_len))) {
+	if (sbx_agent_check(local, err, err_len) < 0 || !(in->agent = read_all(local, &in->agent_len, err, err_len))) {
 		inject_free(in);
 		return NULL;
 	}

@@ -73,31 +73,6 @@ int sbx_k8s_sandbox_config(const sbx_k8s_sandbox *sb, sbx_k8s_config *cfg, sbx_k
 	return load_config(sb->kubeconfig, sb->context, sb->ns, cfg, k, err, err_len);
 }
 
-/* $SBX_CHART, else ../chart/agent-env or ../../chart/agent-env from the program. */
-static const char *default_chart(char *buf, size_t len)
-{
-	const char *env = getenv("SBX_CHART");
-	if (env && *env)
-		return env;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-	if (n <= 0)
-		return "chart/agent-env";
-	exe[n] = 0;
-	*strrchr(exe, '/') = 0;
-	for (int up = 1; up <= 2; up++) {
-		char *slash = strrchr(exe, '/');
-		if (!slash)
-			break;
-		*slash = 0;
-		if ((size_t)snprintf(buf, len, "%s/chart/agent-env/Chart.yaml", exe) < len && access(buf, R_OK) == 0) {
-			buf[strlen(buf) - strlen("/Chart.yaml")] = 0;
-			return buf;
-		}
-	}
-	return "chart/agent-env";
-}
-
 /* ---- the state machine -------------------------------------------------------------------- */
 
 typedef enum { ST_INSTALL, ST_READY, ST_INJECT, ST_UP, ST_FAILING, ST_FAILED, ST_STOPPING, ST_STOPPED } box_step;
@@ -468,8 +443,7 @@ sbx_k8s_box *sbx_k8s_start(sbx_loop *loop, const sbx_k8s_up_opts *o, sbx_error *
 		copy_opt(sb->services[sb->nservices], sizeof sb->services[0], svc[sb->nservices]);
 		sb->nservices++;
 	}
-	char chart[PATH_MAX];
-	copy_opt(b->chart, sizeof b->chart, o->chart ? o->chart : default_chart(chart, sizeof chart));
+	copy_opt(b->chart, sizeof b->chart, o->chart ? o->chart : sbx_default_chart_path());
 	copy_opt(b->values, sizeof b->values, o->values);
 	copy_opt(b->agent_path, sizeof b->agent_path, o->agent_path);
 	copy_opt(b->task, sizeof b->task, o->task);

@@ -349,8 +349,7 @@ static int place_agent(const char *bundle, const char *agent_path, char *err, si
 	if (link(agent_path, dst) == 0 || copy_file(agent_path, dst, 0755) == 0)
 		return chmod(dst, 0755) == 0 ? 0 : fail(err, len, "cannot make executable", dst);
 	if (errno == ENOENT)
-		snprintf(err, len, "the agent binary %s does not exist (build it with `make`, or set $SBX_AGENT)",
-			 agent_path);
+		sbx_agent_check(agent_path, err, len);
 	else
 		fail(err, len, "cannot copy the agent binary", agent_path);
 	return -1;

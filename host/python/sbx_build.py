@@ -3,7 +3,10 @@
 It compiles inspect_sbx._sbx (ext/sbxmodule.c linked with the static libsbx the
 top-level Makefile builds, build/libsbx.a; $SBX_LIBSBX names another) with setuptools'
 build_ext, and writes the wheel (a zip with a .dist-info) itself from pyproject.toml,
-so neither network nor the `wheel` package is needed.
+so neither network nor the `wheel` package is needed. The wheel carries what libsbx
+looks for next to the extension (host/locate.c): the static agent as
+inspect_sbx/libexec/sbx-agent (and libexec/arm64/sbx-agent when built), from
+$SBX_AGENT_BUILD (default build/), and the agent-env chart as inspect_sbx/chart/agent-env.
 """
 import base64
 import hashlib
@@ -97,6 +100,27 @@ def _record_line(arc: str, data: bytes) -> str:
     return f"{arc},sha256={digest},{len(data)}"
 
 
+def _package_data() -> list[tuple[str, bytes, int]]:
+    """(archive name, bytes, mode) of the agent(s) and the chart."""
+    build = os.environ.get("SBX_AGENT_BUILD") or os.path.join(ROOT, "build")
+    agent = os.path.join(build, "sbx-agent")
+    if not os.path.exists(agent):
+        sys.exit(f"inspect_sbx: {agent} is missing: run `make` in {ROOT} first (or set SBX_AGENT_BUILD)")
+    out = []
+    for rel, arc in (("sbx-agent", "libexec/sbx-agent"), ("arm64/sbx-agent", "libexec/arm64/sbx-agent")):
+        path = os.path.join(build, rel)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out.append((f"{PACKAGE}/{arc}", f.read(), 0o755))
+    chart = os.path.join(ROOT, "chart", "agent-env")
+    for d, _, names in sorted(os.walk(chart)):
+        for n in sorted(names):
+            path = os.path.join(d, n)
+            with open(path, "rb") as f:
+                out.append((f"{PACKAGE}/chart/agent-env/{os.path.relpath(path, chart)}", f.read(), 0o644))
+    return out
+
+
 def get_requires_for_build_wheel(config_settings=None):
     return []
 
@@ -111,6 +135,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     tag = _tag()
     dist_info = f"{name}-{version}.dist-info"
     files: list[tuple[str, bytes]] = []
+    modes = {}
     with tempfile.TemporaryDirectory() as tmp:
         so = build_extension(tmp)
         with open(so, "rb") as f:
@@ -120,6 +145,9 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         if fn.endswith(".py"):
             with open(os.path.join(pkg, fn), "rb") as f:
                 files.append((f"{PACKAGE}/{fn}", f.read()))
+    for arc, data, mode in _package_data():
+        files.append((arc, data))
+        modes[arc] = mode
     wheel_meta = f"Wheel-Version: 1.0\nGenerator: sbx_build\nRoot-Is-Purelib: false\nTag: {tag}\n"
     files += [(f"{dist_info}/METADATA", _metadata(p).encode()), (f"{dist_info}/WHEEL", wheel_meta.encode()),
               (f"{dist_info}/entry_points.txt", _entry_points(p).encode())]
@@ -128,7 +156,10 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     wheel_name = f"{name}-{version}-{tag}.whl"
     with zipfile.ZipFile(os.path.join(wheel_directory, wheel_name), "w", zipfile.ZIP_DEFLATED) as z:
         for arc, data in files:
-            z.writestr(arc, data)
+            info = zipfile.ZipInfo(arc, date_time=(2026, 1, 1, 0, 0, 0))
+            info.external_attr = (0o100000 | modes.get(arc, 0o644)) << 16  # a regular file: pip keeps +x
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
     return wheel_name
 
 

@@ -1,11 +1,10 @@
-"""awsfixture.py — AWS without AWS for the Python tests of the EC2 backend: a local
-sbx-agent on loopback (the "instance's" agent), moto (moto_fixture.py: EC2, S3, IAM,
-signatures checked) and the Session Manager emulator (ssm_emulator.py) forwarding to that
-agent, plus the environment that points sbx at them and boto3 clients to check what sbx
+"""awsfixture.py — AWS without AWS for the Python tests of the EC2 backend: moto
+(moto_fixture.py: EC2, S3, IAM, signatures checked) and the Session Manager emulator
+(ssm_emulator.py --boot: each instance booted from its real user data by instance_boot.py,
+so its agent and secret arrive as on EC2), plus the environment that points sbx at them and boto3 clients to check what sbx
 did. Used by tests/aws/test_ec2_cli.py and tests/python/test_inspect_ec2.py."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,15 +13,6 @@ import boto3
 from botocore.config import Config
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-AGENT = os.environ.get("SBX_AGENT", os.path.join(ROOT, "build", "sbx-agent"))
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def _spawn(argv, log):
@@ -43,9 +33,6 @@ def _stop(p):
 class Aws:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="sbx-aws.")
-        self.port = _free_port()
-        self.agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % self.port, "--insecure-no-auth"],
-                                      stderr=open(self.tmp + "/agent.log", "w"))
         self.moto, line = _spawn([sys.executable, "tests/aws/moto_fixture.py"], self.tmp + "/moto.log")
         self.m = m = json.loads(line)
         self.emulators = []
@@ -71,8 +58,8 @@ class Aws:
     def emulator(self, *extra):
         """Starts another Session Manager emulator; returns its URL (for AWS_ENDPOINT_URL_SSM)."""
         m = self.m
-        p, first = _spawn([sys.executable, "tests/aws/ssm_emulator.py", "--agent-port", str(self.port),
-                           "--access-key", m["access_key_id"], "--secret", m["secret_access_key"],
+        p, first = _spawn([sys.executable, "tests/aws/ssm_emulator.py", "--boot", m["endpoint"],
+                           "--region", m["region"], "--access-key", m["access_key_id"], "--secret", m["secret_access_key"],
                            "--ami", m["ami"], *extra], self.tmp + "/emulator%d.log" % len(self.emulators))
         self.emulators.append(p)
         return "http://127.0.0.1:%s" % first.split()[1]
@@ -103,6 +90,4 @@ class Aws:
         for p in self.emulators:
             _stop(p)
         _stop(self.moto)
-        self.agent.terminate()
-        self.agent.wait()
         subprocess.run(["rm", "-rf", self.tmp])

@@ -16,8 +16,8 @@ def enc(s: str) -> str:
     return quote(s, safe="-_.~")
 
 
-def main() -> None:
-    url, akid, secret, region = sys.argv[1:5]
+def check(url: str, akid: str, secret: str, region: str) -> tuple[bool, str]:
+    """(whether botocore computes the URL's signature, botocore's canonical request)."""
     parts = urlsplit(url)
     q = parse_qsl(parts.query, keep_blank_values=True)
     params = dict(q)
@@ -27,7 +27,18 @@ def main() -> None:
     req.context["timestamp"] = params["X-Amz-Date"]
     auth = S3SigV4QueryAuth(Credentials(akid, secret), "s3", region, expires=int(params["X-Amz-Expires"]))
     creq = auth.canonical_request(req)
-    ok = auth.signature(auth.string_to_sign(req, creq), req) == params.get("X-Amz-Signature")
+    return auth.signature(auth.string_to_sign(req, creq), req) == params.get("X-Amz-Signature"), creq
+
+
+def signature_ok(url: str, akid: str, secret: str, region: str) -> bool:
+    try:
+        return check(url, akid, secret, region)[0]
+    except (KeyError, ValueError):
+        return False
+
+
+def main() -> None:
+    ok, creq = check(*sys.argv[1:5])
     print("OK" if ok else "MISMATCH\n" + creq)
 
 

@@ -32,6 +32,13 @@ the agent's port stays open, and a client that resumes (ResumeSession, then a
 new WebSocket with the new token) goes on with the same sequence numbers; both
 sides resend what the other did not acknowledge.
 
+--boot MOTO_URL (with --access-key, --secret, --region): instead of one agent on this
+host, each instance a session targets is booted from its user data, read back from
+moto, by instance_boot.py (a private mount and network namespace per instance, as an
+instance has its own files and loopback; needs root), and the port session reaches
+the instance's own 127.0.0.1:portNumber. Booted instances are removed when stdin
+closes. The user-data log and what the instance fetched are in its directory.
+
 Test hooks, one command a line on stdin:
   drop            cut every session's WebSocket now (TCP shutdown, no close frame)
   drop-after N    cut each open session's WebSocket once, after N more data channel messages
@@ -45,6 +52,7 @@ import base64
 import hashlib
 import http.server
 import json
+import os
 import socket
 import struct
 import sys
@@ -259,8 +267,7 @@ class Channel:
                 return  # a real agent would now fail the session
             self.send(7, json.dumps({"HandshakeTimeToComplete": 1000000, "CustomerMessage": ""}).encode())
             try:
-                self.sock = socket.create_connection(("127.0.0.1", self.session["port"]))
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self.sock = connect_port(self.session)
             except OSError:
                 self.send(10, struct.pack("!I", 3))  # ConnectToPortError
                 return
@@ -352,6 +359,41 @@ class Channel:
                 self.h = None
 
 
+def connect_port(session):
+    """The instance's port: 127.0.0.1 here, or inside a booted instance (--boot),
+    whose agent may still be starting."""
+    if not session.get("instance"):
+        sock = socket.create_connection(("127.0.0.1", session["port"]))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    path = session["instance"].socket_for(session["port"])
+    deadline = time.time() + 20
+    while True:
+        try:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(path)
+            return sock
+        except OSError:
+            sock.close()
+            if time.time() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+BOOTED = {}  # instance id -> instance_boot.Instance
+BOOT_LOCK = threading.Lock()
+
+
+def booted(instance_id):
+    """--boot: the instance, booted from its user data the first time a session targets it."""
+    import instance_boot
+    with BOOT_LOCK:
+        if instance_id not in BOOTED:
+            moto = {"url": ARGS.boot, "akid": ARGS.access_key, "secret": ARGS.secret, "region": ARGS.region}
+            BOOTED[instance_id] = instance_boot.boot(instance_id, moto, ARGS.baked_agent)
+        return BOOTED[instance_id]
+
+
 def control():
     """Test hooks from stdin, until it closes."""
     for line in sys.stdin:
@@ -433,6 +475,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             params = req.get("Parameters", {})
             port = int(params.get("portNumber", [str(ARGS.agent_port)])[0])
             SESSIONS[sid] = {"token": uuid.uuid4().hex, "port": ARGS.agent_port or port, "closed": False}
+            if ARGS.boot:
+                SESSIONS[sid]["port"] = port
+                SESSIONS[sid]["instance"] = booted(req.get("Target", ""))
             host, p = self.server.server_address[:2]
             return self.reply(200, {"SessionId": sid, "TokenValue": SESSIONS[sid]["token"],
                                     "StreamUrl": "ws://%s:%d/v1/data-channel/%s?role=publish_subscribe"
@@ -470,6 +515,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.reply(400, {"__type": "InvalidAction", "message": "not emulated: " + target})
 
     def do_GET(self):
+        if self.path == "/instances":  # --boot: each booted instance's directory
+            body = json.dumps({i: inst.root for i, inst in BOOTED.items()}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if self.path == "/stats":
             body = json.dumps(STATS).encode()
             self.send_response(200)
@@ -525,12 +577,25 @@ def main():
     ap.add_argument("--offline", action="store_true", help="no instance's SSM agent ever comes Online")
     ap.add_argument("--session-type", default="Port")
     ap.add_argument("--ami", help="the value of the public Ubuntu AMI parameters")
+    ap.add_argument("--boot", metavar="MOTO_URL",
+                    help="boot each targeted instance from its user data (instance_boot.py) and forward "
+                         "into it, instead of to --agent-port on this host")
+    ap.add_argument("--region", default="us-east-1", help="--boot: moto's region")
+    ap.add_argument("--baked-agent", help="--boot: the sbx-agent an AMI with it baked in would hold")
     ARGS = ap.parse_args()
+    if ARGS.boot:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     print("PORT %d" % srv.server_address[1], flush=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    control()
+    try:
+        control()
+    finally:
+        if BOOTED:
+            import instance_boot
+            for inst in BOOTED.values():
+                instance_boot.remove(inst)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ instance's. Checked through boto3 against the same moto: the instance's type and
 flag wins over INSPECT_EC2_SANDBOX_*), the agent's object under the key prefix, that
 `down` terminates and deletes, that `down --all --backend ec2` removes exactly what
 carries sbx's owner tag, and that Ctrl-C during `up` removes what it started."""
+import base64
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -53,17 +55,111 @@ def stop(p):
         p.wait()
 
 
+def instance_dir(em_url, instance_id):
+    with urllib.request.urlopen(em_url + "/instances") as r:
+        return json.load(r).get(instance_id, "")
+
+
+ATTACK = r"""
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 7000), timeout=10)
+first = s.recv(4096)
+# no proof: straight to a HELLO and an EXEC of id, as a client that ignores the challenge
+s.sendall(bytes.fromhex("00000007") + b"\x93\x01\x00\x81\xa1v\x01")
+got = b""
+try:
+    while len(got) < 65536:
+        c = s.recv(4096)
+        if not c:
+            break
+        got += c
+except OSError:
+    pass
+sys.stdout.write(repr(first[:64]) + " " + repr(got[:200]))
+"""
+
+
+def secret_checks(instance_id, em_url, state, ec2):
+    """The agent's secret: made per instance, 0600 on both ends, gone from S3 once
+    read, and required: a process on the instance without it is refused."""
+    root = instance_dir(em_url, instance_id)
+    ud = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
+    script = base64.b64decode(ud).decode()
+    check("ec2_unit_requires_secret", "--secret-file /etc/sbx-agent.key" in script and
+          "--insecure-no-auth" not in script and "umask 077" in script and "Delegate=yes" in script, script)
+    check("ec2_unit_blocks_metadata", "--block-metadata" in script, script)
+    key = os.path.join(root, "upper", "etc", "sbx-agent.key")
+    st = os.stat(key) if root and os.path.exists(key) else None
+    check("ec2_instance_key_root_only", st is not None and (st.st_mode & 0o777) == 0o600 and st.st_uid == 0,
+          "%s %s" % (key, st))
+    local = state + "/agent.key"
+    lst = os.stat(local) if os.path.exists(local) else None
+    same = st is not None and lst is not None and open(key).read().strip() == open(local).read().strip()
+    check("ec2_cli_keeps_secret_0600", lst is not None and (lst.st_mode & 0o777) == 0o600 and same,
+          "%s %s" % (local, lst))
+    check("ec2_secret_is_32_bytes", same and len(open(local).read().strip()) == 64, "")
+    # the URL in user data no longer gives the secret: its object went after the first connect
+    url = [w.strip("'") for w in script.split() if "sbx-agent.key" in w and w.startswith("'http")]
+    fetch = subprocess.run([sys.executable, os.path.join(ROOT, "tests/aws/instance_boot.py"), "--curl", "-fsS",
+                            "-o", tmp_path(root, "refetch"), url[0] if url else "none"],
+                           env=dict(os.environ, **boot_env(root)), capture_output=True, timeout=60)
+    check("ec2_key_object_gone_after_connect", url != [] and fetch.returncode == 22, fetch.stderr.decode())
+    # attack: uid 65534 on the instance (its loopback) drives the agent without the secret
+    pid = open(os.path.join(root, "agent.pid")).read().strip() if root else "0"
+    r = subprocess.run(["nsenter", "-t", pid, "-n", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        sys.executable, "-c", ATTACK], capture_output=True, timeout=60)
+    log = open(os.path.join(root, "agent.log"), errors="replace").read() if root else ""
+    check("ec2_unauthenticated_local_process_refused", b"nonce" in r.stdout and b"auth" in r.stdout and
+          b"uid=" not in r.stdout and "authentication failed" in log, r.stdout.decode() + r.stderr.decode() + log)
+
+
+IMDS = r"""
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], 80), timeout=5)
+    s.sendall(b"GET /latest/meta-data/iam/security-credentials/sbx-instance-role HTTP/1.0\r\n\r\n")
+    print("REACHED" if b"ASIAINSTANCEROLE" in s.makefile("rb").read() else "OTHER")
+except OSError as e:
+    print("REFUSED", e.errno)
+"""
+
+
+def metadata_checks(sbx, name, instance_id, em_url, blocked):
+    """The instance role's credentials (the instance's own metadata service): kept from
+    commands, as root and as another user, over IPv4 and v4-mapped IPv6, unless the sandbox
+    was started with --allow-metadata; the instance's other processes keep them."""
+    tag = "ec2_metadata_blocked" if blocked else "ec2_metadata_allowed"
+    want = "REFUSED 1" if blocked else "REACHED"
+    for who, pre in (("root", []), ("uid65534", ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])):
+        for addr in ("169.254.169.254", "::ffff:169.254.169.254"):
+            r = sbx("exec", name, "--", *pre, "python3", "-c", IMDS, addr)
+            check("%s_%s_%s" % (tag, who, "v6mapped" if ":" in addr else "v4"), r.stdout.decode().strip() == want,
+                  (r.stdout + r.stderr).decode())
+    root = instance_dir(em_url, instance_id)
+    pid = open(os.path.join(root, "agent.pid")).read().strip() if root else "0"
+    r = subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", IMDS, "169.254.169.254"],
+                       capture_output=True, timeout=60)
+    check(tag + "_instance_keeps_access", r.stdout.decode().strip() == "REACHED", (r.stdout + r.stderr).decode())
+
+
+def tmp_path(root, name):
+    return os.path.join(root or tempfile.gettempdir(), name)
+
+
+def boot_env(root):
+    with open(os.path.join(root, "env.json")) as f:
+        return json.load(f)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="sbx-ec2-cli.")
-    port = free_port()
-    agent = subprocess.Popen([AGENT, "--listen", "127.0.0.1:%d" % port, "--insecure-no-auth"], stderr=open(tmp + "/agent.log", "w"))
     moto_p, line = spawn([sys.executable, "tests/aws/moto_fixture.py"], tmp + "/moto.log")
     m = json.loads(line)
 
     def emulator(*extra):
-        p, first = spawn([sys.executable, "tests/aws/ssm_emulator.py", "--agent-port", str(port), "--access-key",
-                          m["access_key_id"], "--secret", m["secret_access_key"], "--ami", m["ami"], *extra],
-                         tmp + "/emulator.log")
+        p, first = spawn([sys.executable, "tests/aws/ssm_emulator.py", "--boot", m["endpoint"], "--region",
+                          m["region"], "--access-key", m["access_key_id"], "--secret", m["secret_access_key"],
+                          "--ami", m["ami"], *extra], tmp + "/emulator.log")
         return p, "http://127.0.0.1:%s" % first.split()[1]
 
     em, em_url = emulator()
@@ -106,7 +202,7 @@ def main():
 
     try:
         # ---- up: flags win over the environment; progress on stderr
-        r = sbx("up", "box", "--backend", "ec2", "--agent-port", str(port), "--instance-type", "t3.micro")
+        r = sbx("up", "box", "--backend", "ec2", "--instance-type", "t3.micro")
         err = r.stderr.decode()
         check("ec2_up", r.returncode == 0 and r.stdout.decode() == "box\n", err)
         check("ec2_up_progress", "launching a t3.micro instance" in err and "to be running" in err and
@@ -118,7 +214,9 @@ def main():
         check("ec2_up_tags", tags.get("sbx-owner", "").startswith("cli-box-") and tags.get("team") == "evals" and
               tags.get("inspect_sandbox") == "true", str(tags))
         owner = tags.get("sbx-owner", "?")
-        check("ec2_up_agent_object", len(objects("comms/sbx/%s/" % owner)) == 1, str(objects("comms/")))
+        check("ec2_up_agent_object", objects("comms/sbx/%s/" % owner) != [] and
+              all(k.endswith("/sbx-agent") for k in objects("comms/sbx/%s/" % owner)), str(objects("comms/")))
+        secret_checks(mine[0]["InstanceId"] if mine else "", em_url, env["SBX_STATE_DIR"] + "/box", ec2)
 
         # ---- exec and cp over the SSM session
         r = sbx("exec", "box", "--", "sh", "-c", "echo on-ec2; echo err >&2; exit 3")
@@ -134,6 +232,7 @@ def main():
         got = open(tmp + "/out.bin", "rb").read() if os.path.exists(tmp + "/out.bin") else b""
         check("ec2_cp_both_ways", r1.returncode == 0 and r2.returncode == 0 and got == data,
               (r1.stderr + r2.stderr).decode())
+        metadata_checks(sbx, "box", mine[0]["InstanceId"] if mine else "", em_url, blocked=True)
         r = sbx("ls", "--json")
         ls = json.loads(r.stdout) if r.returncode == 0 else []
         check("ec2_ls", any(s["name"] == "box" and s.get("backend") == "ec2" and
@@ -171,8 +270,10 @@ def main():
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-0/u/sbx-agent", Body=b"x")
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-1/u/sbx-agent", Body=b"y")
         s3.put_object(Bucket=m["bucket"], Key="comms/other/keep", Body=b"z")
-        r = sbx("up", "second", "--backend", "ec2", "--agent-port", str(port))
+        r = sbx("up", "second", "--backend", "ec2", "--allow-metadata")
         check("ec2_up_second", r.returncode == 0, r.stderr.decode())
+        second = live(instances(Name="inspect_ec2_sandbox_second"))
+        metadata_checks(sbx, "second", second[0]["InstanceId"] if second else "", em_url, blocked=False)
         r = sbx("down", "--all", "--backend", "ec2")
         states = {i["InstanceId"]: i["State"]["Name"] for res in ec2.describe_instances()["Reservations"]
                   for i in res["Instances"]}
@@ -189,7 +290,7 @@ def main():
         # ---- Ctrl-C while waiting for the instance to come online removes it
         stop(em)
         em, em_url = emulator("--offline")
-        p = subprocess.Popen([SBX, "up", "intr", "--backend", "ec2", "--agent-port", str(port)],
+        p = subprocess.Popen([SBX, "up", "intr", "--backend", "ec2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=dict(env, AWS_ENDPOINT_URL_SSM=em_url))
         seen = b""
@@ -213,8 +314,6 @@ def main():
         subprocess.run([SBX, "down", "--all", "--backend", "ec2"], env=env, capture_output=True, timeout=60)
         stop(em)
         stop(moto_p)
-        agent.terminate()
-        agent.wait()
         subprocess.run(["rm", "-rf", tmp])
     return 1 if failed else 0
 

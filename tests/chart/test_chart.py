@@ -505,16 +505,16 @@ class Chart(unittest.TestCase):
         objs = render("full")
         d = container(objs, "default")
         mounts = {m["mountPath"]: m for m in d["volumeMounts"]}
-        self.assertEqual(mounts["/shared"]["name"], "pvc-shared")
+        self.assertEqual(mounts["/shared"]["name"], f"{FULL}-shared")
         self.assertNotIn("readOnly", mounts["/shared"])
-        self.assertEqual(mounts["/shared-ro"]["name"], "pvc-shared")
+        self.assertEqual(mounts["/shared-ro"]["name"], f"{FULL}-shared")
         self.assertIs(mounts["/shared-ro"]["readOnly"], True)
         self.assertEqual(mounts["/scratch"]["name"], "scratch")
         vols = {v["name"]: v for v in pod(objs, "default")["spec"]["volumes"]}
-        self.assertEqual(vols["pvc-shared"]["persistentVolumeClaim"], {"claimName": f"{FULL}-shared"})
+        self.assertEqual(vols[f"{FULL}-shared"]["persistentVolumeClaim"], {"claimName": f"{FULL}-shared"})
         self.assertEqual(vols["scratch"], {"name": "scratch", "emptyDir": {}})
         n = container(objs, "nginx")
-        self.assertIn({"name": "pvc-shared", "mountPath": "/data"}, n["volumeMounts"])
+        self.assertIn({"name": f"{FULL}-shared", "mountPath": "/data"}, n["volumeMounts"])
 
     def test_pvc_defaults(self):
         objs = render("full")
@@ -532,7 +532,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(plain["spec"]["storageClassName"], "nfs-csi")
         for svc in ("default", "worker"):
             vols = {v["name"]: v for v in pod(objs, svc)["spec"]["volumes"]}
-            self.assertEqual(vols["pvc-my-volume"]["persistentVolumeClaim"]["claimName"], f"{FULL}-my-volume")
+            self.assertEqual(vols[f"{FULL}-my-volume"]["persistentVolumeClaim"]["claimName"], f"{FULL}-my-volume")
 
     def test_volume_errors(self):
         err = render_error("bad-volume-undefined")
@@ -560,12 +560,12 @@ class Chart(unittest.TestCase):
 
     def test_default_deny(self):
         objs = render()
-        deny = policy(objs, "ingress-default-deny")
+        deny = policy(objs, "sandbox-default-deny-ingress")
         self.assertEqual(deny["spec"]["ingress"], [{}])
         sel = deny["spec"]["endpointSelector"]["matchLabels"]
         self.assertEqual(sel, {"io.kubernetes.pod.namespace": NS, "app.kubernetes.io/name": "agent-env",
                                "app.kubernetes.io/instance": RELEASE})
-        egress = policy(objs, "egress")["spec"]
+        egress = policy(objs, "sandbox-egress")["spec"]
         self.assertEqual(egress["endpointSelector"]["matchLabels"], sel)
         kinds = {k for rule in egress["egress"] for k in rule}
         self.assertEqual(kinds, {"toEndpoints", "toPorts"}, "no internet by default")
@@ -573,7 +573,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(dns, [{"matchPattern": f"*.{NS}.svc.cluster.local"}])
 
     def test_dns_egress_to_cluster_dns(self):
-        rule = policy(render(), "egress")["spec"]["egress"][0]
+        rule = policy(render(), "sandbox-egress")["spec"]["egress"][0]
         self.assertIn({"matchLabels": {"io.kubernetes.pod.namespace": "kube-system", "k8s-app": "kube-dns"}},
                       rule["toEndpoints"])
         self.assertEqual(rule["toPorts"][0]["ports"], [{"port": "53", "protocol": "ANY"}])
@@ -582,7 +582,7 @@ class Chart(unittest.TestCase):
         objs = render("full")
         release = {"io.kubernetes.pod.namespace": NS, "app.kubernetes.io/name": "agent-env",
                    "app.kubernetes.io/instance": RELEASE}
-        self.assertIn({"toEndpoints": [{"matchLabels": release}]}, policy(objs, "egress")["spec"]["egress"])
+        self.assertIn({"toEndpoints": [{"matchLabels": release}]}, policy(objs, "sandbox-egress")["spec"]["egress"])
         ing = policy(objs, "svc-default-ingress")["spec"]
         self.assertEqual(ing["endpointSelector"]["matchLabels"], dict(release, **{"inspect/service": "default"}))
         self.assertEqual(ing["ingress"], [{"fromEndpoints": [{"matchLabels": release}]}])
@@ -590,10 +590,10 @@ class Chart(unittest.TestCase):
         self.assertTrue(reachable(objs, "default", "nginx", port=80))
 
     def test_allow_domains_fqdn_and_wildcard(self):
-        egress = policy(render("full"), "egress")["spec"]["egress"]
+        egress = policy(render("full"), "sandbox-egress")["spec"]["egress"]
         fq = [r for r in egress if "toFQDNs" in r]
         main = fq[0]
-        self.assertEqual(main["toFQDNs"], [{"matchName": "pypi.org"}, {"matchPattern": "*.debian.org"}])
+        self.assertEqual(main["toFQDNs"], [{"matchPattern": "pypi.org"}, {"matchPattern": "*.debian.org"}])
         ports = main["toPorts"]
         self.assertEqual(ports[0]["ports"], [{"port": "443", "protocol": "TCP"}])
         self.assertEqual(ports[0]["serverNames"], ["pypi.org", "*.debian.org"])
@@ -610,14 +610,14 @@ class Chart(unittest.TestCase):
         # DNS-aware: lookups are allowed for these names (and the namespace's Services) only
         dns = egress[0]["toPorts"][0]["rules"]["dns"]
         self.assertEqual(dns, [{"matchPattern": f"*.{NS}.svc.cluster.local"},
-                               {"matchName": "pypi.org"}, {"matchPattern": "*.debian.org"}])
+                               {"matchPattern": "pypi.org"}, {"matchPattern": "*.debian.org"}])
 
     def test_allow_domains_ports(self):
-        egress = policy(render("full"), "egress")["spec"]["egress"]
+        egress = policy(render("full"), "sandbox-egress")["spec"]["egress"]
         fq = [r for r in egress if "toFQDNs" in r]
         self.assertEqual(fq[0]["toPorts"][2]["ports"], [{"port": "8443", "protocol": "TCP"},
                                                         {"port": "443", "protocol": "UDP"}])
-        self.assertEqual(fq[1], {"toFQDNs": [{"matchName": "pypi.org"}],
+        self.assertEqual(fq[1], {"toFQDNs": [{"matchPattern": "pypi.org"}],
                                  "toPorts": [{"ports": [{"port": "22", "protocol": "ANY"}]}]})
         self.assertEqual(len(fq), 2)
 
@@ -630,21 +630,23 @@ class Chart(unittest.TestCase):
         self.assertIn("not in allowDomains", err)
 
     def test_allow_domains_star_opens_internet(self):
-        egress = policy(render("allow-all"), "egress")["spec"]["egress"]
-        self.assertFalse([r for r in egress if "toFQDNs" in r], "'*' must not become a wildcard FQDN rule")
-        self.assertIn({"toEntities": ["world"]}, egress)
+        # as the k8s sandbox renders it: a "*" FQDN rule without toPorts (no SNI/Host
+        # check: every resolved IP on every port), DNS for any name, no world entity
+        egress = policy(render("allow-all"), "sandbox-egress")["spec"]["egress"]
+        self.assertEqual([r for r in egress if "toFQDNs" in r], [{"toFQDNs": [{"matchPattern": "*"}]}])
+        self.assertFalse([r for r in egress if "toEntities" in r])
         self.assertEqual(egress[0]["toPorts"][0]["rules"]["dns"], [{"matchPattern": "*"}])
 
     def test_allow_cidr(self):
-        egress = policy(render("entities-world"), "egress")["spec"]["egress"]
+        egress = policy(render("entities-world"), "sandbox-egress")["spec"]["egress"]
         self.assertIn({"toCIDR": ["10.0.0.0/8", "1.1.1.1/32"]}, egress)
-        self.assertIn({"toCIDR": ["8.8.8.8/32"]}, policy(render("full"), "egress")["spec"]["egress"])
+        self.assertIn({"toCIDR": ["8.8.8.8/32"]}, policy(render("full"), "sandbox-egress")["spec"]["egress"])
 
     def test_allow_entities(self):
-        egress = policy(render("entities-world"), "egress")["spec"]["egress"]
+        egress = policy(render("entities-world"), "sandbox-egress")["spec"]["egress"]
         self.assertIn({"toEntities": ["world"]}, egress)
         self.assertEqual(egress[0]["toPorts"][0]["rules"]["dns"], [{"matchPattern": "*"}])
-        full = policy(render("full"), "egress")["spec"]["egress"]
+        full = policy(render("full"), "sandbox-egress")["spec"]["egress"]
         self.assertIn({"toEntities": ["kube-apiserver"]}, full)
         self.assertNotIn({"matchPattern": "*"}, full[0]["toPorts"][0]["rules"]["dns"])
 
@@ -686,8 +688,8 @@ class Chart(unittest.TestCase):
         self.assertFalse(reachable(objs, "default", "target", port=9090))
         self.assertTrue(reachable(objs, "target", "default", port=9090), "no ports: every port open")
         svc = one(objs, "Service", f"{FULL}-target")
-        self.assertEqual(svc["spec"]["ports"], [{"name": "tcp-8080", "protocol": "TCP", "port": 8080,
-                                                 "targetPort": 8080}])
+        # named port-N and without targetPort, as the k8s sandbox renders them
+        self.assertEqual(svc["spec"]["ports"], [{"name": "port-8080", "protocol": "TCP", "port": 8080}])
 
     def test_ports_without_networks(self):
         objs = render("ports-no-networks")
@@ -725,15 +727,72 @@ class Chart(unittest.TestCase):
             main = container(objs, svc)
             rc = [m for m in main["volumeMounts"] if m["mountPath"] == "/etc/resolv.conf"]
             self.assertEqual(rc, [{"name": "resolv-conf", "mountPath": "/etc/resolv.conf",
-                                   "subPath": "resolv.conf", "readOnly": True}])
+                                   "subPath": "resolv.conf"}])
             vols = {v["name"]: v for v in pod(objs, svc)["spec"]["volumes"]}
             self.assertEqual(vols["resolv-conf"]["configMap"]["name"], f"{FULL}-resolv-conf")
-            self.assertEqual(vols["coredns-config"]["configMap"]["name"], f"{FULL}-coredns")
+            self.assertEqual(vols["coredns-config"]["configMap"]["name"], f"{FULL}-coredns-configmap")
         resolv = one(objs, "ConfigMap", f"{FULL}-resolv-conf")["data"]["resolv.conf"]
         self.assertEqual(resolv.split(), ["nameserver", "127.0.0.1"])
-        corefile = one(objs, "ConfigMap", f"{FULL}-coredns")["data"]["Corefile"]
+        corefile = one(objs, "ConfigMap", f"{FULL}-coredns-configmap")["data"]["Corefile"]
         self.assertRegex(corefile, r"(?m)^\s*bind 127\.0\.0\.1\s*$")
         self.assertRegex(corefile, r"(?m)^\s*forward \. /etc/resolv\.conf")
+
+    # ----- as the k8s sandbox renders it today -----
+
+    def test_k8s_sandbox_version_label(self):
+        with open(os.path.join(CHART, "Chart.yaml")) as f:
+            version = str(yaml.safe_load(f)["version"])
+        for svc in ("default", "nginx"):
+            self.assertEqual(pod(render("full"), svc)["metadata"]["labels"]["aisi.gov.uk/k8s-sandbox-version"],
+                             version)
+
+    def test_mount_order_user_first(self):
+        mounts = container(render("full"), "default")["volumeMounts"]
+        paths = [m["mountPath"] for m in mounts]
+        self.assertEqual(paths[0], "/scratch", "the service's own volumeMounts come first")
+        self.assertLess(paths.index("/shared"), paths.index("/etc/resolv.conf"))
+        self.assertEqual(paths[-1], "/etc/resolv.conf")
+        self.assertEqual(mounts[-1], {"name": "resolv-conf", "mountPath": "/etc/resolv.conf",
+                                      "subPath": "resolv.conf"})
+
+    def test_coredns_command_and_corefile_mount(self):
+        for sets, cmd in ((("corednsImage=x/coredns:1",), ["/coredns", "-conf", "/etc/coredns/Corefile"]),
+                          (("corednsCommand[0]=/special-dns",), ["/special-dns"])):
+            c = container(render(sets=sets), "default", "coredns")
+            self.assertEqual(c["command"], cmd)
+            self.assertEqual(c["volumeMounts"], [{"name": "coredns-config", "mountPath": "/etc/coredns/Corefile",
+                                                  "subPath": "Corefile", "readOnly": True}])
+        vols = {v["name"]: v for v in pod(render(), "default")["spec"]["volumes"]}
+        self.assertEqual(vols["coredns-config"]["configMap"]["name"], f"{FULL}-coredns-configmap")
+
+    def test_service_account_name_stays_text(self):
+        for name in ("null", "true", "123"):
+            objs = render(sets=("serviceAccountCreate=true", f"string:serviceAccountName={name}"))
+            self.assertEqual(one(objs, "ServiceAccount", name)["metadata"]["name"], name)
+            self.assertEqual(pod(objs, "default")["spec"]["serviceAccountName"], name)
+        err = render_error(sets=("serviceAccountCreate=true",))
+        self.assertIn("serviceAccountName is not set", err)
+        self.assertNotIn("serviceAccountName", pod(render(), "default")["spec"])
+
+    def test_isolated_denies_ingress_and_egress(self):
+        iso = policy(render("isolated"), "svc-offline-isolate")["spec"]
+        self.assertEqual(iso["ingressDeny"], [{"fromEntities": ["all"]}])
+        self.assertEqual(iso["egressDeny"], [{"toEntities": ["all"]}])
+
+    def test_port_names(self):
+        svc = one(render("ports-no-networks"), "Service", f"{FULL}-db")
+        self.assertEqual(svc["spec"]["ports"], [{"name": "port-5432", "port": 5432, "protocol": "TCP"},
+                                                {"name": "port-5353-udp", "port": 5353, "protocol": "UDP"}])
+
+    def test_allow_domains_identity_rules(self):
+        fq = [r for r in policy(render("full"), "sandbox-egress")["spec"]["egress"] if "toFQDNs" in r][0]
+        self.assertEqual({tp["ports"][0]["port"] for tp in fq["toPorts"] if "serverNames" in tp or "rules" in tp},
+                         {"443", "80"})
+        # "*" with other domains: one FQDN rule listing all, no identity check, no world entity
+        egress = policy(render(sets=("allowDomains={pypi.org,*}",)), "sandbox-egress")["spec"]["egress"]
+        fq = [r for r in egress if "toFQDNs" in r]
+        self.assertEqual(fq, [{"toFQDNs": [{"matchPattern": "pypi.org"}, {"matchPattern": "*"}]}])
+        self.assertEqual(egress[0]["toPorts"][0]["rules"]["dns"], [{"matchPattern": "*"}])
 
     def test_coredns_image_set_string(self):
         objs = render(sets=("string:corednsImage=registry.local/coredns:1.11",
@@ -750,7 +809,7 @@ class Chart(unittest.TestCase):
                                                    "inspect/service": "nginx"})
         self.assertTrue(matches(svc["spec"]["selector"], pod(objs, "nginx")["metadata"]["labels"]))
         self.assertEqual(find(objs, "Service", f"{FULL}-default"), [])
-        corefile = one(objs, "ConfigMap", f"{FULL}-coredns")["data"]["Corefile"]
+        corefile = one(objs, "ConfigMap", f"{FULL}-coredns-configmap")["data"]["Corefile"]
         target = f"{FULL}-nginx.{NS}.svc.cluster.local"
         rewrites = re.findall(r"(?m)^\s*rewrite name exact (\S+) (\S+)\s*$", corefile)
         self.assertEqual(sorted(rewrites), sorted([("nginx", target), (f"{FULL}-nginx", target),
@@ -807,8 +866,8 @@ class Chart(unittest.TestCase):
         self.assertEqual(labels["count"], "3")
         annotations = pod(objs, "default")["metadata"]["annotations"]
         self.assertEqual((annotations["numeric"], annotations["enabled"]), ("123", "true"))
-        self.assertEqual(policy(objs, "egress")["metadata"]["annotations"]["numeric"], "123")
-        self.assertEqual(policy(objs, "egress")["metadata"]["labels"]["app.kubernetes.io/instance"], RELEASE)
+        self.assertEqual(policy(objs, "sandbox-egress")["metadata"]["annotations"]["numeric"], "123")
+        self.assertEqual(policy(objs, "sandbox-egress")["metadata"]["labels"]["app.kubernetes.io/instance"], RELEASE)
 
     def test_image_pull_secrets(self):
         objs = render("full")
@@ -824,10 +883,8 @@ class Chart(unittest.TestCase):
         self.assertEqual(find(objs, "ServiceAccount"), [])
 
     def test_service_account_create(self):
-        objs = render("serviceaccount-create")
-        sa = one(objs, "ServiceAccount", FULL)
-        self.assertIs(sa["automountServiceAccountToken"], False)
-        self.assertEqual(pod(objs, "default")["spec"]["serviceAccountName"], FULL)
+        # creating needs a name, as in the k8s sandbox (it no longer defaults to FULL)
+        self.assertIn("serviceAccountName is not set", render_error("bad-serviceaccount-no-name"))
         objs = render("serviceaccount-create-named")
         sa = one(objs, "ServiceAccount", "my-sa")
         self.assertEqual(sa["metadata"]["annotations"], {"team": "evals"})
@@ -839,7 +896,7 @@ class Chart(unittest.TestCase):
                          ["sbx-short-default", "sbx-short-web"])
         self.assertEqual(len(find(objs, "PersistentVolumeClaim", "sbx-short-data")), 1)
         self.assertEqual(env_of(container(objs, "web", full="sbx-short"))["AGENT_ENV"]["value"], "sbx-short")
-        corefile = one(objs, "ConfigMap", "sbx-short-coredns")["data"]["Corefile"]
+        corefile = one(objs, "ConfigMap", "sbx-short-coredns-configmap")["data"]["Corefile"]
         self.assertIn(f"rewrite name exact web sbx-short-web.{NS}.svc.cluster.local", corefile)
         objs = render(release="agent-env-x1")
         self.assertEqual([o["metadata"]["name"] for o in find(objs, "StatefulSet")], ["agent-env-x1-default"])
@@ -849,7 +906,7 @@ class Chart(unittest.TestCase):
         self.assertEqual(sorted(o["metadata"]["name"] for o in find(objs, "StatefulSet")),
                          [f"{FULL}-default", f"{FULL}-nginx"])
         n = container(objs, "nginx")
-        self.assertEqual({m["name"] for m in n["volumeMounts"]}, {"resolv-conf", "custom-volume", "pvc-shared-volume"})
+        self.assertEqual({m["name"] for m in n["volumeMounts"]}, {"resolv-conf", "custom-volume", f"{FULL}-shared-volume"})
         self.assertTrue(reachable(objs, "default", "nginx"))
         self.assertEqual(pod(objs, "nginx")["metadata"]["labels"]["aisi.gov.uk/network-net.two"], "true")
 

@@ -22,3 +22,16 @@ if (cd "$tmp" && packer validate . 2>&1) | grep -q "Unsupported argument"; then
 else
 	echo "FAIL packer_rejects_a_broken_template: packer validate accepted an unknown argument"
 fi
+# The unit keeps commands from the instance role (--block-metadata, which needs its cgroup
+# delegated) and is a unit systemd accepts as written (an unknown key would be ignored).
+unit="$tmp/sbx-agent.service"
+sed -e 's/@PORT@/7000/' -e "s#/usr/local/bin/sbx-agent#/bin/true#" ami/sbx-agent.service >"$unit"
+if ! grep -q '^ExecStart=.* --block-metadata' "$unit" || ! grep -qx 'Delegate=yes' "$unit"; then
+	echo "FAIL unit_blocks_metadata: ami/sbx-agent.service lacks --block-metadata or Delegate=yes"
+elif ! command -v systemd-analyze >/dev/null; then
+	echo "skip unit_blocks_metadata: systemd-analyze is not installed"
+elif out=$(systemd-analyze verify --man=no "$unit" 2>&1) && [ -z "$out" ]; then
+	echo "ok   unit_blocks_metadata"
+else
+	echo "FAIL unit_blocks_metadata: systemd-analyze verify: $out"
+fi

@@ -94,7 +94,7 @@ class Compose(unittest.TestCase):
         v = full()["values"]
         self.assertEqual(list(v["services"]), ["default", "db", "worker", "sidecar"])
         self.assertEqual(v["services"]["default"]["additionalDnsRecords"], ["web"])
-        cm = full()["objs"][("ConfigMap", "agent-env-rel-coredns")]
+        cm = full()["objs"][("ConfigMap", "agent-env-rel-coredns-configmap")]
         self.assertIn("rewrite name exact web agent-env-rel-default.ns1.svc.cluster.local",
                       str(cm["data"]))
 
@@ -145,9 +145,9 @@ class Compose(unittest.TestCase):
         self.assertEqual(w["readinessProbe"]["exec"]["command"], ["sh", "-c", "test -f /tmp/ready"])
 
     def test_resources(self):
-        _, c = container(full()["objs"], "default")  # mem_limit + cpus
-        self.assertEqual(c["resources"], {"limits": {"cpu": "0.5", "memory": "512Mi"},
-                                          "requests": {"cpu": "0.5", "memory": "512Mi"}})
+        _, c = container(full()["objs"], "default")  # mem_limit + cpus (a number stays one)
+        self.assertEqual(c["resources"], {"limits": {"cpu": 0.5, "memory": "512Mi"},
+                                          "requests": {"cpu": 0.5, "memory": "512Mi"}})
         _, db = container(full()["objs"], "db")  # deploy.resources with reservations
         self.assertEqual(db["resources"], {"limits": {"cpu": "2", "memory": "1Gi"},
                                            "requests": {"memory": "256Mi"}})
@@ -184,7 +184,7 @@ class Compose(unittest.TestCase):
         pod, _ = container(objs, "default")
         self.assertEqual(pod["spec"]["serviceAccountName"], "runner")
         self.assertIs(pod["spec"]["automountServiceAccountToken"], False)
-        egress = str(objs[("CiliumNetworkPolicy", "agent-env-rel-egress")]["spec"])
+        egress = str(objs[("CiliumNetworkPolicy", "agent-env-rel-sandbox-egress")]["spec"])
         self.assertIn("pypi.org", egress)
         self.assertIn("*.debian.org", egress)
         self.assertIn("world", egress)
@@ -200,15 +200,107 @@ class Compose(unittest.TestCase):
         for svc in ("default", "db", "worker", "sidecar"):
             self.assertIn(("Service", f"agent-env-rel-{svc}"), objs)
 
-    def test_single_service_renamed_default_keeps_chart_defaults(self):
+    def test_single_service_keeps_its_name(self):
+        # as in the k8s sandbox: a lone service is not renamed, and the chart adds its
+        # own default service (python:3.12-bookworm) next to it
         v, err = translate(write("one.compose.yaml", "services:\n  app:\n    image: alpine:3\n"))
-        self.assertEqual(list(v["services"]), ["default"])
-        self.assertIn("'app' becomes the sandbox's 'default'", err)
+        self.assertEqual(list(v["services"]), ["app"])
+        self.assertNotIn("becomes the sandbox's 'default'", err)
         objs = render(yaml.safe_dump(v))
-        self.assertEqual(set(k[1] for k in objs if k[0] == "StatefulSet"), {"agent-env-rel-default"})
-        _, c = container(objs, "default")
+        self.assertEqual(set(k[1] for k in objs if k[0] == "StatefulSet"),
+                         {"agent-env-rel-default", "agent-env-rel-app"})
+        _, c = container(objs, "app")
         self.assertEqual(c["image"], "alpine:3")
-        self.assertEqual(c["command"], ["tail", "-f", "/dev/null"])  # the chart's default
+        _, d = container(objs, "default")
+        self.assertEqual(d["image"], "python:3.12-bookworm")
+        self.assertEqual(d["command"], ["tail", "-f", "/dev/null"])  # the chart's default
+
+    def test_single_service_x_default_renamed(self):
+        # x-default renames even a lone service, and its compose name need not be a
+        # Kubernetes name then (it is not used); it resolves only when it is one
+        v, _ = translate(write("xd.compose.yaml", "services:\n  calc_improvement:\n    image: a\n"
+                                                 "    x-default: true\n"))
+        self.assertEqual(list(v["services"]), ["default"])
+        self.assertNotIn("x-default", v["services"]["default"])
+        self.assertNotIn("additionalDnsRecords", v["services"]["default"])
+        v, _ = translate(write("xd2.compose.yaml", "services:\n  calc:\n    image: a\n    x-default: true\n"))
+        self.assertEqual(v["services"]["default"]["additionalDnsRecords"], ["calc"])
+        render(yaml.safe_dump(v))
+
+    def test_image_defaults_to_chart_image(self):
+        v, err = translate(write("noimage.compose.yaml", "services:\n  default:\n    build: .\n"
+                                                       "  other:\n    command: sleep 1\n"))
+        for svc in ("default", "other"):
+            self.assertEqual(v["services"][svc]["image"], "python:3.12-bookworm")
+        self.assertRegex(err, r"noimage\.compose\.yaml:3:\d+: service 'default': 'build' ignored: .*python:3\.12")
+        objs = render(yaml.safe_dump(v))
+        self.assertEqual(container(objs, "other")[1]["image"], "python:3.12-bookworm")
+
+    def test_build_and_x_local_one_warning(self):
+        _, err = translate(write("local.compose.yaml", "services:\n  default:\n    image: a\n"
+                                                     "    x-local: 'true'\n    build: {context: .}\n"))
+        lines = [l for l in err.splitlines() if "ignored" in l]
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn("'x-local' and 'build' ignored", lines[0])
+
+    def test_network_mode_bridge_is_default(self):
+        v, _ = translate(write("bridge.compose.yaml", "services:\n  default:\n    image: a\n"
+                                                    "    network_mode: bridge\n"))
+        self.assertNotIn("networkIsolated", v["services"]["default"])
+
+    def test_service_extension_resources(self):
+        text = ("services:\n  default:\n    image: a\n    mem_limit: 32g\n    cpus: 4.0\n"
+                "    x-inspect_k8s_sandbox:\n      resources:\n        requests: {ephemeral-storage: 80Gi}\n"
+                "  only:\n    image: a\n    x-k8s:\n      resources:\n        limits: {hugepages-2Mi: 128Mi}\n"
+                "  req:\n    image: a\n    x-k8s: {resources: {requests: {ephemeral-storage: 1Gi}}}\n")
+        v, _ = translate(write("ext.compose.yaml", text))
+        s = v["services"]
+        self.assertEqual(s["default"]["resources"], {
+            "limits": {"cpu": 4.0, "memory": "32Gi"},
+            "requests": {"cpu": 4.0, "memory": "32Gi", "ephemeral-storage": "80Gi"}})
+        self.assertEqual(s["only"]["resources"], {"limits": {"hugepages-2Mi": "128Mi"}})
+        self.assertEqual(s["req"]["resources"], {"requests": {"ephemeral-storage": "1Gi"}})
+        objs = render(yaml.safe_dump(v))
+        self.assertEqual(container(objs, "default")[1]["resources"]["requests"]["ephemeral-storage"], "80Gi")
+        self.assertNotIn("ephemeral-storage", container(objs, "default")[1]["resources"]["limits"])
+
+    def test_seccomp_profiles(self):
+        text = ("services:\n  default:\n    image: a\n    user: 1000:1001\n"
+                "    security_opt: ['seccomp=./profiles/no-aslr.json']\n"
+                "  b:\n    image: a\n    security_opt: ['seccomp:builtin']\n"
+                "  c:\n    image: a\n    security_opt: ['seccomp=unconfined']\n")
+        v, err = translate(write("seccomp.compose.yaml", text))
+        s = v["services"]
+        self.assertEqual(s["default"]["securityContext"], {
+            "runAsUser": 1000, "runAsGroup": 1001,
+            "seccompProfile": {"type": "Localhost", "localhostProfile": "./profiles/no-aslr.json"}})
+        self.assertEqual(s["b"]["securityContext"], {"seccompProfile": {"type": "RuntimeDefault"}})
+        self.assertEqual(s["c"]["securityContext"], {"seccompProfile": {"type": "Unconfined"}})
+        self.assertRegex(err, r"sbx: note: .*seccomp\.compose\.yaml:5:\d+: .*/var/lib/kubelet/seccomp/")
+        render(yaml.safe_dump(v))
+
+    def test_numbers_stay_numbers(self):
+        v, _ = translate(write("num.compose.yaml", "services:\n  default:\n    image: a\n    cpus: 0.5\n"
+                                                 "    environment: {NUM: 42, STR: '42', OCT: 010}\n"))
+        d = v["services"]["default"]
+        self.assertEqual(d["env"], [{"name": "NUM", "value": 42}, {"name": "STR", "value": "42"},
+                                    {"name": "OCT", "value": "010"}])
+        self.assertEqual(d["resources"]["limits"]["cpu"], 0.5)
+        _, c = container(render(yaml.safe_dump(v)), "default")
+        self.assertIn({"name": "NUM", "value": "42"}, c["env"])  # the chart makes env values text
+
+    def test_values_key_order(self):
+        rc, out, err = sbx("compose2values", write("order2.compose.yaml", (
+            "x-k8s: {allow_domains: [a.org]}\nnetworks: {n: {internal: true}}\n"
+            "volumes: {v: {}}\nservices:\n  default: {image: a, networks: [n], volumes: ['v:/v']}\n")))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(list(yaml.safe_load(out)), ["services", "volumes", "networks", "allowDomains"])
+
+    def test_memswap_limit_reported(self):
+        v, err = translate(write("swap.compose.yaml", "services:\n  default:\n    image: a\n"
+                                                    "    mem_limit: 1G\n    memswap_limit: 1G\n"))
+        self.assertNotIn("memswap_limit", v["services"]["default"])
+        self.assertIn("'memswap_limit: 1G' ignored", err)
 
     def test_default_service_order(self):
         cases = [("services:\n  a: {image: x}\n  default: {image: y}\n", ["default", "a"], "y"),
@@ -241,7 +333,7 @@ class Compose(unittest.TestCase):
 
     def test_ignored_keys_warn(self):
         err = full()["stderr"]
-        for key, line in (("expose", 33), ("init", 34), ("build", 63), ("memswap_limit", 64)):
+        for key, line in (("expose", 33), ("init", 34), ("build", 63), ("memswap_limit: 1g", 64)):
             self.assertRegex(err, rf"full\.compose\.yaml:{line}:\d+: service '[a-z]+': '{key}' ignored: \w")
         rc, _, err = sbx("compose2values", write("w.compose.yaml", (
             "services:\n  default:\n    image: a\n    mem_limit: 1g\n"
@@ -263,7 +355,6 @@ class Compose(unittest.TestCase):
         ("no-services", "version: '3'\n", ["no-services.compose.yaml", "'services'"]),
         ("empty-file", "", ["empty"]),
         ("not-yaml", "services:\n  a: [unclosed\n", ["not-yaml.compose.yaml:", "invalid YAML"]),
-        ("no-image", "services:\n  default:\n    build: .\n", ["3:5", "no 'image'"]),
         ("bad-service-name", "services:\n  My_Svc: {image: a}\n", ["2:3", "'My_Svc'", "lower-case"]),
         ("env-no-value-map", "services:\n  default:\n    image: a\n    environment:\n      TOKEN:\n",
          ["5:13", "'TOKEN' has no value"]),
@@ -310,6 +401,34 @@ class Compose(unittest.TestCase):
          ["5:3", "both become 'a-b'"]),
         ("deploy-key", "services:\n  default:\n    image: a\n    deploy: {mode: global}\n",
          ["4:14", "unsupported key 'mode'"]),
+        ("deploy-resources-x-key", "services:\n  default:\n    image: a\n    deploy: {resources: {x-a: 1}}\n",
+         ["4:26", "unsupported key 'x-a'"]),
+        ("healthcheck-disable", "services:\n  default:\n    image: a\n    healthcheck: {test: [CMD, x], disable: true}\n",
+         ["4:35", "unsupported key 'disable'"]),
+        ("service-both-extensions", "services:\n  default:\n    image: a\n    x-inspect_k8s_sandbox: {}\n"
+         "    x-k8s: {}\n", ["5:12", "both 'x-inspect_k8s_sandbox' and 'x-k8s'"]),
+        ("service-extension-key", "services:\n  default:\n    image: a\n    x-inspect_k8s_sandbox: {foo: 1}\n",
+         ["4:29", "unsupported key 'foo'", "resources"]),
+        ("service-extension-reservations", "services:\n  default:\n    image: a\n"
+         "    x-k8s: {resources: {reservations: {ephemeral-storage: 1Gi}}}\n",
+         ["4:25", "unsupported key 'reservations'", "requests, limits"]),
+        ("service-extension-conflict", "services:\n  default:\n    image: a\n    mem_limit: 32g\n"
+         "    x-k8s: {resources: {requests: {memory: 16Gi}}}\n",
+         ["5:36", "requests.memory", "already set by mem_limit"]),
+        ("seccomp-absolute", "services:\n  default:\n    image: a\n    security_opt: ['seccomp=/etc/p.json']\n",
+         ["4:20", "'/etc/p.json'", "relative path"]),
+        ("seccomp-traversal", "services:\n  default:\n    image: a\n    security_opt: ['seccomp=p/../../e.json']\n",
+         ["4:20", "without '..'"]),
+        ("seccomp-empty", "services:\n  default:\n    image: a\n    security_opt: ['seccomp=']\n",
+         ["4:20", "relative path"]),
+        ("security-opt-scalar", "services:\n  default:\n    image: a\n    security_opt: seccomp=unconfined\n",
+         ["4:19", "must be a list"]),
+        ("sa-name-number", "services:\n  default: {image: a}\nx-k8s:\n  service_account_name: 42\n",
+         ["4:25", "'service_account_name' must be text", "quote it"]),
+        ("sa-create-quoted", "services:\n  default: {image: a}\nx-k8s:\n  service_account_create: 'false'\n",
+         ["4:27", "must be true or false"]),
+        ("automount-quoted", "services:\n  default: {image: a}\nx-k8s:\n  automount_service_account_token: \"true\"\n",
+         ["4:36", "must be true or false"]),
     ]
 
     def test_errors(self):

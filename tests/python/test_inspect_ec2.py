@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Tests of inspect_sbx's sbx-ec2 provider without AWS (tests/aws/awsfixture.py: moto with
-signature checks, the Session Manager emulator, a local agent as the instance's):
+signature checks, the Session Manager emulator booting each instance from its user data):
 sample_init launches one instance per sample through libsbx and reaches its agent over
 the SSM data channel; exec and files follow Inspect's contract there; sample_cleanup,
 task_cleanup (the Ctrl-C path) and cli_cleanup terminate and delete; a cancelled
 sample_init removes what it started; the EC2 sandbox's config fields win over
-INSPECT_EC2_SANDBOX_*; missing settings are named. One line per test.
+INSPECT_EC2_SANDBOX_*; missing settings are named; commands cannot reach the instance's
+metadata service unless the config's allow_metadata says so. One line per test.
 
     python3 tests/python/test_inspect_ec2.py [SUBSTRING]
 """
@@ -25,6 +26,15 @@ from inspect_sbx import config as cfg  # noqa: E402
 from inspect_sbx.provider import Ec2Provider  # noqa: E402
 
 AWS = None
+IMDS = r"""
+import socket
+try:
+    s = socket.create_connection(("169.254.169.254", 80), timeout=5)
+    s.sendall(b"GET /latest/meta-data/iam/security-credentials/sbx-instance-role HTTP/1.0\r\n\r\n")
+    print("REACHED" if b"ASIAINSTANCEROLE" in s.makefile("rb").read() else "OTHER")
+except OSError as e:
+    print("REFUSED", e.errno)
+"""
 
 
 def setUpModule():
@@ -41,13 +51,28 @@ class Ec2Case(unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.env_patch = mock.patch.dict(os.environ, AWS.clean_environ(), clear=True)
         self.env_patch.start()
-        self.provider = Ec2Provider(agent_port=AWS.port, poll_ms=50)
+        self.provider = Ec2Provider(poll_ms=50)
 
     async def asyncTearDown(self):
         self.env_patch.stop()
 
     def mine(self):
         return AWS.live(AWS.instances(**{"sbx-owner": self.provider.owner}))
+
+    async def metadata_reached(self, config):
+        await self.provider.task_init("md", config)
+        envs = await self.provider.sample_init("md", config, {})
+        try:
+            r = await envs["default"].exec(["python3", "-c", IMDS])
+            return r.stdout.strip()
+        finally:
+            await self.provider.sample_cleanup("md", config, envs, False)
+
+    async def test_metadata_blocked_by_default(self):
+        self.assertEqual(await self.metadata_reached({}), "REFUSED 1")
+
+    async def test_allow_metadata_restores_access(self):
+        self.assertEqual(await self.metadata_reached({"allow_metadata": True}), "REACHED")
 
     async def test_sample_lifecycle_exec_and_files(self):
         config = {"instance_type": "t3.micro", "extra_tags": (("team", "evals"),)}

@@ -1,7 +1,8 @@
 /* test_ec2_sandbox.c — an EC2 sandbox's whole life without AWS: moto
  * (EC2, S3; signatures checked) and the Session Manager emulator (SSM API
  * and data channel, signatures checked with the same key) stand in for
- * AWS, a local sbx-agent for the instance's. sbx_ec2_up ships the agent
+ * AWS; the emulator boots each instance from its real user data
+ * (instance_boot.py), so the agent and its secret arrive as on EC2. sbx_ec2_up ships the agent
  * through S3, launches with the ownership tags, waits for running and
  * Online, opens the data channel and the session; commands run; down
  * leaves no instance and no object. A failure after the launch (the data
@@ -33,7 +34,6 @@ static struct {
 static sbx_loop *loop;
 static sbx_http *http;
 static aws_client *client;
-static int agent_port;
 
 /* A child whose first stdout line is read; it runs until its stdin closes. */
 typedef struct child {
@@ -86,50 +86,17 @@ static void stop_child(child *c)
 	waitpid(c->pid, &st, 0);
 }
 
-static int free_port(void)
+/* The Session Manager emulator, booting each instance from its user data
+ * (instance_boot.py: the instance's own loopback, files and agent). */
+static int start_emulator(child *em, const char *extra, const char *extra2)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
-static pid_t start_agent(void)
-{
-	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
-	agent_port = free_port();
-	char addr[64];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", agent_port);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl(agent, agent, "--listen", addr, "--insecure-no-auth", (char *)NULL); /* as on EC2 today (docs/agent-auth.md) */
-		_exit(127);
-	}
-	for (int i = 0; i < 200; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)agent_port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return pid;
-		usleep(25000);
-	}
-	return pid;
-}
-
-static int start_emulator(child *em, const char *extra)
-{
-	char port[16];
-	snprintf(port, sizeof port, "%d", agent_port);
-	const char *argv[16] = {"python3", "tests/aws/ssm_emulator.py", "--agent-port", port, "--access-key", moto.akid,
-				"--secret", moto.secret, "--ami", moto.ami};
-	int n = 10;
+	const char *argv[20] = {"python3", "tests/aws/ssm_emulator.py", "--boot", moto.endpoint, "--region", moto.region,
+				"--access-key", moto.akid, "--secret", moto.secret, "--ami", moto.ami};
+	int n = 12;
 	if (extra)
 		argv[n++] = extra;
+	if (extra2)
+		argv[n++] = extra2;
 	argv[n] = NULL;
 	if (spawn_child(em, argv, "/tmp/sbx-test-ssm-emulator.log") < 0)
 		return -1;
@@ -215,12 +182,12 @@ static size_t owned_live(const char *owner, waiter *w)
 static void up_exec_down(void)
 {
 	child em;
-	CHECK(start_emulator(&em, NULL) == 0);
+	CHECK(start_emulator(&em, NULL, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
 	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "mytask", .owner = "run-e2e-1", .agent_path = agent,
-			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+			     .poll_ms = 50, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
 	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
 	CHECK(sb != NULL);
@@ -268,12 +235,12 @@ static void up_exec_down(void)
 static void failure_after_launch_leaves_nothing(void)
 {
 	child em;
-	CHECK(start_emulator(&em, "--session-type=Standard_Stream") == 0);
+	CHECK(start_emulator(&em, "--session-type=Standard_Stream", NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
 	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-e2e-2", .agent_path = agent,
-			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+			     .poll_ms = 50, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
 	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
 	CHECK(sb != NULL);
@@ -300,22 +267,28 @@ static void the_agent_object_is_removed(void)
 {
 	/* The agent's object exists while the sandbox lives and is gone after down. */
 	child em;
-	CHECK(start_emulator(&em, NULL) == 0);
+	CHECK(start_emulator(&em, NULL, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
 	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-e2e-3", .agent_path = agent,
-			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready, .ud = &w};
+			     .poll_ms = 50, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
 	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
 	CHECK(sb != NULL);
 	sbx_loop_run_until(loop, &w.done);
 	CHECK(w.err.status == SBX_OK);
-	char key[1024];
+	char key[1024], secret_key[1040];
 	snprintf(key, sizeof key, "%s", sbx_ec2_s3_key(sb));
+	snprintf(secret_key, sizeof secret_key, "%s.key", key);
 	waiter g = {0};
 	CHECK(aws_s3_get_object(client, moto.bucket, key, on_body, &g, &err) == 0);
 	sbx_loop_run_until(loop, &g.done);
+	/* the secret's object went as soon as the agent answered */
+	waiter k = {0};
+	CHECK(aws_s3_get_object(client, moto.bucket, secret_key, on_body, &k, &err) == 0);
+	sbx_loop_run_until(loop, &k.done);
+	CHECK(k.err.status == SBX_E_REMOTE && strstr(k.err.message, "NoSuchKey") != NULL);
 	waiter down = {0};
 	sbx_ec2_down(sb, on_done, &down);
 	sbx_loop_run_until(loop, &down.done);
@@ -353,12 +326,12 @@ static void on_ready_unexpected(void *ud, sbx_ec2_sandbox *sb, const sbx_error *
 static void down_during_launch_removes_it(void)
 {
 	child em;
-	CHECK(start_emulator(&em, NULL) == 0);
+	CHECK(start_emulator(&em, NULL, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	progress p = {0};
 	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-halt", .agent_path = agent,
-			     .agent_port = (unsigned)agent_port, .poll_ms = 50, .on_ready = on_ready_unexpected,
+			     .poll_ms = 50, .on_ready = on_ready_unexpected,
 			     .on_progress = on_progress, .ud = &p};
 	sbx_error err;
 	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
@@ -481,17 +454,54 @@ static void cleanup_objects_by_prefix(void)
 	CHECK(bad.err.status != SBX_OK && strstr(bad.err.message, "NoSuchBucket") != NULL);
 }
 
+/* An AMI with the agent baked in (ami/): nothing shipped but the secret,
+ * which the boot script still fetches; the session proves it. */
+static void baked_ami_gets_its_secret(void)
+{
+	child em;
+	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
+	char baked[1100];
+	snprintf(baked, sizeof baked, "--baked-agent=%s", agent);
+	CHECK(start_emulator(&em, baked, NULL) == 0);
+	sbx_ec2_config cfg = config();
+	waiter w = {0};
+	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-baked", .agent_path = NULL, .poll_ms = 50,
+			     .on_ready = on_ready, .ud = &w};
+	sbx_error err;
+	sbx_ec2_sandbox *sb = sbx_ec2_up(loop, client, &o, &err);
+	CHECK(sb != NULL);
+	sbx_loop_run_until(loop, &w.done);
+	if (w.err.status != SBX_OK)
+		printf("# %s\n", w.err.message);
+	int ran = 0;
+	if (w.err.status == SBX_OK) {
+		const char *argv[] = {"cat", "/proc/self/cgroup", NULL};
+		sbx_exec_opts eo = {.argv = argv};
+		sbx_exec_result r;
+		ran = sbx_exec_sync(sbx_ec2_session(sb), &eo, &r) == 0 && r.exit_code == 0 &&
+		      strstr((char *)r.out, "sbx-commands") != NULL; /* kept from the metadata service */
+		sbx_exec_result_free(&r);
+	}
+	CHECK(w.err.status == SBX_OK);
+	CHECK_EQ_STR(sbx_ec2_s3_key(sb), "");
+	CHECK(ran);
+	waiter down = {0};
+	sbx_ec2_down(sb, on_done, &down);
+	sbx_loop_run_until(loop, &down.done);
+	sbx_ec2_free(sb);
+	stop_child(&em);
+	CHECK(down.err.status == SBX_OK);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	unsetenv("AWS_ENDPOINT_URL");
-	pid_t agent = start_agent();
 	child mc;
 	const char *argv[] = {"python3", "tests/aws/moto_fixture.py", NULL};
 	json_t *o = spawn_child(&mc, argv, "/tmp/sbx-test-moto-e2e.log") == 0 ? json_loads(mc.line, 0, NULL) : NULL;
 	if (!json_is_object(o)) {
 		printf("FAIL moto_fixture: moto did not start (log: /tmp/sbx-test-moto-e2e.log)\n");
-		kill(agent, SIGKILL);
 		return 1;
 	}
 #define GET(field, key) snprintf(moto.field, sizeof moto.field, "%s", json_string_value(json_object_get(o, key)))
@@ -522,11 +532,10 @@ int main(void)
 	RUN(cleanup_by_owner_tag);
 	RUN(down_during_launch_removes_it);
 	RUN(cleanup_objects_by_prefix);
+	RUN(baked_ami_gets_its_secret);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);
 	stop_child(&mc);
-	kill(agent, SIGTERM);
-	waitpid(agent, NULL, 0);
 	return test_summary();
 }

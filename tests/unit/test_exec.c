@@ -787,6 +787,72 @@ static void test_stream_stdin_round_trips(void)
 	sbx_exec_result_free(&rec2.res);
 }
 
+/* manual_credit: output the caller has not consumed holds the agent at one
+ * window (the command blocks on its pipe); consuming lets the rest come. */
+typedef struct credit_rec {
+	uint64_t got, consumed;
+	int done;
+	sbx_exec_result res;
+} credit_rec;
+
+static void credit_output(void *ud, int fd, const uint8_t *p, size_t n)
+{
+	(void)fd;
+	(void)p;
+	((credit_rec *)ud)->got += n;
+}
+
+static void credit_done(void *ud, sbx_exec_result *r)
+{
+	credit_rec *c = ud;
+	c->res = *r;
+	r->out = r->err = NULL;
+	c->done = 1;
+}
+
+static void test_manual_credit(void)
+{
+	NEED_SESSION();
+	static credit_rec rec;
+	rec = (credit_rec){0};
+	const char *a[] = {"head", "-c", "20000000", "/dev/zero", NULL};
+	sbx_exec_opts o = {.argv = a, .on_output = credit_output, .on_done = credit_done, .ud = &rec,
+			   .no_accumulate = 1, .manual_credit = 1, .output_limit = 100000000};
+	sbx_error err;
+	sbx_call *c = sbx_exec(g_s, &o, &err);
+	CHECK(c != NULL);
+	uint64_t end = sbx_now_ms() + 1500;
+	while (sbx_now_ms() < end && !rec.done)
+		sbx_loop_run_once(g_loop, 50);
+	CHECKF(rec.got <= 1024 * 1024, "received %llu bytes without granting any credit",
+	       (unsigned long long)rec.got);
+	CHECK(rec.got > 0);
+	CHECK_EQ_INT(rec.done, 0);
+	end = sbx_now_ms() + 60000;
+	while (!rec.done && sbx_now_ms() < end) {
+		if (rec.got > rec.consumed) {
+			CHECK_EQ_INT(sbx_call_consumed(c, (size_t)(rec.got - rec.consumed)), 0);
+			rec.consumed = rec.got;
+		}
+		sbx_loop_run_once(g_loop, 50);
+	}
+	CHECK_EQ_INT(rec.done, 1);
+	CHECK_EQ_INT(rec.res.error.status, SBX_OK);
+	CHECK(rec.got == 20000000);
+	sbx_exec_result_free(&rec.res);
+
+	/* an exec without manual_credit refuses it */
+	static credit_rec rec2;
+	rec2 = (credit_rec){0};
+	const char *t[] = {"true", NULL};
+	sbx_exec_opts o2 = {.argv = t, .on_done = credit_done, .ud = &rec2};
+	c = sbx_exec(g_s, &o2, &err);
+	CHECK(c != NULL);
+	CHECK_EQ_INT(sbx_call_consumed(c, 1), -1);
+	CHECK(it_run_until(g_loop, &rec2.done, 30) == 0);
+	sbx_exec_result_free(&rec2.res);
+}
+
 /* Large streamed stdin respects back-pressure and arrives intact. */
 static void test_stream_stdin_large(void)
 {
@@ -1091,6 +1157,7 @@ int main(int argc, char **argv)
 	IT_RUN(test_not_executable);
 	IT_RUN(test_streaming_output);
 	IT_RUN(test_stream_stdin_round_trips);
+	IT_RUN(test_manual_credit);
 	IT_RUN(test_stream_stdin_large);
 	IT_RUN(test_signal);
 	IT_RUN(test_cancel);

@@ -86,7 +86,7 @@ static int write_atomic(const char *path, const char *text, mode_t mode,
 		fsops_abort_temp(fd, tmp);
 		return -1;
 	}
-	return fsops_commit_temp(fd, tmp, path, mode, uid, gid);
+	return fsops_commit_temp(fd, tmp, path, mode, uid, gid, 1);
 }
 
 /* Run fn in a child that has become nobody (65534); its exit status. */
@@ -113,26 +113,26 @@ static void test_make_parents_nested(void)
 	struct stat st;
 
 	CHECK_EQ_INT(fsops_make_parents(at("mp/a/b/c/file"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 1), 0);
 	CHECK(stat(at("mp/a/b/c"), &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK_EQ_INT(st.st_uid, getuid());
 	CHECK(access(at("mp/a/b/c/file"), F_OK) < 0);
 
 	/* again: all there already */
 	CHECK_EQ_INT(fsops_make_parents(at("mp/a/b/c/file"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	/* doubled and trailing slashes, "." */
 	CHECK_EQ_INT(fsops_make_parents(at("mp//d/./e///f/"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	CHECK(stat(at("mp/d/e"), &st) == 0 && S_ISDIR(st.st_mode));
 	CHECK(access(at("mp/d/e/f"), F_OK) < 0);
 	/* no parent to make */
-	CHECK_EQ_INT(fsops_make_parents("file", (uid_t)-1, (gid_t)-1), 0);
-	CHECK_EQ_INT(fsops_make_parents("/file", (uid_t)-1, (gid_t)-1), 0);
+	CHECK_EQ_INT(fsops_make_parents("file", (uid_t)-1, (gid_t)-1, 0), 0);
+	CHECK_EQ_INT(fsops_make_parents("/file", (uid_t)-1, (gid_t)-1, 0), 0);
 	/* through a symlink to a directory */
 	CHECK(symlink(at("mp/a"), at("mp/link")) == 0);
 	CHECK_EQ_INT(fsops_make_parents(at("mp/link/x/y"), (uid_t)-1,
-					(gid_t)-1), 0);
+					(gid_t)-1, 0), 0);
 	CHECK(stat(at("mp/a/x"), &st) == 0 && S_ISDIR(st.st_mode));
 }
 
@@ -145,7 +145,7 @@ static void test_make_parents_owner(void)
 		return;
 	}
 	CHECK(mkdir(at("own"), 0755) == 0);
-	CHECK_EQ_INT(fsops_make_parents(at("own/x/y/file"), 1234, 1235), 0);
+	CHECK_EQ_INT(fsops_make_parents(at("own/x/y/file"), 1234, 1235, 0), 0);
 	/* made here: chowned; there before: untouched */
 	CHECK(stat(at("own"), &st) == 0);
 	CHECK_EQ_INT(st.st_uid, 0);
@@ -163,16 +163,16 @@ static void test_make_parents_notdir(void)
 	CHECK(put_file(at("nd/f"), "x") == 0);
 	errno = 0;
 	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g/h"), (uid_t)-1,
-					(gid_t)-1), -1);
+					(gid_t)-1, 0), -1);
 	CHECK_EQ_INT(errno, ENOTDIR);
 	errno = 0;
-	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g"), (uid_t)-1, (gid_t)-1),
+	CHECK_EQ_INT(fsops_make_parents(at("nd/f/g"), (uid_t)-1, (gid_t)-1, 0),
 		     -1);
 	CHECK_EQ_INT(errno, ENOTDIR);
 	/* a dangling symlink is not a directory either */
 	CHECK(symlink(at("nd/nowhere"), at("nd/dangling")) == 0);
 	CHECK_EQ_INT(fsops_make_parents(at("nd/dangling/g"), (uid_t)-1,
-					(gid_t)-1), -1);
+					(gid_t)-1, 0), -1);
 }
 
 static void test_temp_commit_new(void)
@@ -194,7 +194,7 @@ static void test_temp_commit_new(void)
 	/* nothing visible at the target until the commit */
 	CHECK(access(at("w/new.txt"), F_OK) < 0);
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, at("w/new.txt"), (mode_t)-1,
-				       (uid_t)-1, (gid_t)-1), 0);
+				       (uid_t)-1, (gid_t)-1, 1), 0);
 	CHECK_EQ_STR(contents(at("w/new.txt")), "hello");
 	CHECK(stat(at("w/new.txt"), &st) == 0);
 	CHECK_EQ_INT(st.st_mode & 07777, 0644);
@@ -330,7 +330,7 @@ static void test_temp_errors(void)
 	CHECK(mkdir(at("te/late"), 0755) == 0);
 	errno = 0;
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, at("te/late"), (mode_t)-1,
-				       (uid_t)-1, (gid_t)-1), -1);
+				       (uid_t)-1, (gid_t)-1, 0), -1);
 	CHECK_EQ_INT(errno, EISDIR);
 	CHECK(access(tmp, F_OK) < 0);
 	CHECK_EQ_INT(count_temps(at("te")), 0);
@@ -350,7 +350,7 @@ static void test_temp_long_name(void)
 	CHECK(fd >= 0);
 	CHECK_EQ_INT(write(fd, "z", 1), 1);
 	CHECK_EQ_INT(fsops_commit_temp(fd, tmp, path, (mode_t)-1, (uid_t)-1,
-				       (gid_t)-1), 0);
+				       (gid_t)-1, 0), 0);
 	CHECK_EQ_STR(contents(path), "z");
 	CHECK_EQ_INT(count_temps(at("ln")), 0);
 }
@@ -367,7 +367,7 @@ static void test_temp_relative(void)
 	if (fd >= 0) {
 		CHECK(strncmp(tmp, ".plain.sbx-", 11) == 0);
 		fsops_commit_temp(fd, tmp, "plain", (mode_t)-1, (uid_t)-1,
-				  (gid_t)-1);
+				  (gid_t)-1, 1);
 	}
 	CHECK(chdir(cwd) == 0);
 	CHECK(fd >= 0);

@@ -24,6 +24,7 @@
 
 #include "aws/api.h"
 #include "aws/ssm_reopen.h"
+#include "keyfile.h"
 #include "outcome.h"
 
 #define BIG (100u << 20)
@@ -34,6 +35,7 @@ static sbx_loop *g_loop;
 static sbx_http *g_http;
 static aws_client *g_client;
 static char g_dir[128];
+static char g_key[160]; /* the agent's secret (docs/agent-auth.md) */
 static uint8_t *g_pattern;
 static uint64_t g_rng;
 static long g_seed;
@@ -66,11 +68,18 @@ static int free_port(void)
 static int start_agent(void)
 {
 	g_agent_port = free_port();
+	char err[256];
+	sbx_auth_key k;
+	snprintf(g_key, sizeof g_key, "%s/agent.key", g_dir);
+	if (sbx_keyfile_create(g_key, &k, err, sizeof err) < 0) {
+		printf("# %s\n", err);
+		return -1;
+	}
 	char addr[64];
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", g_agent_port);
 	g_agent = fork();
 	if (g_agent == 0) {
-		execl(it_agent(), it_agent(), "--listen", addr, "--insecure-no-auth", "--workdir", g_dir, (char *)NULL);
+		execl(it_agent(), it_agent(), "--listen", addr, "--secret-file", g_key, "--workdir", g_dir, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 400; i++) {
@@ -151,9 +160,10 @@ static void stop_children(void)
 
 static sbx_session *open_session(unsigned reopen_tries)
 {
+	sbx_session_opts so = {.secret_file = g_key};
 	aws_ssm_reopen_opts o = {.c = g_client, .instance_id = "i-0123456789abcdef0",
 				 .agent_port = (unsigned)g_agent_port, .connect_timeout_s = 20,
-				 .reopen_tries = reopen_tries, .backoff_ms = 20};
+				 .reopen_tries = reopen_tries, .backoff_ms = 20, .session = &so};
 	sbx_error err;
 	sbx_session *s = aws_ssm_session_open(g_loop, &o, NULL, &err);
 	if (!s) {

@@ -9,6 +9,7 @@
 #include "aws/api.h"
 #include "aws/ssm.h"
 #include "internal.h"
+#include "keyfile.h"
 #include "test.h"
 #include "transport/ssm.h"
 
@@ -31,6 +32,7 @@ static sbx_loop *loop;
 static sbx_http *http;
 static int agent_port;
 static pid_t agent_pid = -1;
+static char key_path[128]; /* the agent's secret (docs/agent-auth.md) */
 
 typedef struct emulator {
 	pid_t pid;
@@ -56,11 +58,18 @@ static int start_agent(void)
 	if (!agent)
 		agent = "build/sbx-agent";
 	agent_port = free_port();
+	char err[256];
+	sbx_auth_key k;
+	snprintf(key_path, sizeof key_path, "/tmp/sbx-test-ssm-transport.%d.key", (int)getpid());
+	if (sbx_keyfile_create(key_path, &k, err, sizeof err) < 0) {
+		printf("# %s\n", err);
+		return -1;
+	}
 	char addr[64];
 	snprintf(addr, sizeof addr, "127.0.0.1:%d", agent_port);
 	agent_pid = fork();
 	if (agent_pid == 0) {
-		execl(agent, agent, "--listen", addr, "--insecure-no-auth", (char *)NULL); /* as on EC2 today (docs/agent-auth.md) */
+		execl(agent, agent, "--listen", addr, "--secret-file", key_path, (char *)NULL); /* as on EC2 */
 		_exit(127);
 	}
 	/* Wait until it listens. */
@@ -205,7 +214,8 @@ static sbx_session *open_session(const aws_ssm_session *as, double timeout_s, sb
 		sbx_error_set(err, SBX_E_CONN, EIO, "connection", "%s", why);
 		return NULL;
 	}
-	sbx_session *s = sbx_session_transport(loop, t, NULL, err);
+	sbx_session_opts so = {.secret_file = key_path};
+	sbx_session *s = sbx_session_transport(loop, t, &so, err);
 	if (s && sbx_session_wait_ready(s, timeout_s + 5, err) < 0) {
 		sbx_session_close(s);
 		return NULL;

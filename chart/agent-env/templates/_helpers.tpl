@@ -158,12 +158,14 @@ aisi.gov.uk/network-{{ . }}
 {{- end -}}
 {{- end -}}
 
-{{/* The pods' service account: serviceAccountName, else the release's full name when
-the chart creates the account, else "" (the namespace's default account). */}}
+{{/* The pods' service account: serviceAccountName (text as given: --set-string
+serviceAccountName=null stays "null"), else "" (the namespace's default account).
+serviceAccountCreate needs a name, as in the k8s sandbox. */}}
 {{- define "agentEnv.serviceAccountName" -}}
-{{- if .Values.serviceAccountName -}}
-{{- .Values.serviceAccountName -}}
+{{- $name := .Values.serviceAccountName -}}
+{{- if not (kindIs "invalid" $name) -}}
+{{- toString $name -}}
 {{- else if .Values.serviceAccountCreate -}}
-{{- include "agentEnv.fullname" . -}}
+{{- fail "serviceAccountCreate is true but serviceAccountName is not set: name the account to create (serviceAccountName: my-sa)" -}}
 {{- end -}}
 {{- end -}}

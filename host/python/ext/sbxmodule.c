@@ -371,6 +371,28 @@ static PyObject *call_close_stdin(CallObject *co, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
+/* With manual_credit: n more output bytes were consumed; their credit goes
+ * back to the agent. A finished call ignores it. */
+static PyObject *call_consumed(CallObject *co, PyObject *arg)
+{
+	Py_ssize_t n = PyLong_AsSsize_t(arg);
+	if (n == -1 && PyErr_Occurred())
+		return NULL;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "consumed() wants a byte count >= 0");
+		return NULL;
+	}
+	if (!co->c)
+		Py_RETURN_NONE;
+	if (owner_check() < 0)
+		return NULL;
+	if (sbx_call_consumed(co->c, (size_t)n) < 0) {
+		PyErr_SetString(PyExc_ValueError, "the call was not started with manual_credit");
+		return NULL;
+	}
+	Py_RETURN_NONE;
+}
+
 static PyObject *call_stdin_pending(CallObject *co, PyObject *unused)
 {
 	(void)unused;
@@ -442,14 +464,14 @@ static void call_dealloc(CallObject *co)
 static PyObject *session_exec(SessionObject *so, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"argv", "on_done", "input", "cwd", "env", "user", "timeout", "output_limit",
-				"stream_stdin", "on_output", "accumulate", NULL};
+				"stream_stdin", "on_output", "accumulate", "manual_credit", NULL};
 	PyObject *argv_obj, *on_done, *input = Py_None, *cwd = Py_None, *env = Py_None, *user = Py_None,
 			   *on_output = Py_None;
 	double timeout = 0;
 	Py_ssize_t limit = 0;
-	int stream_stdin = 0, accumulate = 1;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOdnpOp", names, &argv_obj, &on_done, &input, &cwd, &env,
-					 &user, &timeout, &limit, &stream_stdin, &on_output, &accumulate))
+	int stream_stdin = 0, accumulate = 1, manual_credit = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOdnpOpp", names, &argv_obj, &on_done, &input, &cwd, &env,
+					 &user, &timeout, &limit, &stream_stdin, &on_output, &accumulate, &manual_credit))
 		return NULL;
 	if (session_check(so) < 0)
 		return NULL;
@@ -458,7 +480,7 @@ static PyObject *session_exec(SessionObject *so, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	sbx_exec_opts o = {.timeout_s = timeout, .output_limit = (size_t)(limit > 0 ? limit : 0),
-			   .stream_stdin = stream_stdin, .no_accumulate = !accumulate};
+			   .stream_stdin = stream_stdin, .no_accumulate = !accumulate, .manual_credit = manual_credit};
 	const char **argv = NULL, **envv = NULL;
 	PyObject *result = NULL;
 	CallObject *co = NULL;
@@ -527,11 +549,11 @@ static PyObject *start_file_call(SessionObject *so, CallObject *co, sbx_file_opt
 
 static PyObject *session_write_file(SessionObject *so, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"path", "data", "on_done", "mode", "user", NULL};
+	static char *names[] = {"path", "data", "on_done", "mode", "user", "durable", NULL};
 	PyObject *path, *data, *on_done, *user = Py_None;
-	int mode = -1;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O|iO", names, &PyBytes_Type, &path, &PyBytes_Type, &data,
-					 &on_done, &mode, &user))
+	int mode = -1, durable = 1;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O!O!O|iOp", names, &PyBytes_Type, &path, &PyBytes_Type, &data,
+					 &on_done, &mode, &user, &durable))
 		return NULL;
 	if (session_check(so) < 0)
 		return NULL;
@@ -546,6 +568,7 @@ static PyObject *session_write_file(SessionObject *so, PyObject *args, PyObject 
 	o.data = PyBytes_AS_STRING(data);
 	o.len = (size_t)PyBytes_GET_SIZE(data);
 	o.mode = mode;
+	o.no_fsync = !durable;
 	o.on_done = file_on_done;
 	o.ud = co;
 	PyObject *r = start_file_call(so, co, &o, 1);
@@ -824,6 +847,22 @@ static PyObject *mod_inflight(PyObject *m, PyObject *unused)
 	return PyLong_FromLong(g_inflight);
 }
 
+static PyObject *mod_default_chart(PyObject *m, PyObject *unused)
+{
+	(void)m;
+	(void)unused;
+	return PyUnicode_DecodeFSDefault(sbx_default_chart_path());
+}
+
+static PyObject *mod_locate_tried(PyObject *m, PyObject *chart)
+{
+	(void)m;
+	int yes = PyObject_IsTrue(chart);
+	if (yes < 0)
+		return NULL;
+	return PyUnicode_DecodeFSDefault(sbx_locate_tried(yes));
+}
+
 static PyObject *mod_default_agent(PyObject *m, PyObject *unused)
 {
 	(void)m;
@@ -873,6 +912,13 @@ static int ec2_settings(PyObject *d, int placeholders, sbx_ec2_config *out)
 			}
 			*fields[i].num = (unsigned)n;
 		}
+	}
+	PyObject *allow = PyDict_GetItemString(d, "allow_metadata");
+	if (allow && allow != Py_None) {
+		int yes = PyObject_IsTrue(allow);
+		if (yes < 0)
+			return -1;
+		s.allow_metadata = yes ? 1 : -1;
 	}
 	sbx_ec2_tag tags[SBX_EC2_MAX_EXTRA_TAGS];
 	PyObject *pairs = PyDict_GetItemString(d, "extra_tags");
@@ -1534,10 +1580,12 @@ static PyTypeObject K8sType = {
 static PyMethodDef session_methods[] = {
 	{"exec", (PyCFunction)(void (*)(void))session_exec, METH_VARARGS | METH_KEYWORDS,
 	 "exec(argv, on_done, input=None, cwd=None, env=None, user=None, timeout=0, output_limit=0,\n"
-	 "     stream_stdin=False, on_output=None, accumulate=True) -> Call\n"
+	 "     stream_stdin=False, on_output=None, accumulate=True, manual_credit=False) -> Call\n"
+	 "manual_credit: output is credited back to the agent only through Call.consumed(n)\n"
 	 "on_done(status, errno, code, message, exit_code, signal, timed_out, truncated, stdout, stderr)"},
 	{"write_file", (PyCFunction)(void (*)(void))session_write_file, METH_VARARGS | METH_KEYWORDS,
-	 "write_file(path: bytes, data: bytes, on_done, mode=-1, user=None) -> Call\n"
+	 "write_file(path: bytes, data: bytes, on_done, mode=-1, user=None, durable=True) -> Call\n"
+	 "durable: done only once the agent fsynced the file and its directory\n"
 	 "on_done(status, errno, code, message, None, size)"},
 	{"read_file", (PyCFunction)(void (*)(void))session_read_file, METH_VARARGS | METH_KEYWORDS,
 	 "read_file(path: bytes, on_done, limit=0) -> Call\non_done(status, errno, code, message, data, size)"},
@@ -1568,6 +1616,8 @@ static PyMethodDef call_methods[] = {
 	{"write_stdin", (PyCFunction)call_write_stdin, METH_O, "Queue bytes for the command's stdin."},
 	{"close_stdin", (PyCFunction)call_close_stdin, METH_NOARGS, "Send EOF once queued stdin is sent."},
 	{"stdin_pending", (PyCFunction)call_stdin_pending, METH_NOARGS, "Bytes of stdin not yet sent."},
+	{"consumed", (PyCFunction)call_consumed, METH_O,
+	 "manual_credit: n output bytes were consumed; grant the agent credit for them."},
 	{"signal", (PyCFunction)call_signal, METH_O, "Send a signal to the command's process group."},
 	{"cancel", (PyCFunction)call_cancel, METH_NOARGS, "Give up: kill the command / drop the transfer."},
 	{NULL, NULL, 0, NULL},
@@ -1644,6 +1694,8 @@ static PyMethodDef module_methods[] = {
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},
 	{"inflight", mod_inflight, METH_NOARGS, "Calls started and not yet done."},
 	{"default_agent", mod_default_agent, METH_NOARGS, "The agent binary libsbx starts by default."},
+	{"default_chart", mod_default_chart, METH_NOARGS, "The agent-env chart libsbx uses by default."},
+	{"locate_tried", mod_locate_tried, METH_O, "Where the last default_agent (False) / default_chart (True) looked."},
 	{"ec2_up", (PyCFunction)(void (*)(void))mod_ec2_up, METH_VARARGS | METH_KEYWORDS,
 	 "ec2_up(settings, task, owner, on_ready, agent=None, agent_port=0, poll_ms=0) -> Ec2; "
 	 "on_ready(None or error tuple)"},

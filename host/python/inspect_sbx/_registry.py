@@ -83,8 +83,8 @@ class _SbxEnvironment(SandboxEnvironment):
                    timeout_retry: bool = True, concurrency: bool = True) -> ExecResult[str]:
         return await self.sbx.exec(cmd, input=input, cwd=cwd, env=env, user=user, timeout=timeout)
 
-    async def write_file(self, file: str, contents: str | bytes) -> None:
-        await self.sbx.write_file(file, contents)
+    async def write_file(self, file: str, contents: str | bytes, *, durable: bool = True) -> None:
+        await self.sbx.write_file(file, contents, durable=durable)
 
     async def read_file(self, file: str, text: bool = True) -> Union[str, bytes]:  # type: ignore[override]
         return await self.sbx.read_file(file, text)

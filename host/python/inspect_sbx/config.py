@@ -182,6 +182,9 @@ class Ec2Config:
     ami_id: str | None = None
     instance_type: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
+    # sbx's own: commands may reach the instance metadata service (and so the instance
+    # role's credentials). None: INSPECT_EC2_SANDBOX_ALLOW_METADATA, else blocked.
+    allow_metadata: bool | None = None
 
     def __post_init__(self) -> None:
         tags = self.extra_tags
@@ -204,6 +207,8 @@ class Ec2Config:
                 tags = dict(_parse_tags(raw)) if raw else {}
                 tags.update(cur or {})
                 values[f.name] = tags
+            elif f.name == "allow_metadata":
+                values[f.name] = cur  # libsbx reads INSPECT_EC2_SANDBOX_ALLOW_METADATA (true/false)
             else:
                 raw = env.get("INSPECT_EC2_SANDBOX_" + f.name.upper())
                 values[f.name] = cur if cur is not None else raw

@@ -178,17 +178,13 @@ class K8sProvider:
 
     @staticmethod
     def _chart(c: cfg.K8sConfig) -> str:
-        """The config's chart, else $SBX_CHART, else the chart of the sbx checkout this runs from."""
-        chart = c.chart or os.environ.get("SBX_CHART")
-        if not chart:
-            d = os.path.dirname(os.path.abspath(__file__))
-            for _ in range(5):  # host/python/inspect_sbx, or BUILD/python/inspect_sbx, in a checkout
-                d = os.path.dirname(d)
-                cand = os.path.join(d, "chart", "agent-env")
-                if os.path.isfile(os.path.join(cand, "Chart.yaml")):
-                    return cand
-            raise ValueError("sbx-k8s: no chart: set `chart` in the sandbox config or SBX_CHART to the "
-                             "agent-env chart directory (chart/agent-env in sbx's sources)")
+        """The config's chart, else the one libsbx finds ($SBX_CHART, the wheel's, an
+        installation's, a checkout's)."""
+        chart = c.chart or _sbx.default_chart()
+        if not c.chart and not os.path.isfile(os.path.join(chart, "Chart.yaml")):
+            raise ValueError("sbx-k8s: no agent-env chart (looked at %s): set `chart` in the sandbox config or "
+                             "SBX_CHART to the chart directory (chart/agent-env in sbx's sources)"
+                             % _sbx.locate_tried(True))
         if not os.path.isfile(os.path.join(chart, "Chart.yaml")):
             raise ValueError(f"sbx-k8s: the chart {chart} has no Chart.yaml (point `chart` or SBX_CHART at the "
                              "agent-env chart directory)")

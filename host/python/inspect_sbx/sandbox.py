@@ -31,7 +31,8 @@ from . import _sbx
 from .contract import DEFAULT, Contract
 from .loop import driver
 
-# A streaming exec keeps nothing in memory, so the agent needs no output limit.
+# A streaming exec keeps nothing in memory, so the agent needs no output limit: the
+# caller's pace bounds what the host holds (manual credit, see SbxProcess).
 STREAM_OUTPUT_LIMIT = 1 << 62
 
 
@@ -170,11 +171,14 @@ class SbxSandbox:
 
     # ------------------------------------------------------------ files
 
-    async def write_file(self, file: str, contents: str | bytes) -> None:
-        """Writes through a temporary file renamed into place; creates parent directories."""
+    async def write_file(self, file: str, contents: str | bytes, *, durable: bool = True) -> None:
+        """Writes through a temporary file renamed into place; creates parent directories.
+        Returns once the agent fsynced the file and its directory (a power loss leaves the
+        old file or the new one); durable=False skips the fsyncs."""
         data = contents.encode("utf-8") if isinstance(contents, str) else bytes(contents)
         await self._before_call()
-        fut, call = self._start(lambda done: self.session.write_file(_fs_path(file), data, done))
+        fut, call = self._start(lambda done: self.session.write_file(_fs_path(file), data, done,
+                                                                     durable=durable))
         status, err_no, code, message, _, _ = await self._wait(fut, call)
         if status != _sbx.OK:
             if err_no == errno_mod.EISDIR or code == "is_directory":
@@ -223,10 +227,26 @@ class SbxSandbox:
         return self._connect(self, user)
 
 
+class _Output:
+    """An output event in SbxProcess's queue, with the raw bytes it carries (the credit
+    its consumption gives back)."""
+
+    __slots__ = ("event", "nbytes")
+
+    def __init__(self, event: Any, nbytes: int) -> None:
+        self.event, self.nbytes = event, nbytes
+
+
 class SbxProcess:
     """A command started by exec_remote(stream=True), with the interface of Inspect's
     ExecRemoteProcess: an async iterator of ExecStdout/ExecStderr events ending with
-    ExecCompleted (none after kill), plus write_stdin, close_stdin and kill."""
+    ExecCompleted (none after kill), plus write_stdin, close_stdin and kill.
+
+    Backpressure: the call runs with manual credit, so the agent gets flow-control credit
+    for output only when the iterator hands the event carrying it to the caller. A caller
+    that stops iterating holds at most one window of output (1 MiB per command, stdout and
+    stderr together) in the queue; the agent stops reading the command's pipes and the
+    command blocks on write, as under a slow terminal."""
 
     def __init__(self, sandbox: SbxSandbox, cmd: list[str], *, input: str | bytes | None, cwd: str | None,
                  env: dict[str, str] | None, user: str | None, stdin_open: bool) -> None:
@@ -264,18 +284,27 @@ class SbxProcess:
 
         def on_output(fd: int, chunk: bytes) -> None:
             text = self._decoders[fd].decode(chunk)
-            if text:
-                self._queue.put_nowait(C.ExecStdout(data=text) if fd == 1 else C.ExecStderr(data=text))
+            if text:  # credited when the caller takes the event (__anext__)
+                ev = C.ExecStdout(data=text) if fd == 1 else C.ExecStderr(data=text)
+                self._queue.put_nowait(_Output(ev, len(chunk)))
+            else:  # a partial UTF-8 sequence (< 4 bytes) held by the decoder
+                self._credit(len(chunk))
 
         def start(done: Callable[..., None]) -> Any:
             return s.session.exec(self._cmd, done, input=data, cwd=a["cwd"], env=envl, user=a["user"],
                                   output_limit=STREAM_OUTPUT_LIMIT, stream_stdin=self._stdin_open,
-                                  on_output=on_output, accumulate=False)
+                                  on_output=on_output, accumulate=False, manual_credit=True)
 
         self._done_fut, self._call = s._start(start)
         self._done_fut.add_done_callback(self._on_done)
         if first:
             self._call.write_stdin(first)
+
+    def _credit(self, n: int) -> None:
+        """n output bytes reached the caller: the agent may send n more."""
+        call = self._call
+        if call is not None and not call.done:
+            call.consumed(n)
 
     def _on_done(self, fut: asyncio.Future) -> None:
         C = self._sandbox.contract
@@ -317,6 +346,9 @@ class SbxProcess:
         if isinstance(ev, BaseException):
             self._finished = True
             raise ev
+        if isinstance(ev, _Output):
+            self._credit(ev.nbytes)
+            return ev.event
         return ev
 
     async def write_stdin(self, data: str | bytes) -> None:

@@ -33,7 +33,7 @@ HOST_LIBS = -lmsgpackc -lz -lyaml -lcurl -lssl -lcrypto -ljansson -lexpat
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)
-HOST_SRC = $(wildcard host/*.c host/transport/*.c host/local/*.c host/k8s/*.c host/aws/*.c)
+HOST_SRC = $(wildcard host/*.c host/transport/*.c host/local/*.c host/k8s/*.c host/aws/*.c host/docker/*.c)
 CLI_SRC = $(wildcard host/cli/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 TOOL_SRC = $(wildcard tests/tools/*.c)
@@ -129,7 +129,7 @@ PY_EXT = $(PY_OUT)/_sbx$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.g
 
 python: $(PY_EXT) $(patsubst host/python/inspect_sbx/%,$(PY_OUT)/%,$(PY_SRC))
 
-$(PY_EXT): host/python/ext/sbxmodule.c host/python/sbx_build.py host/sbx.h host/loop.h host/aws/ec2_sandbox.h host/k8s/sandbox.h host/local/box.h $(BUILD)/libsbx.a
+$(PY_EXT): host/python/ext/sbxmodule.c host/python/sbx_build.py host/sbx.h host/loop.h host/aws/ec2_sandbox.h host/k8s/sandbox.h host/local/box.h host/docker/sandbox.h $(BUILD)/libsbx.a
 	@mkdir -p $(PY_OUT)
 	SBX_LIBSBX=$(BUILD)/libsbx.a SBX_HOST_LIBS="$(HOST_LIBS)" $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
 

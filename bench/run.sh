@@ -12,7 +12,8 @@
 # Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
 # SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
 # DURABLE_MIB (the large file of rows d1/d2, 256), DURABLE_FILES (small files of row d3,
-# 10000), TMPDIR (where the temporary files go; default /tmp).
+# 10000), DOCKER_REPS (30), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
+# default /tmp).
 set -u
 
 BUILD=${BUILD:-build}
@@ -71,6 +72,12 @@ run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
 run box "${BOX_SCALE:-1000}"
 run k8s
 run ec2
+# the docker backend: an engine (started if none runs and we may) and the offline image
+if tests/docker/start-engine.sh 2>"$work/docker-engine.err" && tests/docker/image.sh 2>>"$work/docker-engine.err"; then
+	SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run docker "${DOCKER_REPS:-30}" "${DOCKER_COPY_MB:-256}"
+else
+	printf 'ROW\tdk1\tdocker backend: no engine (%s)\t-\t-\t-\t-\tinfo\n' "$(tail -n 1 "$work/docker-engine.err" | tr '\t' ' ')" >>"$work/rows"
+fi
 
 echo
 echo "sbx benchmarks — $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ), total $(($(date +%s) - start)) s"
@@ -111,7 +118,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files durable concurrency python scale box k8s ec2; do
+for f in mem exec files durable concurrency python scale box k8s ec2 docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

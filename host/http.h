@@ -48,6 +48,7 @@ typedef struct sbx_http_request {
 	const void *body;              /* sent as is (copied at start) */
 	size_t body_len;
 	sbx_http_tls tls;
+	const char *unix_socket;        /* connect to this unix socket instead of the URL's host */
 	double timeout_s;              /* the whole request; 0 = none */
 	double connect_timeout_s;      /* 0 = 30 s */
 	size_t max_body;               /* 0 = SBX_HTTP_DEFAULT_MAX_BODY */

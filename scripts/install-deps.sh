@@ -7,7 +7,8 @@
 #                                    cross toolchain and qemu-user (agent smoke
 #                                    test), node/npm (helm for the chart tests),
 #                                    clang + libFuzzer (make fuzz), valgrind,
-#                                    packer (ami/ template check)
+#                                    packer (ami/ template check), docker.io
+#                                    (the docker backend's tests)
 set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -29,6 +30,12 @@ apt_install runc
 apt_install qemu-user-static gcc-aarch64-linux-gnu libc6-dev-arm64-cross unzip openssl valgrind
 # The containment suite: gVisor (runsc), and busybox for a tiny --rootfs image.
 apt_install runsc busybox-static file procps || apt_install busybox-static file procps
+# The docker backend's tests: a real dockerd (tests/docker/start-engine.sh starts
+# it without a bridge or iptables rules) and the docker CLI to import the offline
+# test image (tests/docker/image.sh, from busybox-static).
+apt_install docker.io curl
+# make bench compares `sbx up` with docker-compose (v1) on the same file.
+apt_install docker-compose || echo "install-deps: no docker-compose package; its bench row will say so" >&2
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.
 apt_install util-linux
 # libFuzzer: clang 14 and its runtime (Debian bookworm / Ubuntu jammy names)

@@ -11,14 +11,14 @@
 
 #define CLI_MAX_SERVICES 32
 
-/* One local sandbox: a set of agents (one per service) listening on unix
- * sockets in STATE/NAME/, each with its own working directory. */
+/* One sandbox: a set of agents (one per service) and its state in
+ * STATE/NAME/; its backend (backend.h) says what the files there mean. */
 typedef struct cli_sandbox {
 	char name[64];
 	char dir[4096];                    /* STATE/NAME */
 	int nservices;
 	char services[CLI_MAX_SERVICES][64]; /* the default service first */
-	char backend[16];                  /* "local" or "ec2" (STATE/NAME/backend) */
+	char backend[16];                  /* its backend.h name (STATE/NAME/backend; "local" when absent) */
 } cli_sandbox;
 
 /* state.c */
@@ -26,22 +26,27 @@ const char *cli_state_dir(void);
 int cli_sandbox_load(const char *name, cli_sandbox *sb);       /* 0, or -1 (no such sandbox) */
 int cli_sandbox_names(char names[][64], int max);              /* sorted */
 void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);
-pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
-/* A contained service's box (STATE/NAME/SVC.box): 0, or -1 for --host. */
-struct sbx_box;
-int cli_service_box(const cli_sandbox *sb, const char *svc, struct sbx_box *b);
 void cli_print_no_sandbox(const char *name);
 /* The last non-empty line of a service's log ("" when none). */
 void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len);
-/* A new session to a local service's agent (not yet ready). */
-sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err);
-/* Resolves "NAME[/SERVICE]" and connects; prints a helpful error and
- * returns NULL on failure. */
-sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
 int cli_valid_name(const char *name);
 void cli_remove_tree(const char *path);
 /* Write a whole file (through PATH.tmp + rename). 0, or -1 with err. */
 int cli_write_file(const char *path, const char *data, size_t len, char *err, size_t err_len);
+
+/* backends.c: resolves "NAME[/SERVICE]" and connects through the
+ * sandbox's backend; prints a helpful error and returns NULL on failure. */
+sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
+
+/* local_backend.c: the local backend's services. */
+pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
+/* A contained service's box (STATE/NAME/SVC.box): 0, or -1 for --host. */
+struct sbx_box;
+int cli_service_box(const cli_sandbox *sb, const char *svc, struct sbx_box *b);
+/* A new session to a local service's agent (not yet ready). */
+sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err);
+/* cmd_up.c: `sbx up` of the local and k8s backends (backend.h). */
+int cli_local_up(int argc, char **argv, const char *generated_name);
 
 /* secret.c: each local agent's secret, STATE/NAME/SVC.key (mode 0600). */
 /* Makes a fresh one; path receives the file for the agent's --secret-file. 0, or -1 (said why). */

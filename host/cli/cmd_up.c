@@ -1,4 +1,5 @@
-/* cmd_up.c — `sbx up`: start a local sandbox (one agent per service). */
+/* cmd_up.c — `sbx up`: picks the backend (backend.h) and starts a local
+ * sandbox (one agent per service); the k8s backend shares its arguments. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,7 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "cli.h"
+#include "backend.h"
 #include "local/box.h"
 #include "k8s/compose.h"
 #include "services.h"
@@ -26,6 +27,8 @@ static void usage(FILE *f)
 		"       sbx up [NAME] --backend ec2 [SETTINGS]   (see: sbx up --backend ec2 --help)\n"
 		"       sbx up [NAME] --backend k8s [-f values.yaml|compose.yaml] [--context C] [--namespace N]\n"
 		"                                   [--transport websocket|kubectl]\n"
+		"       sbx up [NAME] --backend docker [-f compose.yaml|values.yaml] [--image IMAGE]\n"
+		"                                   (see: sbx up --backend docker --help)\n"
 		"\n"
 		"Starts a local sandbox: one sbx-agent per service in the file (or a single\n"
 		"service 'default'), each in its own container, kept running until\n"
@@ -280,7 +283,7 @@ static int start_local_service(cli_sandbox *sb, const char *svc, const sbx_box_o
 	if (spec.image[0] && !cmdline->rootfs) {
 		cli_say(stderr,
 			"sbx up: service %s runs image %s, which the local backend cannot pull: unpack the image into a "
-			"directory and pass --rootfs DIR, or run it with --backend k8s (or --backend docker once available)\n",
+			"directory and pass --rootfs DIR, or run it with --backend docker or --backend k8s\n",
 			svc, spec.image);
 		sbx_box_service_free(&spec);
 		return -1;
@@ -325,25 +328,13 @@ static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pi
 	return 0;
 }
 
-int cmd_up(int argc, char **argv)
+/* `sbx up` for the local and the k8s backend (backend.h: their up). */
+int cli_local_up(int argc, char **argv, const char *generated_name)
 {
 	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL, *transport = NULL;
 	int isolate = 0, json = 0, host = 0;
 	sbx_box_opts bo = {0};
 	const char *memory = NULL, *pids = NULL, *cpus = NULL;
-	for (int i = 1; i + 1 < argc; i++) {
-		if (strcmp(argv[i], "--backend") != 0)
-			continue;
-		if (!strcmp(argv[i + 1], "ec2")) {
-			char generated[9];
-			random_name(generated);
-			return cli_ec2_up(argc, argv, generated);
-		}
-		if (strcmp(argv[i + 1], "local") != 0 && strcmp(argv[i + 1], "k8s") != 0) {
-			cli_say(stderr, "sbx up: unknown backend '%s' (local, k8s or ec2)\n", argv[i + 1]);
-			return EXIT_USAGE;
-		}
-	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-f") == 0 && i + 1 < argc)
 			file = argv[++i];
@@ -405,11 +396,8 @@ int cmd_up(int argc, char **argv)
 	if (isolate && !host)
 		cli_say(stderr, "sbx up: note: --isolate is implied (every local sandbox is a container); it only "
 				"changes --host\n");
-	char generated[9];
-	if (!name) {
-		random_name(generated);
-		name = generated;
-	}
+	if (!name)
+		name = generated_name;
 	if (!cli_valid_name(name)) {
 		cli_say(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
 		return EXIT_USAGE;
@@ -497,4 +485,20 @@ int cmd_up(int argc, char **argv)
 		printf("%s\n", name);
 	}
 	return 0;
+}
+
+int cmd_up(int argc, char **argv)
+{
+	const char *backend = "local";
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--backend") == 0)
+			backend = argv[i + 1];
+	const cli_backend *b = cli_backend_find(backend);
+	if (!b) {
+		cli_say(stderr, "sbx up: unknown backend '%s' (%s)\n", backend, cli_backend_names());
+		return EXIT_USAGE;
+	}
+	char generated[9];
+	random_name(generated);
+	return b->up(argc, argv, generated);
 }

@@ -1,12 +1,13 @@
 /* k8s_backend.c — sandboxes on Kubernetes for the CLI: `sbx up --backend
  * k8s` through host/k8s/sandbox.h, their record in STATE/NAME/k8s, and
- * sessions to their pods for exec, cp and ls. */
+ * sessions to their pods for exec, cp and ls: cli_k8s_backend (backend.h;
+ * its `sbx up` arguments are parsed with the local ones, cmd_up.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "backend.h"
 #include "k8s/sandbox.h"
 
 static void record_path(const cli_sandbox *sb, char *out, size_t len)
@@ -23,6 +24,9 @@ static int save(const cli_sandbox *sb, const sbx_k8s_sandbox *k, char *err, size
 		n += (size_t)snprintf(text + n, sizeof text - n, "pod %s %s %s\n", k->services[i], k->pods[i],
 				      k->agents[i]);
 	char path[4200];
+	snprintf(path, sizeof path, "%s/backend", sb->dir);
+	if (cli_write_file(path, "k8s\n", 4, err, err_len) < 0)
+		return -1;
 	record_path(sb, path, sizeof path);
 	return cli_write_file(path, text, strlen(text), err, err_len);
 }
@@ -135,3 +139,27 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 	sbx_k8s_config_free(&cfg);
 	return s;
 }
+
+static void k8s_ls(const cli_sandbox *sb, int json)
+{
+	sbx_k8s_sandbox k;
+	int loaded = cli_k8s_load(sb, &k) == 0;
+	if (json)
+		printf(", \"services\": [");
+	for (int i = 0; i < sb->nservices; i++) {
+		char where[600] = "";
+		if (loaded && i < k.nservices) /* the pod stands for the agent and its workdir */
+			snprintf(where, sizeof where, "pod %s/%s", k.ns, k.pods[i]);
+		cli_ls_service(sb, i, json, 0, 1, "k8s", where);
+	}
+	if (json)
+		printf("]");
+}
+
+const cli_backend cli_k8s_backend = {
+	.name = "k8s",
+	.up = cli_local_up,
+	.connect = cli_k8s_connect,
+	.down = cli_k8s_down,
+	.ls = k8s_ls,
+};

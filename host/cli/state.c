@@ -11,19 +11,19 @@
  * bundle: local/box.h).
  * No box can see any of it: a box sees only SVC.box/rootfs, as its /.
  * An uncontained (--host) service has SVC.pid and SVC.root/ (its working
- * directory) instead of SVC.box/. A `backend` file saying "ec2" marks an
- * EC2 sandbox instead (see cmd_ec2.c). */
+ * directory) instead of SVC.box/. A `backend` file names the sandbox's
+ * backend (backend.h: "k8s", "ec2", "docker"; "local" when absent); what
+ * each service's files mean is its backend's business: this file knows
+ * no backend. */
 #include <dirent.h>
 #include <ftw.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "local/box.h"
 
 const char *cli_state_dir(void)
 {
@@ -120,46 +120,6 @@ void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, 
 	snprintf(out, len, "%s/%s.%s", sb->dir, svc, what);
 }
 
-int cli_service_box(const cli_sandbox *sb, const char *svc, sbx_box *b)
-{
-	char bundle[4200];
-	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
-	return sbx_box_load(b, bundle);
-}
-
-pid_t cli_service_pid(const cli_sandbox *sb, const char *svc)
-{
-	char path[4200];
-	int pid = 0;
-	sbx_box box;
-	if (cli_service_box(sb, svc, &box) == 0) {
-		pid = sbx_box_pid(&box); /* written by the runtime, out of the box's reach */
-	} else {
-		cli_service_path(sb, svc, "pid", path, sizeof path);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			return 0;
-		if (fscanf(f, "%d", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-		return 0;
-	/* A dead agent nobody reaped yet is a zombie: not running. */
-	char stat_path[64], buf[256];
-	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
-	FILE *f = fopen(stat_path, "r");
-	if (f) {
-		size_t n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = 0;
-		char *rp = strrchr(buf, ')');
-		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-			return 0;
-	}
-	return pid;
-}
-
 void cli_print_no_sandbox(const char *name)
 {
 	char names[256][64];
@@ -191,69 +151,6 @@ void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t
 			snprintf(out, len, "%s", line);
 	}
 	fclose(f);
-}
-
-sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err)
-{
-	sbx_box box;
-	const char *argv[16];
-	if (cli_service_box(sb, svc, &box) == 0 && sbx_box_attach_argv(&box, argv, 16) == 0)
-		return sbx_session_command(loop, argv, NULL, err);
-	char sock[4200], key[4200];
-	sbx_session_opts so = {0};
-	cli_service_path(sb, svc, "sock", sock, sizeof sock);
-	cli_service_session_opts(sb, svc, &so, key, sizeof key);
-	return sbx_session_connect(loop, sock, &so, err);
-}
-
-sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
-{
-	char name[128];
-	snprintf(name, sizeof name, "%s", target);
-	char *slash = strchr(name, '/');
-	const char *svc = NULL;
-	if (slash) {
-		*slash = 0;
-		svc = slash + 1;
-	}
-	if (cli_sandbox_load(name, sb) < 0) {
-		cli_print_no_sandbox(name);
-		return NULL;
-	}
-	int found = -1;
-	for (int i = 0; i < sb->nservices; i++)
-		if (!svc || strcmp(sb->services[i], svc) == 0)
-			found = found < 0 ? i : found;
-	if (found < 0) {
-		cli_say(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", name, svc);
-		for (int i = 0; i < sb->nservices; i++)
-			cli_say(stderr, "%s %s", i ? "," : "", sb->services[i]);
-		cli_say(stderr, "\n");
-		return NULL;
-	}
-	svc = sb->services[found];
-	*svc_out = svc;
-	if (!strcmp(sb->backend, "ec2"))
-		return cli_ec2_connect(loop, sb);
-	char k8s[4200];
-	snprintf(k8s, sizeof k8s, "%s/k8s", sb->dir);
-	if (access(k8s, F_OK) == 0)
-		return cli_k8s_connect(loop, sb, svc);
-	sbx_error err;
-	sbx_session *s = cli_local_session(loop, sb, svc, &err);
-	if (s && sbx_session_wait_ready(s, 10, &err) == 0)
-		return s;
-	if (s)
-		sbx_session_close(s);
-	char last[512];
-	cli_last_log_line(sb, svc, last, sizeof last);
-	if (!cli_service_pid(sb, svc))
-		cli_say(stderr, "sbx: the agent of %s/%s is not running%s%s%s\n"
-				"     recreate the sandbox: sbx down %s && sbx up %s\n",
-			name, svc, last[0] ? " (its last words: \"" : "", last, last[0] ? "\")" : "", name, name);
-	else
-		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", name, svc, err.message);
-	return NULL;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

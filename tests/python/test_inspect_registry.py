@@ -39,7 +39,8 @@ class RegistrationTests(unittest.TestCase):
     def test_types_registered_by_name(self):
         for name, cls in [("sbx-local", registry.SbxLocalSandboxEnvironment),
                           ("sbx-k8s", registry.SbxK8sSandboxEnvironment),
-                          ("sbx-ec2", registry.SbxEc2SandboxEnvironment)]:
+                          ("sbx-ec2", registry.SbxEc2SandboxEnvironment),
+                          ("sbx-docker", registry.SbxDockerSandboxEnvironment)]:
             self.assertIs(iu.registry_find_sandboxenv(name), cls)
             self.assertTrue(issubclass(cls, iu.SandboxEnvironment))
             self.assertFalse(inspect.isabstract(cls), f"{name} leaves abstract methods")

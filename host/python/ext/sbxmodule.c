@@ -20,9 +20,11 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aws/ec2_sandbox.h"
+#include "docker/sandbox.h"
 #include "k8s/compose.h"
 #include "k8s/sandbox.h"
 #include "local/box.h"
@@ -705,6 +707,66 @@ static PyObject *mod_box_destroy(PyObject *m, PyObject *arg)
 		Py_RETURN_FALSE;
 	Py_BEGIN_ALLOW_THREADS sbx_box_destroy(&b);
 	Py_END_ALLOW_THREADS Py_RETURN_TRUE;
+}
+
+/* docker_up(name, dir, services, values, image, agent) -> [container ids]:
+ * a docker sandbox (host/docker/sandbox.h), blocking without the GIL (it
+ * uses a loop of its own, so call it from a worker thread). */
+static PyObject *mod_docker_up(PyObject *m, PyObject *args)
+{
+	(void)m;
+	const char *name, *dir, *values, *image, *agent;
+	PyObject *list;
+	if (!PyArg_ParseTuple(args, "ssO!zzz", &name, &dir, &PyList_Type, &list, &values, &image, &agent))
+		return NULL;
+	Py_ssize_t n = PyList_Size(list);
+	if (n < 1 || n > 64) {
+		PyErr_SetString(PyExc_ValueError, "docker_up: give 1 to 64 services");
+		return NULL;
+	}
+	const char *services[65] = {0};
+	for (Py_ssize_t i = 0; i < n; i++)
+		if (!(services[i] = c_str(PyList_GetItem(list, i), "service")))
+			return NULL;
+	char (*ids)[128] = calloc((size_t)n, sizeof *ids);
+	char err[8192] = "";
+	int rc = -1;
+	if (!ids)
+		return PyErr_NoMemory();
+	Py_BEGIN_ALLOW_THREADS sbx_docker d;
+	sbx_docker_up_opts o = {.name = name, .dir = dir, .services = services, .values = values, .image = image,
+				.agent = agent};
+	if (sbx_docker_open(&d, err, sizeof err) == 0)
+		rc = sbx_docker_up(&d, &o, ids, err, sizeof err);
+	sbx_docker_close(&d);
+	Py_END_ALLOW_THREADS PyObject *out = rc == 0 ? PyList_New(n) : NULL;
+	for (Py_ssize_t i = 0; out && i < n; i++)
+		PyList_SET_ITEM(out, i, PyUnicode_FromString(ids[i]));
+	free(ids);
+	if (rc < 0)
+		PyErr_SetString(PyExc_RuntimeError, err);
+	return out;
+}
+
+/* docker_down(name): removes the sandbox's containers (by label). */
+static PyObject *mod_docker_down(PyObject *m, PyObject *arg)
+{
+	(void)m;
+	const char *name = c_str(arg, "name");
+	if (!name)
+		return NULL;
+	char err[4096] = "";
+	int rc = -1;
+	Py_BEGIN_ALLOW_THREADS sbx_docker d;
+	if (sbx_docker_open(&d, err, sizeof err) == 0)
+		rc = sbx_docker_down(&d, name, err, sizeof err);
+	sbx_docker_close(&d);
+	Py_END_ALLOW_THREADS if (rc < 0)
+	{
+		PyErr_SetString(PyExc_RuntimeError, err);
+		return NULL;
+	}
+	Py_RETURN_NONE;
 }
 
 static PyObject *mod_session_command(PyObject *m, PyObject *arg)
@@ -1627,6 +1689,10 @@ static PyMethodDef module_methods[] = {
 	 "user=None, env=None, hostname=None) -> Session: an agent in a new container (bundle: a new directory)"},
 	{"box_service", mod_box_service, METH_VARARGS,
 	 "box_service(path, service, is_default) -> dict: image, workdir, user, env, memory, cpus of a service"},
+	{"docker_up", mod_docker_up, METH_VARARGS,
+	 "docker_up(name, dir, services, values, image, agent) -> [container ids]: a docker sandbox's containers "
+	 "and agents (blocking: call it from a worker thread)"},
+	{"docker_down", mod_docker_down, METH_O, "docker_down(name): remove a docker sandbox's containers"},
 	{"box_destroy", mod_box_destroy, METH_O,
 	 "box_destroy(bundle) -> bool: kill and remove the container of a bundle directory"},
 	{"session_local", (PyCFunction)(void (*)(void))mod_session_local, METH_VARARGS | METH_KEYWORDS,

@@ -1,4 +1,4 @@
-"""_registry.py — registers sbx-local, sbx-k8s and sbx-ec2 with Inspect.
+"""_registry.py — registers sbx-local, sbx-k8s, sbx-ec2 and sbx-docker with Inspect.
 
 Loaded by Inspect through the `inspect_ai` entry point. Each type is a thin
 SandboxEnvironment subclass: its class methods forward to a Provider and its instance
@@ -26,6 +26,7 @@ from inspect_ai.util import (
 )
 
 from .contract import Contract
+from .docker import DockerProvider
 from .provider import Ec2Provider, K8sProvider, LocalProvider, Provider
 from .sandbox import SbxSandbox
 
@@ -116,3 +117,10 @@ class SbxEc2SandboxEnvironment(_SbxEnvironment):
     """EC2 instances reached over SSM (one per sample)."""
 
     provider = Ec2Provider(CONTRACT)
+
+
+@sandboxenv(name="sbx-docker")
+class SbxDockerSandboxEnvironment(_SbxEnvironment):
+    """The local Docker engine: one container per compose service, reached by sbx agents."""
+
+    provider = DockerProvider(CONTRACT)

@@ -1,0 +1,68 @@
+/* backends.c — the table of CLI backends (backend.h), and cli_connect:
+ * "NAME[/SERVICE]" to a session through the sandbox's backend. */
+#include <string.h>
+
+#include "backend.h"
+
+static const cli_backend *const backends[] = {
+	&cli_local_backend,
+	&cli_k8s_backend,
+	&cli_ec2_backend,
+	&cli_docker_backend,
+};
+
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+const cli_backend *cli_backend_find(const char *name)
+{
+	for (size_t i = 0; i < NBACKENDS; i++)
+		if (!strcmp(backends[i]->name, name))
+			return backends[i];
+	return NULL;
+}
+
+const cli_backend *cli_backend_of(const cli_sandbox *sb)
+{
+	const cli_backend *b = cli_backend_find(sb->backend);
+	return b ? b : &cli_local_backend;
+}
+
+const char *cli_backend_names(void)
+{
+	return "local, k8s, ec2 or docker";
+}
+
+/* The index of svc in sb (the default, first, when svc is NULL), or -1
+ * after listing the services there are. */
+static int find_service(const cli_sandbox *sb, const char *svc)
+{
+	for (int i = 0; i < sb->nservices; i++)
+		if (!svc || strcmp(sb->services[i], svc) == 0)
+			return i;
+	cli_say(stderr, "sbx: sandbox '%s' has no service '%s'; its services:", sb->name, svc);
+	for (int i = 0; i < sb->nservices; i++)
+		cli_say(stderr, "%s %s", i ? "," : "", sb->services[i]);
+	cli_say(stderr, "\n");
+	return -1;
+}
+
+sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
+{
+	char name[128];
+	snprintf(name, sizeof name, "%s", target);
+	char *slash = strchr(name, '/');
+	const char *svc = NULL;
+	if (slash) {
+		*slash = 0;
+		svc = slash + 1;
+	}
+	if (cli_sandbox_load(name, sb) < 0) {
+		cli_print_no_sandbox(name);
+		return NULL;
+	}
+	int found = find_service(sb, svc);
+	if (found < 0)
+		return NULL;
+	*svc_out = sb->services[found];
+	return cli_backend_of(sb)->connect(loop, sb, sb->services[found]);
+}

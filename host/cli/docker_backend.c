@@ -1,0 +1,336 @@
+/* docker_backend.c — the docker backend of the CLI (backend.h): `sbx up
+ * --backend docker` makes one container per service through the Docker
+ * Engine API (host/docker/sandbox.h), each with an agent listening on
+ * STATE/NAME/SVC.run/agent.sock (the host directory mounted at /.sbx/run,
+ * mode 0700) and proving connections against STATE/NAME/SVC.key.
+ * STATE/NAME/docker records "container SVC ID" per service. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "docker/sandbox.h"
+#include "k8s/compose.h"
+#include "services.h"
+
+#define INSPECT_DEFAULT_IMAGE "aisiuk/inspect-tool-support"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sbx up [NAME] --backend docker [-f compose.yaml|values.yaml] [--image IMAGE] [--json]\n"
+		"\n"
+		"Starts a sandbox on the Docker engine at $DOCKER_HOST (unix:// only; default\n"
+		"/var/run/docker.sock): one container per service of the file, made from its\n"
+		"image (which must be in the engine already: sbx does not pull yet) with its\n"
+		"command, entrypoint, environment, working_dir, user and limits; no network.\n"
+		"The static agent is mounted read-only at /.sbx/sbx-agent; sbx reaches it over\n"
+		"a unix socket in a host directory mounted at /.sbx/run (docs/docker.md).\n"
+		"\n"
+		"  -f FILE        the services (a compose file is translated as for --backend k8s;\n"
+		"                 its default service is then named 'default')\n"
+		"  --image IMAGE  without -f: one service 'default' running IMAGE (default\n"
+		"                 " INSPECT_DEFAULT_IMAGE ", as Inspect's docker sandbox)\n"
+		"  --json         print {\"name\": ..., \"services\": [...]} instead of the name\n");
+}
+
+typedef struct up_args {
+	const char *name, *file, *image;
+	int json;
+} up_args;
+
+/* 0, 1 for --help, or -1 after saying what is wrong. */
+static int parse_up(int argc, char **argv, up_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f") && i + 1 < argc)
+			a->file = argv[++i];
+		else if (!strcmp(argv[i], "--image") && i + 1 < argc)
+			a->image = argv[++i];
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+			i++;
+		else if (!strcmp(argv[i], "--json"))
+			a->json = 1;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return 1;
+		else if (argv[i][0] != '-' && !a->name)
+			a->name = argv[i];
+		else {
+			cli_say(stderr, "sbx up: unexpected argument '%s' for --backend docker\n", argv[i]);
+			return -1;
+		}
+	}
+	if (a->file && a->image) {
+		cli_say(stderr, "sbx up: --image is for a sandbox without -f (a file names each service's image)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* STATE/NAME with its services (and values.yaml when the file is a
+ * compose file); the values path in values ("" without a file). */
+static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vlen)
+{
+	char err[2048];
+	values[0] = 0;
+	if (mkdir(sb->dir, 0700) < 0) {
+		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
+		return -1;
+	}
+	if (a->file && sbx_compose_is_compose_file(a->file)) {
+		char *text = cli_compose_values(a->file, err, sizeof err);
+		snprintf(values, vlen, "%s/values.yaml", sb->dir);
+		if (!text || cli_write_file(values, text, strlen(text), err, sizeof err) < 0) {
+			free(text);
+			cli_say(stderr, "sbx up: %s\n", err);
+			return -1;
+		}
+		free(text);
+	} else if (a->file) {
+		snprintf(values, vlen, "%s", a->file);
+	}
+	if (values[0]) {
+		sb->nservices = services_from_file(values, sb->services, CLI_MAX_SERVICES, err, sizeof err);
+		if (sb->nservices < 0) {
+			cli_say(stderr, "sbx up: %s\n", err);
+			return -1;
+		}
+	} else {
+		sb->nservices = 1;
+		strcpy(sb->services[0], "default");
+	}
+	char path[4200];
+	snprintf(path, sizeof path, "%s/backend", sb->dir);
+	if (cli_write_file(path, "docker\n", 7, err, sizeof err) < 0) {
+		cli_say(stderr, "sbx up: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* The record's container id of svc ("" when none). */
+static void record_get(const cli_sandbox *sb, const char *svc, char *id, size_t len)
+{
+	char path[4200], line[512], s[64], cid[128];
+	snprintf(path, sizeof path, "%s/docker", sb->dir);
+	id[0] = 0;
+	FILE *f = fopen(path, "r");
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "container %63s %127s", s, cid) == 2 && !strcmp(s, svc))
+			snprintf(id, len, "%s", cid);
+	if (f)
+		fclose(f);
+}
+
+/* STATE/NAME/docker: "container SVC ID" per service. */
+static int record_write(const cli_sandbox *sb, char ids[][128])
+{
+	char path[4200], text[CLI_MAX_SERVICES * 256] = "", err[512];
+	snprintf(path, sizeof path, "%s/docker", sb->dir);
+	for (int i = 0; i < sb->nservices; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "container %s %s\n", sb->services[i], ids[i]);
+	if (cli_write_file(path, text, strlen(text), err, sizeof err) == 0)
+		return 0;
+	cli_say(stderr, "sbx up: %s\n", err);
+	return -1;
+}
+
+/* The sandbox's containers through host/docker/sandbox.h (it writes each
+ * service's SVC.key and SVC.run/ in STATE/NAME, where the CLI's secret.c
+ * and docker_connect look for them). */
+static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *values, const char *image)
+{
+	const char *services[CLI_MAX_SERVICES + 1] = {0};
+	for (int i = 0; i < sb->nservices; i++)
+		services[i] = sb->services[i];
+	char ids[CLI_MAX_SERVICES][128], err[9000];
+	sbx_docker_up_opts o = {.name = sb->name, .dir = sb->dir, .services = services,
+				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE};
+	if (sbx_docker_up(d, &o, ids, err, sizeof err) < 0) {
+		cli_say(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
+		return -1;
+	}
+	return record_write(sb, ids);
+}
+
+static int open_engine(sbx_docker *d, const char *cmd)
+{
+	char err[2048];
+	if (sbx_docker_open(d, err, sizeof err) == 0)
+		return 0;
+	cli_say(stderr, "sbx%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", err);
+	sbx_docker_close(d);
+	return -1;
+}
+
+static int remove_containers(sbx_docker *d, const cli_sandbox *sb)
+{
+	char err[1024];
+	int rc = 0;
+	for (int k = 0; k < sb->nservices; k++) {
+		char id[128];
+		record_get(sb, sb->services[k], id, sizeof id);
+		if (id[0] && sbx_docker_container_remove(d, id, err, sizeof err) < 0) {
+			cli_say(stderr, "sbx down: %s\n", err);
+			rc = -1;
+		}
+	}
+	if (sbx_docker_down(d, sb->name, err, sizeof err) < 0) { /* also any a crash left unrecorded */
+		cli_say(stderr, "sbx down: %s\n", err);
+		rc = -1;
+	}
+	return rc;
+}
+
+static void print_up(const cli_sandbox *sb, int json)
+{
+	if (!json) {
+		printf("%s\n", sb->name);
+		return;
+	}
+	printf("{\"name\": ");
+	json_str(stdout, sb->name, strlen(sb->name));
+	printf(", \"services\": [");
+	for (int i = 0; i < sb->nservices; i++) {
+		printf(i ? ", " : "");
+		json_str(stdout, sb->services[i], strlen(sb->services[i]));
+	}
+	printf("]}\n");
+}
+
+static int docker_up(int argc, char **argv, const char *generated_name)
+{
+	up_args a = {0};
+	int p = parse_up(argc, argv, &a);
+	if (p != 0) {
+		usage(p > 0 ? stdout : stderr);
+		return p > 0 ? 0 : EXIT_USAGE;
+	}
+	const char *name = a.name ? a.name : generated_name;
+	cli_sandbox sb;
+	if (!cli_valid_name(name)) {
+		cli_say(stderr, "sbx up: bad name '%s': use lowercase letters, digits, '-' and '_' (at most 40)\n", name);
+		return EXIT_USAGE;
+	}
+	if (cli_sandbox_load(name, &sb) == 0) {
+		cli_say(stderr, "sbx up: sandbox '%s' already exists (remove it with: sbx down %s)\n", name, name);
+		return 1;
+	}
+	memset(&sb, 0, sizeof sb);
+	snprintf(sb.name, sizeof sb.name, "%s", name);
+	snprintf(sb.dir, sizeof sb.dir, "%s/%s", cli_state_dir(), name);
+	snprintf(sb.backend, sizeof sb.backend, "docker");
+	sbx_docker d;
+	if (open_engine(&d, "up") < 0)
+		return 1;
+	if (geteuid() != 0) { /* the agent runs as root in the container and makes its socket root's */
+		cli_say(stderr, "sbx up: the docker backend needs root for now (each agent's socket belongs to root "
+				"in the container and on the host); run sbx as root\n");
+		sbx_docker_close(&d);
+		return 1;
+	}
+	char values[4200];
+	int rc = make_state(&sb, &a, values, sizeof values);
+	if (rc == 0)
+		rc = start_services(&d, &sb, values, a.image);
+	char path[4200], err[512];
+	snprintf(path, sizeof path, "%s/services", sb.dir);
+	char text[CLI_MAX_SERVICES * 65] = "";
+	for (int i = 0; i < sb.nservices; i++)
+		snprintf(text + strlen(text), sizeof text - strlen(text), "%s\n", sb.services[i]);
+	if (rc == 0 && cli_write_file(path, text, strlen(text), err, sizeof err) < 0) {
+		cli_say(stderr, "sbx up: %s\n", err);
+		rc = -1;
+	}
+	if (rc < 0) { /* what sbx made goes again */
+		remove_containers(&d, &sb);
+		cli_remove_tree(sb.dir);
+	}
+	sbx_docker_close(&d);
+	if (rc == 0)
+		print_up(&sb, a.json);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Why svc cannot be reached, from its container's state. */
+static void explain(const cli_sandbox *sb, const char *svc, const sbx_error *e)
+{
+	char id[128], status[64] = "", err[1024];
+	int pid = 0;
+	record_get(sb, svc, id, sizeof id);
+	sbx_docker d;
+	if (id[0] && sbx_docker_open(&d, err, sizeof err) == 0)
+		sbx_docker_container_status(&d, id, status, sizeof status, &pid, err, sizeof err);
+	else if (id[0])
+		cli_say(stderr, "sbx: %s\n", err);
+	sbx_docker_close(&d);
+	if (status[0] && strcmp(status, "running") != 0)
+		cli_say(stderr, "sbx: the container of %s/%s is %s\n     recreate the sandbox: sbx down %s && sbx up %s ...\n",
+			sb->name, svc, status, sb->name, sb->name);
+	else
+		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", sb->name, svc, e->message);
+}
+
+/* The session may reconnect through a /proc/self/fd address, so its
+ * directory descriptor stays open for the rest of this CLI process. */
+static sbx_session *docker_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc)
+{
+	char run[4200], sock[4300], key[4200], err[4400];
+	cli_service_path(sb, svc, "run", run, sizeof run);
+	if (sbx_docker_agent_addr(run, sock, sizeof sock, err, sizeof err) == -1) {
+		cli_say(stderr, "sbx: %s\n", err);
+		return NULL;
+	}
+	sbx_session_opts so = {0};
+	cli_service_session_opts(sb, svc, &so, key, sizeof key);
+	sbx_error e;
+	sbx_session *s = sbx_session_connect(loop, sock, &so, &e);
+	if (s && sbx_session_wait_ready(s, 10, &e) == 0)
+		return s;
+	if (s)
+		sbx_session_close(s);
+	explain(sb, svc, &e);
+	return NULL;
+}
+
+static int docker_down(const cli_sandbox *sb)
+{
+	sbx_docker d;
+	if (open_engine(&d, "down") < 0)
+		return -1; /* the state stays: its containers may still run */
+	int rc = remove_containers(&d, sb);
+	sbx_docker_close(&d);
+	return rc;
+}
+
+static void docker_ls(const cli_sandbox *sb, int json)
+{
+	sbx_docker d;
+	char err[1024];
+	int open = sbx_docker_open(&d, err, sizeof err) == 0;
+	if (json)
+		printf(", \"services\": [");
+	for (int k = 0; k < sb->nservices; k++) {
+		char id[128], status[64] = "unknown", where[300];
+		int pid = 0;
+		record_get(sb, sb->services[k], id, sizeof id);
+		if (open && id[0])
+			sbx_docker_container_status(&d, id, status, sizeof status, &pid, err, sizeof err);
+		snprintf(where, sizeof where, "container %.12s (%s)", id, status);
+		cli_ls_service(sb, k, json, pid, !strcmp(status, "running"), open ? status : "no engine", where);
+	}
+	if (json)
+		printf("]");
+	sbx_docker_close(&d);
+}
+
+const cli_backend cli_docker_backend = {
+	.name = "docker",
+	.up = docker_up,
+	.connect = docker_connect,
+	.down = docker_down,
+	.ls = docker_ls,
+};

@@ -1,0 +1,161 @@
+/* engine.c — the Docker Engine API client (engine.h): one HTTP request
+ * over the engine's unix socket per call, JSON in and out. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "docker/engine.h"
+
+#define DEFAULT_SOCKET "/var/run/docker.sock"
+
+int sbx_docker_socket_path(char *out, size_t len, char *err, size_t err_len)
+{
+	const char *host = getenv("DOCKER_HOST");
+	if (!host || !host[0]) {
+		snprintf(out, len, "%s", DEFAULT_SOCKET);
+		return 0;
+	}
+	if (strncmp(host, "unix://", 7) != 0) {
+		snprintf(err, err_len,
+			 "DOCKER_HOST=%s: sbx reaches the Docker engine only over a unix socket (unix:///path); "
+			 "unset DOCKER_HOST or point it at the engine's socket",
+			 host);
+		return -1;
+	}
+	snprintf(out, len, "%s", host + 7);
+	return 0;
+}
+
+/* Why the engine at d->socket cannot be used, from what connecting says. */
+static void unreachable(const sbx_docker *d, const char *cause, char *err, size_t err_len)
+{
+	if (access(d->socket, F_OK) == 0 && access(d->socket, R_OK | W_OK) < 0 && errno == EACCES)
+		snprintf(err, err_len,
+			 "permission denied on the Docker engine's socket %s: run sbx as root or as a member of "
+			 "the socket's group (usually docker)",
+			 d->socket);
+	else
+		snprintf(err, err_len,
+			 "cannot reach the Docker engine at unix://%s: is dockerd running? (start it, e.g. "
+			 "`systemctl start docker`, or set DOCKER_HOST=unix:///path/to/docker.sock): %s",
+			 d->socket, access(d->socket, F_OK) < 0 ? "no such socket" : cause);
+}
+
+int sbx_docker_open(sbx_docker *d, char *err, size_t err_len)
+{
+	memset(d, 0, sizeof *d);
+	if (sbx_docker_socket_path(d->socket, sizeof d->socket, err, err_len) < 0)
+		return -1;
+	d->loop = sbx_loop_new();
+	d->http = d->loop ? sbx_http_new(d->loop) : NULL;
+	if (!d->http) {
+		snprintf(err, err_len, "out of memory");
+		return -1;
+	}
+	char why[1024];
+	long st = sbx_docker_call(d, "GET", "/_ping", NULL, NULL, 10, why, sizeof why);
+	if (st < 0) {
+		unreachable(d, why, err, err_len);
+		return -1;
+	}
+	if (st != 200) {
+		snprintf(err, err_len, "the Docker engine at unix://%s answered /_ping with HTTP %ld: %s", d->socket,
+			 st, why);
+		return -1;
+	}
+	return 0;
+}
+
+void sbx_docker_close(sbx_docker *d)
+{
+	if (d->http)
+		sbx_http_free(d->http);
+	if (d->loop)
+		sbx_loop_free(d->loop);
+	d->http = NULL;
+	d->loop = NULL;
+}
+
+/* The engine's {"message": "..."} (or the raw body) into err. */
+static void error_message(const sbx_http_response *r, json_t *j, const char *method, const char *path, char *err,
+			  size_t err_len)
+{
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	if (!msg)
+		msg = r->body_len ? (const char *)r->body : "(no message)";
+	snprintf(err, err_len, "%s %s: %s", method, path, msg);
+	size_t n = strlen(err);
+	while (n && (err[n - 1] == '\n' || err[n - 1] == '\r'))
+		err[--n] = 0;
+}
+
+long sbx_docker_call(sbx_docker *d, const char *method, const char *path, json_t *body, json_t **out,
+		     double timeout_s, char *err, size_t err_len)
+{
+	char url[4200];
+	snprintf(url, sizeof url, "http://docker%s", path);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	const char *headers[] = {"Content-Type: application/json", NULL};
+	sbx_http_request rq = {.method = method,
+			       .url = url,
+			       .unix_socket = d->socket,
+			       .headers = body ? headers : NULL,
+			       .body = text,
+			       .body_len = text ? strlen(text) : 0,
+			       .tls = {.proxy = ""},
+			       .timeout_s = timeout_s > 0 ? timeout_s : 60,
+			       .connect_timeout_s = 10};
+	sbx_http_response r;
+	int rc = sbx_http_sync(d->http, &rq, &r);
+	free(text);
+	if (out)
+		*out = NULL;
+	if (rc < 0) {
+		snprintf(err, err_len, "%s", r.error.message);
+		sbx_http_response_free(&r);
+		return -1;
+	}
+	json_t *j = r.body_len ? json_loadb((const char *)r.body, r.body_len, 0, NULL) : NULL;
+	long status = r.status;
+	if (status >= 400)
+		error_message(&r, j, method, path, err, err_len);
+	if (out)
+		*out = j;
+	else if (j)
+		json_decref(j);
+	sbx_http_response_free(&r);
+	return status;
+}
+
+long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_len, size_t *n, char *err,
+			size_t err_len)
+{
+	char url[4200];
+	snprintf(url, sizeof url, "http://docker%s", path);
+	sbx_http_request rq = {.method = "GET", .url = url, .unix_socket = d->socket, .tls = {.proxy = ""},
+			       .timeout_s = 30, .connect_timeout_s = 10};
+	sbx_http_response r;
+	*n = 0;
+	out[0] = 0;
+	if (sbx_http_sync(d->http, &rq, &r) < 0) {
+		snprintf(err, err_len, "%s", r.error.message);
+		sbx_http_response_free(&r);
+		return -1;
+	}
+	*n = r.body_len < out_len ? r.body_len : out_len - 1;
+	memcpy(out, r.body, *n);
+	out[*n] = 0;
+	long status = r.status;
+	sbx_http_response_free(&r);
+	return status;
+}
+
+json_t *sbx_docker_strings(char *const *list)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; list && list[i]; i++)
+		json_array_append_new(a, json_string(list[i]));
+	return a;
+}

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# test_docker_cli.sh — `sbx up --backend docker` against a real dockerd
+# (tests/docker/start-engine.sh starts one when none runs) and an offline
+# busybox image (tests/docker/image.sh): up/exec/cp/ls/down, several
+# services, a service's environment, working_dir and user, errors that
+# name the fix, and what a command in a container cannot reach.
+# Skips (saying why) only where no engine can run; with SBX_REQUIRE_DOCKER=1
+# (CI) that is a failure instead.
+set -u
+SBX=${SBX_BIN:-build/sbx}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+IMAGE=sbx-test/busybox
+
+no_engine() {
+	if [ "${SBX_REQUIRE_DOCKER:-0}" = 1 ]; then
+		echo "FAIL docker_engine: $1"
+		exit 1
+	fi
+	echo "skip docker_cli: $1"
+	exit 0
+}
+why=$("$HERE/docker/start-engine.sh" 2>&1) || no_engine "no Docker engine: $why"
+command -v docker >/dev/null || no_engine "no docker command to build the test image (install docker.io)"
+why=$("$HERE/docker/image.sh" 2>&1) || no_engine "cannot build the test image $IMAGE: $why"
+
+# The agent must be static to run in any image: a SAN build's is not, so
+# use the plain build's (CI builds it first) or skip.
+static_agent() { file -L "$1" 2>/dev/null | grep -q "statically linked\|static-pie linked"; }
+if [ -n "${SBX_AGENT:-}" ] && ! static_agent "$SBX_AGENT"; then
+	if static_agent "$HERE/../build/sbx-agent"; then
+		export SBX_AGENT=$(cd "$HERE/.." && pwd)/build/sbx-agent
+	else
+		echo "skip docker_cli: $SBX_AGENT is not static (a SAN build) and there is no static build/sbx-agent"
+		exit 0
+	fi
+fi
+export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-docker-test.XXXXXX)
+WORK=$(mktemp -d /tmp/sbx-docker-work.XXXXXX)
+cleanup() {
+	"$SBX" down --all >/dev/null 2>&1
+	for c in $(docker ps -aq --filter label=sbx.test="$SBX_STATE_DIR"); do docker rm -f "$c" >/dev/null; done
+	rm -rf "$SBX_STATE_DIR" "$WORK"
+}
+trap cleanup EXIT
+# Every sandbox name is unique to this run, so parallel runs never meet.
+P=dt$$
+t() { # name, then a command that must succeed
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		echo "ok   docker_$name"
+	else
+		echo "FAIL docker_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+	fi
+}
+containers() { docker ps -aq --filter "label=sbx.sandbox=$1" | wc -l; }
+
+mkdir -p "$WORK/multi"
+cat > "$WORK/multi/compose.yaml" <<Y
+services:
+  web:
+    image: $IMAGE
+    command: ["sleep", "1000000"]
+    working_dir: /srv
+  default:
+    image: $IMAGE
+    environment:
+      GREETING: hello there
+    working_dir: /home/user
+    user: "1000"
+Y
+if ! "$SBX" up "${P}m" --backend docker -f "$WORK/multi/compose.yaml" >"$WORK/up.out" 2>"$WORK/up.err"; then
+	echo "FAIL docker_up: $(cat "$WORK/up.err")"
+	exit 1
+fi
+M=${P}m
+export M P WORK IMAGE SBX
+t up_prints_name grep -qx "$M" "$WORK/up.out"
+t ls_lists sh -c '"$SBX" ls | grep -q "^$M " && "$SBX" ls | grep -q "container .* (running)"'
+t ls_json sh -c '"$SBX" ls --json | python3 -c "import json,sys,os; d={s[\"name\"]: s for s in json.load(sys.stdin)}[os.environ[\"M\"]]; assert d[\"backend\"]==\"docker\" and [v[\"name\"] for v in d[\"services\"]]==[\"default\",\"web\"] and all(v[\"running\"] for v in d[\"services\"]), d"'
+t two_containers sh -c '[ "$(docker ps -q --filter label=sbx.sandbox=$M | wc -l)" = 2 ]'
+t exec_exit_code sh -c '"$SBX" exec $M -- sh -c "exit 7"; [ $? -eq 7 ]'
+t exec_stdout_stderr_split sh -c '[ "$("$SBX" exec $M -- sh -c "echo out; echo err >&2" 2>/dev/null)" = out ] && [ "$("$SBX" exec $M -- sh -c "echo out; echo err >&2" 2>&1 >/dev/null)" = err ]'
+t exec_stdin_streams sh -c '[ "$(printf "a\nb\n" | "$SBX" exec $M -- wc -l)" = 2 ]'
+t exec_not_found_127 sh -c '"$SBX" exec $M -- no-such-cmd 2>/dev/null; [ $? -eq 127 ]'
+t exec_timeout_124 sh -c '"$SBX" exec $M -t 0.3 -- sleep 30 2>/dev/null; [ $? -eq 124 ]'
+t service_env_workdir_user sh -c '[ "$("$SBX" exec $M -- sh -c "echo \$GREETING; pwd; id -u")" = "$(printf "hello there\n/home/user\n1000")" ]'
+t exec_as_root_and_env sh -c '[ "$("$SBX" exec $M -u root -e X=y -- sh -c "id -u; echo \$X")" = "$(printf "0\ny")" ]'
+t second_service sh -c '[ "$("$SBX" exec $M/web -- sh -c "pwd; cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "$(printf "/srv\nsleep 1000000 ")" ]'
+t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "/.sbx/sbx-agent --stdio " ]'
+t services_are_separate sh -c '"$SBX" exec $M -- sh -c "echo x > /tmp/f" && ! "$SBX" exec $M/web -- cat /tmp/f 2>/dev/null'
+t no_network sh -c '[ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]'
+t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$WORK/r" && "$SBX" cp "$WORK/r" $M:in.bin && "$SBX" cp $M:in.bin "$WORK/r2" && cmp "$WORK/r" "$WORK/r2"'
+t cp_stdin_stdout sh -c 'echo piped | "$SBX" cp - $M/web:/tmp/p.txt && [ "$("$SBX" cp $M/web:/tmp/p.txt -)" = piped ]'
+t cp_missing_remote sh -c '! "$SBX" cp $M:nope.txt "$WORK/x" 2>"$WORK/e" && grep -q "No such file" "$WORK/e"'
+t exec_unknown_service sh -c '"$SBX" exec $M/db -- true 2>"$WORK/e"; [ $? -eq 125 ] && grep -q "its services: default, web" "$WORK/e"'
+
+t image_without_shell sh -c '"$SBX" up ${P}s --backend docker --image sbx-test/empty >/dev/null && "$SBX" exec ${P}s -- /.sbx/sbx-agent --version | grep -q . && echo in | "$SBX" cp - ${P}s:/in.txt && [ "$("$SBX" cp ${P}s:/hello.txt -)" = "nothing else here" ] && [ "$("$SBX" cp ${P}s:/in.txt -)" = in ] && ! "$SBX" exec ${P}s -- sh -c true 2>/dev/null && "$SBX" down ${P}s'
+
+mkdir -p "$WORK/xdef"
+printf 'services:\n  first:\n    image: %s\n    environment: [WHO=first]\n  chosen:\n    image: %s\n    x-default: true\n    environment: [WHO=chosen]\n' "$IMAGE" "$IMAGE" > "$WORK/xdef/compose.yaml"
+t x_default_service sh -c '"$SBX" up ${P}d --backend docker -f "$WORK/xdef/compose.yaml" >/dev/null && [ "$("$SBX" exec ${P}d -- sh -c "echo \$WHO")" = chosen ] && [ "$("$SBX" exec ${P}d/first -- sh -c "echo \$WHO")" = first ] && "$SBX" down ${P}d'
+
+# names whose socket path is longer than a unix socket address (108 bytes) still work
+mkdir -p "$WORK/long"
+printf 'services:\n  default:\n    image: %s\n  a-service-name-of-forty-characters-xxxxx:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/long/compose.yaml"
+t long_names sh -c 'n=${P}-a-sandbox-name-of-forty-characters-x; n=$(echo $n | cut -c1-40) && "$SBX" up $n --backend docker -f "$WORK/long/compose.yaml" >/dev/null && [ "$("$SBX" exec $n/a-service-name-of-forty-characters-xxxxx -- echo hi)" = hi ] && "$SBX" down $n'
+
+printf 'services:\n  default:\n    image: %s\n    securityContext:\n      readOnlyRootFilesystem: true\n' "$IMAGE" > "$WORK/ro-values.yaml"
+t read_only_root sh -c '"$SBX" up ${P}r --backend docker -f "$WORK/ro-values.yaml" >/dev/null && [ "$("$SBX" exec ${P}r -- echo works)" = works ] && ! "$SBX" exec ${P}r -u root -- touch /x 2>"$WORK/e" && grep -q "Read-only" "$WORK/e" && "$SBX" down ${P}r'
+
+# Containment: what a command in a container cannot reach.
+t agent_readonly sh -c '! "$SBX" exec $M -u root -- sh -c "echo x > /.sbx/sbx-agent" 2>/dev/null && "$SBX" exec $M -u root -- sh -c "/.sbx/sbx-agent --version" | grep -q .'
+t no_secret_left sh -c '[ "$("$SBX" exec $M -u root -- ls -A /.sbx/run)" = agent.sock ] && [ -z "$("$SBX" exec $M -u root -- find / -xdev -name "*.key" 2>/dev/null)" ]'
+t user_cannot_reach_agent_dir sh -c '! "$SBX" exec $M -- ls /.sbx/run 2>"$WORK/e" && grep -q "Permission denied" "$WORK/e" && ! "$SBX" exec $M -- sh -c "echo > /.sbx/run/agent.sock" 2>/dev/null'
+t state_dir_invisible sh -c '"$SBX" exec $M -u root -- sh -c "[ ! -e \"$SBX_STATE_DIR\" ] && [ ! -e /run/sbx ]"'
+"$SBX" up "${P}o" --backend docker --image $IMAGE >/dev/null 2>"$WORK/e" || echo "FAIL docker_up_image: $(cat "$WORK/e")"
+t other_sandbox_invisible sh -c '[ "$("$SBX" exec ${P}o -u root -- find / -xdev -name agent.sock 2>/dev/null)" = "" ] && [ "$("$SBX" exec ${P}o -u root -- sh -c "ls /.sbx/run")" = agent.sock ] && "$SBX" exec ${P}o -- sh -c "echo mine > /tmp/o" && ! "$SBX" exec $M -u root -- cat /tmp/o 2>/dev/null'
+t wrong_secret_refused sh -c 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" > "$SBX_STATE_DIR/${P}o/default.key.new" && chmod 600 "$SBX_STATE_DIR/${P}o/default.key.new" && mv "$SBX_STATE_DIR/${P}o/default.key" "$WORK/saved.key" && mv "$SBX_STATE_DIR/${P}o/default.key.new" "$SBX_STATE_DIR/${P}o/default.key" && ! "$SBX" exec ${P}o -- true 2>"$WORK/e"; rc=$?; mv "$WORK/saved.key" "$SBX_STATE_DIR/${P}o/default.key"; [ $rc -eq 0 ] && grep -qi "auth" "$WORK/e" && "$SBX" exec ${P}o -- true'
+
+# Errors: each one line naming the fix, and nothing left behind.
+mkdir -p "$WORK/bad" "$WORK/noimg"
+printf 'services:\n  default: [unclosed\n' > "$WORK/bad/compose.yaml"
+t up_bad_compose sh -c '! "$SBX" up ${P}b --backend docker -f "$WORK/bad/compose.yaml" 2>"$WORK/e" && grep -q "compose.yaml:[0-9]" "$WORK/e" && ! "$SBX" ls | grep -q "^${P}b " && [ ! -e "$SBX_STATE_DIR/${P}b" ]'
+printf 'services:\n  default:\n    image: %s\n  db:\n    image: sbx-test/no-such-image:1\n' "$IMAGE" > "$WORK/noimg/compose.yaml"
+t up_missing_image sh -c '! "$SBX" up ${P}n --backend docker -f "$WORK/noimg/compose.yaml" 2>"$WORK/e" && grep -q "image sbx-test/no-such-image:1 is not in the Docker engine" "$WORK/e" && grep -q "docker pull" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}n | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}n" ]'
+mkdir -p "$WORK/dies"
+printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "echo bad config >&2; exit 3"]\n' "$IMAGE" > "$WORK/dies/compose.yaml"
+t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/compose.yaml" 2>"$WORK/e" && grep -q "stopped at start with exit code 3; its output ends: \"bad config\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}x | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}x" ]'
+if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] && [ -S /var/run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ]; then
+	t up_engine_permission sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --clear-groups "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "permission denied on the Docker engine.s socket /var/run/docker.sock: run sbx as root or as a member" "$WORK/e"'
+	t up_needs_root sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g /var/run/docker.sock)" "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "the docker backend needs root for now" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}p | wc -l)" = 0 ]'
+else
+	echo "skip docker_up_engine_permission: needs root, setpriv and the default socket"
+	echo "skip docker_up_needs_root: needs root, setpriv and the default socket"
+fi
+mkdir -p "$WORK/healthy" "$WORK/sick"
+printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "test -e /tmp/ok || { touch /tmp/ok; exit 1; }"]\n      interval: 1s\n      retries: 3\n' "$IMAGE" > "$WORK/healthy/compose.yaml"
+t up_waits_until_healthy sh -c '"$SBX" up ${P}h --backend docker -f "$WORK/healthy/compose.yaml" >/dev/null && [ "$(docker inspect -f "{{.State.Health.Status}}" sbx-${P}h-default)" = healthy ] && "$SBX" down ${P}h'
+printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "echo db not ready; exit 1"]\n      interval: 1s\n      retries: 1\n' "$IMAGE" > "$WORK/sick/compose.yaml"
+t up_unhealthy sh -c '! "$SBX" up ${P}u --backend docker -f "$WORK/sick/compose.yaml" 2>"$WORK/e" && grep -q "unhealthy: its healthcheck failed: \"db not ready\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}u | wc -l)" = 0 ]'
+t up_bad_image_name sh -c '! "$SBX" up ${P}i --backend docker --image "x?force=1" 2>"$WORK/e" && grep -q "is not an image reference" "$WORK/e"'
+t exec_without_engine sh -c '[ "$(DOCKER_HOST=unix://$WORK/no.sock "$SBX" exec $M -- echo direct)" = direct ] && DOCKER_HOST=unix://$WORK/no.sock "$SBX" ls | grep -q "no engine" && ! DOCKER_HOST=unix://$WORK/no.sock "$SBX" down $M 2>/dev/null && [ -e "$SBX_STATE_DIR/$M" ]'
+t up_engine_down sh -c '! DOCKER_HOST=unix://$WORK/no.sock "$SBX" up ${P}e --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "cannot reach the Docker engine at unix://$WORK/no.sock: is dockerd running? .*: no such socket" "$WORK/e" && [ ! -e "$SBX_STATE_DIR/${P}e" ]'
+t up_docker_host_tcp sh -c '! DOCKER_HOST=tcp://127.0.0.1:2375 "$SBX" up ${P}e --backend docker 2>"$WORK/e" && grep -q "only over a unix socket" "$WORK/e"'
+t up_unknown_backend sh -c '"$SBX" up x --backend nomad 2>"$WORK/e"; [ $? -eq 2 ] && grep -q "local, k8s, ec2 or docker" "$WORK/e"'
+t up_existing_fails sh -c '! "$SBX" up $M --backend docker --image $IMAGE 2>"$WORK/e" && grep -q "already exists" "$WORK/e"'
+t help_text sh -c '"$SBX" up --backend docker --help | grep -q "backend docker"'
+t container_gone_message sh -c 'docker kill sbx-${P}o-default >/dev/null && ! "$SBX" exec ${P}o -- true 2>"$WORK/e" && grep -q "is exited" "$WORK/e" && grep -q "sbx down ${P}o" "$WORK/e"'
+t ls_shows_exited sh -c '"$SBX" ls | grep -q "exited"'
+
+t down_removes sh -c '"$SBX" down $M && [ "$(docker ps -aq --filter label=sbx.sandbox=$M | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/$M" ] && ! "$SBX" ls | grep -q "^$M "'
+t down_all_docker sh -c '"$SBX" down --all --backend docker && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}o | wc -l)" = 0 ] && [ -z "$("$SBX" ls)" ]'

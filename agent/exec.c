@@ -51,6 +51,8 @@ typedef struct job {
 	int wait_status;
 	uint64_t started_ms, ended_ms;
 	int done;              /* EXIT sent: swept */
+	int64_t orphan_ms;     /* detached and running: killed after this (-1: kept) */
+	uint64_t orphan_at;    /* when a detached command is killed (0: not set) */
 } job;
 
 /* ---------------------------------------------------------------- requests */
@@ -387,6 +389,8 @@ static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3
 
 static void forget_jobs(agent *ag, const msgpack_object *keys);
 
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 static void exec_start(agent_conn *ac, const sbx_msg *m)
 {
 	agent *ag = ac->ag;
@@ -424,6 +428,9 @@ static void exec_start(agent_conn *ac, const sbx_msg *m)
 		timeout = MAX_TIMEOUT_MS;
 	if (timeout)
 		j->deadline_ms = ag->now + timeout;
+	j->orphan_ms = -1;
+	if (sbx_map_get(m->body, "orphan_ms"))
+		j->orphan_ms = (int64_t)min_u64(sbx_map_uint(m->body, "orphan_ms", 0), MAX_TIMEOUT_MS);
 	j->next = ag->jobs;
 	ag->jobs = j;
 out:
@@ -694,6 +701,29 @@ static void exec_credit(agent_conn *ac, uint32_t stream)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Nobody will ask for this command again: kill it and let it be swept
+ * once reaped (its output is dropped, its key forgotten). */
+static void abandon(job *j)
+{
+	kill_group(j, SIGKILL);
+	close_fd(&j->in_fd);
+	close_fd(&j->out_fd);
+	close_fd(&j->err_fd);
+	j->key[0] = 0;
+	j->orphan_at = 0;
+}
+
+/* A detached command whose orphan time ran out. */
+static void check_orphan(agent *ag, job *j)
+{
+	if (j->owner || !j->orphan_at || j->reaped)
+		return;
+	if (ag->now >= j->orphan_at)
+		abandon(j);
+	else
+		agent_wake_at(ag, j->orphan_at);
+}
+
 static void check_timeout(agent *ag, job *j)
 {
 	if (j->reaped)
@@ -719,6 +749,7 @@ static void exec_poll(agent *ag)
 			continue;
 		}
 		check_timeout(ag, j);
+		check_orphan(ag, j);
 		int readable = can_read_output(j);
 		if (j->out_fd >= 0 && readable)
 			agent_watch(ag, j->out_fd, POLLIN, on_stdout, j);
@@ -784,16 +815,23 @@ static void exec_sweep(agent *ag)
 	}
 }
 
+/* The caller's connection went. In stdio mode nobody can come back; in
+ * listen mode a command stays for an ATTACH for as long as its EXEC's
+ * orphan_ms says (absent: until it ends), then it is abandoned. */
 static void exec_detach(agent_conn *ac)
 {
-	for (job *j = ac->ag->jobs; j; j = j->next) {
+	agent *ag = ac->ag;
+	for (job *j = ag->jobs; j; j = j->next) {
 		if (j->owner != ac)
 			continue;
 		j->owner = NULL;
-		if (ac->ag->stdio)
-			kill_group(j, SIGKILL);
+		if (ag->stdio || (!j->reaped && j->orphan_ms == 0))
+			abandon(j);
+		else if (!j->reaped && j->orphan_ms > 0)
+			j->orphan_at = ag->now + (uint64_t)j->orphan_ms;
 	}
 }
+
 
 static void exec_kill_all(agent *ag)
 {
@@ -824,6 +862,7 @@ static void exec_attach(agent_conn *ac, const sbx_msg *m)
 				    "command '%s' was re-attached by another stream", key);
 	uint64_t have[3] = {0, sbx_map_uint(m->body, "have_stdout", 0), sbx_map_uint(m->body, "have_stderr", 0)};
 	outlog_restart(&j->log, have);
+	j->orphan_at = 0;
 	j->owner = ac;
 	j->stream = m->stream;
 	j->done = 0;

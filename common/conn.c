@@ -279,7 +279,8 @@ int sbx_conn_eof(sbx_conn *c)
 
 /* ---------------------------------------------------------------- handshake */
 
-static const char *cap_names[] = {"deflate", "attach", "user"};
+static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty"};
+#define NCAPS (sizeof cap_names / sizeof cap_names[0])
 
 static void send_hello(sbx_conn *c)
 {
@@ -300,10 +301,10 @@ static void send_hello(sbx_conn *c)
 	sbx_pack_kv_uint(&w.pk, "compress", (uint64_t)h->compress);
 	sbx_pack_str(&w.pk, "caps");
 	unsigned ncaps = 0;
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < NCAPS; i++)
 		ncaps += (h->caps >> i) & 1;
 	msgpack_pack_array(&w.pk, ncaps);
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < NCAPS; i++)
 		if (h->caps & (1u << i))
 			sbx_pack_str(&w.pk, cap_names[i]);
 	sbx_frame_finish(&w, SBX_MIN_MAX_FRAME);
@@ -341,7 +342,7 @@ static int decode_hello(sbx_conn *c, const msgpack_object *map)
 			char name[16];
 			if (sbx_obj_str(&caps->via.array.ptr[i], name, sizeof name) < 0)
 				continue;
-			for (unsigned k = 0; k < 3; k++)
+			for (unsigned k = 0; k < NCAPS; k++)
 				if (strcmp(name, cap_names[k]) == 0)
 					h->caps |= 1u << k;
 		}

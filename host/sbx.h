@@ -18,6 +18,7 @@
 
 #define SBX_DEFAULT_OUTPUT_LIMIT (10u * 1024 * 1024) /* per exec stream */
 #define SBX_DEFAULT_READ_LIMIT (100u * 1024 * 1024)
+#define SBX_OUTPUT_UNLIMITED SIZE_MAX /* sbx_exec_opts.output_limit: no limit */
 
 /* What went wrong, as a shell user or a Python caller would classify it. */
 typedef enum sbx_status {
@@ -184,12 +185,13 @@ typedef struct sbx_exec_opts {
 	const char *const *env;   /* "K=V" overlay for this call, or NULL */
 	const char *cwd;          /* relative: against the sandbox workdir */
 	const char *user;         /* "name", "uid", "name:group", "uid:gid" */
-	double timeout_s;         /* 0 = none */
+	double timeout_s;         /* 0 = none; at most a year (else SBX_E_INVALID) */
 	double grace_s;           /* SIGTERM -> SIGKILL delay; default 2 */
 	const void *input;        /* written to stdin, then stdin is closed */
 	size_t input_len;
 	int stream_stdin;         /* keep stdin open for sbx_call_write_stdin */
-	size_t output_limit;      /* per stream; 0 = default 10 MiB */
+	size_t output_limit;      /* per stream; 0 = default 10 MiB; SBX_OUTPUT_UNLIMITED:
+				     none (sensible with on_output + no_accumulate) */
 	/* Streaming: called as output arrives (fd 1 or 2). Output is still
 	 * accumulated in the result unless no_accumulate is set. */
 	void (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);

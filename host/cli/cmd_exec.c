@@ -21,38 +21,80 @@ static void usage(FILE *f)
 		"\n"
 		"  -u, --user USER     run as USER (name, uid, name:group or uid:gid)\n"
 		"  -w, --cwd DIR       working directory (relative: to the sandbox workdir)\n"
-		"  -e, --env K=V       set an environment variable (repeatable)\n"
+		"  -e, --env K=V       set an environment variable (repeatable); -e K passes\n"
+		"                      this shell's value of K (skipped when unset)\n"
+		"  --env-file FILE     K=V or K per line ('#' comments), as docker reads one\n"
 		"  -t, --timeout SECS  kill the command (whole process group) after SECS\n"
-		"  --limit BYTES       output limit per stream (default 10 MiB)\n"
-		"  --json              print {exit_code, stdout, stderr, timed_out, error} as JSON\n");
+		"                      (a positive number, at most a year)\n"
+		"  --limit SIZE        output limit per stream (e.g. 64k, 10M, 1G; 0: none).\n"
+		"                      Default: none while output streams here, 10M with --json\n"
+		"  --json              print {exit_code, stdout, stderr, timed_out, error} as JSON\n"
+		"\n"
+		"A closed stdout or stderr (e.g. `| head`) cancels the command and sbx exits\n"
+		"141, like a pipeline member killed by SIGPIPE. SIGINT, SIGTERM and SIGHUP\n"
+		"are forwarded to the command once; a second one cancels it and sbx exits\n"
+		"128 + the signal. A command whose sbx was killed is killed too.\n");
 }
 
+#define EXIT_BROKEN_PIPE 141 /* 128 + SIGPIPE, as a shell reports a pipeline member */
+#define CANCEL_WAIT_MS 2000  /* after cancelling: how long to wait for the agent's answer */
+
 typedef struct exec_state {
+	sbx_loop *loop;
 	int done;
 	int json;
 	int exit_code;
 	sbx_call *call;
 	int stdin_open;
-	int stdin_file; /* stdin is a regular file: read by timer, not epoll */
+	int stdin_file;  /* stdin is a regular file: read by timer, not epoll */
+	int broken_pipe; /* stdout or stderr closed: the call was cancelled */
+	int nsignals;    /* INT/TERM/HUP received */
+	int quit_code;   /* set: exit with it once the cancelled call ends */
 } exec_state;
 
-static void write_all(int fd, const uint8_t *p, size_t n)
+/* -1 when fd is closed for good (EPIPE, or any other write error). */
+static int write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
-			return;
+			return -1;
 		p += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+static void give_up(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	exec_state *st = ud;
+	st->done = 1;
+}
+
+/* Cancels the remote command and exits with code once the agent answered
+ * (or CANCEL_WAIT_MS later). */
+static void cancel_and_quit(exec_state *st, int code)
+{
+	if (st->quit_code)
+		return;
+	st->quit_code = code;
+	if (st->call)
+		sbx_call_cancel(st->call);
+	sbx_loop_timer(st->loop, CANCEL_WAIT_MS, give_up, st);
 }
 
 static void on_output(void *ud, int fd, const uint8_t *p, size_t n)
 {
-	(void)ud;
-	write_all(fd == 1 ? 1 : 2, p, n);
+	exec_state *st = ud;
+	if (st->broken_pipe)
+		return;
+	if (write_all(fd == 1 ? 1 : 2, p, n) < 0) {
+		st->broken_pipe = 1;
+		cancel_and_quit(st, EXIT_BROKEN_PIPE);
+	}
 }
 
 static int exit_code_for(const sbx_exec_result *r)
@@ -73,7 +115,7 @@ static int exit_code_for(const sbx_exec_result *r)
 
 static void print_json(const sbx_exec_result *r)
 {
-	printf("{\"exit_code\": %d, \"timed_out\": %s, \"truncated\": %s, \"stdout\": ", r->exit_code,
+	printf("{\"exit_code\": %d, \"timed_out\": %s, \"truncated\": %s, \"stdout\": ", exit_code_for(r),
 	       r->timed_out ? "true" : "false", r->truncated ? "true" : "false");
 	json_str(stdout, (const char *)r->out, r->out_len);
 	printf(", \"stderr\": ");
@@ -99,6 +141,10 @@ static void on_done(void *ud, sbx_exec_result *r)
 	st->done = 1;
 	st->call = NULL;
 	st->exit_code = exit_code_for(r);
+	if (st->quit_code) {
+		st->exit_code = st->quit_code;
+		return;
+	}
 	if (st->json) {
 		print_json(r);
 		return;
@@ -153,23 +199,41 @@ static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud)
 		sbx_call_close_stdin(st->call);
 }
 
-/* Ctrl-C and kill forward to the command's process group. */
+/* Ctrl-C and kill forward to the command's process group, once: a second
+ * one (a command that ignores the first) cancels it and ends sbx. */
 static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	(void)loop;
 	(void)events;
 	exec_state *st = ud;
 	struct signalfd_siginfo si;
-	while (read(fd, &si, sizeof si) == sizeof si)
-		if (st->call)
-			sbx_call_signal(st->call, (int)si.ssi_signo);
+	while (read(fd, &si, sizeof si) == sizeof si) {
+		int sig = (int)si.ssi_signo;
+		if (++st->nsignals == 1) {
+			if (st->call)
+				sbx_call_signal(st->call, sig);
+			continue;
+		}
+		if (!st->quit_code)
+			fprintf(stderr, "sbx: %s again: cancelling the command\n", strsignal(sig));
+		cancel_and_quit(st, 128 + sig);
+	}
+}
+
+/* --limit: given or not, streaming or buffered (see usage). */
+static size_t output_limit(long long limit, int json)
+{
+	if (limit < 0)
+		return json ? SBX_DEFAULT_OUTPUT_LIMIT : SBX_OUTPUT_UNLIMITED;
+	return limit == 0 ? SBX_OUTPUT_UNLIMITED : (size_t)limit;
 }
 
 int cmd_exec(int argc, char **argv)
 {
 	sbx_exec_opts o = {0};
-	const char *env[256];
-	int nenv = 0, json = 0, i;
+	static cli_env env;
+	int json = 0, i;
+	long long limit = -1;
 	const char *target = NULL;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -182,19 +246,26 @@ int cmd_exec(int argc, char **argv)
 		} else if ((!strcmp(a, "-w") || !strcmp(a, "--cwd")) && v) {
 			o.cwd = v;
 			i++;
-		} else if ((!strcmp(a, "-e") || !strcmp(a, "--env")) && v && strchr(v, '=') && nenv < 255) {
-			env[nenv++] = v;
+		} else if ((!strcmp(a, "-e") || !strcmp(a, "--env")) && v) {
+			if (cli_env_add(&env, v, "sbx exec -e") < 0)
+				return EXIT_USAGE;
+			i++;
+		} else if (!strcmp(a, "--env-file") && v) {
+			if (cli_env_file(&env, v) < 0)
+				return EXIT_USAGE;
 			i++;
 		} else if ((!strcmp(a, "-t") || !strcmp(a, "--timeout")) && v) {
-			char *end;
-			o.timeout_s = strtod(v, &end);
-			if (*end || o.timeout_s <= 0) {
-				fprintf(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
+			if (cli_parse_seconds(v, &o.timeout_s) < 0) {
+				fprintf(stderr, "sbx exec: --timeout wants a number of seconds above 0 and at most %.0f "
+						"(a year), not '%s'\n", CLI_MAX_SECONDS, v);
 				return EXIT_USAGE;
 			}
 			i++;
 		} else if (!strcmp(a, "--limit") && v) {
-			o.output_limit = (size_t)strtoull(v, NULL, 10);
+			if ((limit = cli_parse_size(v)) < 0) {
+				fprintf(stderr, "sbx exec: --limit wants a size like 65536, 64k, 10M or 1G (0: none), not '%s'\n", v);
+				return EXIT_USAGE;
+			}
 			i++;
 		} else if (!strcmp(a, "--json")) {
 			json = 1;
@@ -215,9 +286,9 @@ int cmd_exec(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	env[nenv] = NULL;
 	o.argv = (const char *const *)argv + i;
-	o.env = nenv ? env : NULL;
+	o.env = env.n ? (const char *const *)env.items : NULL;
+	o.output_limit = output_limit(limit, json);
 
 	sbx_loop *loop = sbx_loop_new();
 	cli_sandbox sb;
@@ -227,7 +298,7 @@ int cmd_exec(int argc, char **argv)
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
 	}
-	exec_state st = {.json = json};
+	exec_state st = {.json = json, .loop = loop};
 	o.on_done = on_done;
 	o.ud = &st;
 	if (!json) {
@@ -237,6 +308,7 @@ int cmd_exec(int argc, char **argv)
 	o.stream_stdin = !isatty(0);
 	sbx_error err;
 	st.call = sbx_exec(s, &o, &err);
+	cli_env_free(&env);
 	if (!st.call) {
 		fprintf(stderr, "sbx: %s\n", err.message);
 		sbx_session_close(s);
@@ -268,5 +340,5 @@ int cmd_exec(int argc, char **argv)
 		sbx_loop_unwatch(loop, 0);
 	sbx_session_close(s);
 	sbx_loop_free(loop);
-	return st.exit_code;
+	return st.quit_code ? st.quit_code : st.exit_code;
 }

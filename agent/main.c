@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	snprintf(ag.hello.arch, sizeof ag.hello.arch, "%s", arch_name());
 	ag.hello.pid = getpid();
 	ag.hello.uid = getuid();
-	ag.hello.caps |= SBX_CAP_ORPHAN;
+	ag.hello.caps |= SBX_CAP_ORPHAN | SBX_CAP_PTY;
 	if (!ag.stdio)
 		ag.hello.caps |= SBX_CAP_ATTACH;
 	if (geteuid() == 0)

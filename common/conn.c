@@ -396,7 +396,8 @@ static int allowed(const sbx_conn *c, int type)
 		return c->cfg.role == SBX_ROLE_HOST;
 	default:
 		return c->cfg.role == SBX_ROLE_AGENT &&
-		       (sbx_msg_is_request(type) || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL);
+		       (sbx_msg_is_request(type) || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL ||
+			type == SBX_MSG_RESIZE);
 	}
 }
 
@@ -618,6 +619,7 @@ static void dispatch(sbx_conn *c, sbx_msg *m)
 	case SBX_MSG_ERROR: on_final(c, m); return;
 	case SBX_MSG_SIGNAL:
 	case SBX_MSG_CANCEL:
+	case SBX_MSG_RESIZE:
 		if (sbx_streams_get(&c->streams, m->stream))
 			deliver(c, m);
 		return;
@@ -697,6 +699,16 @@ int sbx_conn_send_signal(sbx_conn *c, uint32_t stream, int signo)
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_SIGNAL, stream, 1) < 0)
 		return -1;
 	msgpack_pack_int(&w.pk, signo);
+	return sbx_frame_finish(&w, c->peer_max_frame);
+}
+
+int sbx_conn_send_resize(sbx_conn *c, uint32_t stream, unsigned rows, unsigned cols)
+{
+	sbx_frame_writer w;
+	if (sbx_frame_begin(&w, &c->out, SBX_MSG_RESIZE, stream, 2) < 0)
+		return -1;
+	msgpack_pack_uint32(&w.pk, rows);
+	msgpack_pack_uint32(&w.pk, cols);
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 

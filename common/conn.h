@@ -126,6 +126,8 @@ int sbx_conn_finish(sbx_conn *c);
 
 int sbx_conn_send_signal(sbx_conn *c, uint32_t stream, int signo);
 int sbx_conn_send_cancel(sbx_conn *c, uint32_t stream);
+/* A terminal's new size (rows, cols: 1..65535); only to a peer with SBX_CAP_PTY. */
+int sbx_conn_send_resize(sbx_conn *c, uint32_t stream, unsigned rows, unsigned cols);
 /* Final error reply for a request; closes the stream. */
 int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

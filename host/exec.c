@@ -45,6 +45,17 @@ static int can_reattach(const sbx_session *s)
 	return s->opts.reconnect && (s->addr[0] || s->redial);
 }
 
+/* The tty pairs of a terminal exec; how many. */
+static unsigned pack_tty(msgpack_packer *pk, const sbx_exec_opts *o)
+{
+	sbx_pack_kv_bool(pk, "tty", 1);
+	if (!o->rows || !o->cols || o->rows > 65535 || o->cols > 65535)
+		return 1;
+	sbx_pack_kv_uint(pk, "rows", o->rows);
+	sbx_pack_kv_uint(pk, "cols", o->cols);
+	return 3;
+}
+
 static void pack_request(exec_call *x, const sbx_exec_opts *o)
 {
 	msgpack_packer pk;
@@ -93,6 +104,8 @@ static void pack_request(exec_call *x, const sbx_exec_opts *o)
 	sbx_pack_kv_uint(&pk, "limit", o->output_limit == SBX_OUTPUT_UNLIMITED ? 0 : o->output_limit);
 	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
 	sbx_pack_kv_uint(&pk, "orphan_ms", can_reattach(x->call.s) ? ORPHAN_KEEP_MS : 0);
+	if (o->tty)
+		n += pack_tty(&pk, o);
 	x->key_off = x->call.request.len;
 	sbx_pack_kv_str(&pk, "key", x->key);
 	x->call.npairs = n + 4;
@@ -251,6 +264,17 @@ int sbx_call_signal(sbx_call *c, int signo)
 	if (!exec_of(c) || !c->started || !c->stream || !c->s->conn)
 		return -1;
 	sbx_conn_send_signal(c->s->conn, c->stream, signo);
+	session_flush(c->s);
+	return 0;
+}
+
+int sbx_call_resize(sbx_call *c, unsigned rows, unsigned cols)
+{
+	exec_call *x = exec_of(c);
+	if (!x || !x->eo.tty || !c->started || !c->stream || !c->s->conn || rows < 1 || cols < 1 ||
+	    rows > 65535 || cols > 65535 || !(sbx_conn_peer(c->s->conn)->caps & SBX_CAP_PTY))
+		return -1;
+	sbx_conn_send_resize(c->s->conn, c->stream, rows, cols);
 	session_flush(c->s);
 	return 0;
 }

@@ -190,6 +190,13 @@ typedef struct sbx_exec_opts {
 	const void *input;        /* written to stdin, then stdin is closed */
 	size_t input_len;
 	int stream_stdin;         /* keep stdin open for sbx_call_write_stdin */
+	/* A terminal: the command runs on a new pty (its controlling terminal,
+	 * stdin, stdout and stderr) of rows x cols (0: 24 x 80); its output
+	 * arrives as stdout; bytes written to stdin are typed into it (Ctrl-C
+	 * as 0x03 interrupts it). sbx_call_resize changes the size. Needs an
+	 * agent with the "pty" capability (others run it without a tty). */
+	int tty;
+	unsigned rows, cols;
 	size_t output_limit;      /* per stream; 0 = default 10 MiB; SBX_OUTPUT_UNLIMITED:
 				     none (sensible with on_output + no_accumulate) */
 	/* Streaming: called as output arrives (fd 1 or 2). Output is still
@@ -208,6 +215,9 @@ int sbx_call_close_stdin(sbx_call *c);
 /* Bytes given to sbx_call_write_stdin not yet sent (for back-pressure). */
 size_t sbx_call_stdin_pending(const sbx_call *c);
 int sbx_call_signal(sbx_call *c, int signo);
+/* A tty exec's new window size (the command gets SIGWINCH). 0, or -1 when
+ * c is no tty exec, is not running, or the agent cannot resize. */
+int sbx_call_resize(sbx_call *c, unsigned rows, unsigned cols);
 /* Gives up on a call: the agent kills a command / drops a transfer, and
  * on_done reports SBX_E_CANCELLED. */
 void sbx_call_cancel(sbx_call *c);

@@ -79,12 +79,18 @@ int cli_env_add(cli_env *e, const char *spec, const char *where); /* 0, or -1 (s
 int cli_env_file(cli_env *e, const char *path);       /* 0, or -1 (said why) */
 void cli_env_free(cli_env *e);
 
+/* term.c: this side's terminal under a remote pty. */
+int cli_term_raw(int fd);      /* raw mode until cli_term_restore or exit; 0, or -1 */
+void cli_term_restore(void);   /* idempotent */
+int cli_term_size(int fd, unsigned *rows, unsigned *cols); /* 0, or -1: no terminal */
+
 /* json.c */
 void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */
 
 /* commands */
 int cmd_up(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_down(int argc, char **argv);

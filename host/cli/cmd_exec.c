@@ -223,11 +223,10 @@ static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
 			resize(st);
 			continue;
 		}
-		if (++st->nsignals == 1) {
-			if (st->call)
-				sbx_call_signal(st->call, sig);
+		/* the first is forwarded; one that cannot be (the command has not
+		 * started yet) ends sbx at once, as it would without sbx */
+		if (++st->nsignals == 1 && st->call && sbx_call_signal(st->call, sig) == 0)
 			continue;
-		}
 		if (!st->quit_code) {
 			cli_term_restore();
 			fprintf(stderr, "sbx: %s again: cancelling the command\n", strsignal(sig));

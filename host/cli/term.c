@@ -18,7 +18,7 @@ void cli_term_restore(void)
 {
 	if (saved_fd < 0)
 		return;
-	tcsetattr(saved_fd, TCSAFLUSH, &saved);
+	tcsetattr(saved_fd, TCSADRAIN, &saved);
 	saved_fd = -1;
 }
 
@@ -26,7 +26,7 @@ void cli_term_restore(void)
 static void on_fatal(int sig)
 {
 	if (saved_fd >= 0)
-		tcsetattr(saved_fd, TCSAFLUSH, &saved);
+		tcsetattr(saved_fd, TCSADRAIN, &saved);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -55,7 +55,7 @@ int cli_term_raw(int fd)
 		catch_fatal_signals();
 	}
 	cfmakeraw(&t);
-	if (tcsetattr(fd, TCSAFLUSH, &t) < 0) {
+	if (tcsetattr(fd, TCSADRAIN, &t) < 0) {
 		saved_fd = -1;
 		return -1;
 	}

@@ -6,7 +6,8 @@ exits 99 when the terminal's mode after the command differs from before
 (raw mode left behind).
 
 usage: pty_drive.py [--rows R --cols C] [--send SECS:TEXT]... [--resize SECS:R:C]...
-                    [--kill SECS:SIGNO]... [--check-mode] [--timeout SECS] -- COMMAND ARG...
+                    [--kill SECS:SIGNO]... [--wait TEXT] [--check-mode] [--timeout SECS]
+                    -- COMMAND ARG...
 TEXT takes Python escapes (\\x03 is Ctrl-C)."""
 import argparse
 import fcntl
@@ -30,6 +31,7 @@ def main():
     ap.add_argument("--send", action="append", default=[])
     ap.add_argument("--resize", action="append", default=[])
     ap.add_argument("--kill", action="append", default=[])
+    ap.add_argument("--wait", default=None, help="timed events count from when this text is shown")
     ap.add_argument("--check-mode", action="store_true")
     ap.add_argument("--timeout", type=float, default=30)
     ap.add_argument("cmd", nargs="+")
@@ -56,11 +58,15 @@ def main():
 
     p = subprocess.Popen(a.cmd, stdin=slave, stdout=slave, stderr=slave, preexec_fn=child_setup, close_fds=True)
     start = time.monotonic()
+    t0 = None if a.wait else start
     out = bytearray()
     rc = None
     while True:
         now = time.monotonic() - start
-        while events and events[0][0] <= now:
+        if t0 is None and a.wait.encode() in out:
+            t0 = time.monotonic()
+        since = time.monotonic() - t0 if t0 is not None else -1
+        while events and since >= 0 and events[0][0] <= since:
             _, kind, arg = events.pop(0)
             if kind == "send":
                 os.write(master, arg)

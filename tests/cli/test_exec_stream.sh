@@ -22,6 +22,8 @@ t() { # name, then a command that must succeed
 
 "$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL stream_up: $(cat "$WORK/up.err")"; exit 1; }
 
+# Waits (up to 10 s) until file $1 holds "ready".
+export WAIT_READY='for i in $(seq 100); do grep -q ready "$0" 2>/dev/null && break; sleep 0.1; done'
 # How many processes in the box have a command line starting with $1.
 count='for p in /proc/[0-9]*; do tr "\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -c "^$0" || true'
 
@@ -34,9 +36,9 @@ t timeout_still_works sh -c '"$0" exec box --timeout 0.3 -- sleep 30 2>/dev/null
 t epipe_exits_141_code bash -c 'timeout 20 "$0" exec box -- sh -c "while :; do echo tick; sleep .1; done" | head -1 >/dev/null; [ "${PIPESTATUS[0]}" = 141 ]' "$SBX"
 t epipe_cancels_command bash -c 'timeout 20 "$0" exec box -- sh -c "echo x; exec sleep 31401" | head -1 >/dev/null; sleep 0.3; [ "$("$0" exec box -- sh -c "$1" "sleep 31401")" = 0 ]' "$SBX" "$count"
 t epipe_on_stderr bash -c 'timeout 20 "$0" exec box -- sh -c "while :; do echo tock >&2; sleep .1; done" 2>&1 >/dev/null | head -1 >/dev/null; [ "${PIPESTATUS[0]}" = 141 ]' "$SBX"
-t signal_forwarded_once bash -c '"$0" exec box -- sh -c "trap \"echo got-INT\" INT; sleep 0.6; sleep 0.6; echo end" >"$1/o1" & p=$!; sleep 0.4; kill -INT $p; wait $p; [ $? -eq 0 ] && grep -q got-INT "$1/o1" && grep -q end "$1/o1"' "$SBX" "$WORK"
-t second_signal_cancels bash -c '"$0" exec box -- sh -c "trap \"echo got-TERM\" TERM; trap \"\" INT HUP; while :; do sleep 0.1; done; : sleep 31402" >"$1/o2" 2>"$1/e2" & p=$!; sleep 0.4; kill -TERM $p; sleep 0.4; kill -INT $p; for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; wait $p; rc=$?; [ $rc -eq 130 ] && grep -q got-TERM "$1/o2" && grep -q cancelling "$1/e2" && sleep 0.3 && [ "$("$0" exec box -- sh -c "$2" "sh -c trap")" = 0 ]' "$SBX" "$WORK" "$count"
-t hup_forwarded bash -c '"$0" exec box -- sh -c "trap \"echo got-HUP; exit 5\" HUP; while :; do sleep 0.1; done" >"$1/o3" & p=$!; sleep 0.4; kill -HUP $p; wait $p; [ $? -eq 5 ] && grep -q got-HUP "$1/o3"' "$SBX" "$WORK"
+t signal_forwarded_once bash -c '"$0" exec box -- sh -c "trap \"echo got-INT\" INT; echo ready; sleep 0.6; sleep 0.6; echo end" >"$1/o1" & p=$!; sh -c "$WAIT_READY" "$1/o1"; kill -INT $p; wait $p; [ $? -eq 0 ] && grep -q got-INT "$1/o1" && grep -q end "$1/o1"' "$SBX" "$WORK"
+t second_signal_cancels bash -c '"$0" exec box -- sh -c "trap \"echo got-TERM\" TERM; trap \"\" INT HUP; echo ready; while :; do sleep 0.1; done; : sleep 31402" >"$1/o2" 2>"$1/e2" & p=$!; sh -c "$WAIT_READY" "$1/o2"; kill -TERM $p; sleep 0.4; kill -INT $p; for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done; wait $p; rc=$?; [ $rc -eq 130 ] && grep -q got-TERM "$1/o2" && grep -q cancelling "$1/e2" && sleep 0.3 && [ "$("$0" exec box -- sh -c "$2" "sh -c trap")" = 0 ]' "$SBX" "$WORK" "$count"
+t hup_forwarded bash -c '"$0" exec box -- sh -c "trap \"echo got-HUP; exit 5\" HUP; echo ready; while :; do sleep 0.1; done" >"$1/o3" & p=$!; sh -c "$WAIT_READY" "$1/o3"; kill -HUP $p; wait $p; [ $? -eq 5 ] && grep -q got-HUP "$1/o3"' "$SBX" "$WORK"
 t killed_cli_kills_command bash -c '"$0" exec box -- sleep 31403 & p=$!; sleep 0.5; kill -9 $p; wait $p 2>/dev/null; for i in $(seq 20); do [ "$("$0" exec box -- sh -c "$1" "sleep 31403")" = 0 ] && exit 0; sleep 0.1; done; exit 1' "$SBX" "$count"
 t env_name_passes_host_value sh -c '[ "$(FOO=from-host "$0" exec box -e FOO -e BAR=b -- sh -c "echo \$FOO-\$BAR")" = from-host-b ]' "$SBX"
 t env_name_unset_skipped sh -c 'unset NOPE_X; [ "$("$0" exec box -e NOPE_X -- sh -c "echo \${NOPE_X-unset}")" = unset ]' "$SBX"

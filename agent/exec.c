@@ -299,7 +299,12 @@ static void child_run(const exec_req *r, int in_fd, int out_fd, int err_fd, int 
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	/* every disposition back to default: an agent started with SIGINT
+	 * ignored (as a background job) must not pass that on, or Ctrl-C on
+	 * a terminal would not interrupt the command */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	int report[2] = {STAGE_SETUP, 0};
 	if (setsid() < 0)
 		goto fail;

@@ -1,5 +1,7 @@
 /* cmd_exec.c — `sbx exec`: run a command in a sandbox, streaming its
- * stdin, stdout and stderr, and exit with its exit code. */
+ * stdin, stdout and stderr, and exit with its exit code; behave as a
+ * pipeline member (EPIPE ends it with 141, signals are forwarded once),
+ * and with -t run it on a remote terminal (term.c keeps ours raw). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>

@@ -231,7 +231,8 @@ static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
 			continue;
 		if (!st->quit_code) {
 			cli_term_restore();
-			fprintf(stderr, "sbx: %s again: cancelling the command\n", strsignal(sig));
+			fprintf(stderr, "sbx: %s%s: cancelling the command\n", strsignal(sig),
+				st->nsignals > 1 ? " again" : " before the command started");
 		}
 		cancel_and_quit(st, 128 + sig);
 	}

@@ -217,7 +217,7 @@ int main(void)
 	static const uint8_t strides[] = {0, 1, 13, 200};
 	int nmsg = 0;
 	for (int compress = 0; compress < 2; compress++) {
-		conversation(compress);
+		conversation(compress ? SBX_COMPRESS_ALWAYS : SBX_COMPRESS_NEVER);
 		for (size_t i = 0; i < sizeof strides; i++) {
 			char name[64];
 			snprintf(name, sizeof name, "talk-%s-stride%d", compress ? "deflate" : "raw", strides[i]);

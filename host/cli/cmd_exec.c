@@ -159,6 +159,8 @@ static void on_done(void *ud, sbx_exec_result *r)
 	}
 	if (st->json) {
 		print_json(r);
+		if (fflush(stdout) != 0 && errno == EPIPE)
+			st->exit_code = EXIT_BROKEN_PIPE;
 		return;
 	}
 	if (r->error.status != SBX_OK)

@@ -209,6 +209,8 @@ static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud)
 	if (!st->stdin_file)
 		sbx_loop_unwatch(loop, fd);
 	st->stdin_open = 0;
+	if (st->call && st->tty) /* a terminal has no end of input but its EOF key */
+		sbx_call_write_stdin(st->call, "\x04", 1);
 	if (st->call)
 		sbx_call_close_stdin(st->call);
 }

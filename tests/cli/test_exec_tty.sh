@@ -39,6 +39,7 @@ t shell_runs_and_exits_with_status bash -c '$DRIVE --check-mode --send "1:echo h
 t shell_as_user bash -c '$DRIVE --check-mode --send "1:id -u; exit 5\n" -- "$SBX" shell box -u nobody > "$WORK/o4"; [ $? -eq 5 ] && grep -q "^65534" "$WORK/o4"'
 t shell_ctrl_z_stops_job bash -c '$DRIVE --check-mode --send "1:sleep 100\n" --send "2:\x1a" --send "2.5:kill -9 %1; sleep 0.3\n" --send "3.5:exit 0\n" --send "4:exit 0\n" -- "$SBX" shell box > "$WORK/o5"; [ $? -eq 0 ] && grep -q "Stopped" "$WORK/o5"'
 t shell_from_a_pipe bash -c 'out=$(echo "echo piped; exit 4" | "$SBX" shell box); rc=$?; [ "$out" = piped ] && [ $rc = 4 ]'
+t piped_stdin_ends_with_eof_key bash -c 'out=$(printf "a\nb\n" | timeout 20 "$SBX" exec -it box -- wc -l | tr -d "\r "); [ "$(echo "$out" | tail -1)" = 2 ]'
 t i_streams_stdin bash -c '[ "$(printf "a\nb\n" | "$SBX" exec -i box -- wc -l)" = 2 ]'
 t t_with_seconds_points_to_timeout bash -c '"$SBX" exec -t 5 box -- true 2>"$WORK/e"; [ $? -eq 2 ] && grep -q -- "--timeout 5" "$WORK/e"'
 t t_with_json_refused bash -c '"$SBX" exec -t --json box -- true 2>/dev/null; [ $? -eq 2 ]'

@@ -4,9 +4,10 @@
  *
  * A command runs in its own session (so its process group can be killed as
  * a whole), with argv executed directly (no shell), stdin from the host or
- * /dev/null, and stdout/stderr on pipes. The EXIT message goes out when the
- * main process has exited and the output it produced is drained — even if
- * background children still hold the pipes. */
+ * /dev/null, and stdout/stderr on pipes — or, with `tty`, one pty (pty.c)
+ * as its controlling terminal, whose output comes back as stdout. The EXIT
+ * message goes out when the main process has exited and the output it
+ * produced is drained — even if background children still hold the pipes. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "kind.h"
 #include "outlog.h"
 #include "proctree.h"
+#include "pty.h"
 #include "users.h"
 
 extern char **environ;
@@ -51,6 +53,9 @@ typedef struct job {
 	int wait_status;
 	uint64_t started_ms, ended_ms;
 	int done;              /* EXIT sent: swept */
+	int tty;               /* out_fd is a pty master (RESIZE applies) */
+	int64_t orphan_ms;     /* detached and running: killed after this (-1: kept) */
+	uint64_t orphan_at;    /* when a detached command is killed (0: not set) */
 } job;
 
 /* ---------------------------------------------------------------- requests */
@@ -62,6 +67,8 @@ typedef struct exec_req {
 	agent_user user;
 	int has_user;
 	int want_stdin;
+	int tty;               /* a pty on fds 0-2 instead of pipes */
+	unsigned rows, cols;   /* its window size (0: the default) */
 } exec_req;
 
 static void free_strv(char **v)
@@ -234,6 +241,11 @@ static int parse_request(agent_conn *ac, const sbx_msg *m, exec_req *r)
 		return -1;
 	}
 	r->want_stdin = sbx_map_bool(m->body, "stdin", 0);
+	r->tty = sbx_map_bool(m->body, "tty", 0);
+	r->rows = (unsigned)sbx_map_uint(m->body, "rows", 0);
+	r->cols = (unsigned)sbx_map_uint(m->body, "cols", 0);
+	if (r->rows > 65535 || r->cols > 65535)
+		r->rows = r->cols = 0;
 	return 0;
 }
 
@@ -282,14 +294,21 @@ static void exec_path(char **argv, char **envp)
 
 /* In the child: everything between fork and exec. Reports a failure as
  * (stage, errno) on errfd and exits. */
-static void child_run(const exec_req *r, int in_fd, int out_fd, int err_fd, int errfd)
+static void child_run(const exec_req *r, int in_fd, int out_fd, int err_fd, int errfd, const char *tty)
 {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
+	/* every disposition back to default: an agent started with SIGINT
+	 * ignored (as a background job) must not pass that on, or Ctrl-C on
+	 * a terminal would not interrupt the command */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	int report[2] = {STAGE_SETUP, 0};
-	if (setsid() < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+	if (setsid() < 0)
+		goto fail;
+	if (tty ? agent_pty_child(tty) < 0 : (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0))
 		goto fail;
 	report[0] = STAGE_CHDIR;
 	if (chdir(r->cwd) < 0)
@@ -336,15 +355,33 @@ static void set_nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
-/* Starts the command; returns the pid, or -1 after replying with ERROR. */
-static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3])
+/* The command's side of its stdio: pipes, or with tty one pty (the
+ * master then stands for stdout, and for stdin when the host sends it). */
+static int make_stdio(const exec_req *r, int in[2], int out[2], int err[2], char *slave, size_t len)
 {
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
-	int ok = pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0 && pipe2(rep, O_CLOEXEC) == 0;
+	if (r->tty) {
+		if (agent_pty_open(r->rows, r->cols, &out[0], slave, len) < 0)
+			return 0;
+		if (r->has_user)
+			agent_pty_chown(slave, (unsigned)r->user.uid);
+		if (r->want_stdin)
+			in[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 0);
+		return !r->want_stdin || in[1] >= 0;
+	}
+	int ok = pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0;
 	if (ok && r->want_stdin)
 		ok = pipe2(in, O_CLOEXEC) == 0;
 	else if (ok)
 		ok = (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;
+	return ok;
+}
+
+/* Starts the command; returns the pid, or -1 after replying with ERROR. */
+static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3])
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
+	char slave[64] = "";
+	int ok = pipe2(rep, O_CLOEXEC) == 0 && make_stdio(r, in, out, err, slave, sizeof slave);
 	/* vfork: the child borrows our memory until it execs, so starting a
 	 * command costs no page-table copy and no copy-on-write faults (fork
 	 * was a third of an exec's round trip). child_run only makes system
@@ -354,7 +391,7 @@ static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3
 	if (ok)
 		pid = ac->ag->nometa ? nometa_fork(ac->ag->nometa) : vfork();
 	if (pid == 0)
-		child_run(r, in[0], out[1], err[1], rep[1]);
+		child_run(r, in[0], out[1], err[1], rep[1], r->tty ? slave : NULL);
 	int saved = errno;
 	close(in[0]);
 	close(out[1]);
@@ -387,6 +424,8 @@ static pid_t spawn(agent_conn *ac, uint32_t stream, const exec_req *r, int fds[3
 
 static void forget_jobs(agent *ag, const msgpack_object *keys);
 
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
 static void exec_start(agent_conn *ac, const sbx_msg *m)
 {
 	agent *ag = ac->ag;
@@ -411,6 +450,7 @@ static void exec_start(agent_conn *ac, const sbx_msg *m)
 	j->in_fd = fds[0];
 	j->out_fd = fds[1];
 	j->err_fd = fds[2];
+	j->tty = r.tty;
 	j->owner = ac;
 	j->stream = m->stream;
 	sbx_map_str(m->body, "key", j->key, sizeof j->key);
@@ -424,6 +464,9 @@ static void exec_start(agent_conn *ac, const sbx_msg *m)
 		timeout = MAX_TIMEOUT_MS;
 	if (timeout)
 		j->deadline_ms = ag->now + timeout;
+	j->orphan_ms = -1;
+	if (sbx_map_get(m->body, "orphan_ms"))
+		j->orphan_ms = (int64_t)min_u64(sbx_map_uint(m->body, "orphan_ms", 0), MAX_TIMEOUT_MS);
 	j->next = ag->jobs;
 	ag->jobs = j;
 out:
@@ -547,7 +590,14 @@ static void cancel(agent_conn *ac, job *j)
 	j->owner = NULL;
 }
 
-/* stdin (DATA, END), SIGNAL or CANCEL for one of our commands. */
+/* A terminal's new size: the command gets SIGWINCH. */
+static void on_resize(job *j, const sbx_msg *m)
+{
+	if (j->tty && j->out_fd >= 0)
+		agent_pty_resize(j->out_fd, m->rows, m->cols);
+}
+
+/* stdin (DATA, END), SIGNAL, RESIZE or CANCEL for one of our commands. */
 static int exec_stream(agent_conn *ac, const sbx_msg *m)
 {
 	job *j = find_stream(ac, m->stream);
@@ -557,6 +607,8 @@ static int exec_stream(agent_conn *ac, const sbx_msg *m)
 		cancel(ac, j);
 	else if (m->type == SBX_MSG_SIGNAL)
 		on_signal(j, m);
+	else if (m->type == SBX_MSG_RESIZE)
+		on_resize(j, m);
 	else
 		on_stdin(ac, j, m);
 	return 1;
@@ -694,6 +746,29 @@ static void exec_credit(agent_conn *ac, uint32_t stream)
 
 /* ---------------------------------------------------------------- the loop */
 
+/* Nobody will ask for this command again: kill it and let it be swept
+ * once reaped (its output is dropped, its key forgotten). */
+static void abandon(job *j)
+{
+	kill_group(j, SIGKILL);
+	close_fd(&j->in_fd);
+	close_fd(&j->out_fd);
+	close_fd(&j->err_fd);
+	j->key[0] = 0;
+	j->orphan_at = 0;
+}
+
+/* A detached command whose orphan time ran out. */
+static void check_orphan(agent *ag, job *j)
+{
+	if (j->owner || !j->orphan_at || j->reaped)
+		return;
+	if (ag->now >= j->orphan_at)
+		abandon(j);
+	else
+		agent_wake_at(ag, j->orphan_at);
+}
+
 static void check_timeout(agent *ag, job *j)
 {
 	if (j->reaped)
@@ -719,6 +794,7 @@ static void exec_poll(agent *ag)
 			continue;
 		}
 		check_timeout(ag, j);
+		check_orphan(ag, j);
 		int readable = can_read_output(j);
 		if (j->out_fd >= 0 && readable)
 			agent_watch(ag, j->out_fd, POLLIN, on_stdout, j);
@@ -784,16 +860,23 @@ static void exec_sweep(agent *ag)
 	}
 }
 
+/* The caller's connection went. In stdio mode nobody can come back; in
+ * listen mode a command stays for an ATTACH for as long as its EXEC's
+ * orphan_ms says (absent: until it ends), then it is abandoned. */
 static void exec_detach(agent_conn *ac)
 {
-	for (job *j = ac->ag->jobs; j; j = j->next) {
+	agent *ag = ac->ag;
+	for (job *j = ag->jobs; j; j = j->next) {
 		if (j->owner != ac)
 			continue;
 		j->owner = NULL;
-		if (ac->ag->stdio)
-			kill_group(j, SIGKILL);
+		if (ag->stdio || (!j->reaped && j->orphan_ms == 0))
+			abandon(j);
+		else if (!j->reaped && j->orphan_ms > 0)
+			j->orphan_at = ag->now + (uint64_t)j->orphan_ms;
 	}
 }
+
 
 static void exec_kill_all(agent *ag)
 {
@@ -824,6 +907,7 @@ static void exec_attach(agent_conn *ac, const sbx_msg *m)
 				    "command '%s' was re-attached by another stream", key);
 	uint64_t have[3] = {0, sbx_map_uint(m->body, "have_stdout", 0), sbx_map_uint(m->body, "have_stderr", 0)};
 	outlog_restart(&j->log, have);
+	j->orphan_at = 0;
 	j->owner = ac;
 	j->stream = m->stream;
 	j->done = 0;

@@ -84,7 +84,8 @@ int agent_can_send(agent_conn *ac)
 /* Messages on a stream a request opened, as opposed to requests. */
 static int is_stream_msg(int type)
 {
-	return type == SBX_MSG_DATA || type == SBX_MSG_END || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL;
+	return type == SBX_MSG_DATA || type == SBX_MSG_END || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL ||
+	       type == SBX_MSG_RESIZE;
 }
 
 /* Offers m to kind k: 1 when k took it. */

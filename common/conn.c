@@ -279,7 +279,8 @@ int sbx_conn_eof(sbx_conn *c)
 
 /* ---------------------------------------------------------------- handshake */
 
-static const char *cap_names[] = {"deflate", "attach", "user"};
+static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty"};
+#define NCAPS (sizeof cap_names / sizeof cap_names[0])
 
 static void send_hello(sbx_conn *c)
 {
@@ -300,10 +301,10 @@ static void send_hello(sbx_conn *c)
 	sbx_pack_kv_uint(&w.pk, "compress", (uint64_t)h->compress);
 	sbx_pack_str(&w.pk, "caps");
 	unsigned ncaps = 0;
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < NCAPS; i++)
 		ncaps += (h->caps >> i) & 1;
 	msgpack_pack_array(&w.pk, ncaps);
-	for (unsigned i = 0; i < 3; i++)
+	for (unsigned i = 0; i < NCAPS; i++)
 		if (h->caps & (1u << i))
 			sbx_pack_str(&w.pk, cap_names[i]);
 	sbx_frame_finish(&w, SBX_MIN_MAX_FRAME);
@@ -341,7 +342,7 @@ static int decode_hello(sbx_conn *c, const msgpack_object *map)
 			char name[16];
 			if (sbx_obj_str(&caps->via.array.ptr[i], name, sizeof name) < 0)
 				continue;
-			for (unsigned k = 0; k < 3; k++)
+			for (unsigned k = 0; k < NCAPS; k++)
 				if (strcmp(name, cap_names[k]) == 0)
 					h->caps |= 1u << k;
 		}
@@ -395,7 +396,8 @@ static int allowed(const sbx_conn *c, int type)
 		return c->cfg.role == SBX_ROLE_HOST;
 	default:
 		return c->cfg.role == SBX_ROLE_AGENT &&
-		       (sbx_msg_is_request(type) || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL);
+		       (sbx_msg_is_request(type) || type == SBX_MSG_SIGNAL || type == SBX_MSG_CANCEL ||
+			type == SBX_MSG_RESIZE);
 	}
 }
 
@@ -617,6 +619,7 @@ static void dispatch(sbx_conn *c, sbx_msg *m)
 	case SBX_MSG_ERROR: on_final(c, m); return;
 	case SBX_MSG_SIGNAL:
 	case SBX_MSG_CANCEL:
+	case SBX_MSG_RESIZE:
 		if (sbx_streams_get(&c->streams, m->stream))
 			deliver(c, m);
 		return;
@@ -696,6 +699,16 @@ int sbx_conn_send_signal(sbx_conn *c, uint32_t stream, int signo)
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_SIGNAL, stream, 1) < 0)
 		return -1;
 	msgpack_pack_int(&w.pk, signo);
+	return sbx_frame_finish(&w, c->peer_max_frame);
+}
+
+int sbx_conn_send_resize(sbx_conn *c, uint32_t stream, unsigned rows, unsigned cols)
+{
+	sbx_frame_writer w;
+	if (sbx_frame_begin(&w, &c->out, SBX_MSG_RESIZE, stream, 2) < 0)
+		return -1;
+	msgpack_pack_uint32(&w.pk, rows);
+	msgpack_pack_uint32(&w.pk, cols);
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 

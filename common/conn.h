@@ -23,6 +23,8 @@ typedef enum { SBX_ROLE_AGENT, SBX_ROLE_HOST } sbx_role;
 #define SBX_CAP_DEFLATE 0x01 /* accepts deflated DATA */
 #define SBX_CAP_ATTACH 0x02  /* keeps execs across connections (listen mode) */
 #define SBX_CAP_USER 0x04    /* can switch users (runs as root) */
+#define SBX_CAP_ORPHAN 0x08  /* honours EXEC orphan_ms (kills commands whose caller went) */
+#define SBX_CAP_PTY 0x10     /* EXEC tty/rows/cols and RESIZE (terminals) */
 
 #define SBX_CHUNK_MAX (64 * 1024)         /* largest DATA payload, raw */
 #define SBX_DEFAULT_MAX_FRAME (1024 * 1024)
@@ -125,6 +127,8 @@ int sbx_conn_finish(sbx_conn *c);
 
 int sbx_conn_send_signal(sbx_conn *c, uint32_t stream, int signo);
 int sbx_conn_send_cancel(sbx_conn *c, uint32_t stream);
+/* A terminal's new size (rows, cols: 1..65535); only to a peer with SBX_CAP_PTY. */
+int sbx_conn_send_resize(sbx_conn *c, uint32_t stream, unsigned rows, unsigned cols);
 /* Final error reply for a request; closes the stream. */
 int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

@@ -19,6 +19,7 @@ const char *sbx_msg_name(int type)
 	case SBX_MSG_ATTACH: return "ATTACH";
 	case SBX_MSG_SIGNAL: return "SIGNAL";
 	case SBX_MSG_CANCEL: return "CANCEL";
+	case SBX_MSG_RESIZE: return "RESIZE";
 	case SBX_MSG_DATA: return "DATA";
 	case SBX_MSG_END: return "END";
 	case SBX_MSG_WINDOW: return "WINDOW";
@@ -117,6 +118,14 @@ static int decode_fields(const msgpack_object *a, uint32_t n, sbx_msg *m,
 	case SBX_MSG_CANCEL:
 		if (n != 2)
 			return fail(err, err_len, "expected no body", m->type);
+		return 0;
+	case SBX_MSG_RESIZE:
+		if (n != 4 || get_uint(&a[2], &u) < 0 || u < 1 || u > 65535)
+			return fail(err, err_len, "rows must be 1..65535", m->type);
+		m->rows = (unsigned)u;
+		if (get_uint(&a[3], &u) < 0 || u < 1 || u > 65535)
+			return fail(err, err_len, "cols must be 1..65535", m->type);
+		m->cols = (unsigned)u;
 		return 0;
 	case SBX_MSG_DATA:
 		if (n != 6 || get_uint(&a[2], &u) < 0 || u > 2)

@@ -29,6 +29,7 @@ enum sbx_msg_type {
 	SBX_MSG_ATTACH = 0x14, /* [20, s, map] */
 	SBX_MSG_SIGNAL = 0x15, /* [21, s, signo]      host -> agent, on an exec */
 	SBX_MSG_CANCEL = 0x16, /* [22, s]             host -> agent */
+	SBX_MSG_RESIZE = 0x17, /* [23, s, rows, cols] host -> agent, on a tty exec (cap "pty") */
 
 	SBX_MSG_DATA = 0x20,   /* [32, s, fd, flags, bin, rawlen] either way */
 	SBX_MSG_END = 0x21,    /* [33, s, fd, count, crc32]       end of fd's data */
@@ -55,6 +56,7 @@ typedef struct sbx_msg {
 	uint32_t stream;
 	const msgpack_object *body; /* HELLO/AUTH/requests/EXIT/RESULT: the map */
 	uint64_t value;             /* PING/PONG nonce, SIGNAL signo, WINDOW increment */
+	unsigned rows, cols;        /* RESIZE: 1..65535 each */
 	int fd;                     /* DATA, END */
 	unsigned flags;             /* DATA */
 	const uint8_t *data;        /* DATA payload (after inflate) */

@@ -9,6 +9,12 @@
 #include "call.h"
 #include "internal.h"
 
+/* How long a running command waits in the agent for a session that can
+ * re-attach it after a drop; a session that cannot gets it killed at once
+ * (docs/PROTOCOL.md §12, orphan_ms). */
+#define ORPHAN_KEEP_MS (10u * 60 * 1000)
+#define MAX_TIMEOUT_S (86400.0 * 365) /* what the agent honours */
+
 /* An exec call: the head, then what only an exec needs. */
 typedef struct exec_call {
 	sbx_call call;
@@ -33,6 +39,22 @@ static const sbx_call_ops exec_ops;
 static exec_call *exec_of(sbx_call *c)
 {
 	return c->ops == &exec_ops ? (exec_call *)c : NULL;
+}
+
+static int can_reattach(const sbx_session *s)
+{
+	return s->opts.reconnect && (s->addr[0] || s->redial);
+}
+
+/* The tty pairs of a terminal exec; how many. */
+static unsigned pack_tty(msgpack_packer *pk, const sbx_exec_opts *o)
+{
+	sbx_pack_kv_bool(pk, "tty", 1);
+	if (!o->rows || !o->cols || o->rows > 65535 || o->cols > 65535)
+		return 1;
+	sbx_pack_kv_uint(pk, "rows", o->rows);
+	sbx_pack_kv_uint(pk, "cols", o->cols);
+	return 3;
 }
 
 static void pack_request(exec_call *x, const sbx_exec_opts *o)
@@ -80,11 +102,14 @@ static void pack_request(exec_call *x, const sbx_exec_opts *o)
 		sbx_pack_kv_uint(&pk, "grace_ms", (uint64_t)(o->grace_s * 1000));
 		n++;
 	}
-	sbx_pack_kv_uint(&pk, "limit", o->output_limit ? o->output_limit : SBX_DEFAULT_OUTPUT_LIMIT);
+	sbx_pack_kv_uint(&pk, "limit", o->output_limit == SBX_OUTPUT_UNLIMITED ? 0 : o->output_limit);
 	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
+	sbx_pack_kv_uint(&pk, "orphan_ms", can_reattach(x->call.s) ? ORPHAN_KEEP_MS : 0);
+	if (o->tty)
+		n += pack_tty(&pk, o);
 	x->key_off = x->call.request.len;
 	sbx_pack_kv_str(&pk, "key", x->key);
-	x->call.npairs = n + 3;
+	x->call.npairs = n + 4;
 }
 
 /* A fresh key (PREFIX-N, N in sending order, see agent/ledger.h) packed
@@ -106,6 +131,11 @@ sbx_call *sbx_exec(sbx_session *s, const sbx_exec_opts *o, sbx_error *err)
 {
 	if (!o->argv || !o->argv[0]) {
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "exec needs a command (argv is empty)");
+		return NULL;
+	}
+	if (!(o->timeout_s >= 0 && o->timeout_s <= MAX_TIMEOUT_S) || !(o->grace_s >= 0 && o->grace_s <= MAX_TIMEOUT_S)) {
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid",
+			      "timeout and grace must be between 0 and %.0f seconds", MAX_TIMEOUT_S);
 		return NULL;
 	}
 	if (s->failed) {
@@ -236,6 +266,17 @@ int sbx_call_signal(sbx_call *c, int signo)
 	if (!exec_of(c) || !c->started || !c->stream || !c->s->conn)
 		return -1;
 	sbx_conn_send_signal(c->s->conn, c->stream, signo);
+	session_flush(c->s);
+	return 0;
+}
+
+int sbx_call_resize(sbx_call *c, unsigned rows, unsigned cols)
+{
+	exec_call *x = exec_of(c);
+	if (!x || !x->eo.tty || !c->started || !c->stream || !c->s->conn || rows < 1 || cols < 1 ||
+	    rows > 65535 || cols > 65535 || !(sbx_conn_peer(c->s->conn)->caps & SBX_CAP_PTY))
+		return -1;
+	sbx_conn_send_resize(c->s->conn, c->stream, rows, cols);
 	session_flush(c->s);
 	return 0;
 }

@@ -18,6 +18,7 @@
 
 #define SBX_DEFAULT_OUTPUT_LIMIT (10u * 1024 * 1024) /* per exec stream */
 #define SBX_DEFAULT_READ_LIMIT (100u * 1024 * 1024)
+#define SBX_OUTPUT_UNLIMITED SIZE_MAX /* sbx_exec_opts.output_limit: no limit */
 
 /* What went wrong, as a shell user or a Python caller would classify it. */
 typedef enum sbx_status {
@@ -184,12 +185,20 @@ typedef struct sbx_exec_opts {
 	const char *const *env;   /* "K=V" overlay for this call, or NULL */
 	const char *cwd;          /* relative: against the sandbox workdir */
 	const char *user;         /* "name", "uid", "name:group", "uid:gid" */
-	double timeout_s;         /* 0 = none */
+	double timeout_s;         /* 0 = none; at most a year (else SBX_E_INVALID) */
 	double grace_s;           /* SIGTERM -> SIGKILL delay; default 2 */
 	const void *input;        /* written to stdin, then stdin is closed */
 	size_t input_len;
 	int stream_stdin;         /* keep stdin open for sbx_call_write_stdin */
-	size_t output_limit;      /* per stream; 0 = default 10 MiB */
+	/* A terminal: the command runs on a new pty (its controlling terminal,
+	 * stdin, stdout and stderr) of rows x cols (0: 24 x 80); its output
+	 * arrives as stdout; bytes written to stdin are typed into it (Ctrl-C
+	 * as 0x03 interrupts it). sbx_call_resize changes the size. Needs an
+	 * agent with the "pty" capability (others run it without a tty). */
+	int tty;
+	unsigned rows, cols;
+	size_t output_limit;      /* per stream; 0 = default 10 MiB; SBX_OUTPUT_UNLIMITED:
+				     none (sensible with on_output + no_accumulate) */
 	/* Streaming: called as output arrives (fd 1 or 2). Output is still
 	 * accumulated in the result unless no_accumulate is set. */
 	void (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);
@@ -218,6 +227,10 @@ int sbx_call_signal(sbx_call *c, int signo);
  * to the agent. Never grants more than was received on the current
  * stream. -1 when c is not an exec started with manual_credit. */
 int sbx_call_consumed(sbx_call *c, size_t n);
+
+/* A tty exec's new window size (the command gets SIGWINCH). 0, or -1 when
+ * c is no tty exec, is not running, or the agent cannot resize. */
+int sbx_call_resize(sbx_call *c, unsigned rows, unsigned cols);
 /* Gives up on a call: the agent kills a command / drops a transfer, and
  * on_done reports SBX_E_CANCELLED. */
 void sbx_call_cancel(sbx_call *c);

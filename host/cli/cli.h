@@ -72,12 +72,31 @@ int cli_k8s_up(const cli_sandbox *sb, const char *values, const char *context, c
 int cli_k8s_down(const cli_sandbox *sb);
 sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc);
 
+/* args.c: values of options. */
+#define CLI_MAX_SECONDS (86400.0 * 365) /* the longest timeout the agent honours */
+#define CLI_MAX_ENV 1024
+typedef struct cli_env {
+	int n;
+	char *items[CLI_MAX_ENV + 1]; /* "K=V", malloc'd, NULL-terminated */
+} cli_env;
+long long cli_parse_size(const char *s);              /* bytes, or -1 */
+int cli_parse_seconds(const char *s, double *out);    /* 0, or -1 */
+int cli_env_add(cli_env *e, const char *spec, const char *where); /* 0, or -1 (said why) */
+int cli_env_file(cli_env *e, const char *path);       /* 0, or -1 (said why) */
+void cli_env_free(cli_env *e);
+
+/* term.c: this side's terminal under a remote pty. */
+int cli_term_raw(int fd);      /* raw mode until cli_term_restore or exit; 0, or -1 */
+void cli_term_restore(void);   /* idempotent */
+int cli_term_size(int fd, unsigned *rows, unsigned *cols); /* 0, or -1: no terminal */
+
 /* json.c */
 void json_str(FILE *f, const char *s, size_t n); /* a JSON string, invalid UTF-8 as U+FFFD */
 
 /* commands */
 int cmd_up(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
 int cmd_cp(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_down(int argc, char **argv);

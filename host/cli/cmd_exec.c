@@ -1,5 +1,7 @@
 /* cmd_exec.c — `sbx exec`: run a command in a sandbox, streaming its
- * stdin, stdout and stderr, and exit with its exit code. */
+ * stdin, stdout and stderr, and exit with its exit code; behave as a
+ * pipeline member (EPIPE ends it with 141, signals are forwarded once),
+ * and with -t run it on a remote terminal (term.c keeps ours raw). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,34 +17,86 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: sbx exec [options] NAME[/SERVICE] -- COMMAND [ARG...]\n"
 		"\n"
-		"Runs COMMAND directly (no shell) in the sandbox; stdin (when it is not a\n"
-		"terminal) is streamed to it; its output is streamed back. The exit code is\n"
-		"the command's; 124 after a timeout, 126 when it cannot be executed, 127 when\n"
-		"it is not found, 125 when sbx itself failed.\n"
+		"Runs COMMAND directly (no shell) in the sandbox; stdin (with -i, or when it\n"
+		"is not a terminal) is streamed to it; its output is streamed back. The exit\n"
+		"code is the command's; 124 after a timeout, 126 when it cannot be executed,\n"
+		"127 when it is not found, 125 when sbx itself failed.\n"
 		"\n"
+		"  -i, --interactive   keep stdin open and stream it (also from a terminal)\n"
+		"  -t, --tty           run the command on a terminal (a pty in the sandbox, of\n"
+		"                      this terminal's size, resized with it). With -i on a\n"
+		"                      terminal, keys go to it raw: Ctrl-C and Ctrl-Z act on\n"
+		"                      the remote command. Use -it as with docker exec\n"
 		"  -u, --user USER     run as USER (name, uid, name:group or uid:gid)\n"
 		"  -w, --cwd DIR       working directory (relative: to the sandbox workdir)\n"
-		"  -e, --env K=V       set an environment variable (repeatable)\n"
-		"  -t, --timeout SECS  kill the command (whole process group) after SECS\n"
-		"  --limit BYTES       output limit per stream (default 10 MiB)\n"
-		"  --json              print {exit_code, stdout, stderr, timed_out, error} as JSON\n");
+		"  -e, --env K=V       set an environment variable (repeatable); -e K passes\n"
+		"                      this shell's value of K (skipped when unset)\n"
+		"  --env-file FILE     K=V or K per line ('#' comments), as docker reads one\n"
+		"  --timeout SECS      kill the command (whole process group) after SECS\n"
+		"                      (a positive number, at most a year; long form only:\n"
+		"                      -t means --tty, as in docker)\n"
+		"  --limit SIZE        output limit per stream (e.g. 64k, 10M, 1G; 0: none).\n"
+		"                      Default: none while output streams here, 10M with --json\n"
+		"  --json              print {exit_code, stdout, stderr, timed_out, error} as JSON\n"
+		"\n"
+		"A closed stdout or stderr (e.g. `| head`) cancels the command and sbx exits\n"
+		"141, like a pipeline member killed by SIGPIPE. SIGINT, SIGTERM and SIGHUP\n"
+		"are forwarded to the command once; a second one cancels it and sbx exits\n"
+		"128 + the signal. A command whose sbx was killed is killed too.\n");
 }
 
+#define EXIT_BROKEN_PIPE 141 /* 128 + SIGPIPE, as a shell reports a pipeline member */
+#define CANCEL_WAIT_MS 2000  /* after cancelling: how long to wait for the agent's answer */
+
 typedef struct exec_state {
+	sbx_loop *loop;
 	int done;
 	int json;
 	int exit_code;
 	sbx_call *call;
 	int stdin_open;
-	int stdin_file; /* stdin is a regular file: read by timer, not epoll */
-	cli_sink out;   /* stdout and stderr, at the reader's pace */
+	int stdin_file;  /* stdin is a regular file: read by timer, not epoll */
+	int broken_pipe; /* stdout or stderr closed: the call was cancelled */
+	int nsignals;    /* INT/TERM/HUP received */
+	int quit_code;   /* set: exit with it once the cancelled call ends */
+	int tty;         /* a remote pty: SIGWINCH resizes it */
+	cli_sink out;    /* stdout and stderr, at the reader's pace */
 	char error[600]; /* said after the command's own output */
 } exec_state;
+
+static void resize(exec_state *st);
+
+static void give_up(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	exec_state *st = ud;
+	st->done = 1;
+}
+
+/* Cancels the remote command and exits with code once the agent answered
+ * (or CANCEL_WAIT_MS later). */
+static void cancel_and_quit(exec_state *st, int code)
+{
+	if (st->quit_code)
+		return;
+	st->quit_code = code;
+	if (st->call)
+		sbx_call_cancel(st->call);
+	sbx_loop_timer(st->loop, CANCEL_WAIT_MS, give_up, st);
+}
 
 static void on_output(void *ud, int fd, const uint8_t *p, size_t n)
 {
 	exec_state *st = ud;
 	cli_sink_output(&st->out, fd, p, n);
+}
+
+/* Our stdout or stderr was closed (EPIPE): like a pipeline member, stop. */
+static void on_broken_pipe(void *ud)
+{
+	exec_state *st = ud;
+	st->broken_pipe = 1;
+	cancel_and_quit(st, EXIT_BROKEN_PIPE);
 }
 
 static int exit_code_for(const sbx_exec_result *r)
@@ -63,7 +117,7 @@ static int exit_code_for(const sbx_exec_result *r)
 
 static void print_json(const sbx_exec_result *r)
 {
-	printf("{\"exit_code\": %d, \"timed_out\": %s, \"truncated\": %s, \"stdout\": ", r->exit_code,
+	printf("{\"exit_code\": %d, \"timed_out\": %s, \"truncated\": %s, \"stdout\": ", exit_code_for(r),
 	       r->timed_out ? "true" : "false", r->truncated ? "true" : "false");
 	json_str(stdout, (const char *)r->out, r->out_len);
 	printf(", \"stderr\": ");
@@ -90,8 +144,15 @@ static void on_done(void *ud, sbx_exec_result *r)
 	st->call = NULL;
 	st->out.call = NULL;
 	st->exit_code = exit_code_for(r);
+	cli_term_restore(); /* before any message: raw mode garbles it */
+	if (st->quit_code) {
+		st->exit_code = st->quit_code;
+		return;
+	}
 	if (st->json) {
 		print_json(r);
+		if (fflush(stdout) != 0 && errno == EPIPE)
+			st->exit_code = EXIT_BROKEN_PIPE;
 		return;
 	}
 	if (r->error.status != SBX_OK)
@@ -140,61 +201,119 @@ static void on_stdin(sbx_loop *loop, int fd, unsigned events, void *ud)
 	if (!st->stdin_file)
 		sbx_loop_unwatch(loop, fd);
 	st->stdin_open = 0;
+	if (st->call && st->tty) /* a terminal has no end of input but its EOF key */
+		sbx_call_write_stdin(st->call, "\x04", 1);
 	if (st->call)
 		sbx_call_close_stdin(st->call);
 }
 
-/* Ctrl-C and kill forward to the command's process group. */
+/* Ctrl-C and kill forward to the command's process group, once: a second
+ * one (a command that ignores the first) cancels it and ends sbx. */
 static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
 {
 	(void)loop;
 	(void)events;
 	exec_state *st = ud;
 	struct signalfd_siginfo si;
-	while (read(fd, &si, sizeof si) == sizeof si)
-		if (st->call)
-			sbx_call_signal(st->call, (int)si.ssi_signo);
+	while (read(fd, &si, sizeof si) == sizeof si) {
+		int sig = (int)si.ssi_signo;
+		if (sig == SIGWINCH) {
+			resize(st);
+			continue;
+		}
+		/* the first is forwarded; one that cannot be (the command has not
+		 * started yet) ends sbx at once, as it would without sbx */
+		if (++st->nsignals == 1 && st->call && sbx_call_signal(st->call, sig) == 0)
+			continue;
+		if (!st->quit_code) {
+			cli_term_restore();
+			cli_say(stderr, "sbx: %s%s: cancelling the command\n", strsignal(sig),
+				st->nsignals > 1 ? " again" : " before the command started");
+		}
+		cancel_and_quit(st, 128 + sig);
+	}
 }
 
-int cmd_exec(int argc, char **argv)
+/* --limit: given or not, streaming or buffered (see usage). */
+static size_t output_limit(long long limit, int json)
 {
-	sbx_exec_opts o = {0};
-	const char *env[256];
-	int nenv = 0, json = 0, i;
-	const char *target = NULL;
+	if (limit < 0)
+		return json ? SBX_DEFAULT_OUTPUT_LIMIT : SBX_OUTPUT_UNLIMITED;
+	return limit == 0 ? SBX_OUTPUT_UNLIMITED : (size_t)limit;
+}
+
+typedef struct exec_args {
+	sbx_exec_opts o;
+	cli_env env;
+	int json, interactive, tty;
+	long long limit; /* -1: not given */
+	const char *target;
+	int argi;        /* where the command starts in argv */
+} exec_args;
+
+/* "-i", "-t", "-it", "-ti": docker's flags; 1 when a is one of them. */
+static int short_flags(const char *a, exec_args *x)
+{
+	if (a[0] != '-' || !a[1] || strspn(a + 1, "it") != strlen(a + 1))
+		return 0;
+	x->interactive |= strchr(a, 'i') != NULL;
+	x->tty |= strchr(a, 't') != NULL;
+	return 1;
+}
+
+static int looks_like_seconds(const char *v)
+{
+	double d;
+	return v && cli_parse_seconds(v, &d) == 0;
+}
+
+/* Parses the options; 0, or an exit code (usage, or help printed). */
+static int parse_args(int argc, char **argv, exec_args *x)
+{
+	int i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--") == 0) {
 			i++;
 			break;
-		} else if ((!strcmp(a, "-u") || !strcmp(a, "--user")) && v) {
-			o.user = v;
-			i++;
-		} else if ((!strcmp(a, "-w") || !strcmp(a, "--cwd")) && v) {
-			o.cwd = v;
-			i++;
-		} else if ((!strcmp(a, "-e") || !strcmp(a, "--env")) && v && strchr(v, '=') && nenv < 255) {
-			env[nenv++] = v;
-			i++;
-		} else if ((!strcmp(a, "-t") || !strcmp(a, "--timeout")) && v) {
-			char *end;
-			o.timeout_s = strtod(v, &end);
-			if (*end || o.timeout_s <= 0) {
-				cli_say(stderr, "sbx exec: --timeout wants a positive number of seconds, not '%s'\n", v);
+		} else if (short_flags(a, x)) {
+			if (!strcmp(a, "-t") && looks_like_seconds(v)) {
+				cli_say(stderr, "sbx exec: -t allocates a terminal (as in docker); for a timeout write --timeout %s\n", v);
 				return EXIT_USAGE;
 			}
-			i++;
+		} else if (!strcmp(a, "--interactive")) {
+			x->interactive = 1;
+		} else if (!strcmp(a, "--tty")) {
+			x->tty = 1;
+		} else if ((!strcmp(a, "-u") || !strcmp(a, "--user")) && v) {
+			x->o.user = argv[++i];
+		} else if ((!strcmp(a, "-w") || !strcmp(a, "--cwd")) && v) {
+			x->o.cwd = argv[++i];
+		} else if ((!strcmp(a, "-e") || !strcmp(a, "--env")) && v) {
+			if (cli_env_add(&x->env, argv[++i], "sbx exec -e") < 0)
+				return EXIT_USAGE;
+		} else if (!strcmp(a, "--env-file") && v) {
+			if (cli_env_file(&x->env, argv[++i]) < 0)
+				return EXIT_USAGE;
+		} else if (!strcmp(a, "--timeout") && v) {
+			if (cli_parse_seconds(argv[++i], &x->o.timeout_s) < 0) {
+				cli_say(stderr, "sbx exec: --timeout wants a number of seconds above 0 and at most %.0f "
+						"(a year), not '%s'\n", CLI_MAX_SECONDS, v);
+				return EXIT_USAGE;
+			}
 		} else if (!strcmp(a, "--limit") && v) {
-			o.output_limit = (size_t)strtoull(v, NULL, 10);
-			i++;
+			if ((x->limit = cli_parse_size(argv[++i])) < 0) {
+				cli_say(stderr, "sbx exec: --limit wants a size like 65536, 64k, 10M or 1G (0: none), not '%s'\n", v);
+				return EXIT_USAGE;
+			}
 		} else if (!strcmp(a, "--json")) {
-			json = 1;
+			x->json = 1;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
-			return 0;
-		} else if (a[0] != '-' && !target) {
-			target = a;
-		} else if (a[0] != '-' && target) {
+			return -1;
+		} else if (a[0] != '-' && !x->target) {
+			x->target = a;
+		} else if (a[0] != '-' && x->target) {
 			break; /* the command starts here (no "--") */
 		} else {
 			cli_say(stderr, "sbx exec: unknown or incomplete option '%s'\n", a);
@@ -202,58 +321,108 @@ int cmd_exec(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!target || i >= argc) {
+	if (!x->target || i >= argc) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	env[nenv] = NULL;
-	o.argv = (const char *const *)argv + i;
-	o.env = nenv ? env : NULL;
+	if (x->tty && x->json) {
+		cli_say(stderr, "sbx exec: --json collects output; it does not go with -t\n");
+		return EXIT_USAGE;
+	}
+	x->argi = i;
+	return 0;
+}
+
+/* The window changed: tell the remote terminal. */
+static void resize(exec_state *st)
+{
+	unsigned rows, cols;
+	if (st->call && (cli_term_size(0, &rows, &cols) == 0 || cli_term_size(1, &rows, &cols) == 0))
+		sbx_call_resize(st->call, rows, cols);
+}
+
+/* -t: a remote pty of this terminal's size; with -i and a terminal on
+ * stdin, raw mode here so every key reaches it. */
+static void setup_tty(exec_args *x)
+{
+	if (cli_term_size(0, &x->o.rows, &x->o.cols) < 0)
+		cli_term_size(1, &x->o.rows, &x->o.cols);
+	if (x->interactive && isatty(0))
+		cli_term_raw(0);
+}
+
+/* INT/TERM/HUP (and WINCH with a tty) arrive through a signalfd. */
+static int watch_signals(sbx_loop *loop, exec_state *st, int tty)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (tty)
+		sigaddset(&set, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd >= 0)
+		sbx_loop_watch(loop, sfd, SBX_EV_READ, on_signal, st);
+	return sfd;
+}
+
+static void watch_stdin(sbx_loop *loop, exec_state *st)
+{
+	st->stdin_open = 1;
+	if (sbx_loop_watch(loop, 0, SBX_EV_READ, on_stdin, st) < 0) {
+		st->stdin_file = 1;
+		stdin_resume(loop, st);
+	}
+}
+
+/* Runs the parsed command to its end; the exit code. */
+static int run(exec_args *x, char **argv)
+{
+	sbx_exec_opts *o = &x->o;
+	o->argv = (const char *const *)argv + x->argi;
+	o->env = x->env.n ? (const char *const *)x->env.items : NULL;
+	o->output_limit = output_limit(x->limit, x->json);
+	o->stream_stdin = x->interactive || !isatty(0);
+	o->tty = x->tty;
 
 	sbx_loop *loop = sbx_loop_new();
 	cli_sandbox sb;
 	const char *svc;
-	sbx_session *s = cli_connect(loop, target, &sb, &svc);
+	sbx_session *s = cli_connect(loop, x->target, &sb, &svc);
 	if (!s) {
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
 	}
-	exec_state st = {.json = json};
+	exec_state st = {.json = x->json, .loop = loop, .tty = x->tty};
 	cli_sink_init(&st.out, loop);
-	o.on_done = on_done;
-	o.ud = &st;
-	if (!json) {
-		o.on_output = on_output;
-		o.no_accumulate = 1;
-		o.manual_credit = 1;
+	st.out.on_broken = on_broken_pipe;
+	st.out.ud = &st;
+	o->on_done = on_done;
+	o->ud = &st;
+	if (!x->json) {
+		o->on_output = on_output;
+		o->no_accumulate = 1;
+		o->manual_credit = 1;
 	}
-	o.stream_stdin = !isatty(0);
+	if (x->tty)
+		setup_tty(x);
 	sbx_error err;
-	st.call = sbx_exec(s, &o, &err);
+	st.call = sbx_exec(s, o, &err);
 	if (!st.call) {
+		cli_term_restore();
 		cli_say(stderr, "sbx: %s\n", err.message);
 		sbx_session_close(s);
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
 	}
 	st.out.call = st.call;
-	if (o.stream_stdin) {
-		st.stdin_open = 1;
-		if (sbx_loop_watch(loop, 0, SBX_EV_READ, on_stdin, &st) < 0) {
-			st.stdin_file = 1;
-			stdin_resume(loop, &st);
-		}
-	}
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd >= 0)
-		sbx_loop_watch(loop, sfd, SBX_EV_READ, on_signal, &st);
+	if (o->stream_stdin)
+		watch_stdin(loop, &st);
+	int sfd = watch_signals(loop, &st, x->tty);
 	sbx_loop_run_until(loop, &st.done);
+	cli_term_restore();
 	if (sfd >= 0) {
 		sbx_loop_unwatch(loop, sfd);
 		close(sfd);
@@ -265,5 +434,17 @@ int cmd_exec(int argc, char **argv)
 		cli_say(stderr, "sbx: %s\n", st.error);
 	sbx_session_close(s);
 	sbx_loop_free(loop);
-	return st.exit_code;
+	return st.quit_code ? st.quit_code : st.exit_code;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	static exec_args x; /* static: its env list is large */
+	memset(&x, 0, sizeof x);
+	x.limit = -1;
+	int rc = parse_args(argc, argv, &x);
+	if (rc == 0)
+		rc = run(&x, argv);
+	cli_env_free(&x.env);
+	return rc < 0 ? 0 : rc;
 }

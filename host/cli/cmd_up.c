@@ -62,33 +62,6 @@ static void usage(FILE *f)
 		"                 fallback for API servers or proxies that only kubectl gets through\n");
 }
 
-/* "512m", "4g", "2GiB", "1073741824": bytes, or -1. "0" is 0. */
-static long long parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || v < 0 || v != v)
-		return -1;
-	const char *units = "bkmgt";
-	double mult = 1;
-	if (*end) {
-		const char *u = strchr(units, end[0] | 0x20);
-		if (!u)
-			return -1;
-		for (long i = 0; i < u - units; i++)
-			mult *= 1024;
-		end++;
-		if (*end == 'i' || *end == 'I')
-			end++;
-		if (*end == 'b' || *end == 'B')
-			end++;
-	}
-	if (*end || v * mult > 9e18)
-		return -1;
-	return (long long)(v * mult);
-}
-
 static void random_name(char *out)
 {
 	unsigned char r[8];
@@ -300,7 +273,7 @@ static int start_local_service(cli_sandbox *sb, const char *svc, const sbx_box_o
 static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pids, const char *cpus)
 {
 	if (memory) {
-		long long m = parse_size(memory);
+		long long m = cli_parse_size(memory);
 		if (m < 0 || (m > 0 && m < 4 << 20)) {
 			cli_say(stderr, "sbx up: --memory %s: give a size of at least 4m, like 512m or 4g (0: no limit)\n",
 				memory);

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 		"  up [NAME] [-f FILE]        start a sandbox (one agent per service in FILE)\n"
 		"  up [NAME] --backend ec2    start one on an EC2 instance (reached over SSM)\n"
 		"  exec NAME[/SVC] -- CMD...  run a command in it, streaming stdin/stdout/stderr\n"
+		"                             (-it: interactive, on a terminal, as docker exec)\n"
+		"  shell NAME[/SVC] [-u USER] an interactive login shell in it (bash, else sh)\n"
 		"  cp SRC DST                 copy a file in or out (NAME[/SVC]:PATH on one side)\n"
 		"  ls [--json]                list sandboxes\n"
 		"  down NAME... | --all       stop and remove sandboxes\n"
@@ -42,6 +44,8 @@ int main(int argc, char **argv)
 		return cmd_up(argc - 1, argv + 1);
 	if (!strcmp(cmd, "exec"))
 		return cmd_exec(argc - 1, argv + 1);
+	if (!strcmp(cmd, "shell"))
+		return cmd_shell(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cp"))
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls"))

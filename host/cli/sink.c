@@ -23,7 +23,7 @@ static size_t write_some(int fd, const uint8_t *p, size_t n, int *broken)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		if (w <= 0) { /* the reader is gone: drop the output, as before */
+		if (w <= 0) { /* the reader is gone: drop the output (the caller cancels) */
 			*broken = 1;
 			return n;
 		}
@@ -40,6 +40,18 @@ static void credit(cli_sink *k, size_t n)
 
 static void on_writable(sbx_loop *loop, int fd, unsigned events, void *ud);
 
+/* The reader is gone: nothing more is written, the owner is told once. */
+static void break_sink(cli_sink *k)
+{
+	if (k->broken)
+		return;
+	k->broken = 1;
+	for (int fd = 1; fd <= 2; fd++)
+		sbx_buf_consume(&k->pending[fd], sbx_buf_size(&k->pending[fd]));
+	if (k->on_broken)
+		k->on_broken(k->ud);
+}
+
 /* Writes fd's pending bytes; watches fd while some remain. */
 static void flush_fd(cli_sink *k, int fd)
 {
@@ -48,6 +60,8 @@ static void flush_fd(cli_sink *k, int fd)
 	size_t n = write_some(fd, sbx_buf_head(b), sbx_buf_size(b), &broken);
 	sbx_buf_consume(b, n);
 	credit(k, n);
+	if (broken)
+		break_sink(k);
 	int want = sbx_buf_size(b) > 0;
 	if (want != k->watching[fd]) {
 		if (want)
@@ -73,11 +87,17 @@ void cli_sink_init(cli_sink *k, sbx_loop *loop)
 void cli_sink_output(cli_sink *k, int fd, const uint8_t *p, size_t n)
 {
 	fd = fd == 1 ? 1 : 2;
+	if (k->broken)
+		return;
 	sbx_buf *b = &k->pending[fd];
 	if (sbx_buf_size(b) == 0) { /* nothing waiting: straight out */
 		int broken = 0;
 		size_t w = write_some(fd, p, n, &broken);
 		credit(k, w);
+		if (broken) {
+			break_sink(k);
+			return;
+		}
 		p += w;
 		n -= w;
 	}
@@ -92,11 +112,13 @@ void cli_sink_drain(cli_sink *k)
 	k->call = NULL;
 	for (int fd = 1; fd <= 2; fd++) {
 		sbx_buf *b = &k->pending[fd];
-		while (sbx_buf_size(b) > 0) {
+		while (sbx_buf_size(b) > 0 && !k->broken) {
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
 			poll(&p, 1, -1);
 			int broken = 0;
 			sbx_buf_consume(b, write_some(fd, sbx_buf_head(b), sbx_buf_size(b), &broken));
+			if (broken)
+				k->broken = 1;
 		}
 		if (k->watching[fd])
 			sbx_loop_unwatch(k->loop, fd);

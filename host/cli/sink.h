@@ -14,6 +14,9 @@ typedef struct cli_sink {
 	sbx_call *call;       /* the exec (manual_credit); NULL once it is done */
 	sbx_buf pending[3];   /* [1] stdout, [2] stderr: written when the fd can take it */
 	int watching[3];
+	int broken;           /* a reader went away (EPIPE): output is dropped from now on */
+	void (*on_broken)(void *ud); /* told once, when broken is set */
+	void *ud;
 } cli_sink;
 
 void cli_sink_init(cli_sink *k, sbx_loop *loop);

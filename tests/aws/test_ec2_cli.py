@@ -224,6 +224,8 @@ def main():
               "%d %r %r" % (r.returncode, r.stdout, r.stderr))
         r = sbx("exec", "box", "--", "wc", "-c", stdin=b"x" * 300000)
         check("ec2_exec_stdin", r.returncode == 0 and r.stdout.strip() == b"300000", r.stderr.decode())
+        r = sbx("exec", "-t", "box", "--", "sh", "-c", "test -t 0 && test -t 1 && stty size")
+        check("ec2_exec_tty", r.returncode == 0 and r.stdout == b"24 80\r\n", "%d %r %r" % (r.returncode, r.stdout, r.stderr))
         data = os.urandom(1 << 20)
         with open(tmp + "/in.bin", "wb") as f:
             f.write(data)

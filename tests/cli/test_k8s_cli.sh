@@ -64,6 +64,11 @@ t exec_in_default_pod sh -c '[ "$("$0" exec kbox -- sh -c "basename \$PWD")" = a
 t exec_in_web_pod sh -c '[ "$("$0" exec kbox/web -- sh -c "basename \$PWD")" = agent-env-kbox-web-0 ]' "$SBX"
 t exec_exit_code sh -c '"$0" exec kbox -- sh -c "exit 7"; [ $? -eq 7 ]' "$SBX"
 t exec_stdin sh -c '[ "$(printf "a\nb\n" | "$0" exec kbox -- wc -l)" = 2 ]' "$SBX"
+t exec_streams_past_10m sh -c '[ "$("$0" exec kbox -- head -c 20000000 /dev/zero | wc -c)" = 20000000 ]' "$SBX"
+t exec_epipe_141 bash -c 'timeout 30 "$0" exec kbox -- sh -c "while :; do echo tick; sleep .1; done" | head -1 >/dev/null; [ "${PIPESTATUS[0]}" = 141 ]' "$SBX"
+t exec_tty_size sh -c 'python3 "$1" --rows 31 --cols 97 --check-mode -- "$0" exec -it kbox -- sh -c "test -t 0 && stty size" > "$2/tty.out" && grep -q "^31 97" "$2/tty.out"' "$SBX" "$(dirname "$0")/pty_drive.py" "$WORK"
+t exec_tty_ctrl_c sh -c 'python3 "$1" --check-mode --wait ready --send "0.3:\x03" -- "$0" exec -it kbox -- sh -c "echo ready; exec sleep 100" >/dev/null; [ $? -eq 130 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
+t shell_exit_status sh -c 'python3 "$1" --check-mode --send "1.5:exit 3\n" -- "$0" shell kbox >/dev/null; [ $? -eq 3 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
 t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
 t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 

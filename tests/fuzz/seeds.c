@@ -115,6 +115,7 @@ static void conversation(int compress)
 	sbx_conn_send_data(h, g_ids[2], 0, text, 5000);
 	sbx_conn_send_end(h, g_ids[2], 0);
 	sbx_conn_send_signal(h, g_ids[0], 15);
+	sbx_conn_send_resize(h, g_ids[0], 40, 120);
 	pump(h, a);
 	pk = sbx_conn_begin_map(a, SBX_MSG_RESULT, g_ids[2], 1);
 	sbx_pack_kv_uint(pk, "size", 5000);
@@ -128,15 +129,20 @@ static void conversation(int compress)
 	pump(h, a);
 	sbx_conn_tick(h, 100); /* a PING, answered */
 	pump(h, a);
-	/* a new request the agent cancels */
+	/* a new request on a terminal, resized, that the agent cancels */
 	uint32_t id = sbx_conn_new_stream_id(h);
-	pk = sbx_conn_begin_map(h, SBX_MSG_EXEC, id, 2);
+	pk = sbx_conn_begin_map(h, SBX_MSG_EXEC, id, 6);
 	sbx_pack_str(pk, "argv");
 	msgpack_pack_array(pk, 2);
 	sbx_pack_str(pk, "echo");
 	sbx_pack_str(pk, "hi");
 	sbx_pack_kv_bool(pk, "stream_stdin", 1);
+	sbx_pack_kv_bool(pk, "tty", 1);
+	sbx_pack_kv_uint(pk, "rows", 24);
+	sbx_pack_kv_uint(pk, "cols", 80);
+	sbx_pack_kv_uint(pk, "orphan_ms", 0);
 	sbx_conn_finish(h);
+	sbx_conn_send_resize(h, id, 1, 65535);
 	sbx_conn_send_cancel(h, id);
 	pump(h, a);
 	sbx_conn_send_error(a, id, 125, "cancelled", "cancelled");
@@ -211,7 +217,7 @@ int main(void)
 	static const uint8_t strides[] = {0, 1, 13, 200};
 	int nmsg = 0;
 	for (int compress = 0; compress < 2; compress++) {
-		conversation(compress);
+		conversation(compress ? SBX_COMPRESS_ALWAYS : SBX_COMPRESS_NEVER);
 		for (size_t i = 0; i < sizeof strides; i++) {
 			char name[64];
 			snprintf(name, sizeof name, "talk-%s-stride%d", compress ? "deflate" : "raw", strides[i]);

@@ -176,6 +176,41 @@ static void test_roundtrip_scalar_types(void)
 	sbx_buf_free(&b);
 }
 
+/* RESIZE [23, s, rows, cols]: both 1..65535, two uints exactly. */
+static int resize_body(sbx_buf *b, int64_t rows, int64_t cols, int extra, sbx_msg *m)
+{
+	msgpack_packer pk;
+	raw_init(&pk, b);
+	msgpack_pack_array(&pk, 4 + (extra ? 1 : 0));
+	msgpack_pack_uint8(&pk, SBX_MSG_RESIZE);
+	msgpack_pack_uint8(&pk, 5);
+	msgpack_pack_int64(&pk, rows);
+	msgpack_pack_int64(&pk, cols);
+	if (extra)
+		msgpack_pack_uint8(&pk, 1);
+	return decode_buf(b, m);
+}
+
+static void test_resize(void)
+{
+	sbx_buf b = {0};
+	sbx_msg m;
+	CHECK_EQ_STR(sbx_msg_name(SBX_MSG_RESIZE), "RESIZE");
+	CHECK_EQ_INT(resize_body(&b, 40, 120, 0, &m), 0);
+	CHECK_EQ_INT(m.type, SBX_MSG_RESIZE);
+	CHECK_EQ_INT(m.stream, 5);
+	CHECK_EQ_INT(m.rows, 40);
+	CHECK_EQ_INT(m.cols, 120);
+	CHECK_EQ_INT(resize_body(&b, 1, 65535, 0, &m), 0);
+	CHECK_EQ_INT(resize_body(&b, 0, 80, 0, &m), -1);
+	CHECK_EQ_INT(resize_body(&b, 24, 0, 0, &m), -1);
+	CHECK_EQ_INT(resize_body(&b, 65536, 80, 0, &m), -1);
+	CHECK_EQ_INT(resize_body(&b, 24, -1, 0, &m), -1);
+	CHECK_EQ_INT(resize_body(&b, 24, 80, 1, &m), -1);
+	CHECK(strstr(g_err, "RESIZE") != NULL);
+	sbx_buf_free(&b);
+}
+
 static void test_roundtrip_data_end(void)
 {
 	sbx_buf b = {0};
@@ -1069,6 +1104,7 @@ int main(void)
 	RUN(test_roundtrip_map_types);
 	RUN(test_roundtrip_scalar_types);
 	RUN(test_roundtrip_data_end);
+	RUN(test_resize);
 	RUN(test_roundtrip_error_goaway);
 	RUN(test_frame_finish_limit);
 	RUN(test_frame_after_compaction);

@@ -1,6 +1,7 @@
 /* ec2_sandbox.c — the launch / reach / remove state machine of one EC2
  * sandbox (see ec2_sandbox.h). Each step starts one asynchronous AWS call
  * or timer; its callback moves to the next step or to fail(). */
+#include "progress.h"
 #include "aws/ec2_sandbox.h"
 
 #include <errno.h>
@@ -65,19 +66,6 @@ static void cleanup_after_failure(sbx_ec2_sandbox *sb);
 static void fail(sbx_ec2_sandbox *sb, const sbx_error *why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void remove_all(sbx_ec2_sandbox *sb);
 
-static void announce(sbx_ec2_sandbox *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void announce(sbx_ec2_sandbox *sb, const char *fmt, ...)
-{
-	if (!sb->on_progress)
-		return;
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	sb->on_progress(sb->ud, what);
-}
-
 /* The call in flight has returned: 1 (and removal started) when down was
  * called meanwhile. The caller records what the call made first. */
 static int halted(sbx_ec2_sandbox *sb)
@@ -141,7 +129,7 @@ static void launched(void *ud, const sbx_error *err, char (*ids)[32], size_t n)
 		fail(sb, err, "RunInstances failed");
 		return;
 	}
-	announce(sb, "waiting for %s to be running", sb->instance_id);
+	sbx_announce(sb->on_progress, sb->ud, "waiting for %s to be running", sb->instance_id);
 	sb->step = UP_RUNNING;
 	sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.launch_timeout_s * 1000;
 	next(sb);
@@ -177,7 +165,7 @@ static void described(void *ud, const sbx_error *err, const aws_ec2_instance *li
 	}
 	const char *state = n ? list[0].state : "";
 	if (strcmp(state, "running") == 0) {
-		announce(sb, "waiting for %s's SSM agent to come Online", sb->instance_id);
+		sbx_announce(sb->on_progress, sb->ud, "waiting for %s's SSM agent to come Online", sb->instance_id);
 		sb->step = UP_ONLINE;
 		sb->step_deadline = sbx_now_ms() + (uint64_t)sb->cfg.online_timeout_s * 1000;
 		next(sb);
@@ -364,7 +352,7 @@ static void start_upload(sbx_ec2_sandbox *sb)
 	}
 	aws_sha256_hex(data.data ? data.data : (uint8_t *)"", sbx_buf_size(&data), sb->agent_sha);
 	object_key(sb, "sbx-agent", sb->s3_key, sizeof sb->s3_key);
-	announce(sb, "uploading the agent to s3://%s/%s", sb->cfg.s3_bucket, sb->s3_key);
+	sbx_announce(sb->on_progress, sb->ud, "uploading the agent to s3://%s/%s", sb->cfg.s3_bucket, sb->s3_key);
 	sbx_error e;
 	sb->busy = 1;
 	if (aws_s3_put_object(sb->c, sb->cfg.s3_bucket, sb->s3_key, data.data, sbx_buf_size(&data), NULL, uploaded, sb,
@@ -420,7 +408,7 @@ static void launch(sbx_ec2_sandbox *sb)
 	aws_ec2_launch l = {sb->ami, sb->cfg.instance_type, sb->cfg.subnet_id, sb->cfg.security_group_id,
 			    sb->cfg.instance_profile, tags, n, sb->user_data.data, sbx_buf_size(&sb->user_data),
 			    sb->cfg.volume_size_gib, NULL, token};
-	announce(sb, "launching a %s instance from %s", sb->cfg.instance_type, sb->ami);
+	sbx_announce(sb->on_progress, sb->ud, "launching a %s instance from %s", sb->cfg.instance_type, sb->ami);
 	sbx_error e;
 	sb->busy = 1;
 	if (aws_ec2_run_instances(sb->c, &l, launched, sb, &e) < 0) {
@@ -466,7 +454,7 @@ static void next(sbx_ec2_sandbox *sb)
 		char port[16];
 		snprintf(port, sizeof port, "%u", sb->agent_port);
 		const char *params[] = {"portNumber", port, "localPortNumber", "0", NULL};
-		announce(sb, "opening an SSM session to %s (agent port %u)", sb->instance_id, sb->agent_port);
+		sbx_announce(sb->on_progress, sb->ud, "opening an SSM session to %s (agent port %u)", sb->instance_id, sb->agent_port);
 		sb->busy = 1;
 		rc = aws_ssm_start_session(sb->c, sb->instance_id, "AWS-StartPortForwardingSession", params,
 					   session_started, sb, &e);

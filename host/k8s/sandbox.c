@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "progress.h"
 #include "api.h"
 #include "internal.h"
 #include "inject.h"
@@ -115,19 +116,6 @@ struct sbx_k8s_box {
 	void *stop_ud;
 };
 
-static void announce(sbx_k8s_box *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void announce(sbx_k8s_box *b, const char *fmt, ...)
-{
-	if (!b->on_progress)
-		return;
-	char what[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof what, fmt, ap);
-	va_end(ap);
-	b->on_progress(b->ud, what);
-}
-
 static void release_opts(sbx_k8s_box *b, sbx_k8s_release_opts *ro, const char **values)
 {
 	*ro = (sbx_k8s_release_opts){.release = b->sb.release, .ns = b->sb.ns, .kube_context = b->sb.context,
@@ -208,7 +196,7 @@ static int uninstall(sbx_k8s_box *b, char *why, size_t len)
 	const char *values[2];
 	release_opts(b, &ro, values);
 	ro.on_done = uninstalled;
-	announce(b, "uninstalling release %s", b->sb.release);
+	sbx_announce(b->on_progress, b->ud, "uninstalling release %s", b->sb.release);
 	b->helm = sbx_k8s_release_uninstall(b->loop, &ro, why, len);
 	return b->helm ? 0 : -1;
 }
@@ -329,7 +317,7 @@ static void inject_all(sbx_loop *loop, void *ud)
 	sbx_k8s_box *b = ud;
 	b->hop = NULL;
 	b->step = ST_INJECT;
-	announce(b, "putting the agent into %d pod(s) of release %s", b->sb.nservices, b->sb.release);
+	sbx_announce(b->on_progress, b->ud, "putting the agent into %d pod(s) of release %s", b->sb.nservices, b->sb.release);
 	b->injecting = b->sb.nservices;
 	for (int i = 0; i < b->sb.nservices; i++) {
 		char err[600];
@@ -387,7 +375,7 @@ static void installed(void *ud, const char *err)
 		return;
 	}
 	b->step = ST_READY;
-	announce(b, "waiting for the pods of release %s", b->sb.release);
+	sbx_announce(b->on_progress, b->ud, "waiting for the pods of release %s", b->sb.release);
 	sbx_error e;
 	const char *services[SBX_K8S_MAX_SERVICES + 1] = {0};
 	for (int i = 0; i < b->sb.nservices; i++)
@@ -457,7 +445,7 @@ sbx_k8s_box *sbx_k8s_start(sbx_loop *loop, const sbx_k8s_up_opts *o, sbx_error *
 	const char *values[2];
 	release_opts(b, &ro, values);
 	ro.on_done = installed;
-	announce(b, "installing release %s", sb->release);
+	sbx_announce(b->on_progress, b->ud, "installing release %s", sb->release);
 	if (!(b->helm = sbx_k8s_release_install(loop, &ro, why, sizeof why))) {
 		sbx_k8s_free(b);
 		sbx_error_set(err, SBX_E_LOCAL, EIO, "helm", "%s", why);

@@ -26,9 +26,11 @@ run_one() { # name, command...
 	shift
 	[ -n "$only" ] && [[ "$name" != *"$only"* ]] && return
 	echo "== $name"
+	local t0=$SECONDS
 	timeout -k 5 "$TIMEOUT" "$@" >"$log" 2>&1
 	local rc=$?
 	cat "$log"
+	echo "-- $name: $((SECONDS - t0)) s"
 	local p f s
 	p=$(grep -c '^ok ' "$log")
 	f=$(grep -c '^FAIL ' "$log")

@@ -119,7 +119,9 @@ int cmd_down(int argc, char **argv)
 			       "terminated and its S3 object deleted.\n"
 			       "--all --backend B removes every sandbox of backend B (without --backend:\n"
 			       "every sandbox); --all --backend ec2 removes every instance tagged\n"
-			       "sbx-owner and every object under PREFIX/sbx/ (settings as for sbx up).\n");
+			       "sbx-owner and every object under PREFIX/sbx/ (settings as for sbx up).\n"
+			       "Exits 1 when any sandbox could not be removed (said why); it stays in\n"
+			       "sbx ls, so that sbx down NAME can be retried.\n");
 			return 0;
 		} else {
 			named++;

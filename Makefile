@@ -29,7 +29,8 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -Iagent -Ihost -Itests
 HOST_CFLAGS = $(BASE_CFLAGS) -O2 -g -fPIC $(SANFLAGS) $(CFLAGS)
-HOST_LIBS = -lmsgpackc -lz -lyaml -lcurl -lssl -lcrypto -ljansson -lexpat
+# libcurl and libcrypto are not linked: host/dynlib.h loads them on first use (start-up time).
+HOST_LIBS = -lmsgpackc -lz -lyaml -ljansson -lexpat -ldl -lpthread
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)
@@ -107,7 +108,7 @@ $(BUILD)/sbx: $(CLI_OBJ) $(BUILD)/libsbx.a
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)
-	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS)
+	$(CC) $(HOST_CFLAGS) -o $@ $< $(BUILD)/obj/tests/test.o $(AGENT_LIB_OBJ) $(BUILD)/libsbx.a $(HOST_LIBS) -lcrypto # tests check against OpenSSL
 
 $(BUILD)/tests/%: tests/tools/%.c $(BUILD)/libsbx.a
 	@mkdir -p $(dir $@)

@@ -9,7 +9,7 @@
 # table, not a failure: the exit status is 0 unless a benchmark could not
 # run at all.
 #
-# Knobs: EXEC_REPS (default 500), FILE_REPS (default 5), SCALE_AGENTS (1000),
+# Knobs: EXEC_REPS (default 500), CLI_REPS (200), FILE_REPS (default 5), SCALE_AGENTS (1000),
 # SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
 # DURABLE_MIB (the large file of rows d1/d2, 256), DURABLE_FILES (small files of row d3,
 # 10000), DOCKER_REPS (30), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
@@ -63,6 +63,7 @@ run() {
 # mem first, in its own process: nothing else raises its peak RSS.
 run mem "$SBX_AGENT"
 run exec "$EXEC_REPS"
+SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run cli "${CLI_REPS:-200}"
 run files "$FILE_REPS"
 run durable "${DURABLE_REPS:-3}" "${DURABLE_MIB:-256}" "${DURABLE_FILES:-10000}"
 run concurrency

@@ -8,7 +8,7 @@
 #include "http.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
+#include "curl_lib.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +55,7 @@ static void global_init(void)
 {
 	static int done;
 	if (!done) {
-		curl_global_init(CURL_GLOBAL_DEFAULT);
+		sbx_curl()->global_init(CURL_GLOBAL_DEFAULT);
 		done = 1;
 	}
 }
@@ -75,7 +75,7 @@ static void on_socket(sbx_loop *loop, int fd, unsigned events, void *ud)
 		flags |= CURL_CSELECT_OUT;
 	if (events & SBX_EV_ERROR)
 		flags |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(h->multi, fd, flags, &running);
+	sbx_curl()->multi_socket_action(h->multi, fd, flags, &running);
 	check_done(h);
 }
 
@@ -98,7 +98,7 @@ static void on_timeout(sbx_loop *loop, void *ud)
 	sbx_http *h = ud;
 	int running;
 	h->timer = NULL; /* fired: the loop frees it */
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	sbx_curl()->multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	check_done(h);
 }
 
@@ -133,11 +133,11 @@ static void call_unlink(sbx_http_call *c)
 static void call_free(sbx_http_call *c)
 {
 	if (c->easy) {
-		curl_multi_remove_handle(c->h->multi, c->easy);
-		curl_easy_cleanup(c->easy);
+		sbx_curl()->multi_remove_handle(c->h->multi, c->easy);
+		sbx_curl()->easy_cleanup(c->easy);
 	}
-	curl_slist_free_all(c->headers);
-	curl_slist_free_all(c->connect_to);
+	sbx_curl()->slist_free_all(c->headers);
+	sbx_curl()->slist_free_all(c->connect_to);
 	sbx_buf_free(&c->body);
 	sbx_buf_free(&c->head);
 	free(c->url);
@@ -196,7 +196,7 @@ static int is_tls_error(CURLcode rc)
 /* Turns libcurl's result into an sbx_error naming the request. */
 static void describe_failure(sbx_http_call *c, CURLcode rc, sbx_error *e)
 {
-	const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+	const char *detail = c->errbuf[0] ? c->errbuf : sbx_curl()->easy_strerror(rc);
 	const char *m = c->method, *u = c->url;
 	if (c->over_limit) {
 		sbx_error_set(e, SBX_E_LIMIT, EFBIG, "too_large",
@@ -245,12 +245,12 @@ static int noop_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void hand_over(sbx_http_call *c)
 {
 	sbx_http *h = c->h;
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, noop_socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, noop_timer_cb);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, noop_socket_cb);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, noop_timer_cb);
 	sbx_timer_cancel(h->loop, h->timer);
 	h->timer = NULL;
 	curl_socket_t s = CURL_SOCKET_BAD;
-	if (curl_easy_getinfo(c->easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD)
+	if (sbx_curl()->easy_getinfo(c->easy, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD)
 		sbx_loop_unwatch(h->loop, (int)s);
 	h->frozen = 1;
 }
@@ -278,7 +278,7 @@ static void finish(sbx_http_call *c, CURLcode rc)
 	call_unlink(c);
 	sbx_http_response r = {0};
 	long status = 0;
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	sbx_curl()->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	r.status = status;
 	if (rc != CURLE_OK)
 		describe_failure(c, rc, &r.error);
@@ -302,11 +302,11 @@ static void check_done(sbx_http *h)
 	CURLMsg *msg;
 	int left;
 	h->finishing++;
-	while (!h->frozen && !h->freed && (msg = curl_multi_info_read(h->multi, &left))) {
+	while (!h->frozen && !h->freed && (msg = sbx_curl()->multi_info_read(h->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		sbx_http_call *c = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		sbx_curl()->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
 		CURLcode rc = msg->data.result;
 		if (!c || c->cancelled)
 			continue; /* reaped later */
@@ -338,7 +338,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
 	if (c->cancelled)
 		return 0;
 	long status = 0;
-	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	sbx_curl()->easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (c->rq.on_body && status >= 200 && status < 300) {
 		if (c->rq.on_body(c->rq.ud, (const uint8_t *)p, len) != 0) {
 			c->stopped = 1;
@@ -362,60 +362,60 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
  * real Host header. */
 static int apply_server_name(sbx_http_call *c, const char *name)
 {
-	CURLU *u = curl_url();
+	CURLU *u = sbx_curl()->url();
 	char *host = NULL, *port = NULL, *url = NULL;
 	int rc = -1;
-	if (!u || curl_url_set(u, CURLUPART_URL, c->url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+	if (!u || sbx_curl()->url_set(u, CURLUPART_URL, c->url, 0) != CURLUE_OK ||
+	    sbx_curl()->url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+	    sbx_curl()->url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
 		goto out;
-	if (curl_url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+	if (sbx_curl()->url_set(u, CURLUPART_HOST, name, 0) != CURLUE_OK ||
+	    sbx_curl()->url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
 		goto out;
 	char line[600];
 	snprintf(line, sizeof line, "%s:%s:%s:%s", name, port, host, port);
-	c->connect_to = curl_slist_append(NULL, line);
+	c->connect_to = sbx_curl()->slist_append(NULL, line);
 	if (!c->connect_to)
 		goto out;
-	curl_easy_setopt(c->easy, CURLOPT_CONNECT_TO, c->connect_to);
+	sbx_curl()->easy_setopt(c->easy, CURLOPT_CONNECT_TO, c->connect_to);
 	snprintf(line, sizeof line, "Host: %s:%s", host, port);
-	c->headers = curl_slist_append(c->headers, line);
-	curl_easy_setopt(c->easy, CURLOPT_URL, url);
+	c->headers = sbx_curl()->slist_append(c->headers, line);
+	sbx_curl()->easy_setopt(c->easy, CURLOPT_URL, url);
 	rc = 0;
 out:
-	curl_free(host);
-	curl_free(port);
-	curl_free(url);
-	curl_url_cleanup(u);
+	sbx_curl()->free(host);
+	sbx_curl()->free(port);
+	sbx_curl()->free(url);
+	sbx_curl()->url_cleanup(u);
 	return rc;
 }
 
 static void set_blob(CURL *e, CURLoption opt, const char *pem)
 {
 	struct curl_blob b = {.data = (void *)pem, .len = strlen(pem), .flags = CURL_BLOB_COPY};
-	curl_easy_setopt(e, opt, &b);
+	sbx_curl()->easy_setopt(e, opt, &b);
 }
 
 static void apply_tls(CURL *e, const sbx_http_tls *t)
 {
 	if (t->ca_pem) {
 		set_blob(e, CURLOPT_CAINFO_BLOB, t->ca_pem);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		sbx_curl()->easy_setopt(e, CURLOPT_CAPATH, NULL);
 	}
 	if (t->cert_pem) {
 		set_blob(e, CURLOPT_SSLCERT_BLOB, t->cert_pem);
-		curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+		sbx_curl()->easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
 	}
 	if (t->key_pem) {
 		set_blob(e, CURLOPT_SSLKEY_BLOB, t->key_pem);
-		curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+		sbx_curl()->easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 	if (t->insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+		sbx_curl()->easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		sbx_curl()->easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 	if (t->proxy)
-		curl_easy_setopt(e, CURLOPT_PROXY, t->proxy);
+		sbx_curl()->easy_setopt(e, CURLOPT_PROXY, t->proxy);
 }
 
 static sbx_http_call *call_start(sbx_http *h, const sbx_http_request *rq, sbx_error *err)
@@ -426,7 +426,7 @@ static sbx_http_call *call_start(sbx_http *h, const sbx_http_request *rq, sbx_er
 		return NULL;
 	}
 	sbx_http_call *c = calloc(1, sizeof *c);
-	if (!c || !(c->url = strdup(rq->url)) || !(c->easy = curl_easy_init())) {
+	if (!c || !(c->url = strdup(rq->url)) || !(c->easy = sbx_curl()->easy_init())) {
 		if (c)
 			free(c->url);
 		free(c);
@@ -438,42 +438,42 @@ static sbx_http_call *call_start(sbx_http *h, const sbx_http_request *rq, sbx_er
 	snprintf(c->method, sizeof c->method, "%s", method);
 	c->max_body = rq->max_body ? rq->max_body : SBX_HTTP_DEFAULT_MAX_BODY;
 	CURL *e = c->easy;
-	curl_easy_setopt(e, CURLOPT_URL, c->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	sbx_curl()->easy_setopt(e, CURLOPT_URL, c->url);
+	sbx_curl()->easy_setopt(e, CURLOPT_PRIVATE, c);
+	sbx_curl()->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	sbx_curl()->easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+	sbx_curl()->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (rq->unix_socket) /* e.g. the Docker engine: http://docker/PATH over a unix socket */
-		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, rq->unix_socket);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+		sbx_curl()->easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, rq->unix_socket);
+	sbx_curl()->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	sbx_curl()->easy_setopt(e, CURLOPT_HEADERDATA, c);
+	sbx_curl()->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+	sbx_curl()->easy_setopt(e, CURLOPT_WRITEDATA, c);
+	sbx_curl()->easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	sbx_curl()->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 rq->connect_timeout_s > 0 ? (long)(rq->connect_timeout_s * 1000) : (long)DEFAULT_CONNECT_TIMEOUT_MS);
 	if (rq->timeout_s > 0)
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(rq->timeout_s * 1000));
+		sbx_curl()->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(rq->timeout_s * 1000));
 	apply_tls(e, &rq->tls);
 	for (const char *const *hp = rq->headers; hp && *hp; hp++)
-		c->headers = curl_slist_append(c->headers, *hp);
-	c->headers = curl_slist_append(c->headers, "Expect:");
+		c->headers = sbx_curl()->slist_append(c->headers, *hp);
+	c->headers = sbx_curl()->slist_append(c->headers, "Expect:");
 	if (rq->tls.server_name && rq->tls.server_name[0] && apply_server_name(c, rq->tls.server_name) < 0) {
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "%s %s: bad URL or TLS server name '%s'", method,
 			      rq->url, rq->tls.server_name);
 		call_free(c);
 		return NULL;
 	}
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
+	sbx_curl()->easy_setopt(e, CURLOPT_HTTPHEADER, c->headers);
 	/* POSTFIELDS turns a request into a POST: any other method with a
 	 * body (even GET) is named explicitly. */
 	if (strcmp(method, "HEAD") == 0)
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		sbx_curl()->easy_setopt(e, CURLOPT_NOBODY, 1L);
 	else if (strcmp(method, "GET") != 0 || rq->body)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+		sbx_curl()->easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
 	if (rq->body || strcmp(method, "POST") == 0) {
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, rq->body ? (const char *)rq->body : "");
+		sbx_curl()->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+		sbx_curl()->easy_setopt(e, CURLOPT_COPYPOSTFIELDS, rq->body ? (const char *)rq->body : "");
 	}
 	c->next = h->calls;
 	if (c->next)
@@ -484,7 +484,7 @@ static sbx_http_call *call_start(sbx_http *h, const sbx_http_request *rq, sbx_er
 
 static int call_launch(sbx_http_call *c, sbx_error *err)
 {
-	if (curl_multi_add_handle(c->h->multi, c->easy) != CURLM_OK) {
+	if (sbx_curl()->multi_add_handle(c->h->multi, c->easy) != CURLM_OK) {
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "%s %s: cannot start the request", c->method, c->url);
 		call_unlink(c);
 		call_free(c);
@@ -514,8 +514,8 @@ sbx_http_call *sbx_http_connect(sbx_http *h, const sbx_http_request *rq, sbx_htt
 		return NULL;
 	c->on_connected = cb;
 	c->connected_ud = ud;
-	curl_easy_setopt(c->easy, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->easy, CURLOPT_HTTPPROXYTUNNEL, 1L); /* ws:// through a proxy too */
+	sbx_curl()->easy_setopt(c->easy, CURLOPT_CONNECT_ONLY, 1L);
+	sbx_curl()->easy_setopt(c->easy, CURLOPT_HTTPPROXYTUNNEL, 1L); /* ws:// through a proxy too */
 	if (call_launch(c, err) < 0)
 		return NULL;
 	return c;
@@ -525,20 +525,26 @@ sbx_http_call *sbx_http_connect(sbx_http *h, const sbx_http_request *rq, sbx_htt
 
 sbx_http *sbx_http_new(sbx_loop *loop)
 {
+	char why[512];
+	if (sbx_curl_load(why, sizeof why) < 0) {
+		fprintf(stderr, "libsbx: %s\n", why);
+		errno = ENOSYS;
+		return NULL;
+	}
 	global_init();
 	sbx_http *h = calloc(1, sizeof *h);
 	if (!h)
 		return NULL;
 	h->loop = loop;
-	h->multi = curl_multi_init();
+	h->multi = sbx_curl()->multi_init();
 	if (!h->multi) {
 		free(h);
 		return NULL;
 	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	sbx_curl()->multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -557,7 +563,7 @@ void sbx_http_free(sbx_http *h)
 	}
 	sbx_timer_cancel(h->loop, h->timer);
 	sbx_timer_cancel(h->loop, h->reap);
-	curl_multi_cleanup(h->multi);
+	sbx_curl()->multi_cleanup(h->multi);
 	free(h);
 }
 

@@ -62,6 +62,7 @@ typedef struct sbx_http_request {
 	void *ud;
 } sbx_http_request;
 
+/* NULL when out of memory, or when libcurl cannot be loaded (curl_lib.h; said on stderr). */
 sbx_http *sbx_http_new(sbx_loop *loop);
 /* Cancels every request in flight (their on_done is not called) and frees.
  * Allowed from an on_done callback (the client goes once that returns);

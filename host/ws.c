@@ -8,7 +8,7 @@
  * libcurl's business. */
 #include "ws.h"
 
-#include <curl/curl.h>
+#include "curl_lib.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,11 +205,11 @@ static void ws_flush(sbx_ws *ws)
 {
 	while (ws->easy && sbx_buf_size(&ws->out) > 0) {
 		size_t sent = 0;
-		CURLcode rc = curl_easy_send(ws->easy, sbx_buf_head(&ws->out), sbx_buf_size(&ws->out), &sent);
+		CURLcode rc = sbx_curl()->easy_send(ws->easy, sbx_buf_head(&ws->out), sbx_buf_size(&ws->out), &sent);
 		if (rc == CURLE_AGAIN)
 			break;
 		if (rc != CURLE_OK) {
-			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", curl_easy_strerror(rc));
+			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", sbx_curl()->easy_strerror(rc));
 			return;
 		}
 		sbx_buf_consume(&ws->out, sent);
@@ -426,12 +426,12 @@ static void on_io(sbx_loop *loop, int fd, unsigned events, void *ud)
 		 * socket no longer shows. */
 		while (ws->easy && !ws->freed && ws->state != WS_DONE) {
 			size_t got = 0;
-			CURLcode rc = curl_easy_recv(ws->easy, buf, sizeof buf, &got);
+			CURLcode rc = sbx_curl()->easy_recv(ws->easy, buf, sizeof buf, &got);
 			if (rc == CURLE_AGAIN)
 				break;
 			if (rc != CURLE_OK) {
 				char how[200];
-				snprintf(how, sizeof how, " (%s)", curl_easy_strerror(rc));
+				snprintf(how, sizeof how, " (%s)", sbx_curl()->easy_strerror(rc));
 				got_eof(ws, how);
 				break;
 			}
@@ -488,15 +488,15 @@ static void on_connect_timeout(sbx_loop *loop, void *ud)
 /* The Host header and the request target, from the URL. */
 static int split_url(const char *url, char *host, size_t host_len, char **target)
 {
-	CURLU *u = curl_url();
+	CURLU *u = sbx_curl()->url();
 	char *h = NULL, *port = NULL, *path = NULL, *query = NULL;
 	int rc = -1;
-	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
+	if (!u || sbx_curl()->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    sbx_curl()->url_get(u, CURLUPART_HOST, &h, 0) != CURLUE_OK)
 		goto out;
-	curl_url_get(u, CURLUPART_PORT, &port, 0);
-	curl_url_get(u, CURLUPART_PATH, &path, 0);
-	curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	sbx_curl()->url_get(u, CURLUPART_PORT, &port, 0);
+	sbx_curl()->url_get(u, CURLUPART_PATH, &path, 0);
+	sbx_curl()->url_get(u, CURLUPART_QUERY, &query, 0);
 	snprintf(host, host_len, "%s%s%s", h, port ? ":" : "", port ? port : "");
 	size_t n = strlen(path ? path : "/") + (query ? strlen(query) + 1 : 0) + 1;
 	*target = malloc(n);
@@ -505,11 +505,11 @@ static int split_url(const char *url, char *host, size_t host_len, char **target
 		rc = 0;
 	}
 out:
-	curl_free(h);
-	curl_free(port);
-	curl_free(path);
-	curl_free(query);
-	curl_url_cleanup(u);
+	sbx_curl()->free(h);
+	sbx_curl()->free(port);
+	sbx_curl()->free(path);
+	sbx_curl()->free(query);
+	sbx_curl()->url_cleanup(u);
 	return rc;
 }
 
@@ -523,7 +523,7 @@ static void on_connected(void *ud, void *easy, const sbx_error *err)
 	}
 	ws->easy = easy;
 	curl_socket_t s = CURL_SOCKET_BAD;
-	if (curl_easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
+	if (sbx_curl()->easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
 		fail(ws, SBX_E_CONN, "connection", "WebSocket %s: %s", "libcurl gave no connected socket");
 		return;
 	}

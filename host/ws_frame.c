@@ -8,7 +8,7 @@
 #include "ws_frame.h"
 
 #include <ctype.h>
-#include <openssl/evp.h>
+#include "crypto_lib.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -302,7 +302,7 @@ void sbx_ws_new_key(char key[25])
 {
 	uint8_t raw[16];
 	random_bytes(raw, sizeof raw);
-	EVP_EncodeBlock((unsigned char *)key, raw, sizeof raw);
+	sbx_crypto()->encode_block((unsigned char *)key, raw, sizeof raw);
 }
 
 void sbx_ws_accept_for(const char *key, char out[29])
@@ -311,8 +311,8 @@ void sbx_ws_accept_for(const char *key, char out[29])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	int n = snprintf(in, sizeof in, "%s%s", key, WS_GUID);
-	EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha1(), NULL);
-	EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen);
+	sbx_crypto()->digest(in, (size_t)n, md, &mdlen, sbx_crypto()->sha1(), NULL);
+	sbx_crypto()->encode_block((unsigned char *)out, md, (int)mdlen);
 }
 
 static int appendf(sbx_buf *b, const char *fmt, const char *a, const char *c)

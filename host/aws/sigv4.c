@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/hmac.h>
+#include "crypto_lib.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define MAX_HEADERS 64
@@ -300,7 +300,7 @@ static int canonical_headers(sbx_buf *out, sbx_buf *signed_names, hdrs *hs)
 static void hmac(const void *key, size_t keylen, const char *msg, unsigned char out[32])
 {
 	unsigned int len = 32;
-	HMAC(EVP_sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &len);
+	sbx_crypto()->hmac(sbx_crypto()->sha256(), key, (int)keylen, (const unsigned char *)msg, strlen(msg), out, &len);
 }
 
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/rand.h>
+#include "crypto_lib.h"
 
 #include "aws/text.h"
 
@@ -51,7 +50,7 @@ static void put64(uint8_t *p, uint64_t v)
 static void sha256(const void *data, size_t n, uint8_t out[32])
 {
 	unsigned int len = 32;
-	EVP_Digest(data, n, out, &len, EVP_sha256(), NULL);
+	sbx_crypto()->digest(data, n, out, &len, sbx_crypto()->sha256(), NULL);
 }
 
 /* ------------------------------------------------------------- binary */
@@ -138,7 +137,7 @@ int ssm_msg_encode(sbx_buf *out, const char *type, int64_t seq, uint64_t flags, 
 
 void ssm_uuid_random(uint8_t id[16])
 {
-	if (RAND_bytes(id, 16) != 1) {
+	if (sbx_crypto()->rand_bytes(id, 16) != 1) {
 		/* OpenSSL's RNG failing is not recoverable here; fall back so ids still differ. */
 		for (int i = 0; i < 16; i++)
 			id[i] = (uint8_t)random();

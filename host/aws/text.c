@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "crypto_lib.h"
 
 int aws_buf_putn(sbx_buf *b, const char *s, size_t n)
 {
@@ -131,7 +131,7 @@ int aws_base64(sbx_buf *out, const void *data, size_t n)
 	size_t len = 4 * ((n + 2) / 3);
 	if (sbx_buf_reserve(out, len + 1) < 0)
 		return -1;
-	int w = EVP_EncodeBlock(out->data + out->len, data, (int)n);
+	int w = sbx_crypto()->encode_block(out->data + out->len, data, (int)n);
 	if (w < 0)
 		return -1;
 	out->len += (size_t)w;
@@ -143,7 +143,7 @@ void aws_sha256_hex(const void *data, size_t n, char hex[AWS_SHA256_HEX])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	EVP_Digest(data, n, md, &mdlen, EVP_sha256(), NULL);
+	sbx_crypto()->digest(data, n, md, &mdlen, sbx_crypto()->sha256(), NULL);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", md[i]);
 }

@@ -24,13 +24,23 @@ typedef struct cli_sandbox {
 /* state.c */
 const char *cli_state_dir(void);
 int cli_sandbox_load(const char *name, cli_sandbox *sb);       /* 0, or -1 (no such sandbox) */
-int cli_sandbox_names(char names[][64], int max);              /* sorted */
+/* Every sandbox's name, sorted; free with cli_names_free. 0, or -1 (said why). */
+typedef struct cli_names {
+	int n;
+	char (*name)[64]; /* malloc'd, n names */
+} cli_names;
+int cli_sandbox_names(cli_names *out);
+void cli_names_free(cli_names *names);
 void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);
 void cli_print_no_sandbox(const char *name);
 /* The last non-empty line of a service's log ("" when none). */
 void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t len);
 int cli_valid_name(const char *name);
-void cli_remove_tree(const char *path);
+/* Removes path and all under it: 0 once it is gone, or -1 with errno. */
+int cli_remove_tree(const char *path);
+/* Removes sb's state directory, its services file last (a failure leaves
+ * the sandbox listed). 0, or -1 with errno. */
+int cli_sandbox_remove(const cli_sandbox *sb);
 /* Write a whole file (through PATH.tmp + rename). 0, or -1 with err. */
 int cli_write_file(const char *path, const char *data, size_t len, char *err, size_t err_len);
 

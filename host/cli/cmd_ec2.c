@@ -631,15 +631,19 @@ int cli_ec2_down_all(int argc, char **argv)
 	printf("terminated %zu instance%s, deleted %zu object%s\n", wi.n, wi.n == 1 ? "" : "s", wo.n,
 	       wo.n == 1 ? "" : "s");
 	if (rc == 0) { /* the local records of EC2 sandboxes now name nothing */
-		char names[256][64];
-		int n = cli_sandbox_names(names, 256);
-		for (int i = 0; i < n; i++) {
+		cli_names names;
+		if (cli_sandbox_names(&names) < 0)
+			return 1;
+		for (int i = 0; i < names.n; i++) {
 			cli_sandbox sb;
 			ec2_record r;
-			if (cli_sandbox_load(names[i], &sb) == 0 && !strcmp(sb.backend, "ec2") &&
-			    (record_read(&sb, &r) < 0 || !strcmp(r.region, cfg.region)))
-				cli_remove_tree(sb.dir);
+			if (cli_sandbox_load(names.name[i], &sb) == 0 && !strcmp(sb.backend, "ec2") &&
+			    (record_read(&sb, &r) < 0 || !strcmp(r.region, cfg.region)) && cli_remove_tree(sb.dir) < 0) {
+				cli_say(stderr, "sbx down: cannot remove %s: %s\n", sb.dir, strerror(errno));
+				rc = 1;
+			}
 		}
+		cli_names_free(&names);
 	}
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* cmd_ls.c — `sbx ls` lists sandboxes; `sbx down` removes them. Both go
  * through each sandbox's backend (backend.h). */
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,19 +28,21 @@ int cmd_ls(int argc, char **argv)
 		fprintf(help ? stdout : stderr, "usage: sbx ls [--json]\n\nLists sandboxes, their services and agents.\n");
 		return help ? 0 : EXIT_USAGE;
 	}
-	char names[256][64];
-	int n = cli_sandbox_names(names, 256);
+	cli_names names;
+	if (cli_sandbox_names(&names) < 0)
+		return EXIT_SBX_ERROR;
 	if (json)
 		printf("[");
-	else if (n)
+	else if (names.n)
 		printf("%-20s %-20s %-10s %s\n", "NAME", "SERVICE", "AGENT", "WORKDIR");
-	for (int i = 0; i < n; i++) {
+	int listed = 0;
+	for (int i = 0; i < names.n; i++) {
 		cli_sandbox sb;
-		if (cli_sandbox_load(names[i], &sb) < 0)
-			continue;
+		if (cli_sandbox_load(names.name[i], &sb) < 0)
+			continue; /* removed since it was listed */
 		const cli_backend *b = cli_backend_of(&sb);
 		if (json) {
-			printf("%s{\"name\": ", i ? ", " : "");
+			printf("%s{\"name\": ", listed++ ? ", " : "");
 			json_str(stdout, sb.name, strlen(sb.name));
 			printf(", \"backend\": \"%s\"", b->name);
 		}
@@ -49,6 +52,7 @@ int cmd_ls(int argc, char **argv)
 	}
 	if (json)
 		printf("]\n");
+	cli_names_free(&names);
 	return 0;
 }
 
@@ -61,23 +65,30 @@ static int down_one(const char *name)
 	}
 	if (cli_backend_of(&sb)->down(&sb) < 0)
 		return 1; /* the state stays: retry with sbx down NAME */
-	cli_remove_tree(sb.dir);
+	if (cli_sandbox_remove(&sb) < 0) {
+		cli_say(stderr, "sbx down: %s is stopped but its state %s stays: %s (remove it, then sbx down %s)\n",
+			name, sb.dir, strerror(errno), name);
+		return 1;
+	}
 	return 0;
 }
 
 /* --all: every sandbox in the state of backend (NULL: of every backend). */
 static int down_all(const char *backend)
 {
-	char names[256][64];
-	int n = cli_sandbox_names(names, 256), rc = 0;
-	for (int i = 0; i < n; i++) {
+	cli_names names;
+	if (cli_sandbox_names(&names) < 0)
+		return 1;
+	int rc = 0;
+	for (int i = 0; i < names.n; i++) {
 		cli_sandbox sb;
-		if (cli_sandbox_load(names[i], &sb) < 0)
-			continue;
+		if (cli_sandbox_load(names.name[i], &sb) < 0)
+			continue; /* removed since it was listed */
 		const cli_backend *b = cli_backend_of(&sb);
 		if (!backend || !strcmp(backend, b->name))
-			rc |= down_one(names[i]);
+			rc |= down_one(names.name[i]);
 	}
+	cli_names_free(&names);
 	return rc;
 }
 
@@ -108,7 +119,9 @@ int cmd_down(int argc, char **argv)
 			       "terminated and its S3 object deleted.\n"
 			       "--all --backend B removes every sandbox of backend B (without --backend:\n"
 			       "every sandbox); --all --backend ec2 removes every instance tagged\n"
-			       "sbx-owner and every object under PREFIX/sbx/ (settings as for sbx up).\n");
+			       "sbx-owner and every object under PREFIX/sbx/ (settings as for sbx up).\n"
+			       "Exits 1 when any sandbox could not be removed (said why); it stays in\n"
+			       "sbx ls, so that sbx down NAME can be retried.\n");
 			return 0;
 		} else {
 			named++;

@@ -98,21 +98,51 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-int cli_sandbox_names(char names[][64], int max)
+/* Appends name to out, growing it; 0, or -1 (out of memory). */
+static int names_add(cli_names *out, const char *name, int *cap)
 {
+	if (out->n == *cap) {
+		int ncap = *cap ? *cap * 2 : 64;
+		char(*grown)[64] = realloc(out->name, (size_t)ncap * sizeof *grown);
+		if (!grown)
+			return -1;
+		out->name = grown;
+		*cap = ncap;
+	}
+	snprintf(out->name[out->n++], 64, "%.63s", name);
+	return 0;
+}
+
+int cli_sandbox_names(cli_names *out)
+{
+	out->n = 0;
+	out->name = NULL;
 	DIR *d = opendir(cli_state_dir());
 	if (!d)
 		return 0;
-	int n = 0;
+	int cap = 0, rc = 0;
 	struct dirent *e;
-	while ((e = readdir(d)) && n < max) {
+	while (rc == 0 && (e = readdir(d))) {
 		cli_sandbox sb;
 		if (e->d_name[0] != '.' && cli_sandbox_load(e->d_name, &sb) == 0)
-			snprintf(names[n++], 64, "%.63s", e->d_name);
+			rc = names_add(out, e->d_name, &cap);
 	}
 	closedir(d);
-	qsort(names, (size_t)n, 64, cmp_names);
-	return n;
+	if (rc < 0) {
+		cli_say(stderr, "sbx: out of memory listing the sandboxes in %s\n", cli_state_dir());
+		cli_names_free(out);
+		return -1;
+	}
+	if (out->n)
+		qsort(out->name, (size_t)out->n, sizeof *out->name, cmp_names);
+	return 0;
+}
+
+void cli_names_free(cli_names *names)
+{
+	free(names->name);
+	names->name = NULL;
+	names->n = 0;
 }
 
 void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len)
@@ -120,19 +150,25 @@ void cli_service_path(const cli_sandbox *sb, const char *svc, const char *what, 
 	snprintf(out, len, "%s/%s.%s", sb->dir, svc, what);
 }
 
+/* How many existing names an error message lists before "and N more". */
+#define NAMES_IN_MESSAGE 20
+
 void cli_print_no_sandbox(const char *name)
 {
-	char names[256][64];
-	int n = cli_sandbox_names(names, 256);
+	cli_names names;
+	cli_sandbox_names(&names);
 	cli_say(stderr, "sbx: no sandbox named '%s'", name);
-	if (n == 0) {
+	if (names.n == 0) {
 		cli_say(stderr, "; there are none (create one with: sbx up %s)\n", name);
 		return;
 	}
 	cli_say(stderr, "; existing:");
-	for (int i = 0; i < n; i++)
-		cli_say(stderr, "%s %s", i ? "," : "", names[i]);
+	for (int i = 0; i < names.n && i < NAMES_IN_MESSAGE; i++)
+		cli_say(stderr, "%s %s", i ? "," : "", names.name[i]);
+	if (names.n > NAMES_IN_MESSAGE)
+		cli_say(stderr, " and %d more (sbx ls)", names.n - NAMES_IN_MESSAGE);
 	cli_say(stderr, " (create it with: sbx up %s)\n", name);
+	cli_names_free(&names);
 }
 
 /* The last non-empty line of a service's log, for error messages. */
@@ -153,18 +189,54 @@ void cli_last_log_line(const cli_sandbox *sb, const char *svc, char *out, size_t
 	fclose(f);
 }
 
+static int remove_errno; /* the first failure of the tree being removed */
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
 	(void)flag;
 	(void)ftw;
-	remove(path);
+	if (remove(path) < 0 && errno != ENOENT && !remove_errno)
+		remove_errno = errno;
 	return 0;
 }
 
-void cli_remove_tree(const char *path)
+int cli_remove_tree(const char *path)
 {
+	struct stat st;
+	remove_errno = 0;
 	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	errno = remove_errno ? remove_errno : EBUSY;
+	return -1;
+}
+
+/* The services file goes last: a sandbox whose state could not all be
+ * removed stays listed, so that `sbx down NAME` can be retried. */
+int cli_sandbox_remove(const cli_sandbox *sb)
+{
+	DIR *d = opendir(sb->dir);
+	if (!d)
+		return errno == ENOENT ? 0 : -1;
+	int failed = 0, saved = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "services"))
+			continue;
+		char path[4400];
+		snprintf(path, sizeof path, "%s/%s", sb->dir, e->d_name);
+		if (cli_remove_tree(path) < 0 && !failed) {
+			failed = 1;
+			saved = errno;
+		}
+	}
+	closedir(d);
+	if (failed) {
+		errno = saved;
+		return -1;
+	}
+	return cli_remove_tree(sb->dir);
 }
 
 /* Writes a whole file through PATH.tmp and a rename, so a failure never

@@ -1,7 +1,7 @@
 /* container.c — a service's container (container.h): create with the
  * agent and run directory mounted, start, its agent (agent.h), its health;
  * why it stopped; remove, status, list. */
-#include <curl/curl.h>
+#include "curl_lib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,10 +233,10 @@ int sbx_docker_container_list(sbx_docker *d, const char *sandbox, char ids[][80]
 	char filter[300];
 	snprintf(filter, sizeof filter, "{\"label\":[\"%s%s%s\"]}", SBX_DOCKER_LABEL, sandbox ? "=" : "",
 		 sandbox ? sandbox : "");
-	char *q = curl_easy_escape(NULL, filter, 0);
+	char *q = sbx_curl()->easy_escape(NULL, filter, 0);
 	char path[600];
 	snprintf(path, sizeof path, "/containers/json?all=true&filters=%s", q ? q : "");
-	curl_free(q);
+	sbx_curl()->free(q);
 	json_t *j = NULL;
 	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len);
 	int n = 0;

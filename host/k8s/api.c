@@ -6,7 +6,7 @@
  * the line splitting of watch streams (one JSON event per line, bounded). */
 #include "k8s/api.h"
 
-#include <curl/curl.h>
+#include "curl_lib.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -226,18 +226,18 @@ static void add_param(char *path, size_t len, const char *key, const char *value
 {
 	if (!value || !value[0])
 		return;
-	char *e = curl_easy_escape(NULL, value, 0);
+	char *e = sbx_curl()->easy_escape(NULL, value, 0);
 	size_t n = strlen(path);
 	snprintf(path + n, len - n, "%s%s=%s", strchr(path, '?') ? "&" : "?", key, e ? e : "");
-	curl_free(e);
+	sbx_curl()->free(e);
 }
 
 static void ns_path(char *path, size_t len, const char *ns, const char *resource)
 {
 	if (ns) {
-		char *e = curl_easy_escape(NULL, ns, 0);
+		char *e = sbx_curl()->easy_escape(NULL, ns, 0);
 		snprintf(path, len, "/api/v1/namespaces/%s/%s", e ? e : "", resource);
-		curl_free(e);
+		sbx_curl()->free(e);
 	} else {
 		snprintf(path, len, "/api/v1/%s", resource);
 	}
@@ -256,10 +256,10 @@ int sbx_k8s_get_pod(sbx_k8s_api *a, const char *ns, const char *name, sbx_k8s_js
 		    sbx_error *err)
 {
 	char path[2048];
-	char *e = curl_easy_escape(NULL, name, 0);
+	char *e = sbx_curl()->easy_escape(NULL, name, 0);
 	char res[600];
 	snprintf(res, sizeof res, "pods/%s", e ? e : "");
-	curl_free(e);
+	sbx_curl()->free(e);
 	ns_path(path, sizeof path, ns ? ns : "default", res);
 	return sbx_k8s_get(a, path, cb, ud, err);
 }

@@ -2,7 +2,7 @@
  * the agent is not there yet) an upload exec with the binary on stdin.
  * Both are short pod exec WebSockets (transport/k8s.c). */
 #include <errno.h>
-#include <openssl/evp.h>
+#include "crypto_lib.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +181,7 @@ static void hash_hex16(const unsigned char *p, size_t n, char out[17])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL);
+	sbx_crypto()->digest(p, n, md, &mdlen, sbx_crypto()->sha256(), NULL);
 	for (int i = 0; i < 8; i++)
 		sprintf(out + 2 * i, "%02x", md[i]);
 }

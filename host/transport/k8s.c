@@ -14,7 +14,7 @@
  * idle timeouts only count data frames; the session's own heartbeats
  * (agent protocol pings on stdin, answered on stdout) are data, so a
  * session keeps its exec stream alive by itself. */
-#include <curl/curl.h>
+#include "curl_lib.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -232,12 +232,12 @@ static const sbx_transport_ops k8s_ops = {"kubernetes exec", k8s_write, k8s_want
 
 static int append_escaped(sbx_buf *b, const char *key, const char *value)
 {
-	char *e = curl_easy_escape(NULL, value, 0);
+	char *e = sbx_curl()->easy_escape(NULL, value, 0);
 	if (!e)
 		return -1;
 	int rc = sbx_buf_append(b, key, strlen(key));
 	rc |= sbx_buf_append(b, e, strlen(e));
-	curl_free(e);
+	sbx_curl()->free(e);
 	return rc;
 }
 

@@ -20,6 +20,9 @@ t() { # name, then a command that must succeed
 
 "$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL cli_up: $(cat "$WORK/up.err")"; exit 1; }
 
+# Start-up: the remote backends' libraries are loaded on first use (host/dynlib.h), never by a local call.
+t cli_links_no_remote_libs sh -c '! readelf -d "$0" | grep -E "NEEDED.*(libcurl|libcrypto|libssl)"' "$SBX"
+t local_exec_maps_no_remote_libs sh -c 'LD_DEBUG=files "$0" exec box -- true 2>"$1/ld" && grep -q "file=libmsgpackc" "$1/ld" && ! grep -E "file=(libcurl|libcrypto|libssl)" "$1/ld"' "$SBX" "$WORK"
 t up_prints_name sh -c '"$0" up named | grep -qx named' "$SBX"
 t up_random_name sh -c 'n=$("$0" up) && echo "$n" | grep -Eq "^[a-z]{8}$" && "$0" down "$n"' "$SBX"
 t up_existing_fails sh -c '! "$0" up box 2>&1 >/dev/null | grep -q "already exists" && exit 1 || exit 0' "$SBX"

@@ -60,6 +60,9 @@ import threading
 import time
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+import wsmask  # noqa: E402
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ARGS = None
 SESSIONS = {}  # id -> {"token", "port", "closed", "channel"}
@@ -120,16 +123,6 @@ def read_exact(f, n):
     return data
 
 
-def unmask(data, key):
-    """XOR with the 4-byte key, as one big integer (a byte loop in Python
-    made the emulator the bottleneck of every transfer)."""
-    n = len(data)
-    if n == 0:
-        return b""
-    mask = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big")
-
-
 def ws_read(f):
     """One whole client message: (opcode, payload); pings answered by the caller."""
     parts, first_op = [], None
@@ -143,7 +136,7 @@ def ws_read(f):
         if not b1 & 0x80:
             raise ValueError("client frame not masked")
         key = read_exact(f, 4)
-        data = unmask(read_exact(f, n), key)
+        data = bytes(wsmask.FrameBuffer().read(f, n, key))
         op = b0 & 0x0F
         if op >= 8:
             return op, data

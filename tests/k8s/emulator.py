@@ -51,6 +51,9 @@ import uuid
 import kproto
 import objects
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+import wsmask  # noqa: E402
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME = 32 << 20
 EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
@@ -256,8 +259,9 @@ def read_exact(f, n):
     return data
 
 
-def ws_read(f):
-    """One client frame: (fin, opcode, payload)."""
+def ws_read(f, fb=None):
+    """One client frame: (fin, opcode, payload). With fb (a wsmask.FrameBuffer) the payload is
+    a memoryview into it, valid until the next read; otherwise bytes."""
     b0, b1 = read_exact(f, 2)
     n = b1 & 0x7F
     if n == 126:
@@ -269,11 +273,8 @@ def ws_read(f):
     if n > MAX_FRAME:
         raise FrameError(1009, "frame too large")
     key = read_exact(f, 4)
-    data = read_exact(f, n)
-    # unmask as one big integer XOR (a per-byte loop is too slow for big transfers)
-    mask = (key * (n // 4 + 1))[:n]
-    out = (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
-    return bool(b0 & 0x80), b0 & 0x0F, bytes(out)
+    data = (fb or wsmask.FrameBuffer()).read(f, n, key)
+    return bool(b0 & 0x80), b0 & 0x0F, data if fb else bytes(data)
 
 
 # ---------------------------------------------------------------- exec
@@ -388,19 +389,20 @@ class ExecStream:
 
     def read_client(self, proc):
         stdin_open = True
+        fb = wsmask.FrameBuffer()
         while True:
             try:
-                fin, op, data = ws_read(self.rfile)
+                fin, op, data = ws_read(self.rfile, fb)
             except FrameError as e:
                 self.send_raw(ws_frame(8, struct.pack("!H", e.code) + str(e).encode()))
                 return
             except (EOFError, OSError, ValueError):
                 return
             if op == 8:
-                self.send_raw(ws_frame(8, data[:2]))
+                self.send_raw(ws_frame(8, bytes(data[:2])))
                 return
             if op == 9:
-                self.send_raw(ws_frame(10, data))
+                self.send_raw(ws_frame(10, bytes(data)))
                 continue
             if op != 2 or not data:
                 continue

@@ -2,12 +2,13 @@
 """emulator.py — a small Kubernetes API server for tests, where a pod is a local directory
 plus the processes exec'd "in" it.
 
-    python3 tests/k8s/emulator.py --tls CERTDIR --root DIR [--token TOKEN]
+    python3 tests/k8s/emulator.py --tls CERTDIR --root DIR [--token TOKEN] [--token-file FILE]
         [--idle-timeout-ms N] [--pod NS/NAME[:LABEL=V,...]]...
 
 Prints "PORT N" on its first line, then serves HTTPS on 127.0.0.1:N until its stdin closes.
 CERTDIR comes from tests/net/make-certs.sh (server.pem/key, ca.pem: client certificates signed
-by that CA are accepted, as is `Authorization: Bearer TOKEN`).
+by that CA are accepted, as is `Authorization: Bearer TOKEN`; with --token-file, only the token
+the file holds at the time of each request: rotating it expires the old one).
 
 What it speaks (the parts of the real API that kubectl and sbx use):
 - discovery: /version, /api, /apis, /api/v1 (legacy, non-aggregated documents)
@@ -445,6 +446,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authorized(self):
         token = ARGS.get("token")
+        if ARGS.get("token_file"):  # a rotating token: only the one in the file now is valid
+            try:
+                with open(ARGS["token_file"]) as f:
+                    token = f.read().strip()
+            except OSError:
+                token = None
+            if not token:
+                return False
         if not token:
             return True
         if self.headers.get("Authorization", "") == "Bearer " + token:
@@ -705,8 +714,9 @@ def main():
     opt = lambda name, default=None: a[a.index(name) + 1] if name in a else default
     certs, root = opt("--tls"), opt("--root")
     if not certs or not root:
-        sys.exit("usage: emulator.py --tls CERTDIR --root DIR [--token T] [--idle-timeout-ms N] [--pod NS/NAME[:L=V,..]]")
+        sys.exit("usage: emulator.py --tls CERTDIR --root DIR [--token T] [--token-file F] [--idle-timeout-ms N] [--pod NS/NAME[:L=V,..]]")
     ARGS["token"] = opt("--token")
+    ARGS["token_file"] = opt("--token-file")
     ARGS["idle_ms"] = int(opt("--idle-timeout-ms", "0"))
     STORE = Store(root)
     OBJECTS = objects.Objects(STORE, STORE.lock, parse_selector, matches)

@@ -550,7 +550,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
             return
         if self.path == "/stats":
-            body = json.dumps(STATS).encode()
+            body = json.dumps(dict(STATS, sessions=len(SESSIONS),
+                                   open_sessions=[s for s, v in SESSIONS.items() if not v["closed"]])).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -9,7 +9,13 @@
  * The stream's far end is the host, already authenticated by whoever ran
  * this exec (the Kubernetes API server), so the bridge answers the agent's
  * AUTH challenge itself: the listener's secret is PATH.key, made by the
- * first bridge (mode 0600, umask 077) and readable only by its user. */
+ * first bridge (mode 0600, umask 077) and readable only by its user.
+ *
+ * PATH usually sits next to the agent binary; an agent baked into a
+ * read-only directory has nowhere to put it there. Then the socket and its
+ * files go to a private directory (mode 0700, ours, checked) in the first
+ * writable runtime directory ($XDG_RUNTIME_DIR, /dev/shm, /tmp), named from
+ * PATH so that every bridge given PATH finds the same listener. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,6 +53,60 @@ static int connect_to(const char *path)
 	if (fd >= 0)
 		close(fd);
 	errno = e;
+	return -1;
+}
+
+/* A directory only we can use: made 0700, or already there as ours, a
+ * directory (not a link) and closed to others; anything else could be a
+ * socket someone else planted for the host to talk to. */
+static int private_dir(const char *dir)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	struct stat st;
+	if (lstat(dir, &st) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the socket goes (see the top): path itself when its directory is
+ * writable or an agent already listens there, else PATH's private place in
+ * a runtime directory. 0, or -1 when there is none. */
+static int socket_place(const char *path, char *out, size_t len)
+{
+	char dir[4200];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	struct stat st;
+	if (access(dir, W_OK) == 0 || lstat(path, &st) == 0) {
+		if ((size_t)snprintf(out, len, "%s", path) >= len) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		return 0;
+	}
+	uint8_t h[32];
+	sbx_sha256_digest(path, strlen(path), h);
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *roots[] = {xdg && *xdg ? xdg : "/dev/shm", "/dev/shm", "/tmp"};
+	for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+		char priv[128];
+		if ((size_t)snprintf(priv, sizeof priv, "%s/sbx-agent-%u", roots[i], (unsigned)geteuid()) >= sizeof priv ||
+		    access(roots[i], W_OK) != 0 || private_dir(priv) < 0)
+			continue;
+		snprintf(out, len, "%s/%02x%02x%02x%02x%02x%02x%02x%02x.sock", priv, h[0], h[1], h[2], h[3], h[4], h[5],
+			 h[6], h[7]);
+		return 0;
+	}
+	errno = EROFS;
 	return -1;
 }
 
@@ -199,9 +259,19 @@ static int answer_challenge(int sock, const sbx_auth_key *k)
 	return rc;
 }
 
-int agent_attach(const char *path, const char *keep)
+int agent_attach(const char *given, const char *keep)
 {
 	umask(077); /* the lock, key and log files next to the socket are ours alone */
+	char path[200]; /* a unix socket's path is at most 107 bytes */
+	if (socket_place(given, path, sizeof path) < 0) {
+		if (errno == ENAMETOOLONG)
+			fprintf(stderr, "sbx-agent: the socket path %s is too long\n", given);
+		else
+			fprintf(stderr, "sbx-agent: %s is in a read-only directory and no runtime directory "
+					"($XDG_RUNTIME_DIR, /dev/shm, /tmp) is writable: give --attach a path in a "
+					"writable directory\n", given);
+		return 1;
+	}
 	sbx_auth_key key;
 	int sock = reach_agent(path, keep, &key);
 	if (sock < 0) {

@@ -594,14 +594,18 @@ sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8
 {
 	char msg[600];
 	sbx_transport *t = sbx_k8s_transport(loop, k, x, msg, sizeof msg);
-	if (!t) {
+	sbx_session *s = NULL;
+	if (!t)
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "%s", msg);
-		return NULL;
-	}
-	sbx_session *s = session_new(loop, t, so, err);
-	if (s && so && so->reconnect) /* a dropped stream: the same exec again (agent --attach) */
+	else
+		s = session_new(loop, t, so, err);
+	if (s && so && so->reconnect) { /* a dropped stream: the same exec again (agent --attach) */
 		session_set_redial(s, sbx_k8s_dialer_dial, sbx_k8s_dialer_new(loop, k, x), sbx_k8s_dialer_free,
 				   K8S_REDIAL_TRIES, K8S_REDIAL_BACKOFF_MS);
+		return s; /* the dialer owns k->token_ud */
+	}
+	if (k && k->token_free)
+		k->token_free(k->token_ud);
 	return s;
 }
 

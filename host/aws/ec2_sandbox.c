@@ -521,6 +521,17 @@ static void session_ended(void *ud, const sbx_error *err)
 	down_step_done(ud, NULL);
 }
 
+static void terminate_session(void *ud, const char *session_id)
+{
+	sbx_ec2_sandbox *sb = ud;
+	sbx_error e;
+	sb->down_pending++;
+	if (aws_ssm_terminate_session(sb->c, session_id, session_ended, sb, &e) < 0)
+		down_step_done(sb, &e);
+	if (strcmp(session_id, sb->session_id) == 0)
+		sb->session_id[0] = 0;
+}
+
 /* Start removing everything; down_step_done reports when all are done. */
 static void remove_all(sbx_ec2_sandbox *sb)
 {
@@ -528,18 +539,15 @@ static void remove_all(sbx_ec2_sandbox *sb)
 		sbx_timer_cancel(sb->loop, sb->timer);
 		sb->timer = NULL;
 	}
-	if (sb->session) {
+	sbx_error e;
+	sb->down_pending = 1; /* held until every call is started */
+	if (sb->session) { /* every SSM session it used, not only the first */
+		aws_ssm_session_take_ids(sb->session, terminate_session, sb);
 		sbx_session_close(sb->session);
 		sb->session = NULL;
 	}
-	sbx_error e;
-	sb->down_pending = 1; /* held until every call is started */
-	if (sb->session_id[0]) {
-		sb->down_pending++;
-		if (aws_ssm_terminate_session(sb->c, sb->session_id, session_ended, sb, &e) < 0)
-			down_step_done(sb, &e);
-		sb->session_id[0] = 0;
-	}
+	if (sb->session_id[0])
+		terminate_session(sb, sb->session_id);
 	if (sb->instance_id[0]) {
 		const char *ids[] = {sb->instance_id};
 		sb->down_pending++;

@@ -11,8 +11,13 @@
 
 #include "aws/ssm_msg.h"
 
-#define RTO_INITIAL_MS 200.0
-#define RTO_MAX_MS 1000.0
+/* RFC 6298 with a floor: 200 ms as Linux's TCP (RFC 6298's 1 s would slow
+ * loss recovery); the session-manager-plugin's estimate had none, so on a
+ * fast link its timeout fell to ~65 ms and any RTT jump resent the whole
+ * window. The ceiling bounds the backoff of a silent link. */
+#define RTO_INITIAL_MS 1000.0
+#define RTO_MIN_MS 200.0
+#define RTO_MAX_MS 8000.0
 #define CLOCK_GRANULARITY_MS 10.0
 
 typedef struct out_msg {
@@ -20,6 +25,8 @@ typedef struct out_msg {
 	size_t n;
 	uint8_t id[16];
 	uint64_t first_sent, last_sent;
+	uint64_t order;  /* when it was last sent, counted in sends (see settle_duplicates) */
+	uint64_t conn;   /* on which WebSocket (ssm_channel_resend_all starts a new one) */
 	unsigned sends;
 	int acked;
 } out_msg;
@@ -48,6 +55,8 @@ struct ssm_channel {
 	int have_rtt;
 	int paused;
 	uint64_t resends;
+	uint64_t send_order, conn;
+	uint64_t settled;    /* messages taken as delivered without their own ack */
 };
 
 static int fail(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -73,7 +82,7 @@ ssm_channel *ssm_channel_new(const ssm_channel_opts *o, const ssm_channel_cb *cb
 	if (!ch->o.max_reorder)
 		ch->o.max_reorder = 1024;
 	if (!ch->o.max_resends)
-		ch->o.max_resends = 3000;
+		ch->o.max_resends = 450; /* about an hour at the backed-off timeout */
 	ch->cb = *cb;
 	ch->out_type = ch->o.agent_side ? SSM_OUTPUT_STREAM : SSM_INPUT_STREAM;
 	ch->in_type = ch->o.agent_side ? SSM_INPUT_STREAM : SSM_OUTPUT_STREAM;
@@ -109,6 +118,11 @@ static out_msg *out_slot(const ssm_channel *ch, int64_t seq)
 
 /* ------------------------------------------------------------- sending */
 
+static uint64_t created_date(const ssm_channel *ch, uint64_t now_ms)
+{
+	return ch->o.wall_clock_ms ? ch->o.wall_clock_ms() : now_ms;
+}
+
 int ssm_channel_writable(const ssm_channel *ch)
 {
 	return !ch->paused && (size_t)(ch->out_next - ch->out_front) < ch->o.max_unacked;
@@ -127,7 +141,8 @@ int ssm_channel_send(ssm_channel *ch, uint32_t payload_type, const void *p, size
 	sbx_buf b = {0};
 	out_msg *m = out_slot(ch, ch->out_next);
 	ssm_uuid_random(m->id);
-	if (ssm_msg_encode(&b, ch->out_type, ch->out_next, 0, m->id, payload_type, p, (uint32_t)n, now_ms) < 0) {
+	if (ssm_msg_encode(&b, ch->out_type, ch->out_next, 0, m->id, payload_type, p, (uint32_t)n,
+			   created_date(ch, now_ms)) < 0) {
 		sbx_buf_free(&b);
 		errno = ENOMEM;
 		return -1;
@@ -136,6 +151,8 @@ int ssm_channel_send(ssm_channel *ch, uint32_t payload_type, const void *p, size
 	m->bytes = b.data; /* the buffer's data is the message (off is 0) */
 	m->n = b.len;
 	m->first_sent = m->last_sent = now_ms;
+	m->order = ++ch->send_order;
+	m->conn = ch->conn;
 	m->sends = 1;
 	m->acked = 0;
 	ch->out_next++;
@@ -150,7 +167,7 @@ static void send_ack(ssm_channel *ch, const ssm_msg *m, uint64_t now_ms)
 	ssm_uuid_random(id);
 	if (ssm_ack_json(&payload, m) == 0 &&
 	    ssm_msg_encode(&msg, SSM_ACKNOWLEDGE, 0, SSM_FLAGS_SYN | SSM_FLAGS_FIN, id, 0, payload.data,
-			   (uint32_t)payload.len, now_ms) == 0)
+			   (uint32_t)payload.len, created_date(ch, now_ms)) == 0)
 		ch->cb.send(ch->cb.ud, msg.data, msg.len);
 	sbx_buf_free(&payload);
 	sbx_buf_free(&msg);
@@ -171,8 +188,43 @@ static void update_rtt(ssm_channel *ch, double sample)
 	}
 	double var = 4 * ch->rttvar;
 	ch->rto = ch->srtt + (var > CLOCK_GRANULARITY_MS ? var : CLOCK_GRANULARITY_MS);
+	if (ch->rto < RTO_MIN_MS)
+		ch->rto = RTO_MIN_MS;
 	if (ch->rto > RTO_MAX_MS)
 		ch->rto = RTO_MAX_MS;
+}
+
+/* A timeout fired: the estimate was too low (or the link is silent). RFC 6298
+ * 5.5: back off, until an acknowledgement of a message sent once gives a new
+ * sample. */
+static void back_off(ssm_channel *ch)
+{
+	ch->rto *= 2;
+	if (ch->rto > RTO_MAX_MS)
+		ch->rto = RTO_MAX_MS;
+}
+
+/* The agent drops a duplicate of a message it already processed without
+ * acknowledging it (amazon-ssm-agent's datachannel.go), so a message whose
+ * ack was lost with a WebSocket would be resent for ever. But one WebSocket
+ * carries messages and acks in order, and the agent acknowledges a message
+ * it had not processed (or buffers, then acknowledges) when it arrives: so
+ * when a message sent later on the same WebSocket is acknowledged, an
+ * earlier one that was already resent on it and is still unacknowledged
+ * reached the agent and was dropped as a duplicate. It is taken as
+ * delivered. Only with opts.ordered_link: a link that loses single
+ * messages would make this lose data. */
+static void settle_duplicates(ssm_channel *ch, const out_msg *acked)
+{
+	if (!ch->o.ordered_link || acked->conn != ch->conn)
+		return;
+	for (int64_t s = ch->out_front; s < ch->out_next; s++) {
+		out_msg *o = out_slot(ch, s);
+		if (!o->acked && o->sends > 1 && o->conn == ch->conn && o->order < acked->order) {
+			o->acked = 1;
+			ch->settled++;
+		}
+	}
 }
 
 static void on_ack(ssm_channel *ch, const ssm_msg *m, uint64_t now_ms)
@@ -188,6 +240,9 @@ static void on_ack(ssm_channel *ch, const ssm_msg *m, uint64_t now_ms)
 	o->acked = 1;
 	if (o->sends == 1) /* Karn: no samples from retransmitted messages */
 		update_rtt(ch, (double)(now_ms - o->first_sent));
+	const out_msg *front = out_slot(ch, ch->out_front);
+	if (!front->acked && front->order < o->order) /* only then can any be settled */
+		settle_duplicates(ch, o);
 	while (ch->out_front < ch->out_next && out_slot(ch, ch->out_front)->acked) {
 		out_msg *f = out_slot(ch, ch->out_front);
 		free(f->bytes);
@@ -279,18 +334,24 @@ int ssm_channel_tick(ssm_channel *ch, uint64_t now_ms, char *why, size_t whylen)
 {
 	if (ch->paused)
 		return 0;
+	int resent = 0;
+	double rto = ch->rto; /* the timeout these messages were due by, before backing off */
 	for (int64_t s = ch->out_front; s < ch->out_next; s++) {
 		out_msg *o = out_slot(ch, s);
-		if (o->acked || (double)(now_ms - o->last_sent) < ch->rto)
+		if (o->acked || (double)(now_ms - o->last_sent) < rto)
 			continue;
 		if (o->sends >= ch->o.max_resends)
 			return fail(why, whylen, "SSM message %lld was sent %u times without an acknowledgement",
 				    (long long)s, o->sends);
 		o->sends++;
 		o->last_sent = now_ms;
+		o->order = ++ch->send_order;
 		ch->resends++;
+		resent = 1;
 		ch->cb.send(ch->cb.ud, o->bytes, o->n);
 	}
+	if (resent)
+		back_off(ch);
 	return 0;
 }
 
@@ -310,12 +371,15 @@ uint64_t ssm_channel_next_deadline(const ssm_channel *ch)
 
 void ssm_channel_resend_all(ssm_channel *ch, uint64_t now_ms)
 {
+	ch->conn++; /* a new WebSocket: what the old one carried says nothing of it */
 	for (int64_t s = ch->out_front; s < ch->out_next; s++) {
 		out_msg *o = out_slot(ch, s);
 		if (o->acked)
 			continue;
 		o->sends++;
 		o->last_sent = now_ms;
+		o->order = ++ch->send_order;
+		o->conn = ch->conn;
 		ch->resends++;
 		ch->cb.send(ch->cb.ud, o->bytes, o->n);
 	}
@@ -342,4 +406,9 @@ unsigned ssm_channel_rto_ms(const ssm_channel *ch)
 uint64_t ssm_channel_resends(const ssm_channel *ch)
 {
 	return ch->resends;
+}
+
+uint64_t ssm_channel_settled(const ssm_channel *ch)
+{
+	return ch->settled;
 }

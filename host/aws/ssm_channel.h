@@ -10,10 +10,13 @@
  *
  *  - outgoing data gets sequence numbers 0, 1, 2, ... and is kept until
  *    acknowledged; ssm_channel_tick() resends any message unacknowledged
- *    for longer than the retransmission timeout (Jacobson/Karels RTT
- *    estimate as in the session-manager-plugin: start 200 ms, 10 ms
- *    granularity, at most 1 s), and fails the channel after max_resends
- *    sends of one message;
+ *    for longer than the retransmission timeout, which follows the
+ *    measured round trip (RFC 6298: smoothed RTT + 4 x its variation,
+ *    Karn's rule, start 1 s, at least 200 ms, doubled after a timeout up
+ *    to 8 s), and fails the channel after max_resends sends of one message;
+ *    the agent drops duplicates without an ack, so with ordered_link a
+ *    message resent before one that is acknowledged on the same WebSocket
+ *    is taken as delivered (its ack was lost; see settle_duplicates);
  *  - incoming data is acknowledged, delivered in sequence order, buffered
  *    when early (bounded), and acknowledged again but not delivered when a
  *    duplicate;
@@ -46,7 +49,14 @@ typedef struct ssm_channel_opts {
 	int check_digest;         /* verify payload SHA-256 of received messages (client: yes) */
 	size_t max_unacked;       /* outgoing window in messages; default 1024 */
 	size_t max_reorder;       /* early messages buffered; default 1024 */
-	unsigned max_resends;     /* per message before failing; default 3000 */
+	unsigned max_resends;     /* per message before failing; default 450 (~1 hour) */
+	/* The link keeps order and loses no single message between re-dials
+	 * (a WebSocket): acks lost with a dropped WebSocket are inferred. */
+	int ordered_link;
+	/* The CreatedDate of messages sent: milliseconds since the epoch, as the
+	 * agent expects (the now_ms this object is given is a monotonic clock).
+	 * NULL: now_ms is used (tests with a fake clock). */
+	uint64_t (*wall_clock_ms)(void);
 } ssm_channel_opts;
 
 ssm_channel *ssm_channel_new(const ssm_channel_opts *o, const ssm_channel_cb *cb);
@@ -77,5 +87,7 @@ size_t ssm_channel_unacked(const ssm_channel *ch);
 size_t ssm_channel_buffered(const ssm_channel *ch);
 unsigned ssm_channel_rto_ms(const ssm_channel *ch);
 uint64_t ssm_channel_resends(const ssm_channel *ch);
+/* Messages taken as delivered because a later one was acknowledged. */
+uint64_t ssm_channel_settled(const ssm_channel *ch);
 
 #endif

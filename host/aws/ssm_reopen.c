@@ -5,7 +5,9 @@
  * The reopener is shared by the sbx session (its redial hook) and by each
  * transport it made (their URL source); it goes when the last of them and
  * the last API call in flight let go. A request remembers the transport
- * that asked, and forgets it when that transport is released first. */
+ * that asked, and forgets it when that transport is released first.
+ * It also remembers every Session Manager session it used (the first and
+ * each started since), for aws_ssm_session_take_ids (sbx down). */
 #include "aws/ssm_reopen.h"
 
 #include <errno.h>
@@ -26,6 +28,8 @@ typedef struct reopener {
 	unsigned resume_tries, reopen_tries, backoff_ms;
 	unsigned resumes, reopens, starts;
 	struct url_request *pending; /* the request in flight, if any */
+	char (*ids)[128];            /* session ids to terminate */
+	size_t nids;
 } reopener;
 
 typedef struct url_request {
@@ -34,10 +38,24 @@ typedef struct url_request {
 	int resume;
 } url_request;
 
+static void remember(reopener *r, const char *session_id)
+{
+	for (size_t i = 0; i < r->nids; i++)
+		if (strcmp(r->ids[i], session_id) == 0)
+			return;
+	char(*grown)[128] = realloc(r->ids, (r->nids + 1) * sizeof *grown);
+	if (!grown)
+		return; /* the session then ends on the service's idle timeout */
+	r->ids = grown;
+	snprintf(r->ids[r->nids++], sizeof r->ids[0], "%s", session_id);
+}
+
 static void unref(reopener *r)
 {
-	if (--r->refs == 0)
-		free(r);
+	if (--r->refs != 0)
+		return;
+	free(r->ids);
+	free(r);
 }
 
 static void free_ud(void *ud) { unref(ud); }
@@ -54,6 +72,7 @@ static void got_url(void *ud, const sbx_error *err, const aws_ssm_session *ss)
 		} else {
 			r->resumes += q->resume;
 			r->reopens += !q->resume && r->starts++ > 0;
+			remember(r, ss->session_id);
 			sbx_ssm_transport_url(q->t, NULL, ss->session_id, ss->stream_url, ss->token);
 		}
 	}
@@ -111,6 +130,7 @@ static sbx_transport *new_transport(reopener *r, const aws_ssm_session *first, c
 		so.token = first->token;
 		so.session_id = first->session_id;
 		r->starts++;
+		remember(r, first->session_id);
 	}
 	r->refs++; /* the transport's; released by it */
 	sbx_transport *t = sbx_ssm_transport(r->loop, &so, err, err_len);
@@ -158,6 +178,16 @@ sbx_session *aws_ssm_session_open(sbx_loop *loop, const aws_ssm_reopen_opts *o, 
 unsigned aws_ssm_session_resumes(sbx_session *s)
 {
 	return s->redial_free == free_ud ? ((reopener *)s->redial_ud)->resumes : 0;
+}
+
+void aws_ssm_session_take_ids(sbx_session *s, void (*fn)(void *ud, const char *session_id), void *ud)
+{
+	if (s->redial_free != free_ud)
+		return;
+	reopener *r = s->redial_ud;
+	for (size_t i = 0; i < r->nids; i++)
+		fn(ud, r->ids[i]);
+	r->nids = 0;
 }
 
 unsigned aws_ssm_session_reopens(sbx_session *s)

@@ -40,6 +40,10 @@ sbx_session *aws_ssm_session_open(sbx_loop *loop, const aws_ssm_reopen_opts *o, 
 				  sbx_error *err);
 
 /* Tests: data channel resumes and new sessions so far. */
+/* Every Session Manager session s used (the first and each started when
+ * one could not be resumed), to fn, oldest first, once; the caller
+ * terminates them (sbx down). */
+void aws_ssm_session_take_ids(sbx_session *s, void (*fn)(void *ud, const char *session_id), void *ud);
 unsigned aws_ssm_session_resumes(sbx_session *s);
 unsigned aws_ssm_session_reopens(sbx_session *s);
 

@@ -9,6 +9,7 @@
 
 #include "backend.h"
 #include "k8s/sandbox.h"
+#include "k8s/token_source.h"
 
 static void record_path(const cli_sandbox *sb, char *out, size_t len)
 {
@@ -127,6 +128,7 @@ sbx_session *cli_k8s_connect(sbx_loop *loop, const cli_sandbox *sb, const char *
 		sbx_k8s_kubectl_argv(k.kubeconfig, k.context, kubectl);
 		sbx_k8s_exec x = {.ns = k.ns, .pod = k.pods[i], .argv = argv, .kubectl = k.kubectl ? kubectl : NULL};
 		sbx_session_opts so = sbx_k8s_session_opts();
+		sbx_k8s_conn_refreshing(&conn, &cfg, k.kubeconfig, k.context, k.ns);
 		s = sbx_session_k8s(loop, &conn, &x, &so, &e);
 		if (s && sbx_session_wait_ready(s, 30, &e) < 0) {
 			sbx_session_close(s);

@@ -18,6 +18,7 @@
 #include "ready.h"
 #include "release.h"
 #include "sandbox.h"
+#include "token_source.h"
 
 void sbx_k8s_conn_from_config(const sbx_k8s_config *cfg, sbx_k8s_conn *k)
 {
@@ -262,7 +263,9 @@ static sbx_session *open_session(sbx_k8s_box *b, int i, sbx_error *err)
 	sbx_k8s_agent_argv(b->sb.agents[i], sock, sizeof sock, argv);
 	sbx_k8s_exec x = {.ns = b->sb.ns, .pod = b->sb.pods[i], .argv = argv, .kubectl = kubectl_of(b)};
 	sbx_session_opts so = sbx_k8s_session_opts();
-	return sbx_session_k8s(b->loop, &b->k, &x, &so, err);
+	sbx_k8s_conn k = b->k;
+	sbx_k8s_conn_refreshing(&k, &b->cfg, b->sb.kubeconfig, b->sb.context, b->sb.ns);
+	return sbx_session_k8s(b->loop, &k, &x, &so, err);
 }
 
 static void connect_all(sbx_k8s_box *b)

@@ -363,7 +363,8 @@ sbx_transport *sbx_k8s_transport(sbx_loop *loop, const sbx_k8s_conn *k, const sb
 
 struct sbx_k8s_dialer {
 	sbx_loop *loop;
-	sbx_k8s_conn k;
+	sbx_k8s_conn k;         /* its token_ud is the dialer's */
+	char *token;            /* the last one token_source gave */
 	sbx_k8s_exec x;
 	void **owned; /* the copies k and x point to */
 	size_t n;
@@ -408,7 +409,8 @@ sbx_k8s_dialer *sbx_k8s_dialer_new(sbx_loop *loop, const sbx_k8s_conn *k, const 
 				      .client_cert_pem = keep(d, k->client_cert_pem),
 				      .client_key_pem = keep(d, k->client_key_pem), .token = keep(d, k->token),
 				      .tls_server_name = keep(d, k->tls_server_name), .proxy_url = keep(d, k->proxy_url),
-				      .insecure = k->insecure};
+				      .insecure = k->insecure, .token_source = k->token_source, .token_ud = k->token_ud,
+				      .token_free = k->token_free};
 	d->x = (sbx_k8s_exec){.ns = keep(d, x->ns), .pod = keep(d, x->pod), .container = keep(d, x->container),
 			      .argv = keep_argv(d, x->argv), .ping_ms = x->ping_ms, .kubectl = keep_argv(d, x->kubectl)};
 	return d;
@@ -417,6 +419,22 @@ sbx_k8s_dialer *sbx_k8s_dialer_new(sbx_loop *loop, const sbx_k8s_conn *k, const 
 sbx_transport *sbx_k8s_dialer_dial(void *dialer, char *err, size_t err_len)
 {
 	sbx_k8s_dialer *d = dialer;
+	if (d->k.token_source) { /* the token read at the start may have expired since */
+		char why[1200];
+		const char *t = d->k.token_source(d->k.token_ud, why, sizeof why);
+		if (!t) {
+			snprintf(err, err_len, "%s", why);
+			return NULL;
+		}
+		char *copy = strdup(t);
+		if (!copy) {
+			snprintf(err, err_len, "out of memory");
+			return NULL;
+		}
+		free(d->token);
+		d->token = copy;
+		d->k.token = copy;
+	}
 	return sbx_k8s_transport(d->loop, &d->k, &d->x, err, err_len);
 }
 
@@ -428,5 +446,8 @@ void sbx_k8s_dialer_free(void *dialer)
 	for (size_t i = 0; i < d->n; i++)
 		free(d->owned[i]);
 	free(d->owned);
+	free(d->token);
+	if (d->k.token_free)
+		d->k.token_free(d->k.token_ud);
 	free(d);
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "aws/ssm_channel.h"
 #include "aws/ssm_msg.h"
@@ -441,6 +442,14 @@ unsigned sbx_ssm_transport_resumes(const sbx_transport *t)
 
 /* ------------------------------------------------------------ transport */
 
+/* Messages' CreatedDate: milliseconds since the epoch (the loop's clock is monotonic). */
+static uint64_t epoch_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static long ssm_write(sbx_transport *t, const uint8_t *p, size_t n)
 {
 	ssm_transport *s = (ssm_transport *)t;
@@ -511,7 +520,7 @@ sbx_transport *sbx_ssm_transport(sbx_loop *loop, const sbx_ssm_opts *o, char *er
 	s->resume_tries = o->resume_tries ? o->resume_tries : DEFAULT_RESUME_TRIES;
 	s->resume_left = s->resume_tries;
 	s->resume_backoff_ms = o->resume_backoff_ms ? o->resume_backoff_ms : DEFAULT_RESUME_BACKOFF_MS;
-	ssm_channel_opts co = {.check_digest = 1};
+	ssm_channel_opts co = {.check_digest = 1, .ordered_link = 1, .wall_clock_ms = epoch_ms};
 	ssm_channel_cb cb = {ch_send, ch_data, ch_closed, s};
 	s->ch = ssm_channel_new(&co, &cb);
 	sbx_error e;

@@ -20,11 +20,16 @@ Ubuntu AMI parameters, answered with --ami).
 Data channel (WebSocket /v1/data-channel/ID): the first text message must be the
 open-data-channel JSON with the session's token. Then it plays the instance's SSM
 agent in a port session: HandshakeRequest (SessionType Port), expects a
-HandshakeResponse that processed it, sends HandshakeComplete, connects to
+HandshakeResponse that processed it, sends HandshakeComplete (no handshake for a client
+whose open message has no ClientVersion, as the agent does for old clients), connects to
 127.0.0.1:agent-port and carries bytes both ways as output/input_stream_data,
-acknowledging each message, checking every digest and sequence number, and
-resending its own unacknowledged messages (at most 1024 in flight, as the
-agent's window). --drop-every N drops every Nth stream message it sends the
+acknowledging each message and resending its own unacknowledged messages (at most
+1024 in flight, as the agent's window). As the real agent (amazon-ssm-agent's
+datachannel.go) does: a message needs its 32-byte digest field but the digest is not
+compared (mismatches are counted in /stats), a duplicate of an already processed
+message is dropped without an acknowledgement (counted), the first output message
+(sequence 0) has flags 1, and a CreatedDate more than 5 minutes from now (not
+milliseconds since the epoch) fails the session. --drop-every N drops every Nth stream message it sends the
 first time (the client must wait for the resend).
 
 A session outlives its WebSocket, as on the real service: the connection to
@@ -60,12 +65,17 @@ import threading
 import time
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+import wsmask  # noqa: E402
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ARGS = None
 SESSIONS = {}  # id -> {"token", "port", "closed", "channel"}
-STATS = {"resends": 0, "acks_received": 0, "bad": [], "drops": 0, "resumes": 0}
+STATS = {"resends": 0, "acks_received": 0, "bad": [], "drops": 0, "resumes": 0, "duplicates_dropped": 0,
+         "digest_mismatches": 0}
 CONTROL = {"refuse_resume": False, "refuse_start": False}
 WINDOW = 1024
+CREATED_TOLERANCE_MS = 5 * 60 * 1000  # a client's CreatedDate: epoch ms, at most this far from ours
 
 
 # ---------------------------------------------------------------- the codec
@@ -80,10 +90,15 @@ def encode(mtype, seq, payload_type, payload, flags=0, msg_id=None):
 
 
 def decode(data, check_digest=True):
+    """One message as a dict. The digest field must be there (32 bytes); with check_digest it
+    must also be the payload's SHA-256 (the real agent does not compare it: "digest_ok" says)."""
     if len(data) < 120:
         raise ValueError("short message")
     hl = struct.unpack("!I", data[0:4])[0]
+    if hl < 116 or hl + 4 > len(data):
+        raise ValueError("header length %d does not leave room for the 32-byte digest and the payload" % hl)
     mtype = data[4:36].strip(b" \x00").decode()
+    created = struct.unpack("!Q", data[40:48])[0]
     seq, flags = struct.unpack("!qQ", data[48:64])
     msg_id = data[72:80] + data[64:72]
     digest = data[80:112]
@@ -92,9 +107,11 @@ def decode(data, check_digest=True):
     payload = data[hl + 4:]
     if plen != len(payload):
         raise ValueError("payload length %d but %d bytes" % (plen, len(payload)))
-    if check_digest and hashlib.sha256(payload).digest() != digest:
+    digest_ok = hashlib.sha256(payload).digest() == digest
+    if check_digest and not digest_ok:
         raise ValueError("payload digest mismatch in %s %d" % (mtype, seq))
-    return {"type": mtype, "seq": seq, "flags": flags, "id": msg_id, "ptype": ptype, "payload": payload}
+    return {"type": mtype, "seq": seq, "flags": flags, "id": msg_id, "ptype": ptype, "payload": payload,
+            "created": created, "digest_ok": digest_ok}
 
 
 # ------------------------------------------------------------ websocket I/O
@@ -120,16 +137,6 @@ def read_exact(f, n):
     return data
 
 
-def unmask(data, key):
-    """XOR with the 4-byte key, as one big integer (a byte loop in Python
-    made the emulator the bottleneck of every transfer)."""
-    n = len(data)
-    if n == 0:
-        return b""
-    mask = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(mask, "big")).to_bytes(n, "big")
-
-
 def ws_read(f):
     """One whole client message: (opcode, payload); pings answered by the caller."""
     parts, first_op = [], None
@@ -143,7 +150,7 @@ def ws_read(f):
         if not b1 & 0x80:
             raise ValueError("client frame not masked")
         key = read_exact(f, 4)
-        data = unmask(read_exact(f, n), key)
+        data = bytes(wsmask.FrameBuffer().read(f, n, key))
         op = b0 & 0x0F
         if op >= 8:
             return op, data
@@ -208,7 +215,7 @@ class Channel:
         with self.lock:
             seq = self.out_seq
             self.out_seq += 1
-        msg = encode("output_stream_data", seq, ptype, payload)
+        msg = encode("output_stream_data", seq, ptype, payload, flags=1 if seq == 0 else 0)  # as the agent
         self.unacked[seq] = [msg, time.time()]
         self.count()
         if droppable and ARGS.drop_every:
@@ -279,7 +286,13 @@ class Channel:
             self.end()
 
     def on_message(self, data):
-        m = decode(data)
+        m = decode(data, check_digest=False)  # the real agent does not compare the digest
+        if not m["digest_ok"]:
+            STATS["digest_mismatches"] += 1
+        skew = m["created"] - int(time.time() * 1000)
+        if abs(skew) > CREATED_TOLERANCE_MS:
+            raise ValueError("CreatedDate %d of %s %d is %d ms away from now (not milliseconds since the epoch?)"
+                             % (m["created"], m["type"], m["seq"], skew))
         self.count()
         if m["type"] == "acknowledge":
             a = json.loads(m["payload"])
@@ -291,9 +304,12 @@ class Channel:
         if m["type"] != "input_stream_data":
             STATS["bad"].append("unexpected message type " + m["type"])
             return
-        self.ack(m)
-        if m["seq"] < self.expected:
+        if m["seq"] < self.expected:  # as the real agent: dropped without an acknowledgement
+            STATS["duplicates_dropped"] += 1
             return
+        if m["seq"] > self.expected and m["seq"] not in self.early and len(self.early) >= WINDOW:
+            return  # no room to keep it early: not acknowledged, so it is sent again
+        self.ack(m)
         self.early[m["seq"]] = m
         while self.expected in self.early:
             self.on_stream(self.early.pop(self.expected))
@@ -310,6 +326,17 @@ class Channel:
         with self.window:
             self.window.notify_all()
         self.drop()
+
+    def start_without_handshake(self):
+        """A client that sent no ClientVersion predates the handshake (the npm ssm-session
+        package, say): the agent skips it and starts the session at once."""
+        try:
+            self.sock = connect_port(self.session)
+        except OSError:
+            self.send(10, struct.pack("!I", 3))  # ConnectToPortError
+            return
+        threading.Thread(target=self.pump_port, daemon=True).start()
+        threading.Thread(target=self.resender, daemon=True).start()
 
     def start(self):
         stype = ARGS.session_type
@@ -523,7 +550,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
             return
         if self.path == "/stats":
-            body = json.dumps(STATS).encode()
+            body = json.dumps(dict(STATS, sessions=len(SESSIONS),
+                                   open_sessions=[s for s, v in SESSIONS.items() if not v["closed"]])).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -559,7 +587,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ch = sess.get("channel")
         if ch is None or ch.done:
             ch = sess["channel"] = Channel(self, sess)
-            ch.start()
+            if opened.get("ClientVersion"):
+                ch.start()
+            else:
+                ch.start_without_handshake()
         else:
             ch.resume(self)
         ch.run(self)

@@ -4,13 +4,21 @@
 client against) checked with an independent client of the same protocol: the npm package
 ssm-session (installed into $BUILD/npm on first use). Messages the emulator encodes are
 decoded by ssm-session and the other way round; ssm-session's digests are not SHA-256
-(the real agent does not check them either), so only there the digest is not compared."""
+(the real agent does not check them either), so only there the digest is not compared.
+Then the plain ssm-session client (Node's WebSocket, no patches) runs a whole session
+against the emulator: it opens the data channel, sends its terminal size and a line, and
+gets the line back from an echo server as the instance's port, acknowledging what it
+receives; the emulator must accept all of it (no protocol complaint), as the real agent
+does this client's (its digests are not SHA-256, it sends no ClientVersion)."""
 import base64
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import urllib.request
 import uuid
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -42,6 +50,64 @@ for (const line of lines) {
   console.log(JSON.stringify(out));
 }
 """
+
+
+SESSION = r"""
+const ssm = require(process.argv[1]).ssm;
+const [url, token, line] = process.argv.slice(2);
+const ws = new WebSocket(url);
+ws.binaryType = 'arraybuffer';
+let out = '', acks = 0, flags0 = -1;
+const finish = (ok) => { console.log(JSON.stringify({ok, out, acks, flags0})); ws.close(); process.exit(0); };
+setTimeout(() => finish(false), 20000);
+ws.onopen = () => { ssm.init(ws, {token, termOptions: {cols: 80, rows: 24}}); ssm.sendText(ws, line); };
+ws.onmessage = (ev) => {
+  const m = ssm.decode(ev.data);
+  if (m.messageType === 'acknowledge') { acks++; return; }
+  if (m.messageType !== 'output_stream_data') return;
+  if (Number(m.sequenceNumber) === 0) flags0 = Number(m.flags);
+  ssm.sendACK(ws, m);
+  out += Buffer.from(m.payload).toString();
+  if (out.includes(line)) finish(true);
+};
+ws.onerror = (e) => { console.log(JSON.stringify({ok: false, out: 'websocket error: ' + e.message})); process.exit(0); };
+"""
+
+
+def echo_server():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    def serve():
+        while True:
+            c, _ = srv.accept()
+            threading.Thread(target=lambda: [c.sendall(d) for d in iter(lambda: c.recv(4096), b"")],
+                             daemon=True).start()
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.getsockname()[1]
+
+
+def session_against_emulator(mod):
+    port = echo_server()
+    emu_proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "aws", "ssm_emulator.py"),
+                                 "--agent-port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+    try:
+        base = "http://127.0.0.1:%d/" % int(emu_proc.stdout.readline().split()[1])
+        rq = urllib.request.Request(base, data=json.dumps({"Target": "i-0123456789abcdef0"}).encode(),
+                                    headers={"X-Amz-Target": "AmazonSSM.StartSession",
+                                             "Content-Type": "application/x-amz-json-1.1"})
+        started = json.loads(urllib.request.urlopen(rq, timeout=10).read())
+        r = subprocess.run(["node", "--experimental-websocket", "-e", SESSION, mod, started["StreamUrl"],
+                            started["TokenValue"], "hello from ssm-session\n"],
+                           capture_output=True, text=True, timeout=60)
+        got = json.loads(r.stdout.strip().split("\n")[-1]) if r.stdout.strip() else {"ok": False, "out": r.stderr}
+        stats = json.loads(urllib.request.urlopen(base + "stats", timeout=10).read())
+        return got, stats
+    finally:
+        emu_proc.stdin.close()
+        emu_proc.wait(10)
 
 
 def check(name, cond, why=""):
@@ -99,6 +165,13 @@ def main():
     tok = json.loads(got[5]["text"])
     check("open_data_channel_message_agrees", tok["MessageSchemaVersion"] == "1.0" and tok["TokenValue"] == "tok-1",
           tok)
+
+    got, stats = session_against_emulator(mod)
+    check("ssm_session_client_runs_a_session_on_the_emulator", got.get("ok") and not stats["bad"],
+          "client: %s; emulator complaints: %s" % (got, stats["bad"]))
+    check("emulator_acknowledges_the_client_and_flags_its_first_output",
+          got.get("acks", 0) >= 2 and got.get("flags0") == 1, got)
+    check("emulator_does_not_enforce_the_digest", stats["digest_mismatches"] >= 2, stats)
 
 
 if __name__ == "__main__":

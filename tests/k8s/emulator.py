@@ -2,12 +2,13 @@
 """emulator.py — a small Kubernetes API server for tests, where a pod is a local directory
 plus the processes exec'd "in" it.
 
-    python3 tests/k8s/emulator.py --tls CERTDIR --root DIR [--token TOKEN]
+    python3 tests/k8s/emulator.py --tls CERTDIR --root DIR [--token TOKEN] [--token-file FILE]
         [--idle-timeout-ms N] [--pod NS/NAME[:LABEL=V,...]]...
 
 Prints "PORT N" on its first line, then serves HTTPS on 127.0.0.1:N until its stdin closes.
 CERTDIR comes from tests/net/make-certs.sh (server.pem/key, ca.pem: client certificates signed
-by that CA are accepted, as is `Authorization: Bearer TOKEN`).
+by that CA are accepted, as is `Authorization: Bearer TOKEN`; with --token-file, only the token
+the file holds at the time of each request: rotating it expires the old one).
 
 What it speaks (the parts of the real API that kubectl and sbx use):
 - discovery: /version, /api, /apis, /api/v1 (legacy, non-aggregated documents)
@@ -50,6 +51,9 @@ import uuid
 
 import kproto
 import objects
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+import wsmask  # noqa: E402
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME = 32 << 20
@@ -256,8 +260,9 @@ def read_exact(f, n):
     return data
 
 
-def ws_read(f):
-    """One client frame: (fin, opcode, payload)."""
+def ws_read(f, fb=None):
+    """One client frame: (fin, opcode, payload). With fb (a wsmask.FrameBuffer) the payload is
+    a memoryview into it, valid until the next read; otherwise bytes."""
     b0, b1 = read_exact(f, 2)
     n = b1 & 0x7F
     if n == 126:
@@ -269,11 +274,8 @@ def ws_read(f):
     if n > MAX_FRAME:
         raise FrameError(1009, "frame too large")
     key = read_exact(f, 4)
-    data = read_exact(f, n)
-    # unmask as one big integer XOR (a per-byte loop is too slow for big transfers)
-    mask = (key * (n // 4 + 1))[:n]
-    out = (int.from_bytes(data, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
-    return bool(b0 & 0x80), b0 & 0x0F, bytes(out)
+    data = (fb or wsmask.FrameBuffer()).read(f, n, key)
+    return bool(b0 & 0x80), b0 & 0x0F, data if fb else bytes(data)
 
 
 # ---------------------------------------------------------------- exec
@@ -388,19 +390,20 @@ class ExecStream:
 
     def read_client(self, proc):
         stdin_open = True
+        fb = wsmask.FrameBuffer()
         while True:
             try:
-                fin, op, data = ws_read(self.rfile)
+                fin, op, data = ws_read(self.rfile, fb)
             except FrameError as e:
                 self.send_raw(ws_frame(8, struct.pack("!H", e.code) + str(e).encode()))
                 return
             except (EOFError, OSError, ValueError):
                 return
             if op == 8:
-                self.send_raw(ws_frame(8, data[:2]))
+                self.send_raw(ws_frame(8, bytes(data[:2])))
                 return
             if op == 9:
-                self.send_raw(ws_frame(10, data))
+                self.send_raw(ws_frame(10, bytes(data)))
                 continue
             if op != 2 or not data:
                 continue
@@ -443,6 +446,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def authorized(self):
         token = ARGS.get("token")
+        if ARGS.get("token_file"):  # a rotating token: only the one in the file now is valid
+            try:
+                with open(ARGS["token_file"]) as f:
+                    token = f.read().strip()
+            except OSError:
+                token = None
+            if not token:
+                return False
         if not token:
             return True
         if self.headers.get("Authorization", "") == "Bearer " + token:
@@ -703,8 +714,9 @@ def main():
     opt = lambda name, default=None: a[a.index(name) + 1] if name in a else default
     certs, root = opt("--tls"), opt("--root")
     if not certs or not root:
-        sys.exit("usage: emulator.py --tls CERTDIR --root DIR [--token T] [--idle-timeout-ms N] [--pod NS/NAME[:L=V,..]]")
+        sys.exit("usage: emulator.py --tls CERTDIR --root DIR [--token T] [--token-file F] [--idle-timeout-ms N] [--pod NS/NAME[:L=V,..]]")
     ARGS["token"] = opt("--token")
+    ARGS["token_file"] = opt("--token-file")
     ARGS["idle_ms"] = int(opt("--idle-timeout-ms", "0"))
     STORE = Store(root)
     OBJECTS = objects.Objects(STORE, STORE.lock, parse_selector, matches)

@@ -88,6 +88,21 @@ def check(cond, why):
         raise AssertionError(why)
 
 
+def test_unmask_matches_rfc6455():
+    """The fast unmasking (tests/net/wsmask.py) against the byte-by-byte definition, at lengths
+    around its 16 KiB pieces and the key's 4 bytes."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "net"))
+    import io
+    import wsmask
+    fb = wsmask.FrameBuffer()
+    for n in (0, 1, 3, 4, 5, 16383, 16384, 16385, 65537, 262144 + 7, 5):
+        key = os.urandom(4)
+        data = os.urandom(n)
+        want = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+        got = bytes(fb.read(io.BufferedReader(io.BytesIO(data)), n, key))
+        check(got == want, "length %d unmasked wrong" % n)
+
+
 def test_get_pods_by_label():
     p = kubectl("get", "pods", "-l", "app=web")
     out = p.stdout.decode()

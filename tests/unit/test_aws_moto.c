@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -656,6 +657,48 @@ static void credentials_from_web_identity(void)
 	CHECK(cr.expiration > time(NULL));
 }
 
+/* Temporary credentials that expire within the refresh margin (5 minutes)
+ * are fetched again before the next call (a ResumeSession or StartSession
+ * that reopens an SSM session hours later included), not reused: here
+ * credential_process hands out keys that expire in 60 s, a new one each run. */
+static void credentials_near_expiry_are_refreshed(void)
+{
+	no_local_credentials();
+	char dir[] = "/tmp/sbx-awsexp-XXXXXX";
+	CHECK(mkdtemp(dir));
+	char script[128], runs[128], config[128];
+	snprintf(script, sizeof script, "%s/creds.sh", dir);
+	snprintf(runs, sizeof runs, "%s/runs", dir);
+	snprintf(config, sizeof config, "%s/config", dir);
+	FILE *f = fopen(script, "w");
+	CHECK(f);
+	fprintf(f, "#!/bin/sh\necho run >> %s\nn=$(wc -l < %s)\n"
+		   "printf '{\"Version\": 1, \"AccessKeyId\": \"ASIAEXP%%s\", \"SecretAccessKey\": \"s\", "
+		   "\"SessionToken\": \"t\", \"Expiration\": \"%%s\"}' $n \"$(date -u -d '+60 seconds' +%%Y-%%m-%%dT%%H:%%M:%%SZ)\"\n",
+		runs, runs);
+	fclose(f);
+	chmod(script, 0755);
+	f = fopen(config, "w");
+	CHECK(f);
+	fprintf(f, "[default]\ncredential_process = %s\n", script);
+	fclose(f);
+	setenv("AWS_CONFIG_FILE", config, 1);
+	aws_client *c = resolving_client(moto.endpoint);
+	aws_credentials first, second;
+	sbx_error err;
+	int rc1 = aws_client_credentials_sync(c, &first, &err);
+	int rc2 = rc1 == 0 ? aws_client_credentials_sync(c, &second, &err) : -1;
+	aws_client_free(c);
+	char cmd[200];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	no_local_credentials();
+	CHECK(system(cmd) == 0);
+	CHECK(rc1 == 0 && rc2 == 0);
+	CHECK(first.expiration > time(NULL) && first.expiration <= time(NULL) + 61);
+	CHECK_EQ_STR(first.access_key_id, "ASIAEXP1");
+	CHECK_EQ_STR(second.access_key_id, "ASIAEXP2"); /* fetched again, not the one about to expire */
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -676,6 +719,7 @@ int main(void)
 	RUN(throttling_is_retried);
 	RUN(credentials_from_imds_and_container);
 	RUN(credentials_from_web_identity);
+	RUN(credentials_near_expiry_are_refreshed);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);

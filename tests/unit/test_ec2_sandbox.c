@@ -179,6 +179,23 @@ static size_t owned_live(const char *owner, waiter *w)
 
 /* --------------------------------------------------------------- tests */
 
+/* The emulator's sessions: how many were started, how many are still open. */
+static int emulator_sessions(int *open_now)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd,
+		 "python3 -c 'import json,sys,urllib.request; s=json.load(urllib.request.urlopen(sys.argv[1]+\"/stats\")); "
+		 "print(s[\"sessions\"], len(s[\"open_sessions\"]))' %s",
+		 getenv("AWS_ENDPOINT_URL_SSM"));
+	FILE *p = popen(cmd, "r");
+	int started = -1;
+	if (!p || fscanf(p, "%d %d", &started, open_now) != 2)
+		started = -1;
+	if (p)
+		pclose(p);
+	return started;
+}
+
 static void up_exec_down(void)
 {
 	child em;
@@ -204,6 +221,10 @@ static void up_exec_down(void)
 		ran = sbx_exec_sync(sbx_ec2_session(sb), &eo, &r) == 0 && r.exit_code == 0 &&
 		      strcmp((char *)r.out, "on-the-instance\n") == 0;
 		sbx_exec_result_free(&r);
+		/* The session is terminated under us: the next call opens a new one. */
+		ran = ran && write(em.in_fd, "terminate\n", 10) == 10;
+		ran = ran && sbx_exec_sync(sbx_ec2_session(sb), &eo, &r) == 0 && r.exit_code == 0;
+		sbx_exec_result_free(&r);
 	}
 	/* The instance carries the Inspect sandbox's tags, the extra ones and ours. */
 	waiter d;
@@ -221,10 +242,13 @@ static void up_exec_down(void)
 	sbx_loop_run_until(loop, &down.done);
 	waiter after;
 	size_t left = owned_live("run-e2e-1", &after);
+	int open_sessions = -1, sessions = emulator_sessions(&open_sessions);
 	sbx_ec2_free(sb);
 	stop_child(&em);
 	CHECK(ready);
 	CHECK(ran);
+	CHECK_EQ_INT(sessions, 2);      /* the first, and the one after the terminate */
+	CHECK_EQ_INT(open_sessions, 0); /* down terminated both */
 	CHECK_EQ_INT(live, 1);
 	CHECK_EQ_INT(tags, 4);
 	CHECK_EQ_STR(d.inst[0].http_tokens, "required");

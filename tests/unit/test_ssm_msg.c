@@ -423,7 +423,7 @@ static void transfer_over(unsigned drop, unsigned dup, unsigned jitter, size_t n
 	CHECK(ok_a);
 	CHECK_EQ_INT(left, 0);
 	CHECK_EQ_INT(buffered, 0);
-	CHECK(rto >= 10 && rto <= 1000);
+	CHECK(rto >= 200 && rto <= 8000);
 	if (drop)
 		CHECK(resends > 0);
 }
@@ -452,12 +452,21 @@ static void window_pause_and_giving_up(void)
 	errno = 0;
 	CHECK(ssm_channel_send(ch, 1, "x", 1, 0) == -1 && errno == EAGAIN);
 	CHECK(!ssm_channel_writable(ch));
-	CHECK(ssm_channel_next_deadline(ch) == 200);
+	CHECK(ssm_channel_next_deadline(ch) == 1000); /* no round trip measured yet */
 	char why[256] = "";
 	int rc = 0;
-	for (uint64_t t = 0; t < 10000 && rc == 0; t += 50)
+	uint64_t t = 0;
+	unsigned rtos[8] = {0}, nrto = 0;
+	for (; t < 60000 && rc == 0; t += 50) {
+		uint64_t before = ssm_channel_resends(ch);
 		rc = ssm_channel_tick(ch, t, why, sizeof why);
+		if (ssm_channel_resends(ch) != before && nrto < 8)
+			rtos[nrto++] = ssm_channel_rto_ms(ch);
+	}
 	CHECK(rc == -1);
+	/* a silent link: the timeout doubles after each expiry (1, 2, 4, 8 s), up to its ceiling */
+	CHECK(nrto == 4 && rtos[0] == 2000 && rtos[1] == 4000 && rtos[2] == 8000 && rtos[3] == 8000);
+	CHECK(t > 1000 + 2000 + 4000 + 8000);
 	CHECK(strstr(why, "without an acknowledgement") != NULL);
 
 	/* pause_publication stops sending and resending; start_publication resumes. */
@@ -578,6 +587,204 @@ static void hostile_peer(void)
 	net_free(&nt);
 }
 
+/* ------------------------------------------- round trip that changes */
+
+/* A link with a one-way delay that the test changes, and a rate: at most
+ * per_ms messages leave each direction per millisecond, queued in order. */
+typedef struct rtt_link {
+	packet *q;
+	size_t n, cap;
+	uint64_t now;
+	unsigned delay_ms;        /* one way */
+	unsigned per_ms;          /* messages a millisecond */
+	uint64_t slot_ms[2];      /* per direction: the millisecond the next message leaves in */
+	unsigned used[2];         /* messages already leaving in that millisecond */
+} rtt_link;
+
+typedef struct rtt_side {
+	rtt_link *l;
+	int agent;
+	uint64_t delivered;
+} rtt_side;
+
+static void rtt_send(void *ud, const uint8_t *msg, size_t n)
+{
+	rtt_side *sd = ud;
+	rtt_link *l = sd->l;
+	int dir = sd->agent;
+	if (l->slot_ms[dir] < l->now) {
+		l->slot_ms[dir] = l->now;
+		l->used[dir] = 0;
+	}
+	if (l->used[dir] == l->per_ms) {
+		l->slot_ms[dir]++;
+		l->used[dir] = 0;
+	}
+	l->used[dir]++;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 4096;
+		l->q = realloc(l->q, l->cap * sizeof *l->q);
+	}
+	packet *p = &l->q[l->n++];
+	p->b = malloc(n);
+	memcpy(p->b, msg, n);
+	p->n = n;
+	p->at = l->slot_ms[dir] + l->delay_ms;
+	p->to_agent = !sd->agent;
+}
+
+static void rtt_data(void *ud, uint32_t type, const uint8_t *p, size_t n)
+{
+	(void)type, (void)p, (void)n;
+	((rtt_side *)ud)->delivered++;
+}
+
+/* Deliver what is due, in the order sent (the queue keeps it); how many
+ * messages were refused. */
+static int rtt_run(rtt_link *l, ssm_channel *client, ssm_channel *agent)
+{
+	size_t keep = 0;
+	int errors = 0;
+	for (size_t i = 0; i < l->n; i++) {
+		packet p = l->q[i];
+		if (p.at > l->now) {
+			l->q[keep++] = p;
+			continue;
+		}
+		char why[256];
+		errors += ssm_channel_input(p.to_agent ? agent : client, p.b, p.n, l->now, why, sizeof why) < 0;
+		free(p.b);
+	}
+	l->n = keep;
+	return errors;
+}
+
+typedef struct rtt_result {
+	uint64_t delivered, resends, ms_after; /* ms_after: how long the part after the change took */
+	int errors;
+} rtt_result;
+
+/* An upload of n messages; once `at` are delivered the one-way delay
+ * becomes delay2. */
+static rtt_result upload_across_rtt_change(uint64_t n, uint64_t at, unsigned delay1, unsigned delay2)
+{
+	rtt_result r = {0};
+	rtt_link l = {.delay_ms = delay1, .per_ms = 100};
+	rtt_side cs = {&l, 0, 0}, as = {&l, 1, 0};
+	ssm_channel_cb ccb = {rtt_send, rtt_data, on_closed, &cs}, acb = {rtt_send, rtt_data, on_closed, &as};
+	ssm_channel_opts co = {.check_digest = 1}, ao = {.agent_side = 1};
+	ssm_channel *client = ssm_channel_new(&co, &ccb), *agent = ssm_channel_new(&ao, &acb);
+	uint64_t sent = 0, changed_ms = 0;
+	char why[256];
+	while (as.delivered < n && l.now < 600000) {
+		r.errors += rtt_run(&l, client, agent);
+		if (!changed_ms && as.delivered >= at) {
+			l.delay_ms = delay2;
+			changed_ms = l.now;
+		}
+		while (sent < n && ssm_channel_writable(client)) {
+			r.errors += ssm_channel_send(client, SSM_PAYLOAD_OUTPUT, "x", 1, l.now) < 0;
+			sent++;
+		}
+		r.errors += ssm_channel_tick(client, l.now, why, sizeof why) < 0;
+		r.errors += ssm_channel_tick(agent, l.now, why, sizeof why) < 0;
+		l.now++;
+	}
+	r.delivered = as.delivered;
+	r.resends = ssm_channel_resends(client) + ssm_channel_resends(agent);
+	r.ms_after = l.now - changed_ms;
+	for (size_t i = 0; i < l.n; i++)
+		free(l.q[i].b);
+	free(l.q);
+	ssm_channel_free(client);
+	ssm_channel_free(agent);
+	return r;
+}
+
+/* After the change the window must move at >= 80% of window / round trip. */
+static int keeps_rate(const rtt_result *r, uint64_t n, uint64_t at, unsigned delay2)
+{
+	double rate = (double)(n - at) / (double)r->ms_after;
+	double allowed = 1024.0 / (2.0 * delay2);
+	if (rate < 0.8 * allowed)
+		printf("     %.2f messages/ms after the change, the window allows %.2f\n", rate, allowed);
+	return rate >= 0.8 * allowed;
+}
+
+/* The round trip jumps from 20 ms to 150 ms mid-transfer (a route change,
+ * a loaded relay) and later falls back: no message is resent (the link
+ * loses none), and after the jump the window still moves at the rate the
+ * new round trip allows (1024 messages per 150 ms; the link itself carries
+ * 100 a millisecond). A timeout tied to the old round trip (the plugin's:
+ * srtt + max(10 ms, 4 rttvar), ~30 ms here) would resend the whole window,
+ * each time. */
+static void retransmission_follows_a_changing_round_trip(void)
+{
+	uint64_t n = 40000, at = 10000;
+	rtt_result r = upload_across_rtt_change(n, at, 10, 75);
+	CHECK_EQ_INT(r.errors, 0);
+	CHECK_EQ_INT(r.delivered, n);
+	CHECK_EQ_INT(r.resends, 0);
+	CHECK(keeps_rate(&r, n, at, 75));
+
+	/* And back down: the estimate follows without resending either. */
+	r = upload_across_rtt_change(n, at, 75, 10);
+	CHECK_EQ_INT(r.errors, 0);
+	CHECK_EQ_INT(r.delivered, n);
+	CHECK_EQ_INT(r.resends, 0);
+	CHECK(keeps_rate(&r, n, at, 10));
+}
+
+/* Acknowledge the message the channel sent as packet i of nt. */
+static int ack_sent(ssm_channel *ch, const net *nt, size_t i)
+{
+	ssm_msg m;
+	char why[256];
+	sbx_buf payload = {0}, b = {0};
+	uint8_t id[16];
+	ssm_uuid_random(id);
+	int rc = ssm_msg_decode(nt->q[i].b, nt->q[i].n, 1, &m, why, sizeof why);
+	if (rc == 0)
+		rc = ssm_ack_json(&payload, &m);
+	if (rc == 0)
+		rc = ssm_msg_encode(&b, SSM_ACKNOWLEDGE, 0, 3, id, 0, payload.data, (uint32_t)payload.len, 0);
+	if (rc == 0)
+		rc = ssm_channel_input(ch, b.data, b.len, 0, why, sizeof why);
+	sbx_buf_free(&payload);
+	sbx_buf_free(&b);
+	return rc;
+}
+
+/* The agent drops a duplicate without acknowledging it: a message whose ack
+ * was lost with the WebSocket would be resent for ever. On an ordered link,
+ * a message resent before a later one that is acknowledged was delivered. */
+static void lost_acks_are_inferred_on_an_ordered_link(void)
+{
+	for (int ordered = 0; ordered <= 1; ordered++) {
+		static net nt;
+		memset(&nt, 0, sizeof nt);
+		side cs = {&nt, 0, {0}, 0, 0, ""};
+		ssm_channel_cb cb = {net_send, on_data, on_closed, &cs};
+		ssm_channel_opts o = {.ordered_link = ordered};
+		ssm_channel *ch = ssm_channel_new(&o, &cb);
+		CHECK(ssm_channel_send(ch, 1, "a", 1, 0) == 0); /* packet 0 */
+		CHECK(ssm_channel_send(ch, 1, "b", 1, 0) == 0); /* packet 1 */
+		/* Sent once and a later one acknowledged: 0 may have been lost, so it stays. */
+		CHECK(ack_sent(ch, &nt, 1) == 0);
+		CHECK_EQ_INT(ssm_channel_unacked(ch), 1);
+		/* The WebSocket is re-dialled; 0 is resent (packet 2), then 2 is sent (packet 3). */
+		ssm_channel_resend_all(ch, 10);
+		CHECK_EQ_INT(nt.n, 3);
+		CHECK(ssm_channel_send(ch, 1, "c", 1, 10) == 0);
+		CHECK(ack_sent(ch, &nt, 3) == 0);
+		/* Ordered: 0's resend arrived before 2 and got no ack, so it was a duplicate. */
+		CHECK_EQ_INT(ssm_channel_unacked(ch), ordered ? 0 : 1);
+		CHECK_EQ_INT(ssm_channel_settled(ch), ordered ? 1 : 0);
+		ssm_channel_free(ch);
+		net_free(&nt);
+	}
+}
+
 int main(void)
 {
 	RUN(layout_matches_documented_offsets);
@@ -588,5 +795,7 @@ int main(void)
 	RUN(delivery_despite_loss_dups_and_reordering);
 	RUN(window_pause_and_giving_up);
 	RUN(hostile_peer);
+	RUN(retransmission_follows_a_changing_round_trip);
+	RUN(lost_acks_are_inferred_on_an_ordered_link);
 	return test_summary();
 }

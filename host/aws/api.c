@@ -3,8 +3,12 @@
  *
  * A call waits for credentials when they are missing or about to expire;
  * one fetch serves every waiting call. Remote credential sources (web
- * identity through STS, container endpoint, IMDSv2) are small chains of
- * HTTP requests driven by their callbacks. */
+ * identity through STS, container endpoint, IMDSv2, the SSO portal) are
+ * small chains of HTTP requests driven by their callbacks. An assume-role
+ * profile gets a second client, the source, whose own credentials (a
+ * source_profile, itself possibly a role, or a credential_source) sign
+ * the STS AssumeRole call; the role's credentials are kept until they are
+ * about to expire, and the source client with its own. */
 #include "aws/api.h"
 
 #include <ctype.h>
@@ -59,6 +63,8 @@ struct aws_client {
 	sbx_http_call *fetch_http;
 	char imds_token[256];
 	char imds_role[256];
+	aws_client *source;          /* assume role: signs AssumeRole */
+	char credential_source[32];  /* storage for creds_opts.credential_source */
 };
 
 static void set_err(sbx_error *e, sbx_status st, int err_no, const char *code, const char *fmt, ...)
@@ -112,6 +118,8 @@ aws_client *aws_client_new(sbx_loop *loop, sbx_http *http, const aws_client_opts
 	c->creds_opts.profile = dup_or_null(o->creds.profile, c->profile, sizeof c->profile);
 	c->creds_opts.credentials_file = dup_or_null(o->creds.credentials_file, c->cred_file, sizeof c->cred_file);
 	c->creds_opts.config_file = dup_or_null(o->creds.config_file, c->config_file, sizeof c->config_file);
+	c->creds_opts.credential_source =
+		dup_or_null(o->creds.credential_source, c->credential_source, sizeof c->credential_source);
 	if (o->static_creds) {
 		c->creds = *o->static_creds;
 		c->static_creds = 1;
@@ -132,6 +140,7 @@ void aws_client_free(aws_client *c)
 		aws_call_cancel(c->calls);
 	if (c->fetch_http)
 		sbx_http_cancel(c->fetch_http);
+	aws_client_free(c->source); /* cancels its AssumeRole call, if one is in flight */
 	free(c);
 }
 
@@ -405,6 +414,134 @@ static void start_web_identity(aws_client *c)
 	sbx_buf_free(&body);
 }
 
+/* ---------------------------------------------------- assume role, SSO */
+
+static void assume_role_done(void *ud, aws_response *r)
+{
+	aws_client *c = ud;
+	aws_credentials got;
+	char why[400];
+	if (r->error.status != SBX_OK) {
+		fetch_failed(c, "assuming role %s for AWS profile '%s': %s", c->plan.role_arn, c->plan.profile,
+			     r->error.message);
+		return;
+	}
+	if (aws_parse_assume_role_xml((const char *)r->body, r->body_len, &got, why, sizeof why) < 0) {
+		fetch_failed(c, "assuming role %s for AWS profile '%s': %s", c->plan.role_arn, c->plan.profile, why);
+		return;
+	}
+	snprintf(got.source, sizeof got.source, "role of profile %.40s", c->plan.profile);
+	c->creds = got;
+	creds_ready(c, NULL);
+}
+
+/* The client whose credentials sign AssumeRole: made once, kept (with its own credentials) for refreshes. */
+static aws_client *source_client(aws_client *c, sbx_error *err)
+{
+	if (c->source)
+		return c->source;
+	aws_client_opts so = {.region = c->region, .endpoint_url = c->endpoint[0] ? c->endpoint : NULL,
+			      .creds = c->creds_opts, .timeout_s = c->timeout_s, .max_retries = c->max_retries,
+			      .max_retries_set = 1, .backoff_base_ms = c->backoff_base_ms, .metadata_endpoint = c->imds};
+	so.creds.profile = c->plan.source_profile[0] ? c->plan.source_profile : NULL;
+	so.creds.source_profile = c->plan.source_profile[0] != 0;
+	so.creds.credential_source = c->plan.credential_source[0] ? c->plan.credential_source : NULL;
+	c->source = aws_client_new(c->loop, c->http, &so, err);
+	return c->source;
+}
+
+static void start_assume_role(aws_client *c)
+{
+	sbx_error err;
+	aws_client *src = source_client(c, &err);
+	if (!src) {
+		fetch_failed(c, "assuming role %s: %s", c->plan.role_arn, err.message);
+		return;
+	}
+	sbx_buf body = {0};
+	char dur[16];
+	snprintf(dur, sizeof dur, "%u", c->plan.duration_s);
+	int rc = append_form(&body, "Action", "AssumeRole");
+	rc |= append_form(&body, "Version", "2011-06-15");
+	rc |= append_form(&body, "RoleArn", c->plan.role_arn);
+	rc |= append_form(&body, "RoleSessionName", c->plan.role_session_name);
+	if (c->plan.external_id[0])
+		rc |= append_form(&body, "ExternalId", c->plan.external_id);
+	if (c->plan.duration_s)
+		rc |= append_form(&body, "DurationSeconds", dur);
+	aws_request rq = {.service = "sts", .operation = "AssumeRole", .content_type =
+				  "application/x-www-form-urlencoded; charset=utf-8",
+			  .body = aws_buf_str(&body), .body_len = sbx_buf_size(&body)};
+	if (rc != 0)
+		fetch_failed(c, "out of memory");
+	else if (!aws_call_start(src, &rq, assume_role_done, c, &err))
+		fetch_failed(c, "assuming role %s: %s", c->plan.role_arn, err.message);
+	sbx_buf_free(&body);
+}
+
+/* The SSO portal: $AWS_ENDPOINT_URL_SSO, the client's override, or AWS's. */
+static void sso_base(const aws_client *c, char *url, size_t urllen)
+{
+	const char *own = getenv("AWS_ENDPOINT_URL_SSO");
+	if (own && *own)
+		snprintf(url, urllen, "%s", own);
+	else if (c->endpoint[0])
+		snprintf(url, urllen, "%s", c->endpoint);
+	else
+		snprintf(url, urllen, "https://portal.sso.%s.amazonaws.com", c->plan.sso_region);
+	size_t ul = strlen(url);
+	while (ul && url[ul - 1] == '/')
+		url[--ul] = 0;
+}
+
+static void sso_done(void *ud, sbx_http_response *r)
+{
+	aws_client *c = ud;
+	c->fetch_http = NULL;
+	const char *p = c->plan.profile;
+	if (r->error.status != SBX_OK) {
+		fetch_failed(c, "IAM Identity Center (SSO) portal for AWS profile '%s': %s", p, r->error.message);
+		return;
+	}
+	if (r->status == 401 || r->status == 403) {
+		fetch_failed(c, "the SSO portal refused the cached token of AWS profile '%s' (HTTP %ld): run aws sso "
+				"login --profile %s", p, r->status, p);
+		return;
+	}
+	if (r->status < 200 || r->status > 299) {
+		fetch_failed(c, "the SSO portal's GetRoleCredentials for AWS profile '%s': HTTP %ld: %.200s", p, r->status,
+			     r->body ? (char *)r->body : "");
+		return;
+	}
+	aws_credentials got;
+	char why[300];
+	if (aws_parse_sso_json((const char *)r->body, r->body_len, &got, why, sizeof why) < 0) {
+		fetch_failed(c, "AWS profile '%s': %s", p, why);
+		return;
+	}
+	snprintf(got.source, sizeof got.source, "sso profile %.40s", p);
+	c->creds = got;
+	creds_ready(c, NULL);
+}
+
+static void start_sso(aws_client *c)
+{
+	char base[600], hdr[8300];
+	sso_base(c, base, sizeof base);
+	sbx_buf url = {0};
+	int rc = aws_buf_printf(&url, "%s/federation/credentials?role_name=", base);
+	rc |= aws_uri_encode(&url, c->plan.sso_role_name, strlen(c->plan.sso_role_name), 0);
+	rc |= aws_buf_puts(&url, "&account_id=");
+	rc |= aws_uri_encode(&url, c->plan.sso_account_id, strlen(c->plan.sso_account_id), 0);
+	snprintf(hdr, sizeof hdr, "x-amz-sso_bearer_token: %s", c->plan.sso_token);
+	const char *headers[] = {hdr, NULL};
+	if (rc != 0)
+		fetch_failed(c, "out of memory");
+	else
+		fetch_http(c, "GET", aws_buf_str(&url), headers, NULL, sso_done);
+	sbx_buf_free(&url);
+}
+
 static void start_fetch(aws_client *c)
 {
 	c->fetch = FETCH_RUNNING;
@@ -421,6 +558,12 @@ static void start_fetch(aws_client *c)
 		return;
 	case AWS_REMOTE_WEB_IDENTITY:
 		start_web_identity(c);
+		return;
+	case AWS_REMOTE_ASSUME_ROLE:
+		start_assume_role(c);
+		return;
+	case AWS_REMOTE_SSO:
+		start_sso(c);
 		return;
 	case AWS_REMOTE_CONTAINER: {
 		char hdr[4200];

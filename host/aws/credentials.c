@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aws/role_profile.h"
 #include "aws/xml.h"
 
 #define PROCESS_OUTPUT_MAX (64 * 1024)
@@ -114,6 +115,8 @@ int aws_ini_has_section(const char *path, const char *section)
 
 /* ------------------------------------------------------------- helpers */
 
+static void config_section(const char *profile, char *out, size_t outlen);
+
 typedef struct where {
 	char profile[256];
 	char cred_file[1024];
@@ -138,18 +141,38 @@ static void locate(const aws_creds_opts *o, where *w)
 		snprintf(w->config_file, sizeof w->config_file, "%s", env("AWS_CONFIG_FILE"));
 	else
 		snprintf(w->config_file, sizeof w->config_file, "%s/.aws/config", home ? home : "");
-	if (strcmp(w->profile, "default") == 0)
-		snprintf(w->config_section, sizeof w->config_section, "default");
+	config_section(w->profile, w->config_section, sizeof w->config_section);
+}
+
+static void config_section(const char *profile, char *out, size_t outlen)
+{
+	if (strcmp(profile, "default") == 0)
+		snprintf(out, outlen, "default");
 	else
-		snprintf(w->config_section, sizeof w->config_section, "profile %s", w->profile);
+		snprintf(out, outlen, "profile %s", profile);
+}
+
+int aws_profile_get(const char *cred_file, const char *config_file, const char *profile, const char *key, char *out,
+		    size_t outlen)
+{
+	if (aws_ini_get(cred_file, profile, key, out, outlen) == 1)
+		return 1;
+	char section[300];
+	config_section(profile, section, sizeof section);
+	return aws_ini_get(config_file, section, key, out, outlen) == 1;
+}
+
+int aws_profile_exists(const char *cred_file, const char *config_file, const char *profile)
+{
+	char section[300];
+	config_section(profile, section, sizeof section);
+	return aws_ini_has_section(cred_file, profile) || aws_ini_has_section(config_file, section);
 }
 
 /* A key of the profile: the credentials file first, then the config file. */
 static int profile_get(const where *w, const char *key, char *out, size_t outlen)
 {
-	if (aws_ini_get(w->cred_file, w->profile, key, out, outlen) == 1)
-		return 1;
-	return aws_ini_get(w->config_file, w->config_section, key, out, outlen) == 1;
+	return aws_profile_get(w->cred_file, w->config_file, w->profile, key, out, outlen);
 }
 
 void aws_profile_region(const aws_creds_opts *o, char *out, size_t outlen)
@@ -252,27 +275,30 @@ int aws_parse_role_json(const char *json, size_t n, aws_credentials *out, char *
 	return parse_json_creds(json, n, "the credentials endpoint", "Token", 0, out, why, whylen);
 }
 
-int aws_parse_sts_xml(const char *xml, size_t n, aws_credentials *out, char *why, size_t whylen)
+/* STS's answer to action (AssumeRole, AssumeRoleWithWebIdentity). */
+static int parse_sts(const char *xml, size_t n, const char *action, const char *source, aws_credentials *out,
+		     char *why, size_t whylen)
 {
 	char xwhy[200];
 	aws_xml *root = aws_xml_parse(xml, n, xwhy, sizeof xwhy);
 	if (!root)
 		return fail(why, whylen, "STS answered with bad XML: %s", xwhy);
 	int rc = -1;
-	char code[128], msg[512];
+	char code[128], msg[512], path[128];
 	if (aws_xml_error(root, code, sizeof code, msg, sizeof msg)) {
-		fail(why, whylen, "STS AssumeRoleWithWebIdentity failed: %s: %s", code, msg);
+		fail(why, whylen, "STS %s failed: %s: %s", action, code, msg);
 		goto out;
 	}
-	const aws_xml *c = aws_xml_find(root, "AssumeRoleWithWebIdentityResult/Credentials");
+	snprintf(path, sizeof path, "%sResult/Credentials", action);
+	const aws_xml *c = aws_xml_find(root, path);
 	const char *akid = c ? aws_xml_text(c, "AccessKeyId") : NULL;
 	const char *secret = c ? aws_xml_text(c, "SecretAccessKey") : NULL;
 	const char *exp = c ? aws_xml_text(c, "Expiration") : NULL;
 	if (!akid || !*akid || !secret || !*secret) {
-		fail(why, whylen, "STS AssumeRoleWithWebIdentity answer has no Credentials");
+		fail(why, whylen, "STS %s answer has no Credentials", action);
 		goto out;
 	}
-	if (set_keys(out, akid, secret, aws_xml_text(c, "SessionToken"), "web identity", why, whylen) < 0)
+	if (set_keys(out, akid, secret, aws_xml_text(c, "SessionToken"), source, why, whylen) < 0)
 		goto out;
 	if (exp && aws_parse_iso8601(exp, &out->expiration) < 0) {
 		fail(why, whylen, "STS gave an Expiration that is not an ISO 8601 UTC time: %.40s", exp);
@@ -281,6 +307,39 @@ int aws_parse_sts_xml(const char *xml, size_t n, aws_credentials *out, char *why
 	rc = 0;
 out:
 	aws_xml_free(root);
+	return rc;
+}
+
+int aws_parse_sts_xml(const char *xml, size_t n, aws_credentials *out, char *why, size_t whylen)
+{
+	return parse_sts(xml, n, "AssumeRoleWithWebIdentity", "web identity", out, why, whylen);
+}
+
+int aws_parse_assume_role_xml(const char *xml, size_t n, aws_credentials *out, char *why, size_t whylen)
+{
+	return parse_sts(xml, n, "AssumeRole", "assume role", out, why, whylen);
+}
+
+int aws_parse_sso_json(const char *json, size_t n, aws_credentials *out, char *why, size_t whylen)
+{
+	json_error_t err;
+	json_t *o = json_loadb(json, n, JSON_REJECT_DUPLICATES, &err);
+	if (!o)
+		return fail(why, whylen, "the SSO portal did not answer JSON: %s", err.text);
+	int rc = -1;
+	json_t *rc_obj = json_object_get(o, "roleCredentials");
+	const char *akid = json_str(rc_obj, "accessKeyId"), *secret = json_str(rc_obj, "secretAccessKey");
+	json_t *exp = json_object_get(rc_obj, "expiration");
+	if (!akid || !*akid || !secret || !*secret)
+		fail(why, whylen, "the SSO portal's answer has no roleCredentials with accessKeyId and secretAccessKey");
+	else if (exp && !json_is_integer(exp))
+		fail(why, whylen, "the SSO portal's expiration is not milliseconds since the epoch");
+	else if (set_keys(out, akid, secret, json_str(rc_obj, "sessionToken"), "sso", why, whylen) == 0) {
+		if (exp && json_integer_value(exp) > 0)
+			out->expiration = (time_t)(json_integer_value(exp) / 1000);
+		rc = 0;
+	}
+	json_decref(o);
 	return rc;
 }
 
@@ -444,6 +503,38 @@ static int container_plan(aws_remote_plan *plan, char *why, size_t whylen)
 	return 1;
 }
 
+/* credential_source of an assume-role profile: that one source only. */
+static int named_source(const aws_creds_opts *o, aws_credentials *out, aws_remote_plan *plan, char *why,
+			size_t whylen)
+{
+	const char *cs = o->credential_source;
+	if (strcmp(cs, "Environment") == 0) {
+		int found = 0;
+		if (from_env(out, why, whylen, &found) < 0)
+			return -1;
+		if (!found)
+			return fail(why, whylen, "credential_source = Environment, but AWS_ACCESS_KEY_ID and "
+						 "AWS_SECRET_ACCESS_KEY are not set");
+		return 0;
+	}
+	if (strcmp(cs, "Ec2InstanceMetadata") == 0) {
+		const char *disabled = env("AWS_EC2_METADATA_DISABLED");
+		if (o->no_imds || (disabled && strcasecmp(disabled, "true") == 0))
+			return fail(why, whylen, "credential_source = Ec2InstanceMetadata, but the instance metadata "
+						 "service is disabled (AWS_EC2_METADATA_DISABLED)");
+		plan->kind = AWS_REMOTE_IMDS;
+		return 0;
+	}
+	if (strcmp(cs, "EcsContainer") == 0) {
+		int c = container_plan(plan, why, whylen);
+		if (c == 0)
+			return fail(why, whylen, "credential_source = EcsContainer, but neither "
+						 "AWS_CONTAINER_CREDENTIALS_FULL_URI nor _RELATIVE_URI is set");
+		return c < 0 ? -1 : 0;
+	}
+	return fail(why, whylen, "credential_source '%s' is not Environment, Ec2InstanceMetadata or EcsContainer", cs);
+}
+
 int aws_resolve_local(const aws_creds_opts *o, aws_credentials *out, aws_remote_plan *plan, char *why,
 		      size_t whylen)
 {
@@ -455,12 +546,21 @@ int aws_resolve_local(const aws_creds_opts *o, aws_credentials *out, aws_remote_
 	int explicit_profile = o && o->profile;
 	int named_profile = explicit_profile || env("AWS_PROFILE");
 
+	if (o && o->credential_source)
+		return named_source(o, out, plan, why, whylen);
 	if (!explicit_profile) {
 		int found = 0;
 		if (from_env(out, why, whylen, &found) < 0)
 			return -1;
 		if (found)
 			return 0;
+	}
+	/* A source_profile's own keys win over its role_arn (as in the AWS CLI). */
+	char key[8];
+	if (!(o && o->source_profile && profile_get(&w, "aws_access_key_id", key, sizeof key))) {
+		int r = aws_role_profile_plan(w.cred_file, w.config_file, w.profile, plan, why, whylen);
+		if (r != 0)
+			return r < 0 ? -1 : 0;
 	}
 	if (web_identity_plan(&w, plan))
 		return 0;

@@ -3,17 +3,21 @@
  *
  *   1. environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN
  *      (skipped when a profile is given in code)
- *   2. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (or the
+ *   2. an assume-role or SSO profile (role_profile.h): role_arn with
+ *      source_profile or credential_source through STS AssumeRole signed
+ *      with the source's credentials; IAM Identity Center role credentials
+ *      from the SSO portal with the token `aws sso login` cached [remote]
+ *   3. web identity: AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (or the
  *      profile's web_identity_token_file + role_arn) through STS
  *      AssumeRoleWithWebIdentity                                  [remote]
- *   3. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, default
+ *   4. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, default
  *      ~/.aws/credentials), profile AWS_PROFILE or "default"
- *   4. the profile's credential_process (JSON on stdout, Version 1)
- *   5. the shared config file (AWS_CONFIG_FILE, default ~/.aws/config)
- *   6. container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI or
+ *   5. the profile's credential_process (JSON on stdout, Version 1)
+ *   6. the shared config file (AWS_CONFIG_FILE, default ~/.aws/config)
+ *   7. container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI or
  *      _RELATIVE_URI (169.254.170.2), with AWS_CONTAINER_AUTHORIZATION_TOKEN
  *      or _TOKEN_FILE                                             [remote]
- *   7. the instance metadata service (IMDSv2: a PUT for a session token,
+ *   8. the instance metadata service (IMDSv2: a PUT for a session token,
  *      then the role's credentials)                               [remote]
  *
  * This file resolves the local sources and parses what the remote ones
@@ -44,6 +48,8 @@ typedef enum aws_cred_remote {
 	AWS_REMOTE_WEB_IDENTITY,
 	AWS_REMOTE_CONTAINER,
 	AWS_REMOTE_IMDS,
+	AWS_REMOTE_ASSUME_ROLE, /* STS AssumeRole signed with the source's credentials */
+	AWS_REMOTE_SSO,         /* the SSO portal's GetRoleCredentials */
 } aws_cred_remote;
 
 /* What a remote source needs. */
@@ -55,6 +61,15 @@ typedef struct aws_remote_plan {
 	char role_session_name[128];
 	char token_file[1024];     /* web identity token file */
 	char sts_region[64];
+	char profile[256];         /* assume role, SSO: the profile, for messages */
+	char source_profile[256];  /* assume role: where the signing keys come from, */
+	char credential_source[32]; /* or: Environment, Ec2InstanceMetadata, EcsContainer */
+	char external_id[256];
+	unsigned duration_s;       /* 0: STS's default (1 hour) */
+	char sso_region[64];       /* SSO */
+	char sso_account_id[32];
+	char sso_role_name[128];
+	char sso_token[8192];      /* the cached access token */
 } aws_remote_plan;
 
 typedef struct aws_creds_opts {
@@ -64,6 +79,10 @@ typedef struct aws_creds_opts {
 	int no_imds;                  /* never fall back to IMDS (also AWS_EC2_METADATA_DISABLED=true) */
 	unsigned process_timeout_s;   /* 0: AWS_DEFAULT_PROCESS_TIMEOUT_S */
 	unsigned refresh_margin_s;    /* 0: AWS_DEFAULT_REFRESH_MARGIN_S */
+	/* The source of an assume-role profile (set by api.c for the client that
+	 * signs AssumeRole): */
+	int source_profile;           /* profile is a source_profile: its keys win over its role_arn */
+	const char *credential_source; /* only this source: Environment, Ec2InstanceMetadata, EcsContainer */
 } aws_creds_opts;
 
 /* Resolve the local sources in order. Returns 0 with *out filled (plan
@@ -93,6 +112,19 @@ int aws_parse_process_json(const char *json, size_t n, aws_credentials *out, cha
 int aws_parse_role_json(const char *json, size_t n, aws_credentials *out, char *why, size_t whylen);
 /* STS AssumeRoleWithWebIdentity's XML response (or its ErrorResponse). */
 int aws_parse_sts_xml(const char *xml, size_t n, aws_credentials *out, char *why, size_t whylen);
+
+/* STS AssumeRole's XML response (or its ErrorResponse). */
+int aws_parse_assume_role_xml(const char *xml, size_t n, aws_credentials *out, char *why, size_t whylen);
+/* The SSO portal's GetRoleCredentials: {"roleCredentials":{"accessKeyId",
+ * "secretAccessKey","sessionToken","expiration": ms since the epoch}}. */
+int aws_parse_sso_json(const char *json, size_t n, aws_credentials *out, char *why, size_t whylen);
+
+/* A key of a profile: the credentials file's [NAME], then the config
+ * file's [profile NAME] ([default] for default). 1 found, 0 not. */
+int aws_profile_get(const char *cred_file, const char *config_file, const char *profile, const char *key, char *out,
+		    size_t outlen);
+/* 1 when either file has the profile's section. */
+int aws_profile_exists(const char *cred_file, const char *config_file, const char *profile);
 
 /* An INI-style shared file: the value of key in section (config files
  * name sections "profile NAME", except "default"). 1 found, 0 not, -1 the

@@ -5,7 +5,8 @@ the C tests of host/aws (tests/unit/test_aws_*.c start it).
 Starts ThreadedMotoServer on 127.0.0.1 (a free port), creates while
 authentication is still off: an IAM user with an access key and a policy
 allowing everything, a VPC with a subnet and a security group, an S3 bucket,
-the public Ubuntu AMI parameter, and an IAM role for web identity. Then it
+the public Ubuntu AMI parameter, an IAM role for web identity, and two roles
+for assume-role profiles (sbx-deployer allowed everything, sbx-noperm nothing). Then it
 turns authentication on (POST /moto-api/reset-auth with 0: every later
 request must carry a valid SigV4 signature from a known key) and prints one
 JSON line with what it made. It serves until its stdin closes.
@@ -79,6 +80,13 @@ def main() -> None:
         ),
     )["Role"]
     iam.create_instance_profile(InstanceProfileName="sbx-profile")
+    # roles for assume-role profiles: one allowed everything, one allowed nothing
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]})
+    deployer = iam.create_role(RoleName="sbx-deployer", AssumeRolePolicyDocument=trust)["Role"]
+    iam.put_role_policy(RoleName="sbx-deployer", PolicyName="all", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    noperm = iam.create_role(RoleName="sbx-noperm", AssumeRolePolicyDocument=trust)["Role"]
 
     ec2 = client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
@@ -110,6 +118,8 @@ def main() -> None:
                 "bucket": "sbx-test-bucket",
                 "instance_profile": "sbx-profile",
                 "role_arn": role["Arn"],
+                "deployer_role_arn": deployer["Arn"],
+                "noperm_role_arn": noperm["Arn"],
                 "ami_parameter": param,
             }
         ),

@@ -1,7 +1,7 @@
 /* fuzz_aws_parse.c — the parsers of AWS API answers (host/aws): EC2's
  * RunInstances and DescribeInstances XML, the error document, STS's
- * AssumeRoleWithWebIdentity XML, and the credential JSON of
- * credential_process and the container/IMDS endpoints. The first byte picks
+ * AssumeRoleWithWebIdentity and AssumeRole XML, and the credential JSON of
+ * credential_process, the container/IMDS endpoints and the SSO portal. The first byte picks
  * the parser. Each takes its answer or fails saying why, and never leaves
  * an unterminated string. */
 #include <stdio.h>
@@ -82,12 +82,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n = size - 1;
 	aws_credentials c;
 	char why[256] = "";
-	switch (data[0] % 6) {
+	switch (data[0] % 8) {
 	case 0: ec2_run(p, n); break;
 	case 1: ec2_describe(p, n); break;
 	case 2: xml_error(p, n); break;
 	case 3: check_credentials(aws_parse_sts_xml(p, n, &c, why, sizeof why), &c, why); break;
 	case 4: check_credentials(aws_parse_process_json(p, n, &c, why, sizeof why), &c, why); break;
+	case 6: check_credentials(aws_parse_assume_role_xml(p, n, &c, why, sizeof why), &c, why); break;
+	case 7: check_credentials(aws_parse_sso_json(p, n, &c, why, sizeof why), &c, why); break;
 	default: check_credentials(aws_parse_role_json(p, n, &c, why, sizeof why), &c, why); break;
 	}
 	return 0;

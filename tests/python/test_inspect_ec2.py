@@ -5,7 +5,8 @@ sample_init launches one instance per sample through libsbx and reaches its agen
 the SSM data channel; exec and files follow Inspect's contract there; sample_cleanup,
 task_cleanup (the Ctrl-C path) and cli_cleanup terminate and delete; a cancelled
 sample_init removes what it started; the EC2 sandbox's config fields win over
-INSPECT_EC2_SANDBOX_*; missing settings are named; commands cannot reach the instance's
+INSPECT_EC2_SANDBOX_*, which win over a .env file (volume_size reaching RunInstances' block
+device mapping); 1 MiB of argv goes through; missing settings are named; commands cannot reach the instance's
 metadata service unless the config's allow_metadata says so. One line per test.
 
     python3 tests/python/test_inspect_ec2.py [SUBSTRING]
@@ -88,6 +89,10 @@ class Ec2Case(unittest.IsolatedAsyncioTestCase):
         sb = envs["default"]
         r = await sb.exec(["sh", "-c", "echo out; echo err >&2; exit 4"])
         self.assertEqual((r.success, r.returncode, r.stdout, r.stderr), (False, 4, "out\n", "err\n"))
+        # Inspect's self_check test_exec_large_command: 16 arguments of 64 KiB
+        r = await sb.exec(["sh", "-c", 'n=0; for x in "$@"; do n=$((n + ${#x})); done; echo $# $n', "sh",
+                           *(chr(ord("a") + i) * 65536 for i in range(16))])
+        self.assertEqual((r.returncode, r.stdout), (0, "16 1048576\n"))
         path = os.path.join(AWS.tmp, "inspect-ec2", "sub", "f.bin")
         await sb.write_file(path, b"\x00\xffdata" * 1000)
         self.assertEqual(await sb.read_file(path, text=False), b"\x00\xffdata" * 1000)
@@ -158,6 +163,37 @@ class Ec2Case(unittest.IsolatedAsyncioTestCase):
             await self.provider.sample_init("t", {"subnet_id": "subnet-0"}, {})
         with self.assertRaisesRegex(ValueError, "subnet-"):
             await self.provider.sample_init("t", {"vpc_id": "vpc-1", "s3_bucket": "b", "subnet_id": "sub"}, {})
+        self.assertEqual(self.mine(), [])
+
+    def volume_size(self, instance):
+        vols = [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", [])]
+        return [v["Size"] for v in AWS.ec2.describe_volumes(VolumeIds=vols)["Volumes"]] if vols else []
+
+    async def test_dotenv_precedence_and_volume_size(self):
+        # The EC2 sandbox's pydantic settings: explicit config > environment > .env in the
+        # working directory; volume_size becomes the root volume of RunInstances.
+        d = os.path.join(AWS.tmp, "dotenv-cwd")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, ".env"), "w") as f:
+            f.write("INSPECT_EC2_SANDBOX_INSTANCE_TYPE=t3.large\nINSPECT_EC2_SANDBOX_VOLUME_SIZE=13\n"
+                    "INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR=origin=dotenv\n")
+        os.environ["INSPECT_EC2_SANDBOX_VOLUME_SIZE"] = "11"  # the environment's t3a.small and 11 GiB
+        old = os.getcwd()
+        os.chdir(d)
+        try:
+            a_cfg, b_cfg = {"instance_type": "t3.micro"}, {"volume_size": 21}
+            a, b = await asyncio.gather(self.provider.sample_init("dotenv", a_cfg, {}),
+                                        self.provider.sample_init("dotenv", b_cfg, {}))
+            live = {i["InstanceType"]: i for i in self.mine()}
+            self.assertEqual(sorted(live), ["t3.micro", "t3a.small"])  # config > env > .env (t3.large)
+            self.assertEqual(self.volume_size(live["t3.micro"]), [11])  # env > .env
+            self.assertEqual(self.volume_size(live["t3a.small"]), [21])  # config > env
+            for inst in live.values():
+                self.assertEqual({t["Key"]: t["Value"] for t in inst["Tags"]}.get("origin"), "dotenv")
+            await self.provider.sample_cleanup("dotenv", a_cfg, a, False)
+            await self.provider.sample_cleanup("dotenv", b_cfg, b, False)
+        finally:
+            os.chdir(old)
         self.assertEqual(self.mine(), [])
 
     async def test_config_fields_and_environment(self):

@@ -6,7 +6,8 @@ exec and files follow Inspect's contract there; a bad values file and a pod that
 starts give clear errors and leave no release; sample_cleanup, task_cleanup and
 cli_cleanup uninstall; the per-process helm install/uninstall limits hold (a fake helm
 that records how many run at once); a lost agent is reconnected and reported as a
-restarted container (warn / raise). One line per test.
+restarted container (warn / raise); the k8s sandbox's max_pod_ops caps concurrent exec
+and file calls; 1 MiB of argv (Inspect's self_check) goes through. One line per test.
 
     python3 tests/python/test_inspect_k8s.py [SUBSTRING]
 """
@@ -33,6 +34,7 @@ EMU = None
 HELM = None
 TMP = None
 
+LARGE_ARGV = 'n=0; for x in "$@"; do n=$((n + ${#x})); done; echo $# $n'
 TWO_SERVICES = """services:
   default:
     image: python:3.12
@@ -115,6 +117,9 @@ class K8sCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual((r.success, r.returncode, r.stdout, r.stderr),
                          (False, 4, "out\nagent-env-%s-default-0\n" % release, "err\n"))
         self.assertEqual((await sb.exec(["cat"], input="piped")).stdout, "piped")
+        # Inspect's self_check test_exec_large_command: 16 arguments of 64 KiB
+        r = await sb.exec(["sh", "-c", LARGE_ARGV, "sh", *(chr(ord("a") + i) * 65536 for i in range(16))])
+        self.assertEqual((r.returncode, r.stdout), (0, "16 1048576\n"))
         await sb.write_file("sub/dir/f.bin", b"\x00\xffdata" * 1000)
         self.assertEqual(await sb.read_file("sub/dir/f.bin", text=False), b"\x00\xffdata" * 1000)
         with self.assertRaises(UnicodeDecodeError):
@@ -127,6 +132,37 @@ class K8sCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(conn.command, f"kubectl exec -it agent-env-{release}-default-0 -n ns1 -- bash -l")
         await self.provider.sample_cleanup("k8stask", None, envs, False)
         self.assertNotIn(release, releases())
+
+    async def test_max_pod_ops_caps_concurrent_calls(self):
+        # The k8s sandbox's max_pod_ops: at most N exec/file calls at once. Each command
+        # counts the commands running beside it (files in a shared directory of the pod).
+        envs = await self.provider.sample_init("podops", {"max_pod_ops": 2}, {})
+        sb = envs["default"]
+        count = "mkdir -p podops; : > podops/$$; ls podops | wc -l >> podops.seen; sleep 0.3; rm podops/$$"
+
+        async def most_at_once(run):
+            await sb.exec(["rm", "-rf", "podops", "podops.seen"])
+            await asyncio.gather(*(run(["sh", "-c", count]) for _ in range(6)))
+            return max(int(n) for n in (await sb.read_file("podops.seen")).split())
+
+        try:
+            capped = await most_at_once(sb.exec)
+            uncapped = await most_at_once(lambda cmd: SbxSandbox.exec(sb, cmd))  # past the cap: the control
+            self.assertLessEqual(capped, 2)
+            self.assertGreater(capped, 1)
+            self.assertGreater(uncapped, 2)
+            # file calls wait for a slot too: with both slots held, a write does not start
+            hold = [asyncio.ensure_future(sb.exec(["sleep", "1"])) for _ in range(2)]
+            await asyncio.sleep(0.2)
+            write = asyncio.ensure_future(sb.write_file("late.txt", "x"))
+            await asyncio.sleep(0.3)
+            self.assertFalse(write.done())
+            await asyncio.gather(*hold, write)
+            self.assertEqual(await sb.read_file("late.txt"), "x")
+        finally:
+            await self.provider.sample_cleanup("podops", None, envs, False)
+        with self.assertRaisesRegex(ValueError, "max_pod_ops must be a positive integer"):
+            await self.provider.sample_init("podops", {"max_pod_ops": 0}, {})
 
     async def test_kubectl_transport(self):
         p = subprocess.run([os.path.join(ROOT, "tests/chart/get-helm.sh"), os.path.join(ROOT, "build/tools"), "4",

@@ -1,6 +1,6 @@
 /* test_aws_creds.c — host/aws/credentials.c and xml.c: the source order
- * (environment, web identity, shared files with profiles,
- * credential_process, container, IMDS), errors that name the problem
+ * (environment, assume-role profiles, web identity, shared files with
+ * profiles, credential_process, container, IMDS), errors that name the problem
  * (half-set keys, unknown profile, failing or hostile credential_process,
  * nothing found), the parsers of what remote sources answer, and the XML
  * tree's defences (entities, depth, malformed input). Shared files are
@@ -248,6 +248,83 @@ static void remote_plans(void)
 	CHECK(strstr(why, "AWS_ACCESS_KEY_ID") != NULL && strstr(why, config_path) != NULL);
 }
 
+/* Assume-role profiles: the plan, a source profile's keys winning over its
+ * role_arn, credential_source as the only source, and the settings refused
+ * with a reason. */
+static void assume_role_plans(void)
+{
+	reset();
+	write_file(cred_path, "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = s\n"
+			      "[both]\naws_access_key_id = AKIDBOTH\naws_secret_access_key = s\n");
+	write_file(config_path, "[profile r]\nrole_arn = arn:aws:iam::1:role/r\nsource_profile = base\n"
+				"external_id = e1\nduration_seconds = 3600\n"
+				"[profile both]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = base\n"
+				"[profile self]\nrole_arn = arn:aws:iam::1:role/s\nsource_profile = self\n"
+				"[profile env]\nrole_arn = arn:aws:iam::1:role/e\ncredential_source = Environment\n"
+				"[profile badsrc]\nrole_arn = arn:aws:iam::1:role/x\ncredential_source = Laptop\n"
+				"[profile nosrc]\nrole_arn = arn:aws:iam::1:role/x\n"
+				"[profile baddur]\nrole_arn = arn:aws:iam::1:role/x\nsource_profile = base\n"
+				"duration_seconds = 60\n");
+	aws_credentials c;
+	aws_remote_plan p;
+	char why[512];
+	aws_creds_opts o = {.profile = "r"};
+	CHECK(resolve(&o, &c, &p, why) == 0);
+	CHECK(p.kind == AWS_REMOTE_ASSUME_ROLE);
+	CHECK_EQ_STR(p.role_arn, "arn:aws:iam::1:role/r");
+	CHECK_EQ_STR(p.source_profile, "base");
+	CHECK_EQ_STR(p.external_id, "e1");
+	CHECK(p.duration_s == 3600);
+	CHECK(strncmp(p.role_session_name, "sbx-", 4) == 0);
+
+	/* a profile with keys and role_arn: the role at the top, the keys as a source */
+	o = (aws_creds_opts){.profile = "both"};
+	CHECK(resolve(&o, &c, &p, why) == 0 && p.kind == AWS_REMOTE_ASSUME_ROLE);
+	o.source_profile = 1;
+	CHECK(resolve(&o, &c, &p, why) == 0 && p.kind == AWS_REMOTE_NONE);
+	CHECK_EQ_STR(c.access_key_id, "AKIDBOTH");
+
+	/* source_profile = itself without keys of its own */
+	o = (aws_creds_opts){.profile = "self"};
+	CHECK(resolve(&o, &c, &p, why) == -1 && strstr(why, "names itself") != NULL);
+
+	/* credential_source = Environment: only the environment, named when empty */
+	o = (aws_creds_opts){.profile = "env"};
+	CHECK(resolve(&o, &c, &p, why) == 0 && p.kind == AWS_REMOTE_ASSUME_ROLE);
+	CHECK_EQ_STR(p.credential_source, "Environment");
+	o = (aws_creds_opts){.credential_source = "Environment"};
+	CHECK(resolve(&o, &c, &p, why) == -1 && strstr(why, "AWS_ACCESS_KEY_ID") != NULL);
+	setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "s", 1);
+	CHECK(resolve(&o, &c, &p, why) == 0 && p.kind == AWS_REMOTE_NONE);
+	CHECK_EQ_STR(c.access_key_id, "AKIDENV");
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+
+	o = (aws_creds_opts){.profile = "badsrc"};
+	CHECK(resolve(&o, &c, &p, why) == -1 && strstr(why, "'Laptop'") != NULL);
+	o = (aws_creds_opts){.profile = "nosrc"};
+	CHECK(resolve(&o, &c, &p, why) == -1 && strstr(why, "no source_profile") != NULL);
+	o = (aws_creds_opts){.profile = "baddur"};
+	CHECK(resolve(&o, &c, &p, why) == -1 && strstr(why, "900 to 43200") != NULL);
+}
+
+static void sso_json(void)
+{
+	aws_credentials c;
+	char why[512];
+	const char *ok = "{\"roleCredentials\":{\"accessKeyId\":\"ASIASSO\",\"secretAccessKey\":\"s\","
+			 "\"sessionToken\":\"t\",\"expiration\":1893456000000}}";
+	CHECK(aws_parse_sso_json(ok, strlen(ok), &c, why, sizeof why) == 0);
+	CHECK_EQ_STR(c.access_key_id, "ASIASSO");
+	CHECK(c.expiration == 1893456000);
+	const char *none = "{\"message\":\"nope\"}";
+	CHECK(aws_parse_sso_json(none, strlen(none), &c, why, sizeof why) == -1);
+	const char *badexp = "{\"roleCredentials\":{\"accessKeyId\":\"A\",\"secretAccessKey\":\"s\","
+			     "\"expiration\":\"soon\"}}";
+	CHECK(aws_parse_sso_json(badexp, strlen(badexp), &c, why, sizeof why) == -1);
+}
+
 static void role_json(void)
 {
 	aws_credentials c;
@@ -350,6 +427,8 @@ int main(void)
 	RUN(shared_files_and_profiles);
 	RUN(credential_process);
 	RUN(remote_plans);
+	RUN(assume_role_plans);
+	RUN(sso_json);
 	RUN(role_json);
 	RUN(sts_xml);
 	RUN(xml_defences);

@@ -3,7 +3,8 @@
  * every request must carry a SigV4 signature moto recomputes with botocore
  * and accepts. Also: a wrong secret and an unknown key are refused with an
  * error that says so (and are not retried), and a local server that
- * throttles shows the retries with backoff. */
+ * throttles shows the retries with backoff; an assume-role profile's
+ * credentials sign a call and are kept until near their expiry. */
 #include "aws/api.h"
 #include "aws/credentials.h"
 #include "aws/ec2.h"
@@ -30,6 +31,7 @@
 static struct {
 	char endpoint[128], region[32], akid[64], secret[128];
 	char vpc[64], subnet[64], sg[64], ami[64], bucket[64], profile[64], role_arn[128], ami_param[128];
+	char deployer_arn[128];
 } moto;
 
 static pid_t moto_pid = -1;
@@ -95,6 +97,7 @@ static int start_moto(char *why, size_t whylen)
 	GET(profile, "instance_profile");
 	GET(role_arn, "role_arn");
 	GET(ami_param, "ami_parameter");
+	GET(deployer_arn, "deployer_role_arn");
 #undef GET
 	json_decref(o);
 	return 0;
@@ -699,6 +702,62 @@ static void credentials_near_expiry_are_refreshed(void)
 	CHECK_EQ_STR(second.access_key_id, "ASIAEXP2"); /* fetched again, not the one about to expire */
 }
 
+/* An assume-role profile: the role's credentials (DurationSeconds as the
+ * profile says) sign a real EC2 call; they are kept while fresh, and a
+ * refresh margin longer than their life makes every use assume the role
+ * again. */
+static void credentials_from_assume_role(void)
+{
+	no_local_credentials();
+	char dir[] = "/tmp/sbx-role-XXXXXX", cred[64], conf[64], text[1024];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(cred, sizeof cred, "%s/credentials", dir);
+	snprintf(conf, sizeof conf, "%s/config", dir);
+	FILE *f = fopen(cred, "w");
+	fprintf(f, "[base]\naws_access_key_id = %s\naws_secret_access_key = %s\n", moto.akid, moto.secret);
+	fclose(f);
+	snprintf(text, sizeof text, "[profile dev]\nrole_arn = %s\nsource_profile = base\nduration_seconds = 900\n",
+		 moto.deployer_arn);
+	f = fopen(conf, "w");
+	fputs(text, f);
+	fclose(f);
+	aws_creds_opts co = {.profile = "dev", .credentials_file = cred, .config_file = conf};
+	aws_client_opts o = {.region = moto.region, .endpoint_url = moto.endpoint, .creds = co};
+	sbx_error err;
+	aws_client *c = aws_client_new(loop, http, &o, &err);
+	aws_credentials a, b;
+	time_t now = time(NULL);
+	int rc = aws_client_credentials_sync(c, &a, &err);
+	if (rc < 0)
+		printf("# %s\n", err.message);
+	CHECK(rc == 0);
+	CHECK(strcmp(a.access_key_id, moto.akid) != 0 && a.session_token[0]);
+	CHECK(a.expiration > now + 800 && a.expiration <= now + 960);
+	CHECK(aws_client_credentials_sync(c, &b, &err) == 0);
+	CHECK_EQ_STR(a.access_key_id, b.access_key_id); /* kept */
+	const char *q = "Action=DescribeInstances&Version=2016-11-15";
+	aws_request rq = {.service = "ec2", .operation = "DescribeInstances", .content_type =
+				  "application/x-www-form-urlencoded; charset=utf-8", .body = q, .body_len = strlen(q)};
+	aws_response r;
+	rc = aws_call_sync(c, &rq, &r);
+	if (rc < 0)
+		printf("# %s\n", r.error.message);
+	CHECK(rc == 0 && r.status == 200);
+	aws_response_free(&r);
+	aws_client_free(c);
+
+	o.creds.refresh_margin_s = 1000; /* longer than the role's 900 s: always stale */
+	c = aws_client_new(loop, http, &o, &err);
+	CHECK(aws_client_credentials_sync(c, &a, &err) == 0);
+	CHECK(aws_client_credentials_sync(c, &b, &err) == 0);
+	CHECK(strcmp(a.access_key_id, b.access_key_id) != 0); /* assumed again */
+	aws_client_free(c);
+	unlink(cred);
+	unlink(conf);
+	rmdir(dir);
+	no_local_credentials();
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -720,6 +779,7 @@ int main(void)
 	RUN(credentials_from_imds_and_container);
 	RUN(credentials_from_web_identity);
 	RUN(credentials_near_expiry_are_refreshed);
+	RUN(credentials_from_assume_role);
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);

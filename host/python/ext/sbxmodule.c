@@ -948,8 +948,10 @@ static int ec2_settings(PyObject *d, int placeholders, sbx_ec2_config *out)
 			snprintf(tags[i].value, sizeof tags[i].value, "%s", v);
 		}
 		Py_DECREF(seq);
-		s.extra_tags = tags;
-		s.n_extra_tags = (size_t)n;
+		if (n > 0) { /* none: libsbx reads EXTRA_TAGS_STR from the environment or .env */
+			s.extra_tags = tags;
+			s.n_extra_tags = (size_t)n;
+		}
 	}
 	if (placeholders) { /* not used by cleanup: anything well-formed */
 		s.vpc_id = s.vpc_id ? s.vpc_id : "vpc-0";

@@ -21,19 +21,26 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbx up [NAME] --backend docker [-f compose.yaml|values.yaml] [--image IMAGE] [--json]\n"
+		"usage: sbx up [NAME] --backend docker [-f compose.yaml|Dockerfile|values.yaml] [--image IMAGE] [--json]\n"
 		"\n"
 		"Starts a sandbox on the Docker engine at $DOCKER_HOST (unix:// only; default\n"
 		"/var/run/docker.sock): one container per service of the file, made from its\n"
-		"image (which must be in the engine already: sbx does not pull yet) with its\n"
-		"command, entrypoint, environment, working_dir, user and limits; no network.\n"
+		"image (pulled when the engine lacks it, or built from its build: context)\n"
+		"with its command, entrypoint, environment, working_dir, user, limits, init,\n"
+		"ports (on 127.0.0.1 unless an address is given), named volumes and networks\n"
+		"(internal: no route out; without networks a service has no network), in\n"
+		"depends_on order. Volumes, networks and built images go at sbx down.\n"
 		"The static agent is mounted read-only at /.sbx/sbx-agent; sbx reaches it over\n"
 		"a unix socket in a host directory mounted at /.sbx/run (docs/docker.md).\n"
 		"\n"
-		"  -f FILE        the services (a compose file is translated as for --backend k8s;\n"
-		"                 its default service is then named 'default')\n"
-		"  --image IMAGE  without -f: one service 'default' running IMAGE (default\n"
-		"                 " INSPECT_DEFAULT_IMAGE ", as Inspect's docker sandbox)\n"
+		"  -f FILE        the services: a compose file (translated as for --backend k8s,\n"
+		"                 plus init, ports, depends_on, read_only, build; its default\n"
+		"                 service, named 'default' or marked x-default: true, is then\n"
+		"                 called 'default'), a Dockerfile (one service 'default' built\n"
+		"                 from it, init, no network), or a values file\n"
+		"  --image IMAGE  without -f: one service 'default' running IMAGE with init and\n"
+		"                 no network (default " INSPECT_DEFAULT_IMAGE ",\n"
+		"                 as Inspect's docker sandbox)\n"
 		"  --json         print {\"name\": ..., \"services\": [...]} instead of the name\n");
 }
 
@@ -70,6 +77,22 @@ static int parse_up(int argc, char **argv, up_args *a)
 	return 0;
 }
 
+static void print_warning(void *ud, const char *msg)
+{
+	(void)ud;
+	if (strncmp(msg, "note: ", 6) == 0)
+		cli_say(stderr, "sbx: note: %s\n", msg + 6);
+	else
+		cli_say(stderr, "sbx: warning: %s\n", msg);
+}
+
+/* Pull and build progress (from the starting threads: one write each). */
+static void print_progress(void *ud, const char *line)
+{
+	(void)ud;
+	cli_say(stderr, "sbx up: %s\n", line);
+}
+
 /* STATE/NAME with its services (and values.yaml when the file is a
  * compose file); the values path in values ("" without a file). */
 static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vlen)
@@ -80,17 +103,15 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
 		return -1;
 	}
-	if (a->file && sbx_compose_is_compose_file(a->file)) {
-		char *text = cli_compose_values(a->file, err, sizeof err);
+	if (a->file) {
 		snprintf(values, vlen, "%s/values.yaml", sb->dir);
-		if (!text || cli_write_file(values, text, strlen(text), err, sizeof err) < 0) {
-			free(text);
+		int tr = sbx_docker_translate(a->file, values, print_warning, NULL, err, sizeof err);
+		if (tr < 0) {
 			cli_say(stderr, "sbx up: %s\n", err);
 			return -1;
 		}
-		free(text);
-	} else if (a->file) {
-		snprintf(values, vlen, "%s", a->file);
+		if (tr == 0)
+			snprintf(values, vlen, "%s", a->file);
 	}
 	if (values[0]) {
 		sb->nservices = services_from_file(values, sb->services, CLI_MAX_SERVICES, err, sizeof err);
@@ -148,7 +169,8 @@ static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *valu
 		services[i] = sb->services[i];
 	char ids[CLI_MAX_SERVICES][128], err[9000];
 	sbx_docker_up_opts o = {.name = sb->name, .dir = sb->dir, .services = services,
-				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE};
+				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE,
+				.progress = print_progress};
 	if (sbx_docker_up(d, &o, ids, err, sizeof err) < 0) {
 		cli_say(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
 		return -1;

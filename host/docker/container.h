@@ -30,6 +30,10 @@ typedef struct sbx_docker_start_opts {
 	const char *secret_file;         /* the sandbox's secret (0600), not in run_dir */
 } sbx_docker_start_opts;
 
+/* What sbx names the sandbox's network or volume NAME in the engine:
+ * sbx-SANDBOX-NAME (labelled SBX_DOCKER_LABEL=SANDBOX). */
+void sbx_docker_object_name(const char *sandbox, const char *name, char *out, size_t len);
+
 /* Creates and starts the container, starts its agent and waits until the
  * agent answers (up to 10 s) and, with a healthcheck, until the container
  * is healthy (health.h). Fills id with the container's id. 0, or -1

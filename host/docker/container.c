@@ -130,6 +130,8 @@ static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 	json_t *labels = json_object();
 	json_object_set_new(labels, SBX_DOCKER_LABEL, json_string(o->sandbox));
 	json_object_set_new(labels, "sbx.service", json_string(o->service));
+	if (o->owner)
+		json_object_set_new(labels, SBX_DOCKER_OWNER_LABEL, json_string(o->owner));
 	json_object_set_new(b, "Labels", labels);
 	json_object_set_new(b, "HostConfig", host_config(o));
 	json_t *pb = json_object_get(json_object_get(b, "HostConfig"), "PortBindings"), *exposed = json_object();
@@ -315,4 +317,40 @@ int sbx_docker_container_list(sbx_docker *d, const char *sandbox, char ids[][80]
 	}
 	json_decref(j);
 	return st == 200 ? n : -1;
+}
+
+/* Adds the sandbox label's value of each item of list (at key) not yet in names. */
+static int add_names(json_t *list, const char *key, char names[][64], int n, int max)
+{
+	for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
+		json_t *labels = json_object_get(json_object_get(json_array_get(list, i), key), SBX_DOCKER_LABEL);
+		const char *name = json_string_value(labels);
+		int seen = !name || strlen(name) >= 64;
+		for (int k = 0; k < n && !seen; k++)
+			seen = !strcmp(names[k], name);
+		if (!seen)
+			snprintf(names[n++], 64, "%s", name);
+	}
+	return n;
+}
+
+int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max, char *err, size_t err_len)
+{
+	static const char *const kinds[] = {"/containers/json?all=true&", "/networks?", "/volumes?"};
+	char filter[4400];
+	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_OWNER_LABEL, owner);
+	char *q = curl_easy_escape(NULL, filter, 0);
+	int n = 0;
+	for (int k = 0; k < 3 && n >= 0; k++) {
+		char path[9000];
+		snprintf(path, sizeof path, "%sfilters=%s", kinds[k], q ? q : "");
+		json_t *j = NULL;
+		if (sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len) != 200)
+			n = -1;
+		else
+			n = add_names(k == 2 ? json_object_get(j, "Volumes") : j, "Labels", names, n, max);
+		json_decref(j);
+	}
+	curl_free(q);
+	return n;
 }

@@ -23,6 +23,13 @@ void sbx_docker_service_paths(const char *dir, const char *svc, char *run, size_
 	snprintf(key, key_len, "%s/%s.key", dir, svc);
 }
 
+/* The owner label's value: the parent of the sandbox's directory. */
+static void owner_of(const sbx_docker_up_opts *o, char *out, size_t len)
+{
+	const char *slash = strrchr(o->dir, '/');
+	snprintf(out, len, "%.*s", slash ? (int)(slash == o->dir ? 1 : slash - o->dir) : 1, slash ? o->dir : ".");
+}
+
 /* The service's settings: from the values, or just the image. */
 static int read_spec(const sbx_docker_up_opts *o, int i, sbx_docker_service *spec, char *err, size_t len)
 {
@@ -55,7 +62,9 @@ static int start_one(sbx_docker *d, const sbx_docker_up_opts *o, int i, char *id
 		sbx_docker_service_free(&spec);
 		return -1;
 	}
-	sbx_docker_start_opts so = {.sandbox = o->name, .service = svc, .spec = &spec,
+	char owner[4200];
+	owner_of(o, owner, sizeof owner);
+	sbx_docker_start_opts so = {.sandbox = o->name, .service = svc, .spec = &spec, .owner = owner,
 				    .agent = o->agent ? o->agent : sbx_default_agent_path(), .run_dir = run,
 				    .secret_file = key};
 	rc = sbx_docker_container_start(d, &so, id, id_len, err, len);
@@ -228,10 +237,13 @@ int sbx_docker_up(sbx_docker *d, const sbx_docker_up_opts *orig, char ids[][128]
 }
 
 /* The labels of everything sbx makes for sandbox name. */
-static json_t *labels(const char *name)
+static json_t *labels(const sbx_docker_up_opts *o)
 {
+	char owner[4200];
+	owner_of(o, owner, sizeof owner);
 	json_t *l = json_object();
-	json_object_set_new(l, SBX_DOCKER_LABEL, json_string(name));
+	json_object_set_new(l, SBX_DOCKER_LABEL, json_string(o->name));
+	json_object_set_new(l, SBX_DOCKER_OWNER_LABEL, json_string(owner));
 	return l;
 }
 
@@ -248,7 +260,7 @@ static int create_shared(sbx_docker *d, const sbx_docker_up_opts *o, char *err, 
 			sbx_docker_object_name(o->name, names[i] + internal, full, sizeof full);
 			json_t *b = json_object();
 			json_object_set_new(b, "Name", json_string(full));
-			json_object_set_new(b, "Labels", labels(o->name));
+			json_object_set_new(b, "Labels", labels(o));
 			if (is_net) {
 				json_object_set_new(b, "Internal", json_boolean(internal));
 				json_object_set_new(b, "CheckDuplicate", json_true());

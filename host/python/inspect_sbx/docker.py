@@ -8,7 +8,11 @@ directory, so exec and files never go through dockerd. A sample's directory
 sockets and an `owner` file, so `inspect sandbox cleanup sbx-docker` can remove what a
 killed evaluation left behind.
 
-Not yet: images pulled or built (a Dockerfile config), networks, restarted containers.
+Images are pulled when the engine lacks them, or built (a `build:` service or a Dockerfile
+config: one `default` service built from it, with init and no network, as Inspect's docker
+sandbox does). Everything sbx makes is labelled sbx.sandbox=NAME and sbx.owner=STATE, so
+cleanup finds it even when a sample's directory is gone. Not yet: a container Docker
+restarts during a sample is not revived here (the CLI does it: docs/docker.md).
 """
 from __future__ import annotations
 
@@ -41,14 +45,19 @@ class DockerConfig:
     agent: str | None = None
 
     def __post_init__(self) -> None:
-        if self.compose and os.path.basename(self.compose).lower().endswith("dockerfile"):
-            raise ValueError(f"sbx-docker: {self.compose}: Dockerfile configs are not supported yet: build the "
-                             "image (docker build -t NAME .) and name it in a compose file")
         if self.compose and self.image:
             raise ValueError("sbx-docker config: give compose or image, not both (the file names each image)")
 
     def services(self) -> list[str]:
-        return cfg.services_from_file(self.compose) if self.compose else ["default"]
+        if not self.compose or is_dockerfile(self.compose):
+            return ["default"]
+        return cfg.services_from_file(self.compose)
+
+
+def is_dockerfile(path: str) -> bool:
+    """Dockerfile, NAME.Dockerfile or Dockerfile.NAME (host/docker/defaults.c's rule)."""
+    base = os.path.basename(path).lower()
+    return base == "dockerfile" or base.startswith("dockerfile.") or base.endswith(".dockerfile")
 
 
 def docker_config(config: Any) -> DockerConfig:
@@ -85,7 +94,7 @@ class DockerProvider(Provider):
         self._samples: dict[str, tuple[str, list[SbxSandbox], list[int]]] = {}  # dir -> (task, sandboxes, fds)
 
     def config_files(self) -> list[str]:
-        return list(cfg.COMPOSE_NAMES)
+        return list(cfg.COMPOSE_NAMES) + ["Dockerfile"]
 
     def config_deserialize(self, config: dict) -> DockerConfig:
         return docker_config(config)
@@ -177,6 +186,15 @@ class DockerProvider(Provider):
             if owner and owner != os.getpid() and _pid_alive(owner) and not id:
                 continue  # a running evaluation's sandbox
             await asyncio.to_thread(_remove_sample, d)
+        # what a lost directory left: found by the owner label (host/docker/container.h)
+        try:
+            owned = await asyncio.to_thread(_sbx.docker_owned, root)
+        except RuntimeError:
+            owned = []
+        for name in owned:
+            if (id and name != id) or os.path.isdir(os.path.join(root, name)):
+                continue
+            await asyncio.to_thread(_sbx.docker_down, name)
 
     def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
         container = getattr(sandbox, "container", None)

@@ -180,6 +180,19 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         await DockerProvider().cli_cleanup(None)
         self.assertEqual(containers(name), [])
 
+    async def test_restarted_container_gets_its_agent_back(self):
+        config = {"image": IMAGE, "agent": self.agent, "restarted_container_behavior": "raise"}
+        envs = await self.provider.sample_init("dtask", config, {})
+        sb = envs["default"]
+        await sb.exec(["sh", "-c", "echo kept > /tmp/f"])
+        self.assertEqual(_run(["docker", "restart", "-t", "1", sb.container]).returncode, 0)
+        with self.assertRaises(sbx_docker.RestartedContainerError) as e:
+            await sb.exec(["true"])
+        self.assertIn("Docker restarted the container of sandbox default", str(e.exception))
+        r = await sb.exec(["cat", "/tmp/f"])  # files survive a restart; the agent answers again
+        self.assertEqual((r.stdout, sb.restarts), ("kept\n", 1))
+        await self.provider.sample_cleanup("dtask", config, envs, False)
+
     def test_config(self):
         self.assertEqual(sbx_docker.docker_config("/x/Dockerfile").services(), ["default"])
         with self.assertRaises(ValueError):

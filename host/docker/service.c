@@ -163,7 +163,11 @@ void sbx_docker_service_free(sbx_docker_service *s)
 	sbx_docker_list_free(s->command);
 	sbx_docker_list_free(s->args);
 	sbx_docker_list_free(s->health);
-	s->command = s->args = s->health = NULL;
+	sbx_docker_list_free(s->volumes);
+	sbx_docker_list_free(s->networks);
+	sbx_docker_list_free(s->ports);
+	sbx_docker_list_free(s->depends_on);
+	s->command = s->args = s->health = s->volumes = s->networks = s->ports = s->depends_on = NULL;
 }
 
 int sbx_docker_translate(const char *file, const char *out, void (*warn)(void *ud, const char *msg), void *ud,

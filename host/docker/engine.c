@@ -172,6 +172,8 @@ typedef struct json_lines {
 static void emit_lines(json_lines *l, int all)
 {
 	size_t start = 0;
+	if (!l->len)
+		return;
 	for (size_t i = 0; i < l->len; i++) {
 		if (l->buf[i] != '\n' && !(all && i + 1 == l->len))
 			continue;

@@ -8,12 +8,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbx compose2values COMPOSE.yaml [-o VALUES.yaml]\n"
+		"usage: sbx compose2values COMPOSE.yaml [-o VALUES.yaml] [--backend docker]\n"
 		"\n"
 		"Translates a docker compose file into values for the agent-env chart, with\n"
 		"the rules of the Inspect k8s sandbox (docs/compose.md). Prints the values\n"
 		"on stdout, or writes them to -o FILE. Ignored keys are reported on stderr;\n"
-		"a key that cannot be translated is an error naming the key and its line.\n");
+		"a key that cannot be translated is an error naming the key and its line.\n"
+		"--backend docker: what `sbx up --backend docker` uses (also init, ports,\n"
+		"depends_on, read_only and build, under each service's docker:; docs/docker.md).\n");
 }
 
 static void print_warning(void *ud, const char *msg)
@@ -33,9 +35,16 @@ char *cli_compose_values(const char *path, char *err, size_t err_len)
 int cmd_compose2values(int argc, char **argv)
 {
 	const char *in = NULL, *out = NULL;
+	int docker = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
 			out = argv[++i];
+		} else if (strcmp(argv[i], "--backend") == 0 && i + 1 < argc) {
+			docker = strcmp(argv[++i], "docker") == 0;
+			if (!docker && strcmp(argv[i], "k8s") && strcmp(argv[i], "local")) {
+				cli_say(stderr, "sbx compose2values: --backend takes k8s, local or docker\n");
+				return EXIT_USAGE;
+			}
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -52,7 +61,8 @@ int cmd_compose2values(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	char err[2048];
-	char *values = cli_compose_values(in, err, sizeof err);
+	char *values = docker ? sbx_compose_to_docker_values(in, print_warning, NULL, err, sizeof err)
+			      : cli_compose_values(in, err, sizeof err);
 	if (!values) {
 		cli_say(stderr, "sbx compose2values: %s\n", err);
 		return 1;

@@ -3,7 +3,9 @@
  * Engine API (host/docker/sandbox.h), each with an agent listening on
  * STATE/NAME/SVC.run/agent.sock (the host directory mounted at /.sbx/run,
  * mode 0700) and proving connections against STATE/NAME/SVC.key.
- * STATE/NAME/docker records "container SVC ID" per service. */
+ * STATE/NAME/docker records "container SVC ID STARTED_AT" per service
+ * (STARTED_AT: the container's State.StartedAt, to tell a container Docker
+ * restarted: host/docker/restart.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "docker/restart.h"
 #include "docker/sandbox.h"
 #include "k8s/compose.h"
 #include "services.h"
@@ -21,19 +24,26 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sbx up [NAME] --backend docker [-f compose.yaml|values.yaml] [--image IMAGE] [--json]\n"
+		"usage: sbx up [NAME] --backend docker [-f compose.yaml|Dockerfile|values.yaml] [--image IMAGE] [--json]\n"
 		"\n"
 		"Starts a sandbox on the Docker engine at $DOCKER_HOST (unix:// only; default\n"
 		"/var/run/docker.sock): one container per service of the file, made from its\n"
-		"image (which must be in the engine already: sbx does not pull yet) with its\n"
-		"command, entrypoint, environment, working_dir, user and limits; no network.\n"
+		"image (pulled when the engine lacks it, or built from its build: context)\n"
+		"with its command, entrypoint, environment, working_dir, user, limits, init,\n"
+		"ports (on 127.0.0.1 unless an address is given), named volumes and networks\n"
+		"(internal: no route out; without networks a service has no network), in\n"
+		"depends_on order. Volumes, networks and built images go at sbx down.\n"
 		"The static agent is mounted read-only at /.sbx/sbx-agent; sbx reaches it over\n"
 		"a unix socket in a host directory mounted at /.sbx/run (docs/docker.md).\n"
 		"\n"
-		"  -f FILE        the services (a compose file is translated as for --backend k8s;\n"
-		"                 its default service is then named 'default')\n"
-		"  --image IMAGE  without -f: one service 'default' running IMAGE (default\n"
-		"                 " INSPECT_DEFAULT_IMAGE ", as Inspect's docker sandbox)\n"
+		"  -f FILE        the services: a compose file (translated as for --backend k8s,\n"
+		"                 plus init, ports, depends_on, read_only, build; its default\n"
+		"                 service, named 'default' or marked x-default: true, is then\n"
+		"                 called 'default'), a Dockerfile (one service 'default' built\n"
+		"                 from it, init, no network), or a values file\n"
+		"  --image IMAGE  without -f: one service 'default' running IMAGE with init and\n"
+		"                 no network (default " INSPECT_DEFAULT_IMAGE ",\n"
+		"                 as Inspect's docker sandbox)\n"
 		"  --json         print {\"name\": ..., \"services\": [...]} instead of the name\n");
 }
 
@@ -70,6 +80,22 @@ static int parse_up(int argc, char **argv, up_args *a)
 	return 0;
 }
 
+static void print_warning(void *ud, const char *msg)
+{
+	(void)ud;
+	if (strncmp(msg, "note: ", 6) == 0)
+		cli_say(stderr, "sbx: note: %s\n", msg + 6);
+	else
+		cli_say(stderr, "sbx: warning: %s\n", msg);
+}
+
+/* Pull and build progress (from the starting threads: one write each). */
+static void print_progress(void *ud, const char *line)
+{
+	(void)ud;
+	cli_say(stderr, "sbx up: %s\n", line);
+}
+
 /* STATE/NAME with its services (and values.yaml when the file is a
  * compose file); the values path in values ("" without a file). */
 static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vlen)
@@ -80,17 +106,15 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 		cli_say(stderr, "sbx up: cannot create %s: %s\n", sb->dir, strerror(errno));
 		return -1;
 	}
-	if (a->file && sbx_compose_is_compose_file(a->file)) {
-		char *text = cli_compose_values(a->file, err, sizeof err);
+	if (a->file) {
 		snprintf(values, vlen, "%s/values.yaml", sb->dir);
-		if (!text || cli_write_file(values, text, strlen(text), err, sizeof err) < 0) {
-			free(text);
+		int tr = sbx_docker_translate(a->file, values, print_warning, NULL, err, sizeof err);
+		if (tr < 0) {
 			cli_say(stderr, "sbx up: %s\n", err);
 			return -1;
 		}
-		free(text);
-	} else if (a->file) {
-		snprintf(values, vlen, "%s", a->file);
+		if (tr == 0)
+			snprintf(values, vlen, "%s", a->file);
 	}
 	if (values[0]) {
 		sb->nservices = services_from_file(values, sb->services, CLI_MAX_SERVICES, err, sizeof err);
@@ -111,31 +135,56 @@ static int make_state(cli_sandbox *sb, const up_args *a, char *values, size_t vl
 	return 0;
 }
 
-/* The record's container id of svc ("" when none). */
-static void record_get(const cli_sandbox *sb, const char *svc, char *id, size_t len)
+/* The record's container id of svc ("" when none), and when it started
+ * (started may be NULL). */
+static void record_get_started(const cli_sandbox *sb, const char *svc, char *id, size_t len, char *started,
+			       size_t slen)
 {
-	char path[4200], line[512], s[64], cid[128];
+	char path[4200], line[512], s[64], cid[128], at[64];
 	snprintf(path, sizeof path, "%s/docker", sb->dir);
 	id[0] = 0;
 	FILE *f = fopen(path, "r");
-	while (f && fgets(line, sizeof line, f))
-		if (sscanf(line, "container %63s %127s", s, cid) == 2 && !strcmp(s, svc))
+	while (f && fgets(line, sizeof line, f)) {
+		at[0] = 0;
+		if (sscanf(line, "container %63s %127s %63s", s, cid, at) >= 2 && !strcmp(s, svc)) {
 			snprintf(id, len, "%s", cid);
+			if (started)
+				snprintf(started, slen, "%s", at);
+		}
+	}
 	if (f)
 		fclose(f);
 }
 
-/* STATE/NAME/docker: "container SVC ID" per service. */
-static int record_write(const cli_sandbox *sb, char ids[][128])
+static void record_get(const cli_sandbox *sb, const char *svc, char *id, size_t len)
 {
-	char path[4200], text[CLI_MAX_SERVICES * 256] = "", err[512];
+	record_get_started(sb, svc, id, len, NULL, 0);
+}
+
+/* STATE/NAME/docker: "container SVC ID STARTED_AT" per service. */
+static int record_write(const cli_sandbox *sb, char ids[][128], char started[][64])
+{
+	char path[4200], text[CLI_MAX_SERVICES * 320] = "", err[512];
 	snprintf(path, sizeof path, "%s/docker", sb->dir);
 	for (int i = 0; i < sb->nservices; i++)
-		snprintf(text + strlen(text), sizeof text - strlen(text), "container %s %s\n", sb->services[i], ids[i]);
+		snprintf(text + strlen(text), sizeof text - strlen(text), "container %s %s %s\n", sb->services[i], ids[i],
+			 started[i][0] ? started[i] : "-");
 	if (cli_write_file(path, text, strlen(text), err, sizeof err) == 0)
 		return 0;
-	cli_say(stderr, "sbx up: %s\n", err);
+	cli_say(stderr, "sbx: %s\n", err);
 	return -1;
+}
+
+/* The record again with svc's start time changed. */
+static void record_restarted(const cli_sandbox *sb, const char *svc, const char *started_at)
+{
+	char ids[CLI_MAX_SERVICES][128], started[CLI_MAX_SERVICES][64];
+	for (int i = 0; i < sb->nservices; i++) {
+		record_get_started(sb, sb->services[i], ids[i], sizeof ids[i], started[i], sizeof started[i]);
+		if (!strcmp(sb->services[i], svc))
+			snprintf(started[i], sizeof started[i], "%s", started_at);
+	}
+	record_write(sb, ids, started);
 }
 
 /* The sandbox's containers through host/docker/sandbox.h (it writes each
@@ -148,12 +197,17 @@ static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *valu
 		services[i] = sb->services[i];
 	char ids[CLI_MAX_SERVICES][128], err[9000];
 	sbx_docker_up_opts o = {.name = sb->name, .dir = sb->dir, .services = services,
-				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE};
+				.values = values[0] ? values : NULL, .image = image ? image : INSPECT_DEFAULT_IMAGE,
+				.progress = print_progress};
 	if (sbx_docker_up(d, &o, ids, err, sizeof err) < 0) {
 		cli_say(stderr, "sbx up: cannot start %s/%s\n", sb->name, err);
 		return -1;
 	}
-	return record_write(sb, ids);
+	char started[CLI_MAX_SERVICES][64];
+	for (int i = 0; i < sb->nservices; i++)
+		if (sbx_docker_started_at(d, ids[i], started[i], sizeof started[i], err, sizeof err) < 0)
+			started[i][0] = 0;
+	return record_write(sb, ids, started);
 }
 
 static int open_engine(sbx_docker *d, const char *cmd)
@@ -274,6 +328,32 @@ static void explain(const cli_sandbox *sb, const char *svc, const sbx_error *e)
 		cli_say(stderr, "sbx: cannot reach %s/%s: %s\n", sb->name, svc, e->message);
 }
 
+/* When Docker restarted svc's container since up: its agent started
+ * again and the user told that what ran there is gone. 1 when it did. */
+static int revive(const cli_sandbox *sb, const char *svc)
+{
+	char id[128], started[64] = "", run[4200], key[4200], err[2048];
+	record_get_started(sb, svc, id, sizeof id, started, sizeof started);
+	sbx_docker d;
+	if (!id[0] || sbx_docker_open(&d, err, sizeof err) < 0) {
+		sbx_docker_close(&d);
+		return 0;
+	}
+	sbx_docker_service_paths(sb->dir, svc, run, sizeof run, key, sizeof key);
+	int rc = sbx_docker_revive(&d, id, sb->name, svc, run, key, started, sizeof started, err, sizeof err);
+	sbx_docker_close(&d);
+	if (rc < 0)
+		cli_say(stderr, "sbx: the container of %s/%s was restarted and its agent cannot start again: %s\n",
+			sb->name, svc, err);
+	if (rc > 0) {
+		cli_say(stderr, "sbx: warning: Docker restarted the container of %s/%s (at %s): the processes its "
+				"commands started are gone; its agent was started again\n",
+			sb->name, svc, started);
+		record_restarted(sb, svc, started);
+	}
+	return rc > 0;
+}
+
 /* The session may reconnect through a /proc/self/fd address, so its
  * directory descriptor stays open for the rest of this CLI process. */
 static sbx_session *docker_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc)
@@ -292,6 +372,13 @@ static sbx_session *docker_connect(sbx_loop *loop, const cli_sandbox *sb, const 
 		return s;
 	if (s)
 		sbx_session_close(s);
+	if (revive(sb, svc)) { /* a container Docker restarted: once more */
+		s = sbx_session_connect(loop, sock, &so, &e);
+		if (s && sbx_session_wait_ready(s, 10, &e) == 0)
+			return s;
+		if (s)
+			sbx_session_close(s);
+	}
 	explain(sb, svc, &e);
 	return NULL;
 }
@@ -327,10 +414,68 @@ static void docker_ls(const cli_sandbox *sb, int json)
 	sbx_docker_close(&d);
 }
 
+/* `sbx down --all --backend docker`: every docker sandbox of this state
+ * directory, also those whose STATE/NAME is gone (found by the owner
+ * label: containers, networks and volumes sbx made from this state). */
+static int docker_down_all(int argc, char **argv)
+{
+	int all = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			printf("usage: sbx down --all --backend docker\n\n"
+			       "Removes every docker sandbox of this state directory ($SBX_STATE_DIR): its\n"
+			       "containers, networks, volumes and built images, found by sbx's labels\n"
+			       "(sbx.owner=STATE), so also those whose state was lost. Remove one\n"
+			       "sandbox with sbx down NAME.\n");
+			return 0;
+		}
+		if (!strcmp(argv[i], "--all"))
+			all = 1;
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+			i++;
+		else {
+			cli_say(stderr, "sbx down: with --backend docker give --all (remove one sandbox with: sbx down NAME)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!all) {
+		cli_say(stderr, "usage: sbx down --all --backend docker\n");
+		return EXIT_USAGE;
+	}
+	sbx_docker d;
+	if (open_engine(&d, "down") < 0)
+		return 1;
+	char names[256][64], err[2048];
+	int n = cli_sandbox_names(names, 256), rc = 0;
+	for (int i = 0; i < n; i++) { /* recorded ones, their state too */
+		cli_sandbox sb;
+		if (cli_sandbox_load(names[i], &sb) < 0 || strcmp(cli_backend_of(&sb)->name, "docker"))
+			continue;
+		if (remove_containers(&d, &sb) < 0)
+			rc = 1;
+		else
+			cli_remove_tree(sb.dir);
+	}
+	n = sbx_docker_owned(&d, cli_state_dir(), names, 256, err, sizeof err);
+	if (n < 0) {
+		cli_say(stderr, "sbx down: %s\n", err);
+		rc = 1;
+	}
+	for (int i = 0; i < n; i++) { /* what a lost state left */
+		if (sbx_docker_down(&d, names[i], err, sizeof err) < 0) {
+			cli_say(stderr, "sbx down: %s: %s\n", names[i], err);
+			rc = 1;
+		}
+	}
+	sbx_docker_close(&d);
+	return rc;
+}
+
 const cli_backend cli_docker_backend = {
 	.name = "docker",
 	.up = docker_up,
 	.connect = docker_connect,
 	.down = docker_down,
+	.down_all = docker_down_all,
 	.ls = docker_ls,
 };

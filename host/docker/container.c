@@ -10,26 +10,14 @@
 
 #include "docker/agent.h"
 #include "docker/health.h"
+#include "docker/image.h"
 #include "sbx.h"
-
-/* An image reference: [registry[:port]/]name[:tag][@digest], so it can go
- * into a request path as it is. */
-static int valid_image(const char *image)
-{
-	if (!image[0] || image[0] == '/' || strstr(image, ".."))
-		return 0;
-	for (const char *p = image; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      strchr("._-/:@", *p)))
-			return 0;
-	return 1;
-}
 
 /* The image's config, or NULL with "not here: how to get it" in err. */
 static json_t *image_config(sbx_docker *d, const char *image, char *err, size_t len)
 {
 	char path[1200];
-	if (!valid_image(image)) {
+	if (!sbx_docker_valid_image(image)) {
 		snprintf(err, len, "'%s' is not an image reference (like name:tag or registry/name@sha256:...)", image);
 		return NULL;
 	}
@@ -38,8 +26,8 @@ static json_t *image_config(sbx_docker *d, const char *image, char *err, size_t 
 	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, err, len);
 	if (st == 404)
 		snprintf(err, len,
-			 "image %s is not in the Docker engine at unix://%s (sbx does not pull images yet): get it "
-			 "first with docker pull %s, docker load or docker build -t %s",
+			 "image %s is not in the Docker engine at unix://%s: get it with docker pull %s, docker "
+			 "load or docker build -t %s",
 			 image, d->socket, image, image);
 	if (st != 200) {
 		json_decref(j);
@@ -48,6 +36,33 @@ static json_t *image_config(sbx_docker *d, const char *image, char *err, size_t 
 	json_t *cfg = json_incref(json_object_get(j, "Config"));
 	json_decref(j);
 	return cfg ? cfg : json_object();
+}
+
+void sbx_docker_object_name(const char *sandbox, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "sbx-%s-%s", sandbox, name);
+}
+
+/* "IP:[HOST_PORT]:PORT/PROTO" each -> {"PORT/PROTO": [{HostIp, HostPort}]} */
+static json_t *port_bindings(char **ports)
+{
+	json_t *pb = json_object();
+	for (size_t i = 0; ports[i]; i++) {
+		char ip[64] = "", host[16] = "", target[32] = "";
+		if (sscanf(ports[i], "%63[^:]:%15[^:]:%31s", ip, host, target) != 3 &&
+		    sscanf(ports[i], "%63[^:]::%31s", ip, target) != 2)
+			continue;
+		json_t *b = json_object();
+		json_object_set_new(b, "HostIp", json_string(ip));
+		json_object_set_new(b, "HostPort", json_string(host));
+		json_t *list = json_object_get(pb, target);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(pb, target, list);
+		}
+		json_array_append_new(list, b);
+	}
+	return pb;
 }
 
 static json_t *host_config(const sbx_docker_start_opts *o)
@@ -59,8 +74,23 @@ static json_t *host_config(const sbx_docker_start_opts *o)
 	json_t *binds = json_array();
 	json_array_append_new(binds, json_string(agent));
 	json_array_append_new(binds, json_string(run));
+	for (size_t i = 0; o->spec->volumes && o->spec->volumes[i]; i++) { /* NAME:/path[:ro] */
+		char name[300], bind[4400];
+		const char *v = o->spec->volumes[i], *colon = strchr(v, ':');
+		snprintf(name, sizeof name, "%.*s", colon ? (int)(colon - v) : 0, v);
+		sbx_docker_object_name(o->sandbox, name, bind, sizeof bind);
+		snprintf(bind + strlen(bind), sizeof bind - strlen(bind), "%s", colon ? colon : "");
+		json_array_append_new(binds, json_string(bind));
+	}
 	json_object_set_new(hc, "Binds", binds);
-	json_object_set_new(hc, "NetworkMode", json_string("none"));
+	char net[300] = "none";
+	if (o->spec->networks && o->spec->networks[0] && !o->spec->isolated)
+		sbx_docker_object_name(o->sandbox, o->spec->networks[0], net, sizeof net);
+	json_object_set_new(hc, "NetworkMode", json_string(net));
+	if (o->spec->init)
+		json_object_set_new(hc, "Init", json_true());
+	if (o->spec->ports)
+		json_object_set_new(hc, "PortBindings", port_bindings(o->spec->ports));
 	if (o->spec->box.memory)
 		json_object_set_new(hc, "Memory", json_integer((json_int_t)o->spec->box.memory));
 	if (o->spec->box.cpus > 0)
@@ -100,8 +130,27 @@ static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 	json_t *labels = json_object();
 	json_object_set_new(labels, SBX_DOCKER_LABEL, json_string(o->sandbox));
 	json_object_set_new(labels, "sbx.service", json_string(o->service));
+	if (o->owner)
+		json_object_set_new(labels, SBX_DOCKER_OWNER_LABEL, json_string(o->owner));
 	json_object_set_new(b, "Labels", labels);
 	json_object_set_new(b, "HostConfig", host_config(o));
+	json_t *pb = json_object_get(json_object_get(b, "HostConfig"), "PortBindings"), *exposed = json_object();
+	const char *port;
+	json_t *ignored;
+	json_object_foreach(pb, port, ignored)
+		json_object_set_new(exposed, port, json_object());
+	json_object_set_new(b, "ExposedPorts", exposed);
+	if (s->networks && s->networks[0] && !s->isolated) { /* its name (and the default's) resolve there */
+		char net[300];
+		sbx_docker_object_name(o->sandbox, s->networks[0], net, sizeof net);
+		json_t *ep = json_object(), *cfg = json_object(), *aliases = json_array();
+		json_array_append_new(aliases, json_string(o->service));
+		json_object_set_new(cfg, "Aliases", aliases);
+		json_object_set_new(ep, net, cfg);
+		json_t *nc = json_object();
+		json_object_set_new(nc, "EndpointsConfig", ep);
+		json_object_set_new(b, "NetworkingConfig", nc);
+	}
 	json_t *health = sbx_docker_healthcheck(s);
 	if (health)
 		json_object_set_new(b, "Healthcheck", health);
@@ -173,6 +222,26 @@ static int explain_stopped(sbx_docker *d, const char *id, char *err, size_t len)
 	return 1;
 }
 
+/* The service's networks after its first (which create joined). */
+static int connect_networks(sbx_docker *d, const sbx_docker_start_opts *o, const char *id, char *err, size_t len)
+{
+	for (size_t i = 1; o->spec->networks && !o->spec->isolated && o->spec->networks[i]; i++) {
+		char net[300], path[400];
+		sbx_docker_object_name(o->sandbox, o->spec->networks[i], net, sizeof net);
+		snprintf(path, sizeof path, "/networks/%s/connect", net);
+		json_t *b = json_object(), *cfg = json_object(), *aliases = json_array();
+		json_array_append_new(aliases, json_string(o->service));
+		json_object_set_new(cfg, "Aliases", aliases);
+		json_object_set_new(b, "Container", json_string(id));
+		json_object_set_new(b, "EndpointConfig", cfg);
+		long st = sbx_docker_call(d, "POST", path, b, NULL, 0, err, len);
+		json_decref(b);
+		if (st != 200)
+			return -1;
+	}
+	return 0;
+}
+
 int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, char *id, size_t id_len, char *err,
 			       size_t err_len)
 {
@@ -187,9 +256,10 @@ int sbx_docker_container_start(sbx_docker *d, const sbx_docker_start_opts *o, ch
 	}
 	if (create(d, o, id, id_len, err, err_len) < 0)
 		return -1;
+	int rc = connect_networks(d, o, id, err, err_len);
 	snprintf(path, sizeof path, "/containers/%s/start", id);
-	long st = sbx_docker_call(d, "POST", path, NULL, NULL, 0, err, err_len);
-	int rc = st == 204 || st == 304 ? 0 : -1;
+	long st = rc < 0 ? 0 : sbx_docker_call(d, "POST", path, NULL, NULL, 0, err, err_len);
+	rc = st == 204 || st == 304 ? 0 : -1;
 	if (rc == 0)
 		rc = sbx_docker_agent_start(d, id, o, err, err_len);
 	if (rc == 0)
@@ -247,4 +317,40 @@ int sbx_docker_container_list(sbx_docker *d, const char *sandbox, char ids[][80]
 	}
 	json_decref(j);
 	return st == 200 ? n : -1;
+}
+
+/* Adds the sandbox label's value of each item of list (at key) not yet in names. */
+static int add_names(json_t *list, const char *key, char names[][64], int n, int max)
+{
+	for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
+		json_t *labels = json_object_get(json_object_get(json_array_get(list, i), key), SBX_DOCKER_LABEL);
+		const char *name = json_string_value(labels);
+		int seen = !name || strlen(name) >= 64;
+		for (int k = 0; k < n && !seen; k++)
+			seen = !strcmp(names[k], name);
+		if (!seen)
+			snprintf(names[n++], 64, "%s", name);
+	}
+	return n;
+}
+
+int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max, char *err, size_t err_len)
+{
+	static const char *const kinds[] = {"/containers/json?all=true&", "/networks?", "/volumes?"};
+	char filter[4400];
+	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_OWNER_LABEL, owner);
+	char *q = curl_easy_escape(NULL, filter, 0);
+	int n = 0;
+	for (int k = 0; k < 3 && n >= 0; k++) {
+		char path[9000];
+		snprintf(path, sizeof path, "%sfilters=%s", kinds[k], q ? q : "");
+		json_t *j = NULL;
+		if (sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len) != 200)
+			n = -1;
+		else
+			n = add_names(k == 2 ? json_object_get(j, "Volumes") : j, "Labels", names, n, max);
+		json_decref(j);
+	}
+	curl_free(q);
+	return n;
 }

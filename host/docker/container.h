@@ -20,6 +20,7 @@
 #define SBX_DOCKER_RUN_PATH "/.sbx/run"
 #define SBX_DOCKER_SOCKET_NAME "agent.sock"
 #define SBX_DOCKER_LABEL "sbx.sandbox" /* on every container sbx makes: the sandbox's name */
+#define SBX_DOCKER_OWNER_LABEL "sbx.owner" /* the directory holding the sandbox's (its dir's parent) */
 
 typedef struct sbx_docker_start_opts {
 	const char *sandbox;             /* the sandbox's name (label, container name) */
@@ -28,7 +29,12 @@ typedef struct sbx_docker_start_opts {
 	const char *agent;               /* the static agent on the host */
 	const char *run_dir;             /* host directory (0700) mounted at /.sbx/run */
 	const char *secret_file;         /* the sandbox's secret (0600), not in run_dir */
+	const char *owner;               /* SBX_DOCKER_OWNER_LABEL's value (NULL: none) */
 } sbx_docker_start_opts;
+
+/* What sbx names the sandbox's network or volume NAME in the engine:
+ * sbx-SANDBOX-NAME (labelled SBX_DOCKER_LABEL=SANDBOX). */
+void sbx_docker_object_name(const char *sandbox, const char *name, char *out, size_t len);
 
 /* Creates and starts the container, starts its agent and waits until the
  * agent answers (up to 10 s) and, with a healthcheck, until the container
@@ -45,6 +51,11 @@ int sbx_docker_container_remove(sbx_docker *d, const char *id, char *err, size_t
  * such container) and its main process's pid (0 when none). 0, or -1. */
 int sbx_docker_container_status(sbx_docker *d, const char *id, char *status, size_t len, int *pid, char *err,
 				size_t err_len);
+
+/* The distinct sandbox names of the containers, networks and volumes
+ * labelled SBX_DOCKER_OWNER_LABEL=owner: what `down --all` and cleanup
+ * find when the directories are gone. Returns how many, or -1 with err. */
+int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max, char *err, size_t err_len);
 
 /* The ids of every container labelled SBX_DOCKER_LABEL (sandbox NULL: any
  * value). Returns how many (at most max), or -1 with err. */

@@ -159,3 +159,81 @@ json_t *sbx_docker_strings(char *const *list)
 		json_array_append_new(a, json_string(list[i]));
 	return a;
 }
+
+/* Splits the streamed body into JSON objects (one per line, as the
+ * engine writes them) for the caller. */
+typedef struct json_lines {
+	char *buf;
+	size_t len, cap;
+	void (*on_json)(void *ud, json_t *j);
+	void *ud;
+} json_lines;
+
+static void emit_lines(json_lines *l, int all)
+{
+	size_t start = 0;
+	if (!l->len)
+		return;
+	for (size_t i = 0; i < l->len; i++) {
+		if (l->buf[i] != '\n' && !(all && i + 1 == l->len))
+			continue;
+		size_t end = l->buf[i] == '\n' ? i : i + 1;
+		json_t *j = end > start ? json_loadb(l->buf + start, end - start, 0, NULL) : NULL;
+		if (j) {
+			l->on_json(l->ud, j);
+			json_decref(j);
+		}
+		start = i + 1;
+	}
+	memmove(l->buf, l->buf + start, l->len - start);
+	l->len -= start;
+}
+
+static int on_lines(void *ud, const uint8_t *p, size_t n)
+{
+	json_lines *l = ud;
+	if (l->len + n > l->cap) {
+		size_t cap = (l->len + n) * 2;
+		char *b = realloc(l->buf, cap);
+		if (!b)
+			return 1;
+		l->buf = b;
+		l->cap = cap;
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len += n;
+	emit_lines(l, 0);
+	return 0;
+}
+
+long sbx_docker_stream(sbx_docker *d, const char *method, const char *path, const void *body, size_t body_len,
+		       const char *content_type, void (*on_json)(void *ud, json_t *j), void *ud, double timeout_s,
+		       char *err, size_t err_len)
+{
+	char url[4200], ct[200];
+	snprintf(url, sizeof url, "http://docker%s", path);
+	snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
+	const char *headers[] = {ct, NULL};
+	json_lines l = {.on_json = on_json, .ud = ud};
+	sbx_http_request rq = {.method = method, .url = url, .unix_socket = d->socket, .headers = body ? headers : NULL,
+			       .body = body, .body_len = body_len, .tls = {.proxy = ""}, .timeout_s = timeout_s,
+			       .connect_timeout_s = 10, .on_body = on_lines, .ud = &l};
+	sbx_http_response r;
+	int rc = sbx_http_sync(d->http, &rq, &r);
+	if (rc == 0 || r.status)
+		emit_lines(&l, 1);
+	free(l.buf);
+	if (rc < 0 && !r.status) {
+		snprintf(err, err_len, "%s", r.error.message);
+		sbx_http_response_free(&r);
+		return -1;
+	}
+	long status = r.status;
+	if (status >= 400) {
+		json_t *j = r.body_len ? json_loadb((const char *)r.body, r.body_len, 0, NULL) : NULL;
+		error_message(&r, j, method, path, err, err_len);
+		json_decref(j);
+	}
+	sbx_http_response_free(&r);
+	return status;
+}

@@ -17,6 +17,9 @@ typedef struct sbx_docker {
 	char socket[1024]; /* the engine's unix socket */
 	sbx_loop *loop;    /* the client's own loop (a session can run on it too) */
 	sbx_http *http;
+	/* Progress of pulls and builds, one line each (NULL: quiet). */
+	void (*progress)(void *ud, const char *line);
+	void *progress_ud;
 } sbx_docker;
 
 /* Where the engine is: $DOCKER_HOST's unix:// path, else the default.
@@ -41,6 +44,14 @@ long sbx_docker_call(sbx_docker *d, const char *method, const char *path, json_t
  * (NUL-terminated), their count in *n. The HTTP status, or -1 with err. */
 long sbx_docker_get_raw(sbx_docker *d, const char *path, char *out, size_t out_len, size_t *n, char *err,
 			size_t err_len);
+
+/* METHOD PATH with body (body_len bytes of content_type; NULL: none),
+ * whose answer is a stream of JSON objects (pull, build): each one goes to
+ * on_json as it arrives. The HTTP status, or -1 with err when no answer
+ * came; for 400 or more err holds the engine's message. timeout_s 0: none. */
+long sbx_docker_stream(sbx_docker *d, const char *method, const char *path, const void *body, size_t body_len,
+		       const char *content_type, void (*on_json)(void *ud, json_t *j), void *ud, double timeout_s,
+		       char *err, size_t err_len);
 
 /* A NULL-terminated list of strings as a JSON array (NULL: empty). */
 json_t *sbx_docker_strings(char *const *list);

@@ -18,15 +18,21 @@ typedef struct sbx_docker_up_opts {
 	const char *values;          /* a values or compose file; NULL: every service runs image */
 	const char *image;           /* without values */
 	const char *agent;           /* the static agent; NULL: sbx_default_agent_path() */
+	/* pull and build progress, one line each (any thread; NULL: quiet) */
+	void (*progress)(void *ud, const char *line);
+	void *progress_ud;
 } sbx_docker_up_opts;
 
-/* Starts every service; ids[i] receives service i's container id. 0 when
+/* Creates the values' named volumes and networks (internal, labelled),
+ * then starts every service, each after those in its depends_on (which
+ * are then up and, with a healthcheck, healthy); ids[i] receives service i's container id. 0 when
  * every one is up (its agent answering, healthy where it has a check), or
  * -1 with "SVC: why" (the first service in order that failed) in err after
  * removing every container it made. d is used only for that removal. */
 int sbx_docker_up(sbx_docker *d, const sbx_docker_up_opts *o, char ids[][128], char *err, size_t err_len);
 
-/* Removes every container labelled as the sandbox name's. 0, or -1. */
+/* Removes every container, network, volume and built image labelled as
+ * the sandbox name's. 0, or -1. */
 int sbx_docker_down(sbx_docker *d, const char *name, char *err, size_t err_len);
 
 /* Service svc's run directory and secret under dir. */

@@ -20,11 +20,34 @@ typedef struct sbx_docker_service {
 	double health_start, health_interval, health_timeout;
 	int health_retries;
 	int read_only;       /* securityContext.readOnlyRootFilesystem: a read-only root */
+	int isolated;        /* networkIsolated (compose's network_mode: none) */
+	char **volumes;      /* "NAME:/path[:ro]" of the sandbox's named volumes; NULL: none */
+	char **networks;     /* the sandbox's networks it joins; NULL: none (then no network) */
+	/* docker: (host/k8s/compose_docker.c) */
+	int init;            /* an init process as pid 1 */
+	char **ports;        /* "HOST_IP:[HOST_PORT]:PORT/PROTO" to publish; NULL: none */
+	char **depends_on;   /* services that must be up (healthy, with a healthcheck) first */
+	char build_context[4096]; /* a directory to build the image from ("": none) */
+	char build_dockerfile[256];
 } sbx_docker_service;
 
-/* 0, or -1 with "FILE: why" in err (a service without an image is one). */
+/* 0, or -1 with "FILE: why" in err (a service with neither an image nor
+ * a build is one). */
 int sbx_docker_service_read(const char *values, const char *svc, int is_default, sbx_docker_service *out,
 			    char *err, size_t len);
 void sbx_docker_service_free(sbx_docker_service *s);
+
+/* A compose file (docker rules: sbx_compose_to_docker_values in
+ * host/k8s/compose.h) or a Dockerfile (defaults.h) as a values file
+ * written to out (0600): 1; 0 when file is a values file already
+ * (nothing written); -1 with "FILE:LINE:COL: why" in err. warn may be NULL. */
+int sbx_docker_translate(const char *file, const char *out, void (*warn)(void *ud, const char *msg), void *ud,
+			 char *err, size_t len);
+
+/* The names under the values' top-level `volumes:` (is_network 0) or
+ * `networks:` as a NULL-terminated list (NULL when none); -1 with err.
+ * A network marked `internal: true` is listed with a leading '!'. */
+int sbx_docker_values_names(const char *values, int is_network, char ***out, char *err, size_t len);
+void sbx_docker_list_free(char **list);
 
 #endif

@@ -695,12 +695,15 @@ static int service_networks(cv *c, yaml_node_t *n)
 enum {
 	S_RUNTIME, S_IMAGE, S_ENTRYPOINT, S_COMMAND, S_WORKING_DIR, S_ENVIRONMENT, S_VOLUMES, S_HEALTHCHECK,
 	S_MEM_LIMIT, S_CPUS, S_DEPLOY, S_USER, S_SECURITY_OPT, S_NETWORK_MODE, S_NETWORKS, S_HOSTNAME,
-	S_X_DEFAULT, S_X_INSPECT, S_X_K8S, S_BUILD, S_X_LOCAL, S_MEMSWAP, S_NKEYS
+	S_X_DEFAULT, S_X_INSPECT, S_X_K8S, S_BUILD, S_X_LOCAL, S_MEMSWAP,
+	S_INIT, S_PORTS, S_DEPENDS_ON, S_READ_ONLY, S_STOP_GRACE, S_NKEYS /* from S_INIT: docker only */
 };
+#define S_K8S_NKEYS S_INIT
 static const char *const service_keys[S_NKEYS] = {
 	"runtime", "image", "entrypoint", "command", "working_dir", "environment", "volumes", "healthcheck",
 	"mem_limit", "cpus", "deploy", "user", "security_opt", "network_mode", "networks", "hostname", "x-default",
-	"x-inspect_k8s_sandbox", "x-k8s", "build", "x-local", "memswap_limit"};
+	"x-inspect_k8s_sandbox", "x-k8s", "build", "x-local", "memswap_limit",
+	"init", "ports", "depends_on", "read_only", "stop_grace_period"};
 static const ignored_key service_ignored[] = {
 	{"expose", "every port is open to the other services of the sandbox"},
 	{"init", "Kubernetes has no init process option"},
@@ -712,7 +715,7 @@ static const ignored_key service_ignored[] = {
 /* build / x-local: one warning naming both (images come from a registry). */
 static void warn_local_image(cv *c, yaml_node_t **k)
 {
-	if (!k[S_BUILD] && !k[S_X_LOCAL])
+	if (c->docker || (!k[S_BUILD] && !k[S_X_LOCAL]))
 		return;
 	const char *both = k[S_BUILD] && k[S_X_LOCAL] ? "'x-local' and 'build'" : k[S_BUILD] ? "'build'" : "'x-local'";
 	yaml_node_t *at = k[S_X_LOCAL] ? k[S_X_LOCAL] : k[S_BUILD];
@@ -726,7 +729,10 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	yaml_node_t *k[S_NKEYS];
 	if (ydoc_is_null(n))
 		return cv_bad(c, n, "the service is empty: it needs at least an image");
-	if (cv_sort_keys(c, n, "a service", service_keys, S_NKEYS, k, service_ignored, EXT_QUIET) < 0)
+	for (int i = S_K8S_NKEYS; i < S_NKEYS; i++)
+		k[i] = NULL;
+	if (cv_sort_keys(c, n, "a service", service_keys, c->docker ? S_NKEYS : S_K8S_NKEYS, k, service_ignored,
+			 EXT_QUIET) < 0)
 		return -1;
 	int m = cv_map(c), v;
 	if (k[S_RUNTIME]) {
@@ -736,7 +742,8 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	}
 	if (k[S_IMAGE] && need_text(c, k[S_IMAGE], "image") < 0)
 		return -1;
-	cv_set(c, m, "image", cv_str(c, k[S_IMAGE] ? ydoc_str(k[S_IMAGE]) : DEFAULT_IMAGE));
+	if (k[S_IMAGE] || !c->docker || !k[S_BUILD]) /* docker builds an image without a name */
+		cv_set(c, m, "image", cv_str(c, k[S_IMAGE] ? ydoc_str(k[S_IMAGE]) : DEFAULT_IMAGE));
 	if (k[S_ENTRYPOINT] && !ydoc_is_null(k[S_ENTRYPOINT])) {
 		if ((v = argv_list(c, k[S_ENTRYPOINT], "entrypoint")) < 0)
 			return -1;
@@ -816,6 +823,8 @@ static int service(cv *c, const char *name, yaml_node_t *n, const char *renamed_
 	if (k[S_X_DEFAULT] && ydoc_bool(k[S_X_DEFAULT]) < 0)
 		return cv_bad(c, k[S_X_DEFAULT], "'x-default' must be true or false");
 	warn_local_image(c, k);
+	if (c->docker && cv_docker_service(c, m, k[S_INIT], k[S_PORTS], k[S_DEPENDS_ON], k[S_READ_ONLY], k[S_BUILD]) < 0)
+		return -1;
 	return m;
 }
 
@@ -843,6 +852,9 @@ static int pick_default(cv *c, ypair *svcs, size_t n, size_t *out)
 				   ydoc_str(svcs[marked].key), ydoc_str(svcs[i].key));
 		marked = (int)i;
 	}
+	if (marked < 0 && c->docker) /* Inspect's docker sandbox has no fallback */
+		return cv_bad(c, svcs[0].key, "no default service: name one service 'default' or mark it "
+					      "'x-default: true'");
 	*out = marked >= 0 ? (size_t)marked : n > 1 ? 0 : n;
 	return 0;
 }
@@ -860,6 +872,8 @@ static int services(cv *c, yaml_node_t *n)
 	}
 	size_t dflt = 0;
 	int rc = pick_default(c, ps, np, &dflt);
+	c->services = n;
+	c->default_from = !rc && dflt < np ? ydoc_str(ps[dflt].key) : NULL;
 	for (size_t i = 0; i < np && !rc; i++) {
 		const char *name = ydoc_str(ps[i].key);
 		if (i != dflt && (!name || !valid_k8s_name(name, 63, 0))) /* the default is renamed */
@@ -923,6 +937,7 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 		if (rc < 0)
 			break;
 		yaml_node_t *v = ps[i].value;
+		int internal = 0;
 		if (!is_network) {
 			if (!empty_mapping(c, v)) {
 				rc = cv_bad(c, v, "volume '%s' has settings: only empty volumes (\"%s: {}\") translate, "
@@ -943,13 +958,17 @@ static int definitions(cv *c, yaml_node_t *n, int is_network)
 					 driver ? driver : ydoc_kind(k[0]));
 				break;
 			}
-			if (ydoc_bool(k[1]) != 1)
+			if (ydoc_bool(k[1]) != 1 && !c->docker)
 				cv_warn(c, ps[i].key,
 				     "network '%s' is not internal: in Kubernetes no network reaches the internet; "
 				     "allow sites with x-inspect_k8s_sandbox: allow_domains",
 				     raw);
+			internal = ydoc_bool(k[1]) == 1;
 		}
-		cv_setq(c, m, name, cv_map(c));
+		int def = cv_map(c);
+		if (c->docker && internal)
+			cv_set(c, def, "internal", cv_plain(c, "true"));
+		cv_setq(c, m, name, def);
 	}
 	free(ps);
 	return rc;
@@ -1107,6 +1126,15 @@ static char *run(cv *c)
 char *sbx_compose_to_values(const char *path, sbx_compose_warn_fn warn_fn, void *ud, char *err, size_t err_len)
 {
 	cv c = {.err = err, .err_len = err_len, .warn = warn_fn, .ud = ud};
+	if (ydoc_load(&c.in, path, MAX_COMPOSE_BYTES, err, err_len) < 0)
+		return NULL;
+	return run(&c);
+}
+
+char *sbx_compose_to_docker_values(const char *path, sbx_compose_warn_fn warn_fn, void *ud, char *err,
+				   size_t err_len)
+{
+	cv c = {.err = err, .err_len = err_len, .warn = warn_fn, .ud = ud, .docker = 1};
 	if (ydoc_load(&c.in, path, MAX_COMPOSE_BYTES, err, err_len) < 0)
 		return NULL;
 	return run(&c);

@@ -19,6 +19,11 @@ int sbx_compose_is_compose_file(const char *path);
  * fix it" in err. warn may be NULL. */
 char *sbx_compose_to_values(const char *path, sbx_compose_warn_fn warn, void *ud, char *err, size_t err_len);
 
+/* The same for the docker backend: also init, ports, depends_on, build
+ * (a service's `docker:` mapping) and read_only; a service with build and
+ * no image gets no image (the docker backend names what it builds). */
+char *sbx_compose_to_docker_values(const char *path, sbx_compose_warn_fn warn, void *ud, char *err, size_t err_len);
+
 /* The same from a string (path names it in messages). */
 char *sbx_compose_string_to_values(const char *path, const char *text, size_t len, sbx_compose_warn_fn warn,
 				   void *ud, char *err, size_t err_len);

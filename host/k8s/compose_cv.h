@@ -23,6 +23,9 @@ typedef struct cv {
 	sbx_compose_warn_fn warn;
 	void *ud;
 	yaml_node_t *volumes, *networks; /* top-level definitions */
+	yaml_node_t *services;           /* the services mapping */
+	const char *default_from;        /* the compose name of the service renamed 'default' */
+	int docker;                      /* for the docker backend: compose_docker.c's keys too */
 } cv;
 
 /* An error at node at (NULL: the file) into c->err; returns -1. */
@@ -62,5 +65,10 @@ int cv_seccomp_profile(cv *c, yaml_node_t *item);
 /* A service's extension mapping n (named ext) merged into resources res
  * (0: none yet): the resources mapping, 0 (none) or -1. */
 int cv_service_extension(cv *c, yaml_node_t *n, const char *ext, int res);
+
+/* docker only: a service's init, ports, depends_on, build (under `docker:`
+ * of its values mapping m) and read_only (securityContext). 0 or -1. */
+int cv_docker_service(cv *c, int m, yaml_node_t *init, yaml_node_t *ports, yaml_node_t *depends_on,
+		      yaml_node_t *read_only, yaml_node_t *build);
 
 #endif

@@ -3,7 +3,10 @@
 # (tests/docker/start-engine.sh starts one when none runs) and an offline
 # busybox image (tests/docker/image.sh): up/exec/cp/ls/down, several
 # services, a service's environment, working_dir and user, errors that
-# name the fix, and what a command in a container cannot reach.
+# name the fix, and what a command in a container cannot reach; images
+# built (a Dockerfile, .dockerignore, a failing build) or not pullable;
+# init, read_only, named volumes, internal networks, depends_on, ports;
+# a container Docker restarted; down --all without the state.
 # Skips (saying why) only where no engine can run; with SBX_REQUIRE_DOCKER=1
 # (CI) that is a failure instead.
 set -u
@@ -124,7 +127,7 @@ mkdir -p "$WORK/bad" "$WORK/noimg"
 printf 'services:\n  default: [unclosed\n' > "$WORK/bad/compose.yaml"
 t up_bad_compose sh -c '! "$SBX" up ${P}b --backend docker -f "$WORK/bad/compose.yaml" 2>"$WORK/e" && grep -q "compose.yaml:[0-9]" "$WORK/e" && ! "$SBX" ls | grep -q "^${P}b " && [ ! -e "$SBX_STATE_DIR/${P}b" ]'
 printf 'services:\n  default:\n    image: %s\n  db:\n    image: sbx-test/no-such-image:1\n' "$IMAGE" > "$WORK/noimg/compose.yaml"
-t up_missing_image sh -c '! "$SBX" up ${P}n --backend docker -f "$WORK/noimg/compose.yaml" 2>"$WORK/e" && grep -q "image sbx-test/no-such-image:1 is not in the Docker engine" "$WORK/e" && grep -q "docker pull" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}n | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}n" ]'
+t up_image_cannot_be_pulled sh -c '! "$SBX" up ${P}n --backend docker -f "$WORK/noimg/compose.yaml" 2>"$WORK/e" && grep -q "pulling sbx-test/no-such-image:1" "$WORK/e" && grep -q "cannot pull image sbx-test/no-such-image:1: .*no registry gave it" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}n | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}n" ]'
 mkdir -p "$WORK/dies"
 printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "echo bad config >&2; exit 3"]\n' "$IMAGE" > "$WORK/dies/compose.yaml"
 t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/compose.yaml" 2>"$WORK/e" && grep -q "stopped at start with exit code 3; its output ends: \"bad config\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}x | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}x" ]'
@@ -150,5 +153,73 @@ t help_text sh -c '"$SBX" up --backend docker --help | grep -q "backend docker"'
 t container_gone_message sh -c 'docker kill sbx-${P}o-default >/dev/null && ! "$SBX" exec ${P}o -- true 2>"$WORK/e" && grep -q "is exited" "$WORK/e" && grep -q "sbx down ${P}o" "$WORK/e"'
 t ls_shows_exited sh -c '"$SBX" ls | grep -q "exited"'
 
+# Images built (POST /build with sbx's tar of the context), Inspect's Dockerfile defaults.
+mkdir -p "$WORK/build/sub"
+printf 'FROM %s\nCOPY . /ctx\nRUN echo built > /built\n' "$IMAGE" > "$WORK/build/Dockerfile"
+echo kept > "$WORK/build/sub/kept.txt"; echo secret > "$WORK/build/sub/secret.txt"; echo x > "$WORK/build/junk.log"
+printf '# comment\nsub/secret.txt\n*.log\n' > "$WORK/build/.dockerignore"
+t build_dockerfile_defaults sh -c '"$SBX" up ${P}f --backend docker -f "$WORK/build/Dockerfile" >/dev/null 2>"$WORK/e" && grep -q "building sbx-${P}f-default:latest: Step 1/[0-9]* : FROM" "$WORK/e" && [ "$("$SBX" exec ${P}f -- sh -c "cat /built /ctx/sub/kept.txt; ls /ctx/sub; ls /ctx | grep -c log; tr \"\\0\" \" \" < /proc/1/cmdline; echo; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = "$(printf "built\nkept\nkept.txt\n0\n/sbin/docker-init -- /.sbx/sbx-agent --stdio \nlo")" ] && docker image inspect sbx-${P}f-default >/dev/null && "$SBX" down ${P}f && ! docker image inspect sbx-${P}f-default >/dev/null 2>&1'
+mkdir -p "$WORK/badbuild"
+printf 'FROM %s\nRUN echo step one works; echo then it breaks; exit 4\n' "$IMAGE" > "$WORK/badbuild/Dockerfile"
+printf 'services:\n  default:\n    build: .\n' > "$WORK/badbuild/compose.yaml"
+t build_fails_with_its_output sh -c '! "$SBX" up ${P}g --backend docker -f "$WORK/badbuild/compose.yaml" 2>"$WORK/e" && grep -q "building sbx-${P}g-default:latest from $WORK/badbuild failed: .*returned a non-zero code: 4; its output ends: .*step one works | then it breaks" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}g | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}g" ]'
+printf 'x\n!x\n' > "$WORK/badbuild/.dockerignore"
+t build_dockerignore_exception_refused sh -c '! "$SBX" up ${P}g --backend docker -f "$WORK/badbuild/compose.yaml" 2>"$WORK/e" && grep -q "exceptions and .\*\*. are not supported" "$WORK/e"'
+
+# init, read_only, a named volume two services share, an internal network where they
+# find each other by name, depends_on with service_healthy: default checks at its start
+# that db is already up (its file in the volume), or it exits and up fails.
+mkdir -p "$WORK/full"
+cat > "$WORK/full/compose.yaml" <<Y
+services:
+  default:
+    image: $IMAGE
+    init: true
+    read_only: true
+    command: ["sh", "-c", "test -e /data/db-was-here || exit 9; exec sleep 1000000"]
+    networks: [inner]
+    volumes: ["shared:/data"]
+    depends_on:
+      db:
+        condition: service_healthy
+  db:
+    image: $IMAGE
+    command: ["sh", "-c", "sleep 1; echo yes > /data/db-was-here; exec sleep 1000000"]
+    networks: [inner]
+    volumes: ["shared:/data"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -e /data/db-was-here"]
+      interval: 1s
+volumes:
+  shared: {}
+networks:
+  inner:
+    internal: true
+Y
+"$SBX" up ${P}c --backend docker -f "$WORK/full/compose.yaml" >/dev/null 2>"$WORK/full/e" || echo "FAIL docker_compose_up: $(tail -n 2 "$WORK/full/e")"
+export SBX_STATE_DIR
+t compose_init_and_read_only sh -c '[ "$("$SBX" exec ${P}c -- sh -c "tr \"\\0\" \" \" < /proc/1/cmdline")" = "/sbin/docker-init -- sh -c test -e /data/db-was-here || exit 9; exec sleep 1000000 " ] && ! "$SBX" exec ${P}c -u root -- touch /x 2>/dev/null'
+t compose_depends_on_healthy_and_volume sh -c '[ "$("$SBX" exec ${P}c -- cat /data/db-was-here)" = yes ] && "$SBX" exec ${P}c/db -- sh -c "echo back > /data/from-db" && [ "$("$SBX" exec ${P}c -- cat /data/from-db)" = back ]'
+t compose_internal_network sh -c '"$SBX" exec ${P}c -- ping -c1 -W2 db >/dev/null && "$SBX" exec ${P}c/db -- ping -c1 -W2 default >/dev/null && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-${P}c-inner)" = "true ${P}c" ] && [ "$(docker volume inspect -f "{{index .Labels \"sbx.owner\"}}" sbx-${P}c-shared)" = "$SBX_STATE_DIR" ]'
+t compose_down_removes_network_and_volume sh -c '"$SBX" down ${P}c && ! docker network inspect sbx-${P}c-inner >/dev/null 2>&1 && ! docker volume inspect sbx-${P}c-shared >/dev/null 2>&1'
+printf 'services:\n  default:\n    image: %s\n    depends_on: [db]\n  db:\n    image: %s\n    depends_on: [default]\n' "$IMAGE" "$IMAGE" > "$WORK/full/cycle.compose.yaml"
+t compose_depends_on_cycle sh -c '! "$SBX" up ${P}y --backend docker -f "$WORK/full/cycle.compose.yaml" 2>"$WORK/e" && grep -q "depends_on leads back to itself" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}y | wc -l)" = 0 ]'
+printf 'services:\n  web:\n    image: %s\n  db:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/full/nodefault.compose.yaml"
+t compose_needs_a_default sh -c '! "$SBX" up ${P}y --backend docker -f "$WORK/full/nodefault.compose.yaml" 2>"$WORK/e" && grep -q "no default service: name one service .default. or mark it .x-default: true." "$WORK/e"'
+
+# ports: on 127.0.0.1 unless an address is given (a non-internal network: an internal
+# one publishes nothing).
+mkdir -p "$WORK/ports"
+printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "mkdir -p /w && echo pong > /w/index.html && exec httpd -f -p 80 -h /w"]\n    networks: [outer]\n    ports: ["80", "0.0.0.0::80/tcp"]\nnetworks:\n  outer: {}\n' "$IMAGE" > "$WORK/ports/compose.yaml"
+t ports_on_loopback sh -c '"$SBX" up ${P}q --backend docker -f "$WORK/ports/compose.yaml" >/dev/null && set -- $(docker inspect -f "{{range (index .NetworkSettings.Ports \"80/tcp\")}}{{.HostIp}}:{{.HostPort}} {{end}}" sbx-${P}q-default) && echo "$*" | grep -q "^127.0.0.1:[0-9]* 0.0.0.0:[0-9]*$\|^0.0.0.0:[0-9]* 127.0.0.1:[0-9]*$" && lo=$(echo "$*" | tr " " "\n" | grep "^127.0.0.1:") && ss -ltnH | grep -q "$lo " && [ "$(curl -s --max-time 5 http://$lo/)" = pong ] && "$SBX" down ${P}q'
+
+# A container Docker restarted: its agent comes back, the user is told what was lost.
+"$SBX" up ${P}t --backend docker --image $IMAGE >/dev/null 2>&1 || echo "FAIL docker_up_for_restart"
+t restarted_container_revived sh -c '"$SBX" exec ${P}t -- sh -c "echo kept > /tmp/f; sleep 999 >/dev/null 2>&1 &" && docker restart -t 1 sbx-${P}t-default >/dev/null && [ "$("$SBX" exec ${P}t -- sh -c "cat /tmp/f; ps -o args | grep -c \"^sleep 999\"" 2>"$WORK/e")" = "$(printf "kept\n0")" ] && grep -q "warning: Docker restarted the container of ${P}t/default (at .*): the processes its commands started are gone; its agent was started again" "$WORK/e" && "$SBX" exec ${P}t -- true 2>"$WORK/e2" && [ ! -s "$WORK/e2" ]'
+
+
 t down_removes sh -c '"$SBX" down $M && [ "$(docker ps -aq --filter label=sbx.sandbox=$M | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/$M" ] && ! "$SBX" ls | grep -q "^$M "'
 t down_all_docker sh -c '"$SBX" down --all --backend docker && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}o | wc -l)" = 0 ] && [ -z "$("$SBX" ls)" ]'
+# down --all --backend docker finds what a lost state directory left, by label.
+t down_all_without_state sh -c '"$SBX" up ${P}l --backend docker --image $IMAGE >/dev/null && rm -rf "$SBX_STATE_DIR/${P}l" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}l | wc -l)" = 1 ] && "$SBX" down --all --backend docker && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}l | wc -l)" = 0 ]'
+t down_all_help sh -c '"$SBX" down --all --backend docker --help | grep -q "sbx.owner"'

@@ -195,6 +195,43 @@ class Compose(unittest.TestCase):
                                "x-k8s:\n  allow_domains: [example.com]\n"))
         self.assertEqual(v["allowDomains"], ["example.com"])
 
+    def test_docker_keys(self):
+        # --backend docker: the keys only an image-running engine honours, under docker:
+        os.makedirs(os.path.join(TMP, "ctx"), exist_ok=True)
+        path = write("dk.compose.yaml",
+                     "services:\n  main:\n    x-default: true\n    build: ctx\n    init: true\n"
+                     "    read_only: true\n    ports: [\"8080:80\", \"10.0.0.1:9000:90/udp\", \"70\"]\n"
+                     "    depends_on:\n      db: {condition: service_healthy}\n"
+                     "  db:\n    image: alpine\n    depends_on: [main]\n")
+        rc, out, err = sbx("compose2values", "--backend", "docker", path)
+        self.assertEqual(rc, 0, err)
+        v = yaml.safe_load(out)["services"]
+        self.assertNotIn("image", v["default"])  # built: the docker backend names it
+        self.assertEqual(v["default"]["docker"], {
+            "init": True, "ports": ["127.0.0.1:8080:80/tcp", "10.0.0.1:9000:90/udp", "127.0.0.1::70/tcp"],
+            "dependsOn": {"db": "service_healthy"},
+            "build": {"context": os.path.realpath(os.path.join(TMP, "ctx")), "dockerfile": "Dockerfile"}})
+        self.assertEqual(v["default"]["securityContext"], {"readOnlyRootFilesystem": True})
+        self.assertEqual(v["db"]["docker"], {"dependsOn": {"default": "service_started"}})  # renamed
+        # without --backend docker the same keys stay refused, as before
+        rc, _, err = sbx("compose2values", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("unsupported key 'read_only'", err)
+
+    def test_docker_bad_keys(self):
+        for text, msg in (("ports: [\"80-90:80\"]", "ranges are not supported"),
+                          ("depends_on: [nope]", "'nope' is not a service"),
+                          ("depends_on: {db: {condition: service_completed_successfully}}", "use service_healthy"),
+                          ("build: missing-dir", "build context 'missing-dir' does not exist")):
+            path = write("dkbad.compose.yaml", f"services:\n  default:\n    image: a\n    {text}\n  db:\n    image: a\n")
+            rc, _, err = sbx("compose2values", "--backend", "docker", path)
+            self.assertNotEqual(rc, 0, text)
+            self.assertIn(msg, err)
+            self.assertRegex(err, r"dkbad.compose.yaml:\d+:\d+")
+        path = write("dknodef.compose.yaml", "services:\n  a:\n    image: x\n  b:\n    image: x\n")
+        rc, _, err = sbx("compose2values", "--backend", "docker", path)
+        self.assertIn("no default service", err)
+
     def test_every_service_gets_dns_record(self):
         objs = full()["objs"]
         for svc in ("default", "db", "worker", "sidecar"):

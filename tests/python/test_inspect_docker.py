@@ -129,7 +129,8 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         path = self.compose(f"services:\n  default:\n    image: {IMAGE}\n  db:\n    image: sbx-test/none:1\n")
         with self.assertRaises(RuntimeError) as e:
             await self.provider.sample_init("dtask", {"compose": path, "agent": self.agent}, {})
-        self.assertIn("image sbx-test/none:1 is not in the Docker engine", str(e.exception))
+        self.assertIn("cannot pull image sbx-test/none:1", str(e.exception))
+        self.assertIn("no registry gave it", str(e.exception))
         self.assertEqual(os.listdir(os.environ["SBX_DOCKER_DIR"]), [])
         labels = _run(["docker", "ps", "-a", "--filter", "label=sbx.sandbox", "--format",
                        '{{.Label "sbx.sandbox"}}']).stdout.split()
@@ -148,9 +149,52 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(containers(name), [])
         self.assertFalse(os.path.exists(d))
 
+    async def test_dockerfile_config_is_built_with_inspects_defaults(self):
+        d = tempfile.mkdtemp(dir=self.tmp)
+        with open(os.path.join(d, "Dockerfile"), "w") as f:
+            f.write(f"FROM {IMAGE}\nCOPY in.txt /in.txt\nRUN echo built > /built\n")
+        with open(os.path.join(d, "in.txt"), "w") as f:
+            f.write("from the context\n")
+        config = os.path.join(d, "Dockerfile")
+        envs = await self.provider.sample_init("dtask", {"compose": config, "agent": self.agent}, {})
+        self.assertEqual(list(envs), ["default"])
+        sb = envs["default"]
+        name = os.path.basename(sb.sample_dir)
+        r = await sb.exec(["sh", "-c", "cat /in.txt /built; tr '\\0' ' ' < /proc/1/cmdline; echo;"
+                           "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"])
+        self.assertEqual(r.stdout, "from the context\nbuilt\n/sbin/docker-init -- /.sbx/sbx-agent --stdio \nlo\n")
+        image = f"sbx-{name}-default:latest"
+        self.assertEqual(_run(["docker", "image", "inspect", "-f", "{{.Id}}", image]).returncode, 0)
+        await self.provider.sample_cleanup("dtask", config, envs, False)
+        self.assertNotEqual(_run(["docker", "image", "inspect", image]).returncode, 0)  # what sbx built goes
+
+    async def test_cli_cleanup_finds_a_sample_whose_directory_is_gone(self):
+        envs = await self.provider.sample_init("dtask", {"image": IMAGE, "agent": self.agent}, {})
+        d = envs["default"].sample_dir
+        name = os.path.basename(d)
+        for s in envs.values():
+            s.close()
+        self.provider._samples.clear()
+        _run(["rm", "-rf", d])  # the directory is lost; the containers carry sbx.owner
+        self.assertEqual(len(containers(name)), 1)
+        await DockerProvider().cli_cleanup(None)
+        self.assertEqual(containers(name), [])
+
+    async def test_restarted_container_gets_its_agent_back(self):
+        config = {"image": IMAGE, "agent": self.agent, "restarted_container_behavior": "raise"}
+        envs = await self.provider.sample_init("dtask", config, {})
+        sb = envs["default"]
+        await sb.exec(["sh", "-c", "echo kept > /tmp/f"])
+        self.assertEqual(_run(["docker", "restart", "-t", "1", sb.container]).returncode, 0)
+        with self.assertRaises(sbx_docker.RestartedContainerError) as e:
+            await sb.exec(["true"])
+        self.assertIn("Docker restarted the container of sandbox default", str(e.exception))
+        r = await sb.exec(["cat", "/tmp/f"])  # files survive a restart; the agent answers again
+        self.assertEqual((r.stdout, sb.restarts), ("kept\n", 1))
+        await self.provider.sample_cleanup("dtask", config, envs, False)
+
     def test_config(self):
-        with self.assertRaises(ValueError):
-            sbx_docker.docker_config("/x/Dockerfile")
+        self.assertEqual(sbx_docker.docker_config("/x/Dockerfile").services(), ["default"])
         with self.assertRaises(ValueError):
             sbx_docker.docker_config({"compose": "c.yaml", "image": "x"})
         with self.assertRaises(ValueError):

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "aws/ec2_sandbox.h"
+#include "docker/restart.h"
 #include "docker/sandbox.h"
 #include "k8s/compose.h"
 #include "k8s/sandbox.h"
@@ -767,6 +768,60 @@ static PyObject *mod_docker_down(PyObject *m, PyObject *arg)
 		return NULL;
 	}
 	Py_RETURN_NONE;
+}
+
+/* docker_revive(id, name, svc, run_dir, key_file, started_at) -> str | None:
+ * when Docker restarted the container since started_at (an empty
+ * started_at: just report the current one), its agent is started again
+ * (host/docker/restart.h) and the new start time returned; None when it
+ * was not restarted. */
+static PyObject *mod_docker_revive(PyObject *m, PyObject *args)
+{
+	(void)m;
+	const char *id, *name, *svc, *run, *key, *since;
+	if (!PyArg_ParseTuple(args, "ssssss", &id, &name, &svc, &run, &key, &since))
+		return NULL;
+	char err[4096] = "", at[64];
+	int rc = -1;
+	snprintf(at, sizeof at, "%s", since);
+	Py_BEGIN_ALLOW_THREADS sbx_docker d;
+	if (sbx_docker_open(&d, err, sizeof err) == 0)
+		rc = at[0] ? sbx_docker_revive(&d, id, name, svc, run, key, at, sizeof at, err, sizeof err)
+			   : (sbx_docker_started_at(&d, id, at, sizeof at, err, sizeof err) == 0 ? 1 : -1);
+	sbx_docker_close(&d);
+	Py_END_ALLOW_THREADS if (rc < 0)
+	{
+		PyErr_SetString(PyExc_RuntimeError, err);
+		return NULL;
+	}
+	if (rc == 0)
+		Py_RETURN_NONE;
+	return PyUnicode_FromString(at);
+}
+
+/* docker_owned(owner) -> [names]: the sandboxes whose containers, networks
+ * or volumes carry the label sbx.owner=owner (their directory's parent). */
+static PyObject *mod_docker_owned(PyObject *m, PyObject *arg)
+{
+	(void)m;
+	const char *owner = c_str(arg, "owner");
+	if (!owner)
+		return NULL;
+	char err[4096] = "", (*names)[64] = calloc(1024, 64);
+	int n = -1;
+	if (!names)
+		return PyErr_NoMemory();
+	Py_BEGIN_ALLOW_THREADS sbx_docker d;
+	if (sbx_docker_open(&d, err, sizeof err) == 0)
+		n = sbx_docker_owned(&d, owner, names, 1024, err, sizeof err);
+	sbx_docker_close(&d);
+	Py_END_ALLOW_THREADS PyObject *out = n >= 0 ? PyList_New(n) : NULL;
+	for (int i = 0; out && i < n; i++)
+		PyList_SET_ITEM(out, i, PyUnicode_FromString(names[i]));
+	free(names);
+	if (n < 0)
+		PyErr_SetString(PyExc_RuntimeError, err);
+	return out;
 }
 
 static PyObject *mod_session_command(PyObject *m, PyObject *arg)
@@ -1691,6 +1746,10 @@ static PyMethodDef module_methods[] = {
 	 "user=None, env=None, hostname=None) -> Session: an agent in a new container (bundle: a new directory)"},
 	{"box_service", mod_box_service, METH_VARARGS,
 	 "box_service(path, service, is_default) -> dict: image, workdir, user, env, memory, cpus of a service"},
+	{"docker_revive", mod_docker_revive, METH_VARARGS,
+	 "docker_revive(id, name, svc, run_dir, key_file, started_at) -> new start time or None (not restarted)"},
+	{"docker_owned", mod_docker_owned, METH_O,
+	 "docker_owned(owner) -> [names]: sandboxes labelled sbx.owner=owner (found without their directories)"},
 	{"docker_up", mod_docker_up, METH_VARARGS,
 	 "docker_up(name, dir, services, values, image, agent) -> [container ids]: a docker sandbox's containers "
 	 "and agents (blocking: call it from a worker thread)"},

@@ -8,11 +8,19 @@ directory, so exec and files never go through dockerd. A sample's directory
 sockets and an `owner` file, so `inspect sandbox cleanup sbx-docker` can remove what a
 killed evaluation left behind.
 
-Not yet: images pulled or built (a Dockerfile config), networks, restarted containers.
+Images are pulled when the engine lacks them, or built (a `build:` service or a Dockerfile
+config: one `default` service built from it, with init and no network, as Inspect's docker
+sandbox does). Everything sbx makes is labelled sbx.sandbox=NAME and sbx.owner=STATE, so
+cleanup finds it even when a sample's directory is gone. A container Docker restarted
+during a sample (its agent gone with everything else) is found by its new StartedAt when a
+call finds the agent stream lost: its agent is started again and, as for sbx-k8s,
+restarted_container_behavior "warn" logs a warning and carries on, "raise" raises
+RestartedContainerError from that call.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import secrets
@@ -25,7 +33,10 @@ from . import _sbx
 from . import config as cfg
 from .contract import DEFAULT, Contract
 from .provider import READY_TIMEOUT, Provider, _core, _pid_alive, _quote
+from .k8s import RestartedContainerError
 from .sandbox import SbxSandbox
+
+log = logging.getLogger("inspect_sbx")
 
 DEFAULT_IMAGE = "aisiuk/inspect-tool-support"  # Inspect's docker sandbox without a config
 UNIX_PATH_MAX = 107
@@ -33,22 +44,31 @@ UNIX_PATH_MAX = 107
 
 @dataclass
 class DockerConfig:
-    """compose: a compose (or values) file, one container per service; without it one
-    service `default` running image. agent: the static sbx-agent (default: libsbx's)."""
+    """compose: a compose (or values) file or a Dockerfile, one container per service;
+    without it one service `default` running image. agent: the static sbx-agent (default:
+    libsbx's). restarted_container_behavior: "warn" or "raise", as for sbx-k8s."""
 
     compose: str | None = None
     image: str | None = None
     agent: str | None = None
+    restarted_container_behavior: str = "warn"
 
     def __post_init__(self) -> None:
-        if self.compose and os.path.basename(self.compose).lower().endswith("dockerfile"):
-            raise ValueError(f"sbx-docker: {self.compose}: Dockerfile configs are not supported yet: build the "
-                             "image (docker build -t NAME .) and name it in a compose file")
+        if self.restarted_container_behavior not in ("warn", "raise"):
+            raise ValueError("sbx-docker config: restarted_container_behavior must be 'warn' or 'raise'")
         if self.compose and self.image:
             raise ValueError("sbx-docker config: give compose or image, not both (the file names each image)")
 
     def services(self) -> list[str]:
-        return cfg.services_from_file(self.compose) if self.compose else ["default"]
+        if not self.compose or is_dockerfile(self.compose):
+            return ["default"]
+        return cfg.services_from_file(self.compose)
+
+
+def is_dockerfile(path: str) -> bool:
+    """Dockerfile, NAME.Dockerfile or Dockerfile.NAME (host/docker/defaults.c's rule)."""
+    base = os.path.basename(path).lower()
+    return base == "dockerfile" or base.startswith("dockerfile.") or base.endswith(".dockerfile")
 
 
 def docker_config(config: Any) -> DockerConfig:
@@ -75,6 +95,75 @@ def _agent_addr(run_dir: str) -> tuple[str, int | None]:
     return f"/proc/self/fd/{fd}/agent.sock", fd
 
 
+class DockerSandbox(SbxSandbox):
+    """A service's container: a lost agent stream is checked against the container's start
+    time, and a container Docker restarted gets its agent back (host/docker/restart.h)."""
+
+    def __init__(self, session: Any, *, addr: str, key: str, run_dir: str, sandbox: str, id: str,
+                 started_at: str, behavior: str, **kw: Any) -> None:
+        super().__init__(session, **kw)
+        self.addr, self.key, self.run_dir, self.sandbox, self.id = addr, key, run_dir, sandbox, id
+        self.started_at = started_at
+        self.behavior = behavior
+        self.restarts = 0
+        self._reconnecting: asyncio.Future | None = None
+
+    async def _again(self, call: Any, *args: Any, **kw: Any) -> Any:
+        """call; when it could not reach the agent at all (so nothing ran), once more after
+        the container's agent is revived (which raises if it was not restarted)."""
+        try:
+            return await call(*args, **kw)
+        except ConnectionError as e:
+            if self.closed or self.session.failure is None or "cannot connect" not in str(e):
+                raise
+        await self._before_call()
+        return await call(*args, **kw)
+
+    async def exec(self, *args: Any, **kw: Any) -> Any:
+        return await self._again(super().exec, *args, **kw)
+
+    async def read_file(self, *args: Any, **kw: Any) -> Any:
+        return await self._again(super().read_file, *args, **kw)
+
+    async def write_file(self, *args: Any, **kw: Any) -> Any:
+        return await self._again(super().write_file, *args, **kw)
+
+    async def _before_call(self) -> None:
+        if self.closed or self.session.failure is None:
+            return
+        if self._reconnecting is None:  # one revival for all the calls that find the stream lost
+            self._reconnecting = asyncio.ensure_future(self._revive())
+        fut = self._reconnecting
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if self._reconnecting is fut and fut.done():
+                self._reconnecting = None
+
+    async def _revive(self) -> None:
+        lost = self.session.failure
+        try:
+            at = await asyncio.to_thread(_sbx.docker_revive, self.id, self.sandbox, self.name, self.run_dir,
+                                         self.key, self.started_at)
+        except RuntimeError as e:
+            raise ConnectionError(f"sbx-docker: sandbox {self.name}: its container is gone or stopped: {e}") \
+                from None
+        if at is None:
+            raise ConnectionError(f"sbx-docker: sandbox {self.name}: the agent stream was lost ({lost[3]}) and "
+                                  "its container was not restarted (is it stopped?)")
+        old = self.session
+        self.session = _sbx.session_connect(self.addr, self.key)
+        old.close()
+        await self.ready(READY_TIMEOUT)
+        self.started_at = at
+        self.restarts += 1
+        msg = (f"sbx-docker: Docker restarted the container of sandbox {self.name} ({self.container}, at {at}): "
+               "processes it ran are gone; its agent was started again")
+        if self.behavior == "raise":
+            raise RestartedContainerError(msg)
+        log.warning(msg)
+
+
 class DockerProvider(Provider):
     """sbx-docker: each sample's services as containers of the local Docker engine."""
 
@@ -85,7 +174,7 @@ class DockerProvider(Provider):
         self._samples: dict[str, tuple[str, list[SbxSandbox], list[int]]] = {}  # dir -> (task, sandboxes, fds)
 
     def config_files(self) -> list[str]:
-        return list(cfg.COMPOSE_NAMES)
+        return list(cfg.COMPOSE_NAMES) + ["Dockerfile"]
 
     def config_deserialize(self, config: dict) -> DockerConfig:
         return docker_config(config)
@@ -110,18 +199,22 @@ class DockerProvider(Provider):
         envs: dict[str, SbxSandbox] = {}
         try:
             try:
-                await asyncio.to_thread(_sbx.docker_up, name, sample_dir, services, c.compose,
-                                        None if c.compose else (c.image or DEFAULT_IMAGE), c.agent)
+                ids = await asyncio.to_thread(_sbx.docker_up, name, sample_dir, services, c.compose,
+                                              None if c.compose else (c.image or DEFAULT_IMAGE), c.agent)
             except RuntimeError as e:
                 raise RuntimeError(f"sbx-docker: {e}") from None
             fds: list[int] = []
-            for svc in services:
-                addr, fd = _agent_addr(os.path.join(sample_dir, f"{svc}.run"))
+            for svc, cid in zip(services, ids):
+                run_dir, key = os.path.join(sample_dir, f"{svc}.run"), os.path.join(sample_dir, f"{svc}.key")
+                addr, fd = _agent_addr(run_dir)
                 if fd is not None:
                     fds.append(fd)
-                session = _sbx.session_connect(addr, os.path.join(sample_dir, f"{svc}.key"))
-                envs[svc] = SbxSandbox(session, name=svc, backend=self.name, contract=self.contract,
-                                       connect=self._connection)
+                started = await asyncio.to_thread(_sbx.docker_revive, cid, name, svc, run_dir, key, "")
+                session = _sbx.session_connect(addr, key)
+                envs[svc] = DockerSandbox(session, addr=addr, key=key, run_dir=run_dir, sandbox=name, id=cid,
+                                          started_at=started or "", behavior=c.restarted_container_behavior,
+                                          name=svc, backend=self.name, contract=self.contract,
+                                          connect=self._connection)
                 envs[svc].isolated = True
                 envs[svc].container = f"sbx-{name}-{svc}"
                 self._samples[sample_dir] = (task_name, list(envs.values()), fds)
@@ -177,6 +270,15 @@ class DockerProvider(Provider):
             if owner and owner != os.getpid() and _pid_alive(owner) and not id:
                 continue  # a running evaluation's sandbox
             await asyncio.to_thread(_remove_sample, d)
+        # what a lost directory left: found by the owner label (host/docker/container.h)
+        try:
+            owned = await asyncio.to_thread(_sbx.docker_owned, root)
+        except RuntimeError:
+            owned = []
+        for name in owned:
+            if (id and name != id) or os.path.isdir(os.path.join(root, name)):
+                continue
+            await asyncio.to_thread(_sbx.docker_down, name)
 
     def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
         container = getattr(sandbox, "container", None)

@@ -164,7 +164,7 @@ static int listen_on(mapping *m)
 static void on_done(void *ud, const sbx_forward_result *r)
 {
 	mapping *m = ud;
-	if (r->error.status == SBX_OK || r->error.status == SBX_E_CANCELLED || m->st->done)
+	if (r->error.status == SBX_OK || m->st->done)
 		return;
 	cli_say(stderr, "sbx port-forward: an error occurred forwarding %s -> %u: %s\n", m->shown, m->remote,
 		r->error.message);

@@ -23,8 +23,9 @@
  *   pingflood    stops reading from the host; PINGs as fast as it can
  *   midframe     closes the stream in the middle of a frame
  *
- * It announces the "forward" capability, and answers every FORWARD with a
- * flood of DATA that ignores credit (the forward stream's attack).
+ * It announces the "forward" capability (unless $HOSTILE_NO_FORWARD is set:
+ * then it plays an agent from before FORWARD), and answers every FORWARD
+ * with a flood of DATA that ignores credit (the forward stream's attack).
  *
  * Tests only: it links libsbx for the CRC and msgpack helpers. */
 #include <signal.h>
@@ -80,8 +81,10 @@ static void send_hello(int proto)
 	msgpack_pack_map(&pk, 9);
 	sbx_pack_kv_uint(&pk, "proto", (uint64_t)proto);
 	sbx_pack_str(&pk, "caps");
-	msgpack_pack_array(&pk, 1);
-	sbx_pack_str(&pk, "forward");
+	int forward = getenv("HOSTILE_NO_FORWARD") == NULL;
+	msgpack_pack_array(&pk, forward ? 1 : 0);
+	if (forward)
+		sbx_pack_str(&pk, "forward");
 	sbx_pack_kv_str(&pk, "version", "hostile");
 	sbx_pack_kv_str(&pk, "boot_id", "0123456789abcdef0123456789abcdef");
 	sbx_pack_kv_str(&pk, "arch", "x86_64");

@@ -2,6 +2,7 @@
  * through libsbx against a real agent (host mode, so its loopback is this
  * machine's) and a hostile one: only loopback targets are reached, a
  * refused port is a clear error, bytes cross byte-exact with half-close,
+ * an agent without the capability is refused the call (not sent FORWARD),
  * and an agent flooding a forward stream past its window fails its session
  * without growing the host's heap past a bound. (The CLI and the boxes:
  * tests/cli/test_port_forward.py.) */
@@ -177,14 +178,47 @@ static void test_bytes_and_half_close(void)
 	CHECK_EQ_INT(d.r.received, strlen(want));
 }
 
+static void hostile_path(char *out, size_t len)
+{
+	const char *build = getenv("BUILD");
+	snprintf(out, len, "%s/tests/hostile_agent", build && build[0] ? build : "build");
+}
+
+/* An agent without the "forward" capability is never sent FORWARD (it
+ * would end the session): the call is refused with a clear error. */
+static void test_old_agent(void)
+{
+	char tool[PATH_MAX];
+	hostile_path(tool, sizeof tool);
+	CHECK(access(tool, X_OK) == 0);
+	const char *argv[] = {tool, NULL};
+	setenv("HOSTILE_NO_FORWARD", "1", 1);
+	sbx_error err;
+	sbx_session *s = sbx_session_command(g_loop, argv, NULL, &err);
+	unsetenv("HOSTILE_NO_FORWARD");
+	CHECK(s != NULL);
+	int ready = sbx_session_wait_ready(s, 20, &err);
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	sbx_forward_opts o = {.port = 80, .fd = sv[1]};
+	sbx_call *c = ready == 0 ? sbx_forward_open(s, &o, &err) : NULL;
+	int alive = sbx_session_failure(s) == NULL;
+	sbx_session_close(s);
+	close(sv[0]);
+	CHECK_EQ_INT(ready, 0);
+	CHECK(c == NULL);
+	CHECK_EQ_STR(err.code, "unsupported");
+	CHECK(strstr(err.message, "\"forward\" capability") != NULL);
+	CHECK(alive);
+}
+
 /* Attack: an agent sends DATA on a forward stream past the window while
  * nobody reads the local end. The connection rejects it (protocol error);
  * the host holds no more than a bounded amount meanwhile. */
 static void test_hostile_flood(void)
 {
 	char tool[PATH_MAX];
-	const char *build = getenv("BUILD");
-	snprintf(tool, sizeof tool, "%s/tests/hostile_agent", build && build[0] ? build : "build");
+	hostile_path(tool, sizeof tool);
 	CHECK(access(tool, X_OK) == 0);
 	const char *argv[] = {tool, NULL};
 	sbx_error err;
@@ -229,6 +263,7 @@ int main(void)
 	RUN(test_refused_port);
 	RUN(test_bad_arguments);
 	RUN(test_bytes_and_half_close);
+	RUN(test_old_agent);
 	RUN(test_hostile_flood);
 	sbx_session_close(g_s);
 	sbx_loop_free(g_loop);

@@ -45,6 +45,7 @@ struct agent {
 	const struct agent_kind *const *kinds; /* NULL-terminated; see kind.h */
 	struct job *jobs;      /* exec.c's running and kept commands */
 	struct transfer *xfers; /* files.c's transfers in flight */
+	struct forward *forwards; /* forward.c's forwarded TCP connections */
 	sbx_hello hello;
 	sbx_auth_key key;      /* the sandbox's secret; len 0: hosts need no proof */
 	char workdir[PATH_MAX];

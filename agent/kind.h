@@ -1,6 +1,6 @@
 /* kind.h — the job-kind interface: what the agent's loop (serve.c) needs
  * from the code that serves one kind of request (exec.c: commands,
- * files.c: file transfers; pty and port forwarding next).
+ * files.c: file transfers, forward.c: TCP connections to its loopback).
  *
  * A kind keeps its own objects (jobs, transfers) in its own list hung on
  * struct agent and drives them in the loop's phases through the slots
@@ -60,5 +60,6 @@ typedef struct agent_kind {
 /* The kinds of this agent (kinds.c lists them for agent_run). */
 extern const agent_kind agent_exec_kind;
 extern const agent_kind agent_files_kind;
+extern const agent_kind agent_forward_kind;
 
 #endif

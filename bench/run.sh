@@ -67,6 +67,7 @@ SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run cli "${CLI_REPS:-200}"
 run files "$FILE_REPS"
 run durable "${DURABLE_REPS:-3}" "${DURABLE_MIB:-256}" "${DURABLE_FILES:-10000}"
 run concurrency
+SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run forward
 run auth
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
@@ -119,7 +120,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files durable concurrency python scale box k8s ec2 docker; do
+for f in mem exec files durable concurrency forward python scale box k8s ec2 docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

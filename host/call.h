@@ -1,7 +1,7 @@
 /* call.h — the call-kind interface: what a session needs from a call, and
  * the head every call starts with.
  *
- * A call kind (exec, file write/read/stat; pty and port forwarding next)
+ * A call kind (exec, file write/read/stat, forward)
  * is one source file that fills one const sbx_call_ops and embeds an
  * sbx_call as the first member of its own instance struct. The session
  * (session.c) holds every call through this head and calls the kind only

@@ -298,6 +298,35 @@ typedef struct sbx_stat_result {
 
 int sbx_stat_sync(sbx_session *s, const char *path, sbx_stat_result *r);
 
+/* ---------------------------------------------------------------- port forwarding */
+
+typedef struct sbx_forward_result {
+	sbx_error error;   /* SBX_OK when both sides closed their ends */
+	uint64_t sent;     /* bytes from the local socket to the remote port */
+	uint64_t received; /* bytes from the remote port to the local socket */
+} sbx_forward_result;
+
+typedef struct sbx_forward_opts {
+	unsigned port;     /* the remote port, 1..65535, on the sandbox's loopback */
+	const char *host;  /* NULL: 127.0.0.1; else a loopback address ("::1"); others are refused */
+	/* A connected local stream socket. The call owns it from sbx_forward_open
+	 * on (made non-blocking; closed when the call ends, or at once when the
+	 * call cannot start). EOF on it half-closes the remote connection and
+	 * the remote EOF shuts down its writing side (shutdown SHUT_WR). */
+	int fd;
+	void (*on_done)(void *ud, const sbx_forward_result *r); /* r is freed after it returns */
+	void *ud;
+} sbx_forward_opts;
+
+/* Connects to o->port inside the sandbox and moves bytes between it and
+ * o->fd, both ways, under the stream's flow control (a slow reader on
+ * either side holds at most one window). The session must be ready; an
+ * agent without the "forward" capability gives SBX_E_REMOTE "unsupported".
+ * A refused port ends the call with SBX_E_REMOTE, code "refused" (errno
+ * ECONNREFUSED). sbx_call_cancel closes both sides. Returns a handle valid
+ * until on_done has returned, or NULL with err set (o->fd closed). */
+sbx_call *sbx_forward_open(sbx_session *s, const sbx_forward_opts *o, sbx_error *err);
+
 /* ---------------------------------------------------------------- misc */
 
 const char *sbx_status_name(sbx_status s);

@@ -112,6 +112,7 @@ int cmd_ls(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_compose2values(int argc, char **argv);
 int cmd_k8s_config(int argc, char **argv);
+int cmd_port_forward(int argc, char **argv);
 
 /* Exit codes follow shell conventions. */
 #define EXIT_USAGE 2

@@ -19,6 +19,8 @@ static void usage(FILE *f)
 		"                             (-it: interactive, on a terminal, as docker exec)\n"
 		"  shell NAME[/SVC] [-u USER] an interactive login shell in it (bash, else sh)\n"
 		"  cp SRC DST                 copy a file in or out (NAME[/SVC]:PATH on one side)\n"
+		"  port-forward NAME[/SVC] [ADDR:]LPORT:RPORT...\n"
+		"                             forward local ports to its loopback (as kubectl)\n"
 		"  ls [--json]                list sandboxes\n"
 		"  down NAME... | --all       stop and remove sandboxes\n"
 		"  down --all --backend ec2   remove every EC2 instance and object sbx made\n"
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
 		return cmd_shell(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cp"))
 		return cmd_cp(argc - 1, argv + 1);
+	if (!strcmp(cmd, "port-forward"))
+		return cmd_port_forward(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls"))
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(cmd, "down"))

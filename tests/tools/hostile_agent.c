@@ -23,6 +23,10 @@
  *   pingflood    stops reading from the host; PINGs as fast as it can
  *   midframe     closes the stream in the middle of a frame
  *
+ * It announces the "forward" capability (unless $HOSTILE_NO_FORWARD is set:
+ * then it plays an agent from before FORWARD), and answers every FORWARD
+ * with a flood of DATA that ignores credit (the forward stream's attack).
+ *
  * Tests only: it links libsbx for the CRC and msgpack helpers. */
 #include <signal.h>
 #include <stdint.h>
@@ -74,8 +78,13 @@ static void send_hello(int proto)
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 	begin(&sb, &pk, 1, SBX_MSG_HELLO, 0);
-	msgpack_pack_map(&pk, 8);
+	msgpack_pack_map(&pk, 9);
 	sbx_pack_kv_uint(&pk, "proto", (uint64_t)proto);
+	sbx_pack_str(&pk, "caps");
+	int forward = getenv("HOSTILE_NO_FORWARD") == NULL;
+	msgpack_pack_array(&pk, forward ? 1 : 0);
+	if (forward)
+		sbx_pack_str(&pk, "forward");
 	sbx_pack_kv_str(&pk, "version", "hostile");
 	sbx_pack_kv_str(&pk, "boot_id", "0123456789abcdef0123456789abcdef");
 	sbx_pack_kv_str(&pk, "arch", "x86_64");
@@ -311,6 +320,8 @@ int main(int argc, char **argv)
 			msgpack_pack_uint64(&pk, f.value);
 			put_frame(&sb);
 		}
+		if (f.type == SBX_MSG_FORWARD)
+			attack_output(f.stream, 0);
 		if (f.type != SBX_MSG_EXEC)
 			continue;
 		if (strcmp(f.argv0, "echo") != 0) {

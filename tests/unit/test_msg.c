@@ -85,7 +85,7 @@ static void test_names_and_classes(void)
 	CHECK_EQ_STR(sbx_msg_name(0x7f), "UNKNOWN");
 	for (int t = 0; t < 256; t++) {
 		int req = t == SBX_MSG_EXEC || t == SBX_MSG_WRITE || t == SBX_MSG_READ ||
-			  t == SBX_MSG_STAT || t == SBX_MSG_ATTACH;
+			  t == SBX_MSG_STAT || t == SBX_MSG_ATTACH || t == SBX_MSG_FORWARD;
 		int fin = t == SBX_MSG_EXIT || t == SBX_MSG_RESULT || t == SBX_MSG_ERROR;
 		CHECK_EQ_INT(sbx_msg_is_request(t), req);
 		CHECK_EQ_INT(sbx_msg_is_final(t), fin);

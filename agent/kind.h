@@ -60,5 +60,6 @@ typedef struct agent_kind {
 /* The kinds of this agent (kinds.c lists them for agent_run). */
 extern const agent_kind agent_exec_kind;
 extern const agent_kind agent_files_kind;
+extern const agent_kind agent_detached_kind;
 
 #endif

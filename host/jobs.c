@@ -53,6 +53,20 @@ static void on_error(sbx_call *c, const sbx_msg *m)
 	job_end(c, &e);
 }
 
+/* An id the agent could have made (12 hex digits, or any 1..15 of
+ * [0-9a-z]): anything else is refused before it goes out. */
+static int bad_id(const char *id, sbx_error *err)
+{
+	size_t n = id ? strlen(id) : 0;
+	int ok = n >= 1 && n <= 15;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z');
+	if (!ok)
+		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid",
+			      "a detached command's id is 1..15 lowercase letters and digits (see sbx ps)");
+	return !ok;
+}
+
 static void spawn_on_message(sbx_call *c, const sbx_msg *m)
 {
 	if (m->type == SBX_MSG_ERROR)
@@ -60,9 +74,10 @@ static void spawn_on_message(sbx_call *c, const sbx_msg *m)
 	if (m->type != SBX_MSG_RESULT)
 		return;
 	char id[16] = "";
-	if (sbx_map_str(m->body, "id", id, sizeof id) < 0 || !id[0]) {
-		sbx_error e;
-		sbx_error_set(&e, SBX_E_CONN, EPROTO, "protocol", "the agent started the command but sent no id");
+	sbx_error e;
+	if (sbx_map_str(m->body, "id", id, sizeof id) < 0 || bad_id(id, &e)) {
+		sbx_error_set(&e, SBX_E_CONN, EPROTO, "protocol",
+			      "the agent started the command but sent no valid id (see sbx ps)");
 		{ job_end(c, &e); return; }
 	}
 	memcpy(job_of(c)->id_out, id, sizeof id);
@@ -218,20 +233,6 @@ static int run(sbx_session *s, job_call *j, job_wait *w, sbx_error *err)
 		sbx_error_set(&w->error, SBX_E_CONN, EIO, "io", "the event loop failed");
 	*err = w->error;
 	return err->status == SBX_OK ? 0 : -1;
-}
-
-/* An id the agent could have made (12 hex digits, or any 1..15 of
- * [0-9a-z]): anything else is refused before it goes out. */
-static int bad_id(const char *id, sbx_error *err)
-{
-	size_t n = id ? strlen(id) : 0;
-	int ok = n >= 1 && n <= 15;
-	for (size_t i = 0; ok && i < n; i++)
-		ok = (id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'z');
-	if (!ok)
-		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid",
-			      "a detached command's id is 1..15 lowercase letters and digits (see sbx ps)");
-	return !ok;
 }
 
 int sbx_exec_detached_sync(sbx_session *s, const sbx_exec_opts *o, char id[16], sbx_error *err)

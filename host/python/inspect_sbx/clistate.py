@@ -8,11 +8,13 @@ A provider registers a sandbox once it runs and unregisters it at cleanup; only 
 is removed then, never anything it names (the provider removes the sandbox itself)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
 
+MARK = "inspect-registered"  # in STATE/NAME: registered here (unregister removes only these)
 _NAME = re.compile(r"[a-z0-9_][a-z0-9_-]{0,39}")
 
 
@@ -38,32 +40,49 @@ def _write(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
-def register(name: str, backend: str, services: list[str], record: tuple[str, str]) -> bool:
+def register(name: str, backend: str, services: list[str], record: tuple[str, str], into: str | None = None) -> bool:
     """Writes STATE/NAME for a running sandbox: its services (the default first), its backend
-    and the backend's record (file name, text). False (nothing written) when the name is not
-    one the CLI takes or STATE/NAME already exists (a CLI sandbox of that name)."""
+    and the backend's record (file name, text). With into (a directory that already holds
+    what the backend's CLI side reads, e.g. SVC.run and SVC.key), the files go there and
+    STATE/NAME is a symlink to it. False (nothing written) when the name is not one the CLI
+    takes or STATE/NAME already exists (a CLI sandbox of that name)."""
     if not valid_name(name) or not services or not all(valid_name(s) for s in services):
         return False
     root = state_dir()
+    link = os.path.join(root, name)
     try:
         os.makedirs(root, mode=0o711, exist_ok=True)
-        d = os.path.join(root, name)
-        os.mkdir(d, 0o700)
+        if os.path.lexists(link):
+            return False
+        d = into or link
+        if not into:
+            os.mkdir(d, 0o700)
     except OSError:
         return False
     try:
+        _write(os.path.join(d, MARK), f"{os.getpid()}\n")
         _write(os.path.join(d, "backend"), backend + "\n")
         _write(os.path.join(d, record[0]), record[1])
         _write(os.path.join(d, "services"), "".join(s + "\n" for s in services))  # last: it makes NAME exist
+        if into:
+            os.symlink(into, link)
     except OSError:
-        shutil.rmtree(d, ignore_errors=True)
+        if not into:
+            shutil.rmtree(d, ignore_errors=True)
         return False
     return True
 
 
 def unregister(name: str) -> None:
-    if valid_name(name):
-        shutil.rmtree(os.path.join(state_dir(), name), ignore_errors=True)
+    """Forgets NAME (a symlink made by register(into=...) goes, not what it points to)."""
+    if not valid_name(name):
+        return
+    link = os.path.join(state_dir(), name)
+    if os.path.islink(link):
+        with contextlib.suppress(OSError):
+            os.unlink(link)
+    elif os.path.isfile(os.path.join(link, MARK)):  # never a CLI sandbox of the same name
+        shutil.rmtree(link, ignore_errors=True)
 
 
 def registered(name: str) -> bool:

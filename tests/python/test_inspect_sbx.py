@@ -8,7 +8,9 @@ install. One line per test ("ok NAME", "FAIL NAME: why", "skip NAME: why").
     python3 tests/python/test_inspect_sbx.py [SUBSTRING]
 """
 import asyncio
+import atexit
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,11 +23,15 @@ import sbxtest
 
 sbxtest.setup_path()
 
-from inspect_sbx import _sbx, config as cfg, contract  # noqa: E402
+from inspect_sbx import _sbx, clistate, config as cfg, contract  # noqa: E402
 from inspect_sbx.provider import K8sProvider, LocalProvider  # noqa: E402
 from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 
 MiB = 1024 * 1024
+# Samples become CLI sandboxes (clistate) in here, not in the user's state directory.
+CLI_STATE = tempfile.mkdtemp(prefix="sbx-pytest-cli-")
+os.environ["SBX_STATE_DIR"] = CLI_STATE
+atexit.register(shutil.rmtree, CLI_STATE, True)
 Opts = type("Opts", (), {})
 
 
@@ -760,8 +766,20 @@ class LifecycleTests(unittest.IsolatedAsyncioTestCase):
                 want_net = (await sb.exec(["readlink", "/proc/self/ns/net"])).stdout.strip()
                 self.assertIn(want_wd, out.stdout.split(), out.stdout + out.stderr)
                 self.assertIn(want_net, out.stdout.split(), out.stdout + out.stderr)
+                if not host:  # sbx shell first, the runtime's exec as the alternative
+                    shell, _, alt = conn.command.partition("  # or: ")
+                    self.assertRegex(shell, r" shell i-[a-z0-9_-]+/default$")
+                    self.assertIn(" exec -t --cwd /root ", alt)
+                    name = shell.split()[-1].split("/")[0]
+                    self.assertTrue(clistate.registered(name))
+                    r = await asyncio.to_thread(subprocess.run, shlex.split(shell),
+                                                input="readlink /proc/self/ns/net; exit 3\n", capture_output=True,
+                                                text=True, timeout=60)
+                    self.assertEqual((r.returncode, r.stdout.split()), (3, [want_net]), r.stderr)
             finally:
                 await p.sample_cleanup("t", conf, envs, False)
+            if not host:
+                self.assertFalse(clistate.registered(name))
 
 
 def _agents(workdir):

@@ -117,12 +117,18 @@ static void logs_open(agent_conn *ac, const sbx_msg *m)
 	j->readers = r;
 }
 
-/* Sends what credit allows from the ring; returns 1 when caught up. */
+/* Sends what credit allows from the ring (without follow: only what was
+ * there when LOGS arrived); returns 1 when caught up. */
 static int reader_send(job *j, logs_reader *r)
 {
 	sbx_conn *c = r->ac->conn;
+	uint64_t stop = r->follow ? UINT64_MAX : r->until;
 	const outlog_chunk *ch;
-	while (agent_can_send(r->ac) && (ch = outlog_at(&j->log, r->seq))) {
+	while (r->seq < stop && agent_can_send(r->ac) && (ch = outlog_at(&j->log, r->seq))) {
+		if (ch->seq_off >= stop) {
+			r->seq = stop; /* all it had to send was dropped meanwhile */
+			break;
+		}
 		if (ch->seq_off > r->seq)
 			r->seq = ch->seq_off; /* the ring dropped what lay between */
 		uint64_t in = r->seq - ch->seq_off;
@@ -130,7 +136,10 @@ static int reader_send(job *j, logs_reader *r)
 		if (at > r->fd_next[ch->fd])
 			r->skipped[ch->fd] += at - r->fd_next[ch->fd];
 		r->fd_next[ch->fd] = at;
-		long sent = sbx_conn_send_data(c, r->stream, ch->fd, ch->data + in, (size_t)(ch->len - in));
+		uint64_t n = ch->len - in;
+		if (n > stop - r->seq)
+			n = stop - r->seq;
+		long sent = sbx_conn_send_data(c, r->stream, ch->fd, ch->data + in, (size_t)n);
 		if (sent <= 0)
 			return 0;
 		r->seq += (uint64_t)sent;

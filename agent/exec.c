@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "fsops.h"
+#include "job.h"
 #include "kind.h"
 #include "outlog.h"
 #include "proctree.h"
@@ -31,32 +32,6 @@ extern char **environ;
 #define DEFAULT_GRACE_MS 2000
 #define MAX_TIMEOUT_MS (1000ull * 86400 * 365) /* a year: no overflow in deadlines */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-/* A running command, or a finished one kept for a host to re-attach. */
-typedef struct job {
-	struct job *next;
-	char key[64];          /* host-chosen id used to re-attach */
-	agent_conn *owner;     /* NULL while detached */
-	uint32_t stream;
-	pid_t pid;
-	int out_fd, err_fd, in_fd; /* -1 once closed */
-	sbx_buf stdin_buf;     /* stdin waiting for the pipe */
-	int stdin_ended;       /* END arrived: close stdin once flushed */
-	outlog log;
-	uint64_t limit;        /* per-stream output limit, 0 = none */
-	int truncated[3];
-	uint64_t deadline_ms;  /* timeout (0 = none) */
-	uint64_t kill_at_ms;   /* SIGKILL after the grace period */
-	uint64_t grace_ms;
-	int timed_out;
-	int reaped;
-	int wait_status;
-	uint64_t started_ms, ended_ms;
-	int done;              /* EXIT sent: swept */
-	int tty;               /* out_fd is a pty master (RESIZE applies) */
-	int64_t orphan_ms;     /* detached and running: killed after this (-1: kept) */
-	uint64_t orphan_at;    /* when a detached command is killed (0: not set) */
-} job;
 
 /* ---------------------------------------------------------------- requests */
 
@@ -426,6 +401,57 @@ static void forget_jobs(agent *ag, const msgpack_object *keys);
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
+static int count_detached(agent *ag)
+{
+	int n = 0;
+	for (job *j = ag->jobs; j; j = j->next)
+		n += j->id[0] != 0;
+	return n;
+}
+
+/* EXEC detach: may this agent start one more? Else replies ERROR. */
+static int detach_allowed(agent_conn *ac, uint32_t stream)
+{
+	if (ac->ag->stdio) {
+		sbx_conn_send_error(ac->conn, stream, EINVAL, "invalid",
+				    "detached commands need a listening agent (this one serves one host on stdio)");
+		return 0;
+	}
+	if (count_detached(ac->ag) >= AGENT_DETACHED_MAX) {
+		sbx_conn_send_error(ac->conn, stream, EAGAIN, "io",
+				    "too many detached commands (%d kept); kill some or wait for their results to expire",
+				    AGENT_DETACHED_MAX);
+		return 0;
+	}
+	return 1;
+}
+
+static void join_argv(char *out, size_t len, char **argv)
+{
+	size_t o = 0;
+	out[0] = 0;
+	for (char **a = argv; *a && o + 1 < len; a++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", a == argv ? "" : " ", *a);
+}
+
+/* The command now belongs to no connection: its output goes to a ring
+ * and the host gets its id at once (RESULT). */
+static void make_detached(agent_conn *ac, uint32_t stream, job *j, char **argv)
+{
+	j->owner = NULL;
+	j->key[0] = 0;
+	j->limit = 0;
+	j->orphan_ms = -1;
+	detached_new_id(j->id);
+	join_argv(j->cmdline, sizeof j->cmdline, argv);
+	msgpack_packer *pk = sbx_conn_begin_map(ac->conn, SBX_MSG_RESULT, stream, 2);
+	if (!pk)
+		return;
+	sbx_pack_kv_str(pk, "id", j->id);
+	sbx_pack_kv_int(pk, "pid", j->pid);
+	sbx_conn_finish(ac->conn);
+}
+
 static void exec_start(agent_conn *ac, const sbx_msg *m)
 {
 	agent *ag = ac->ag;
@@ -433,9 +459,14 @@ static void exec_start(agent_conn *ac, const sbx_msg *m)
 	char key[64];
 	if (sbx_map_str(m->body, "key", key, sizeof key) == 0)
 		ledger_note(&ag->sent, key); /* arrived, whatever becomes of it */
+	int detach = sbx_map_bool(m->body, "detach", 0);
 	exec_req r;
 	if (parse_request(ac, m, &r) < 0)
 		goto out;
+	if (detach && !detach_allowed(ac, m->stream))
+		goto out;
+	if (detach)
+		r.want_stdin = 0; /* nobody stays to type into it */
 	job *j = calloc(1, sizeof *j);
 	if (!j) {
 		sbx_conn_send_error(ac->conn, m->stream, ENOMEM, "io", "agent out of memory");
@@ -467,6 +498,8 @@ static void exec_start(agent_conn *ac, const sbx_msg *m)
 	j->orphan_ms = -1;
 	if (sbx_map_get(m->body, "orphan_ms"))
 		j->orphan_ms = (int64_t)min_u64(sbx_map_uint(m->body, "orphan_ms", 0), MAX_TIMEOUT_MS);
+	if (detach)
+		make_detached(ac, m->stream, j, r.argv);
 	j->next = ag->jobs;
 	ag->jobs = j;
 out:
@@ -636,9 +669,11 @@ static void exec_reap(agent *ag)
 
 static int can_read_output(job *j)
 {
+	if (j->id[0])
+		return 1; /* a ring: the oldest output makes room */
 	if (j->owner)
 		return agent_can_send(j->owner) && outlog_unsent(&j->log) < SBX_CHUNK_MAX;
-	return j->log.bytes < AGENT_DETACHED_CAP;
+	return outlog_mem(&j->log) < AGENT_DETACHED_CAP;
 }
 
 /* Reads one chunk from fd (1 or 2); returns bytes read, 0 at EOF or
@@ -669,6 +704,8 @@ static size_t read_output(job *j, int fd, int *eof)
 		close_fd(pfd);
 		*eof = 1;
 	}
+	if (j->id[0])
+		outlog_trim(&j->log, AGENT_RING_CAP, j->dropped);
 	return n;
 }
 
@@ -715,21 +752,30 @@ static void send_output(job *j)
 static void send_exit(job *j)
 {
 	sbx_conn *c = j->owner->conn;
-	int st = j->wait_status;
-	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 	sbx_conn_send_end(c, j->stream, 1);
 	sbx_conn_send_end(c, j->stream, 2);
 	msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_EXIT, j->stream, 6);
 	if (!pk)
 		return;
-	sbx_pack_kv_int(pk, "code", code);
-	sbx_pack_kv_int(pk, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	sbx_pack_kv_bool(pk, "timed_out", j->timed_out);
+	job_pack_exit(pk, j);
 	sbx_pack_kv_bool(pk, "stdout_truncated", j->truncated[1]);
 	sbx_pack_kv_bool(pk, "stderr_truncated", j->truncated[2]);
-	sbx_pack_kv_uint(pk, "duration_ms", j->ended_ms - j->started_ms);
 	sbx_conn_finish(c);
 	j->done = 1;
+}
+
+void job_pack_exit(msgpack_packer *pk, const job *j)
+{
+	int st = j->wait_status;
+	sbx_pack_kv_int(pk, "code", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	sbx_pack_kv_int(pk, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	sbx_pack_kv_bool(pk, "timed_out", j->timed_out);
+	sbx_pack_kv_uint(pk, "duration_ms", j->ended_ms - j->started_ms);
+}
+
+int job_finished(const job *j)
+{
+	return j->reaped && j->out_fd < 0 && j->err_fd < 0;
 }
 
 static void exec_credit(agent_conn *ac, uint32_t stream)
@@ -847,11 +893,11 @@ static void exec_sweep(agent *ag)
 	job **link = &ag->jobs;
 	while (*link) {
 		job *j = *link;
-		int attachable = !ag->stdio && j->key[0];
+		int attachable = !ag->stdio && (j->key[0] || j->id[0]);
 		int expired = j->ended_ms == 1 || (j->ended_ms && !j->owner && ag->now >= j->ended_ms + ag->keep_ms);
 		/* finished with nobody attached: its EXIT waits for a host */
 		int orphan = !j->owner && j->reaped && j->out_fd < 0 && j->err_fd < 0;
-		if ((j->done || orphan) && (!attachable || expired)) {
+		if ((j->done || orphan) && (!attachable || expired) && !j->readers) {
 			*link = j->next;
 			job_free(j);
 		} else {

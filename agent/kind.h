@@ -61,5 +61,6 @@ typedef struct agent_kind {
 extern const agent_kind agent_exec_kind;
 extern const agent_kind agent_files_kind;
 extern const agent_kind agent_forward_kind;
+extern const agent_kind agent_detached_kind;
 
 #endif

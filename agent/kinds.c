@@ -3,7 +3,8 @@
 #include "agent.h"
 #include "kind.h"
 
-static const agent_kind *const kinds[] = {&agent_exec_kind, &agent_files_kind, &agent_forward_kind, NULL};
+static const agent_kind *const kinds[] = {&agent_exec_kind, &agent_files_kind, &agent_forward_kind,
+					   &agent_detached_kind, NULL};
 
 int agent_serve(agent *ag)
 {

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	ag.hello.uid = getuid();
 	ag.hello.caps |= SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD;
 	if (!ag.stdio)
-		ag.hello.caps |= SBX_CAP_ATTACH;
+		ag.hello.caps |= SBX_CAP_ATTACH | SBX_CAP_DETACH;
 	if (geteuid() == 0)
 		ag.hello.caps |= SBX_CAP_USER;
 	int rc = agent_serve(&ag);

@@ -14,12 +14,15 @@ int outlog_append(outlog *l, int fd, const uint8_t *p, size_t n)
 	c->next = NULL;
 	c->fd = fd;
 	c->fd_off = l->fd_total[fd];
+	c->seq_off = l->seq_total;
 	c->len = n;
 	c->sent = 0;
 	c->stream_end = 0;
 	memcpy(c->data, p, n);
 	l->fd_total[fd] += n;
+	l->seq_total += n;
 	l->bytes += n;
+	l->chunks++;
 	if (l->tail)
 		l->tail->next = c;
 	else
@@ -70,6 +73,7 @@ static void drop_head(outlog *l)
 	if (l->cursor == c)
 		l->cursor = c->next;
 	l->bytes -= c->len;
+	l->chunks--;
 	free(c);
 }
 
@@ -89,6 +93,7 @@ void outlog_restart(outlog *l, const uint64_t have[3])
 		if (got >= c->fd_off + c->len) { /* the host has all of it */
 			*link = c->next;
 			l->bytes -= c->len;
+			l->chunks--;
 			free(c);
 			continue;
 		}
@@ -97,6 +102,7 @@ void outlog_restart(outlog *l, const uint64_t have[3])
 			memmove(c->data, c->data + cut, c->len - cut);
 			c->len -= cut;
 			c->fd_off = got;
+			c->seq_off += cut;
 			l->bytes -= cut;
 		}
 		c->sent = 0;
@@ -113,4 +119,25 @@ void outlog_free(outlog *l)
 	while (l->head)
 		drop_head(l);
 	memset(l, 0, sizeof *l);
+}
+
+size_t outlog_mem(const outlog *l)
+{
+	return l->bytes + l->chunks * sizeof(outlog_chunk);
+}
+
+void outlog_trim(outlog *l, size_t cap, uint64_t dropped[3])
+{
+	while (l->head && outlog_mem(l) > cap) {
+		dropped[l->head->fd] += l->head->len;
+		drop_head(l);
+	}
+}
+
+const outlog_chunk *outlog_at(const outlog *l, uint64_t seq)
+{
+	for (const outlog_chunk *c = l->head; c; c = c->next)
+		if (c->seq_off + c->len > seq)
+			return c;
+	return NULL;
 }

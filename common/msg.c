@@ -21,6 +21,9 @@ const char *sbx_msg_name(int type)
 	case SBX_MSG_CANCEL: return "CANCEL";
 	case SBX_MSG_RESIZE: return "RESIZE";
 	case SBX_MSG_FORWARD: return "FORWARD";
+	case SBX_MSG_JOBS: return "JOBS";
+	case SBX_MSG_KILL: return "KILL";
+	case SBX_MSG_LOGS: return "LOGS";
 	case SBX_MSG_DATA: return "DATA";
 	case SBX_MSG_END: return "END";
 	case SBX_MSG_WINDOW: return "WINDOW";
@@ -33,7 +36,7 @@ const char *sbx_msg_name(int type)
 
 int sbx_msg_is_request(int type)
 {
-	return (type >= SBX_MSG_EXEC && type <= SBX_MSG_ATTACH) || type == SBX_MSG_FORWARD;
+	return (type >= SBX_MSG_EXEC && type <= SBX_MSG_ATTACH) || (type >= SBX_MSG_FORWARD && type <= SBX_MSG_LOGS);
 }
 
 int sbx_msg_is_final(int type)
@@ -104,6 +107,9 @@ static int decode_fields(const msgpack_object *a, uint32_t n, sbx_msg *m,
 	case SBX_MSG_STAT:
 	case SBX_MSG_ATTACH:
 	case SBX_MSG_FORWARD:
+	case SBX_MSG_JOBS:
+	case SBX_MSG_KILL:
+	case SBX_MSG_LOGS:
 	case SBX_MSG_EXIT:
 	case SBX_MSG_RESULT:
 		if (n != 3 || a[2].type != MSGPACK_OBJECT_MAP)

@@ -31,6 +31,9 @@ enum sbx_msg_type {
 	SBX_MSG_CANCEL = 0x16, /* [22, s]             host -> agent */
 	SBX_MSG_RESIZE = 0x17, /* [23, s, rows, cols] host -> agent, on a tty exec (cap "pty") */
 	SBX_MSG_FORWARD = 0x18, /* [24, s, map]        host -> agent, a TCP connection (cap "forward") */
+	SBX_MSG_JOBS = 0x19,   /* [25, s, map]  list detached commands (cap "detach") */
+	SBX_MSG_KILL = 0x1a,   /* [26, s, map]  signal a detached command (cap "detach") */
+	SBX_MSG_LOGS = 0x1b,   /* [27, s, map]  a detached command's retained output (cap "detach") */
 
 	SBX_MSG_DATA = 0x20,   /* [32, s, fd, flags, bin, rawlen] either way */
 	SBX_MSG_END = 0x21,    /* [33, s, fd, count, crc32]       end of fd's data */

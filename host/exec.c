@@ -61,55 +61,61 @@ static void pack_request(exec_call *x, const sbx_exec_opts *o)
 {
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &x->call.request, (msgpack_packer_write)sbx_buf_append);
+	unsigned n = exec_pack_command(&pk, o);
+	sbx_pack_kv_uint(&pk, "limit", o->output_limit == SBX_OUTPUT_UNLIMITED ? 0 : o->output_limit);
+	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
+	sbx_pack_kv_uint(&pk, "orphan_ms", can_reattach(x->call.s) ? ORPHAN_KEEP_MS : 0);
+	x->key_off = x->call.request.len;
+	sbx_pack_kv_str(&pk, "key", x->key);
+	x->call.npairs = n + 4;
+}
+
+unsigned exec_pack_command(msgpack_packer *pk, const sbx_exec_opts *o)
+{
 	unsigned n = 0;
 	size_t argc = 0;
 	while (o->argv[argc])
 		argc++;
-	sbx_pack_str(&pk, "argv");
-	msgpack_pack_array(&pk, argc);
+	sbx_pack_str(pk, "argv");
+	msgpack_pack_array(pk, argc);
 	for (size_t i = 0; i < argc; i++)
-		sbx_pack_str(&pk, o->argv[i]);
+		sbx_pack_str(pk, o->argv[i]);
 	n++;
 	if (o->env) {
 		size_t envc = 0;
 		while (o->env[envc])
 			envc++;
-		sbx_pack_str(&pk, "env");
-		msgpack_pack_map(&pk, envc);
+		sbx_pack_str(pk, "env");
+		msgpack_pack_map(pk, envc);
 		for (size_t i = 0; i < envc; i++) {
 			const char *eq = strchr(o->env[i], '=');
 			size_t kl = eq ? (size_t)(eq - o->env[i]) : strlen(o->env[i]);
-			msgpack_pack_str(&pk, kl);
-			msgpack_pack_str_body(&pk, o->env[i], kl);
-			sbx_pack_str(&pk, eq ? eq + 1 : "");
+			msgpack_pack_str(pk, kl);
+			msgpack_pack_str_body(pk, o->env[i], kl);
+			sbx_pack_str(pk, eq ? eq + 1 : "");
 		}
 		n++;
 	}
 	if (o->cwd && o->cwd[0]) {
-		sbx_pack_kv_str(&pk, "cwd", o->cwd);
+		sbx_pack_kv_str(pk, "cwd", o->cwd);
 		n++;
 	}
 	if (o->user && o->user[0]) {
-		sbx_pack_kv_str(&pk, "user", o->user);
+		sbx_pack_kv_str(pk, "user", o->user);
 		n++;
 	}
 	if (o->timeout_s > 0) {
 		uint64_t ms = (uint64_t)(o->timeout_s * 1000);
-		sbx_pack_kv_uint(&pk, "timeout_ms", ms ? ms : 1);
+		sbx_pack_kv_uint(pk, "timeout_ms", ms ? ms : 1);
 		n++;
 	}
 	if (o->grace_s > 0) {
-		sbx_pack_kv_uint(&pk, "grace_ms", (uint64_t)(o->grace_s * 1000));
+		sbx_pack_kv_uint(pk, "grace_ms", (uint64_t)(o->grace_s * 1000));
 		n++;
 	}
-	sbx_pack_kv_uint(&pk, "limit", o->output_limit == SBX_OUTPUT_UNLIMITED ? 0 : o->output_limit);
-	sbx_pack_kv_bool(&pk, "stdin", o->input_len > 0 || o->stream_stdin);
-	sbx_pack_kv_uint(&pk, "orphan_ms", can_reattach(x->call.s) ? ORPHAN_KEEP_MS : 0);
 	if (o->tty)
-		n += pack_tty(&pk, o);
-	x->key_off = x->call.request.len;
-	sbx_pack_kv_str(&pk, "key", x->key);
-	x->call.npairs = n + 4;
+		n += pack_tty(pk, o);
+	return n;
 }
 
 /* A fresh key (PREFIX-N, N in sending order, see agent/ledger.h) packed

@@ -68,6 +68,10 @@ void session_set_redial(sbx_session *s, sbx_transport *(*redial)(void *ud, char 
 void session_enter(sbx_session *s);
 void session_leave(sbx_session *s);
 
+/* exec.c: packs a command's EXEC pairs (argv, env, cwd, user, timeout,
+ * grace, tty) into pk; how many pairs. */
+unsigned exec_pack_command(msgpack_packer *pk, const sbx_exec_opts *o);
+
 /* durable.c: fsync of a file (0, or -1 with errno; a file system without
  * fsync is fine) and of the directory holding path's last component. */
 int sbx_fsync_fd(int fd);

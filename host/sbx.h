@@ -249,6 +249,54 @@ void sbx_call_cancel(sbx_call *c);
 int sbx_exec_sync(sbx_session *s, const sbx_exec_opts *o, sbx_exec_result *r);
 void sbx_exec_result_free(sbx_exec_result *r);
 
+/* ---------------------------------------------------------------- detached commands */
+
+/* A listening agent (capability "detach") runs commands that belong to no
+ * connection: they outlive their caller (until they end, are killed, or
+ * the sandbox goes), keep the last 1 MiB of their output in a ring, and
+ * are named by an id of 12 hex digits. These calls block (run the loop);
+ * each fails with SBX_E_REMOTE, code "unsupported", on an agent without
+ * the capability (one on stdio). */
+
+/* Starts o's command detached (argv, env, cwd, user, timeout_s, grace_s,
+ * tty/rows/cols; no stdin, no output limit). id receives its id. */
+int sbx_exec_detached_sync(sbx_session *s, const sbx_exec_opts *o, char id[16], sbx_error *err);
+
+typedef struct sbx_job {
+	char id[16];
+	long pid;
+	uint64_t age_ms;      /* since it started */
+	int running;          /* else exit_code/signal say how it ended */
+	int exit_code, signal;
+	uint64_t dropped;     /* output bytes the ring let go */
+	char command[128];    /* argv joined by spaces, cut short (the agent's text: untrusted) */
+} sbx_job;
+
+/* The agent's detached commands, running and recently ended. *jobs is
+ * malloc'd (free it), *n its length. 0, or -1 with err. */
+int sbx_jobs_sync(sbx_session *s, sbx_job **jobs, size_t *n, sbx_error *err);
+/* Sends signo to the command's process group. *sent = 0 when it had
+ * already ended. 0, or -1 with err (code "not_found": no such id). */
+int sbx_job_kill_sync(sbx_session *s, const char *id, int signo, int *sent, sbx_error *err);
+
+typedef struct sbx_logs_opts {
+	const char *id;
+	int follow;  /* 0: what is retained now; 1: then what follows, until it ends */
+	/* The output, in order (fd 1 or 2). Return < 0 to stop (the call then
+	 * ends with SBX_E_CANCELLED). Credit goes back as it returns. */
+	int (*on_output)(void *ud, int fd, const uint8_t *p, size_t n);
+	void *ud;
+} sbx_logs_opts;
+
+typedef struct sbx_logs_result {
+	sbx_error error;
+	int running;          /* it still runs (no follow); else: */
+	int exit_code, signal, timed_out;
+	uint64_t dropped[3];  /* bytes of stdout [1] / stderr [2] the ring had let go */
+} sbx_logs_result;
+
+int sbx_job_logs_sync(sbx_session *s, const sbx_logs_opts *o, sbx_logs_result *r);
+
 /* ---------------------------------------------------------------- files */
 
 typedef struct sbx_file_result {

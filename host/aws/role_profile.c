@@ -1,6 +1,7 @@
 /* role_profile.c — assume-role and IAM Identity Center (SSO) profiles:
  * their settings, the source_profile chain's checks, the SSO token cache
  * (see role_profile.h). */
+#include "crypto_lib.h"
 #include "aws/role_profile.h"
 
 #include <errno.h>
@@ -169,7 +170,7 @@ void aws_sso_cache_path(const char *key, char *out, size_t outlen)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
-	if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha1(), NULL) == 1)
+	if (sbx_crypto()->digest(key, strlen(key), md, &mdlen, sbx_crypto()->sha1(), NULL) == 1)
 		for (unsigned i = 0; i < mdlen; i++)
 			snprintf(hex + 2 * i, 3, "%02x", md[i]);
 	const char *home = getenv("HOME");

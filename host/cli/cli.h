@@ -113,6 +113,9 @@ int cmd_down(int argc, char **argv);
 int cmd_compose2values(int argc, char **argv);
 int cmd_k8s_config(int argc, char **argv);
 int cmd_port_forward(int argc, char **argv);
+int cmd_ps(int argc, char **argv);   /* cmd_jobs.c: detached commands */
+int cmd_logs(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
 
 /* Exit codes follow shell conventions. */
 #define EXIT_USAGE 2

@@ -27,6 +27,10 @@ static void usage(FILE *f)
 		"                      this terminal's size, resized with it). With -i on a\n"
 		"                      terminal, keys go to it raw: Ctrl-C and Ctrl-Z act on\n"
 		"                      the remote command. Use -it as with docker exec\n"
+		"  -d, --detach        start it detached and print its id at once: it runs on\n"
+		"                      after sbx exits (until it ends, `sbx kill`, or\n"
+		"                      `sbx down`), with no stdin; its last 1 MiB of output\n"
+		"                      is kept for `sbx logs NAME ID`; `sbx ps NAME` lists it\n"
 		"  -u, --user USER     run as USER (name, uid, name:group or uid:gid)\n"
 		"  -w, --cwd DIR       working directory (relative: to the sandbox workdir)\n"
 		"  -e, --env K=V       set an environment variable (repeatable); -e K passes\n"
@@ -245,19 +249,20 @@ static size_t output_limit(long long limit, int json)
 typedef struct exec_args {
 	sbx_exec_opts o;
 	cli_env env;
-	int json, interactive, tty;
+	int json, interactive, tty, detach;
 	long long limit; /* -1: not given */
 	const char *target;
 	int argi;        /* where the command starts in argv */
 } exec_args;
 
-/* "-i", "-t", "-it", "-ti": docker's flags; 1 when a is one of them. */
+/* "-i", "-t", "-d", "-it", "-dt"...: docker's flags; 1 when a is one of them. */
 static int short_flags(const char *a, exec_args *x)
 {
-	if (a[0] != '-' || !a[1] || strspn(a + 1, "it") != strlen(a + 1))
+	if (a[0] != '-' || !a[1] || strspn(a + 1, "itd") != strlen(a + 1))
 		return 0;
 	x->interactive |= strchr(a, 'i') != NULL;
 	x->tty |= strchr(a, 't') != NULL;
+	x->detach |= strchr(a, 'd') != NULL;
 	return 1;
 }
 
@@ -285,6 +290,8 @@ static int parse_args(int argc, char **argv, exec_args *x)
 			x->interactive = 1;
 		} else if (!strcmp(a, "--tty")) {
 			x->tty = 1;
+		} else if (!strcmp(a, "--detach")) {
+			x->detach = 1;
 		} else if ((!strcmp(a, "-u") || !strcmp(a, "--user")) && v) {
 			x->o.user = argv[++i];
 		} else if ((!strcmp(a, "-w") || !strcmp(a, "--cwd")) && v) {
@@ -327,6 +334,11 @@ static int parse_args(int argc, char **argv, exec_args *x)
 	}
 	if (x->tty && x->json) {
 		cli_say(stderr, "sbx exec: --json collects output; it does not go with -t\n");
+		return EXIT_USAGE;
+	}
+	if (x->detach && (x->json || x->interactive || x->limit >= 0)) {
+		cli_say(stderr, "sbx exec: -d starts the command and returns; it takes no stdin (-i), --json or\n"
+				"          --limit (its output is kept in a 1 MiB ring: read it with sbx logs)\n");
 		return EXIT_USAGE;
 	}
 	x->argi = i;
@@ -437,6 +449,47 @@ static int run(exec_args *x, char **argv)
 	return st.quit_code ? st.quit_code : st.exit_code;
 }
 
+/* The exit code for a command that could not start (as run() gives). */
+static int start_failure(const sbx_error *e)
+{
+	if (e->status == SBX_E_REMOTE && !strcmp(e->code, "not_found"))
+		return EXIT_NOT_FOUND;
+	if (e->status == SBX_E_REMOTE && !strcmp(e->code, "permission"))
+		return EXIT_NOT_EXEC;
+	return EXIT_SBX_ERROR;
+}
+
+/* -d: starts the command detached and prints its id. */
+static int run_detached(exec_args *x, char **argv)
+{
+	sbx_exec_opts *o = &x->o;
+	o->argv = (const char *const *)argv + x->argi;
+	o->env = x->env.n ? (const char *const *)x->env.items : NULL;
+	o->tty = x->tty;
+	sbx_loop *loop = sbx_loop_new();
+	cli_sandbox sb;
+	const char *svc;
+	sbx_session *s = cli_connect(loop, x->target, &sb, &svc);
+	if (!s) {
+		sbx_loop_free(loop);
+		return EXIT_SBX_ERROR;
+	}
+	char id[16];
+	sbx_error err;
+	int rc = 0;
+	if (sbx_exec_detached_sync(s, o, id, &err) == 0) {
+		char shown[64];
+		cli_termtext(shown, sizeof shown, id, strlen(id), 0);
+		printf("%s\n", shown);
+	} else {
+		cli_say(stderr, "sbx: %s\n", err.message);
+		rc = start_failure(&err);
+	}
+	sbx_session_close(s);
+	sbx_loop_free(loop);
+	return rc;
+}
+
 int cmd_exec(int argc, char **argv)
 {
 	static exec_args x; /* static: its env list is large */
@@ -444,7 +497,7 @@ int cmd_exec(int argc, char **argv)
 	x.limit = -1;
 	int rc = parse_args(argc, argv, &x);
 	if (rc == 0)
-		rc = run(&x, argv);
+		rc = x.detach ? run_detached(&x, argv) : run(&x, argv);
 	cli_env_free(&x.env);
 	return rc < 0 ? 0 : rc;
 }

@@ -446,17 +446,21 @@ static int docker_down_all(int argc, char **argv)
 	if (open_engine(&d, "down") < 0)
 		return 1;
 	char names[256][64], err[2048];
-	int n = cli_sandbox_names(names, 256), rc = 0;
-	for (int i = 0; i < n; i++) { /* recorded ones, their state too */
-		cli_sandbox sb;
-		if (cli_sandbox_load(names[i], &sb) < 0 || strcmp(cli_backend_of(&sb)->name, "docker"))
-			continue;
-		if (remove_containers(&d, &sb) < 0)
-			rc = 1;
-		else
-			cli_remove_tree(sb.dir);
+	int rc = 0;
+	cli_names recorded;
+	if (cli_sandbox_names(&recorded) < 0)
+		rc = 1;
+	else {
+		for (int i = 0; i < recorded.n; i++) { /* recorded ones, their state too */
+			cli_sandbox sb;
+			if (cli_sandbox_load(recorded.name[i], &sb) < 0 || strcmp(cli_backend_of(&sb)->name, "docker"))
+				continue;
+			if (remove_containers(&d, &sb) < 0 || cli_sandbox_remove(&sb) < 0)
+				rc = 1;
+		}
+		cli_names_free(&recorded);
 	}
-	n = sbx_docker_owned(&d, cli_state_dir(), names, 256, err, sizeof err);
+	int n = sbx_docker_owned(&d, cli_state_dir(), names, 256, err, sizeof err);
 	if (n < 0) {
 		cli_say(stderr, "sbx down: %s\n", err);
 		rc = 1;

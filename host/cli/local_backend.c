@@ -55,11 +55,16 @@ sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char
 {
 	sbx_box box;
 	const char *argv[16];
-	if (cli_service_box(sb, svc, &box) == 0 && sbx_box_attach_argv(&box, argv, 16) == 0)
-		return sbx_session_command(loop, argv, NULL, err);
 	char sock[4200], key[4200];
-	sbx_session_opts so = {0};
 	cli_service_path(sb, svc, "sock", sock, sizeof sock);
+	int boxed = cli_service_box(sb, svc, &box) == 0;
+	if (boxed && sbx_box_attach_argv(&box, argv, 16) == 0)
+		return sbx_session_command(loop, argv, NULL, err);
+	/* A box whose agent has no socket of ours (an Inspect sample's, see
+	 * inspect_sbx/clistate.py): a second agent in it, on stdio. */
+	if (boxed && access(sock, F_OK) < 0 && sbx_box_stdio_argv(&box, argv, 16) == 0)
+		return sbx_session_command(loop, argv, NULL, err);
+	sbx_session_opts so = {0};
 	cli_service_session_opts(sb, svc, &so, key, sizeof key);
 	return sbx_session_connect(loop, sock, &so, err);
 }

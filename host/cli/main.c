@@ -18,6 +18,9 @@ static void usage(FILE *f)
 		"  exec NAME[/SVC] -- CMD...  run a command in it, streaming stdin/stdout/stderr\n"
 		"                             (-it: interactive, on a terminal, as docker exec)\n"
 		"  shell NAME[/SVC] [-u USER] an interactive login shell in it (bash, else sh)\n"
+		"  ps NAME[/SVC]              list its detached commands (exec -d)\n"
+		"  logs NAME[/SVC] ID [-f]    a detached command's output (-f: follow)\n"
+		"  kill NAME[/SVC] ID [-s SIG] signal a detached command\n"
 		"  cp SRC DST                 copy a file in or out (NAME[/SVC]:PATH on one side)\n"
 		"  port-forward NAME[/SVC] [ADDR:]LPORT:RPORT...\n"
 		"                             forward local ports to its loopback (as kubectl)\n"
@@ -48,6 +51,12 @@ int main(int argc, char **argv)
 		return cmd_exec(argc - 1, argv + 1);
 	if (!strcmp(cmd, "shell"))
 		return cmd_shell(argc - 1, argv + 1);
+	if (!strcmp(cmd, "ps"))
+		return cmd_ps(argc - 1, argv + 1);
+	if (!strcmp(cmd, "logs"))
+		return cmd_logs(argc - 1, argv + 1);
+	if (!strcmp(cmd, "kill"))
+		return cmd_kill(argc - 1, argv + 1);
 	if (!strcmp(cmd, "cp"))
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(cmd, "port-forward"))

@@ -339,7 +339,7 @@ int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max
 	static const char *const kinds[] = {"/containers/json?all=true&", "/networks?", "/volumes?"};
 	char filter[4400];
 	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_OWNER_LABEL, owner);
-	char *q = curl_easy_escape(NULL, filter, 0);
+	char *q = sbx_curl()->easy_escape(NULL, filter, 0);
 	int n = 0;
 	for (int k = 0; k < 3 && n >= 0; k++) {
 		char path[9000];
@@ -351,6 +351,6 @@ int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max
 			n = add_names(k == 2 ? json_object_get(j, "Volumes") : j, "Labels", names, n, max);
 		json_decref(j);
 	}
-	curl_free(q);
+	sbx_curl()->free(q);
 	return n;
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "curl_lib.h"
 #include "docker/container.h"
 #include "docker/image.h"
 #include "docker/tar.h"
@@ -79,9 +80,9 @@ static int pull(sbx_docker *d, const char *image, char *err, size_t len)
 	const char *slash = strrchr(image, '/'), *colon = strrchr(image, ':');
 	int tagged = strchr(image, '@') || (colon && (!slash || colon > slash));
 	char path[1300];
-	char *q = curl_easy_escape(NULL, image, 0);
+	char *q = sbx_curl()->easy_escape(NULL, image, 0);
 	snprintf(path, sizeof path, "/images/create?fromImage=%s%s", q ? q : "", tagged ? "" : "&tag=latest");
-	curl_free(q);
+	sbx_curl()->free(q);
 	progress p = {.d = d, .verb = "pulling", .image = image};
 	say(&p, "not in the engine; pulling");
 	char why[1024] = "";
@@ -113,13 +114,13 @@ static int build(sbx_docker *d, sbx_docker_service *s, int named, const char *sa
 		return -1;
 	char labels[300], path[2400];
 	snprintf(labels, sizeof labels, "{\"%s\":\"%s\"}", SBX_DOCKER_LABEL, sandbox);
-	char *qt = curl_easy_escape(NULL, s->box.image, 0), *qf = curl_easy_escape(NULL, s->build_dockerfile, 0),
-	     *ql = curl_easy_escape(NULL, labels, 0);
+	char *qt = sbx_curl()->easy_escape(NULL, s->box.image, 0), *qf = sbx_curl()->easy_escape(NULL, s->build_dockerfile, 0),
+	     *ql = sbx_curl()->easy_escape(NULL, labels, 0);
 	snprintf(path, sizeof path, "/build?t=%s&dockerfile=%s&rm=1&forcerm=1%s%s", qt ? qt : "", qf ? qf : "",
 		 named ? "" : "&labels=", named ? "" : ql ? ql : "");
-	curl_free(qt);
-	curl_free(qf);
-	curl_free(ql);
+	sbx_curl()->free(qt);
+	sbx_curl()->free(qf);
+	sbx_curl()->free(ql);
 	progress p = {.d = d, .verb = "building", .image = s->box.image};
 	long st = sbx_docker_stream(d, "POST", path, tar, tar_len, "application/x-tar", on_json, &p, 0, why, sizeof why);
 	free(tar);
@@ -160,9 +161,9 @@ void sbx_docker_image_remove_built(sbx_docker *d, const char *sandbox)
 {
 	char filter[300], path[600], err[256];
 	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_LABEL, sandbox);
-	char *q = curl_easy_escape(NULL, filter, 0);
+	char *q = sbx_curl()->easy_escape(NULL, filter, 0);
 	snprintf(path, sizeof path, "/images/json?filters=%s", q ? q : "");
-	curl_free(q);
+	sbx_curl()->free(q);
 	json_t *j = NULL;
 	if (sbx_docker_call(d, "GET", path, NULL, &j, 0, err, sizeof err) == 200)
 		for (size_t i = 0; i < json_array_size(j); i++) {

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "curl_lib.h"
 #include "docker/image.h"
 #include "docker/sandbox.h"
 #include "keyfile.h"
@@ -285,9 +286,9 @@ static int remove_shared(sbx_docker *d, const char *name, int is_net, char *err,
 {
 	char filter[300], path[700];
 	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_LABEL, name);
-	char *q = curl_easy_escape(NULL, filter, 0);
+	char *q = sbx_curl()->easy_escape(NULL, filter, 0);
 	snprintf(path, sizeof path, "/%s?filters=%s", is_net ? "networks" : "volumes", q ? q : "");
-	curl_free(q);
+	sbx_curl()->free(q);
 	json_t *j = NULL;
 	if (sbx_docker_call(d, "GET", path, NULL, &j, 0, err, len) != 200) {
 		json_decref(j);

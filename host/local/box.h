@@ -76,6 +76,11 @@ int sbx_box_started(const sbx_box *b, pid_t runtime_pid, char *err, size_t len);
  * --attach SOCKET`), for runtimes that need it: 0 with argv filled, or -1
  * (the box's agent listens on a socket sbx handed it). */
 int sbx_box_attach_argv(const sbx_box *b, const char **argv, int max);
+/* The command that starts a second agent in the box on its stdio
+ * (`RUNTIME exec --cwd /root ID agent --stdio`): for a box whose own agent serves
+ * only the session that started it (a Python sample's). 0, or -1 when
+ * argv (max entries) is too small. */
+int sbx_box_stdio_argv(const sbx_box *b, const char **argv, int max);
 
 /* The agent's host pid (from BUNDLE/pid), or 0. */
 pid_t sbx_box_pid(const sbx_box *b);

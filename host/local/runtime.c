@@ -191,6 +191,22 @@ int sbx_box_attach_argv(const sbx_box *b, const char **argv, int max)
 	return 0;
 }
 
+int sbx_box_stdio_argv(const sbx_box *b, const char **argv, int max)
+{
+	static char root[4200]; /* argv points here: one call at a time */
+	if (max < 14)
+		return -1;
+	int n = runtime_argv(b, argv, root, sizeof root);
+	argv[n++] = "exec";
+	argv[n++] = "--cwd"; /* the bundle keeps no workdir: the default one's */
+	argv[n++] = "/root";
+	argv[n++] = b->id;
+	argv[n++] = SBX_BOX_AGENT;
+	argv[n++] = "--stdio";
+	argv[n] = NULL;
+	return 0;
+}
+
 pid_t sbx_box_pid(const sbx_box *b)
 {
 	char path[4200], buf[32];

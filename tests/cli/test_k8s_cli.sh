@@ -70,6 +70,8 @@ t exec_tty_size sh -c 'python3 "$1" --rows 31 --cols 97 --check-mode -- "$0" exe
 t exec_tty_ctrl_c sh -c 'python3 "$1" --check-mode --wait ready --send "0.3:\x03" -- "$0" exec -it kbox -- sh -c "echo ready; exec sleep 100" >/dev/null; [ $? -eq 130 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
 t shell_exit_status sh -c 'python3 "$1" --check-mode --send "1.5:exit 3\n" -- "$0" shell kbox >/dev/null; [ $? -eq 3 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
 t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
+t detach_logs_follow sh -c 'id=$("$0" exec -d kbox -- sh -c "echo a; sleep 0.3; echo b >&2; exit 4") && echo "$id" | grep -Eqx "[0-9a-f]{12}" && "$0" logs -f kbox "$id" >"$1/d.out" 2>"$1/d.err"; [ $? -eq 4 ] && [ "$(cat "$1/d.out")" = a ] && [ "$(cat "$1/d.err")" = b ] && [ "$("$0" logs kbox "$id" 2>/dev/null)" = a ]' "$SBX" "$WORK"
+t detach_ps_kill sh -c 'id=$("$0" exec -d kbox/web -- sleep 31601) && "$0" ps kbox/web | grep "^$id " | grep -q "running .*sleep 31601" && ! "$0" ps kbox | grep -q "^$id " && "$0" kill kbox/web "$id" -s KILL && for i in $(seq 100); do "$0" ps kbox/web | grep "^$id " | grep -q "exited 137" && exit 0; sleep 0.1; done; exit 1' "$SBX"
 t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 
 cat >"$WORK/compose.yaml" <<C

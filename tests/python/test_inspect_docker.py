@@ -10,6 +10,7 @@ where no engine can run (with SBX_REQUIRE_DOCKER=1 that is a failure). One line 
 """
 import asyncio
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ import sbxtest
 
 sbxtest.setup_path()
 
-from inspect_sbx import docker as sbx_docker  # noqa: E402
+from inspect_sbx import clistate, docker as sbx_docker  # noqa: E402
 from inspect_sbx.docker import DockerProvider  # noqa: E402
 
 IMAGE = "sbx-test/busybox"
@@ -63,7 +64,8 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         if not _static(self.agent):
             self.skipTest(f"no static agent ({sbxtest.AGENT} is a SAN build's and build/sbx-agent is missing)")
         self.tmp = tempfile.mkdtemp(prefix="sbx-docker-py-")
-        self.env = mock.patch.dict(os.environ, {"SBX_DOCKER_DIR": os.path.join(self.tmp, "state")})
+        self.env = mock.patch.dict(os.environ, {"SBX_DOCKER_DIR": os.path.join(self.tmp, "state"),
+                                                 "SBX_STATE_DIR": os.path.join(self.tmp, "cli-state")})
         self.env.start()
         self.provider = DockerProvider()
 
@@ -111,10 +113,18 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(TimeoutError):
             await sb.exec(["sleep", "30"], timeout=1)
         conn = await sb.connection() if asyncio.iscoroutinefunction(sb.connection) else sb.connection()
-        self.assertIn(f"docker exec -it sbx-{name}-default", conn.command)
+        shell, _, alt = conn.command.partition("  # or: ")
+        self.assertTrue(alt.startswith(f"docker exec -it sbx-{name}-default "), alt)  # the anchor's form
+        self.assertTrue(shell.endswith(f" shell {name}/default"), shell)
+        self.assertEqual(conn.vscode_command, ["remote-containers.attachToRunningContainer", f"sbx-{name}-default"])
+        r = subprocess.run(shlex.split(shell), input="echo via-sbx-shell $(id -u); exit 3\n", capture_output=True,
+                           text=True, timeout=60)  # the command works as given
+        self.assertEqual((r.returncode, r.stdout.strip()), (3, "via-sbx-shell 1000"), r.stderr)
+        self.assertIn(" -u root  # or: docker exec -it --user root ", (await sb.connection(user="root")).command)
         await self.provider.sample_cleanup("dtask", config, envs, False)
         self.assertEqual(containers(name), [])
         self.assertFalse(os.path.exists(sb.sample_dir))
+        self.assertFalse(clistate.registered(name))
 
     async def test_image_config_and_task_cleanup(self):
         config = {"image": IMAGE, "agent": self.agent}

@@ -13,6 +13,7 @@ and file calls; 1 MiB of argv (Inspect's self_check) goes through. One line per 
 """
 import asyncio
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ sbxtest.setup_path()
 sys.path.insert(0, os.path.join(sbxtest.ROOT, "tests", "k8s"))
 
 from test_emulator import Emulator  # noqa: E402
-from inspect_sbx import _sbx  # noqa: E402
+from inspect_sbx import _sbx, clistate  # noqa: E402
 from inspect_sbx.k8s import K8sProvider, RestartedContainerError  # noqa: E402
 from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 
@@ -46,6 +47,7 @@ TWO_SERVICES = """services:
 def setUpModule():
     global EMU, HELM, TMP
     TMP = tempfile.mkdtemp(prefix="sbx-inspect-k8s-")
+    os.environ["SBX_STATE_DIR"] = os.path.join(TMP, "cli-state")  # where releases become CLI sandboxes
     p = subprocess.run([os.path.join(ROOT, "tests/chart/get-helm.sh"), os.path.join(ROOT, "build/tools"), "4"],
                        capture_output=True, text=True)
     if p.returncode != 0:
@@ -129,9 +131,24 @@ class K8sCase(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(TimeoutError):
             await sb.exec(["sleep", "30"], timeout=1)
         conn = await sb.connection()
-        self.assertEqual(conn.command, f"kubectl exec -it agent-env-{release}-default-0 -n ns1 -- bash -l")
+        kubectl = f"kubectl exec -it agent-env-{release}-default-0 -n ns1 -c default -- bash -l"
+        shell, _, alt = conn.command.partition("  # or: ")
+        self.assertEqual(alt, kubectl)  # the anchor's form, kept as the alternative
+        self.assertTrue(shell.endswith(f" shell {release}/default"), shell)
+        self.assertEqual(conn.vscode_command, ["remote-containers.attachToK8sContainer",
+                                               {"name": f"agent-env-{release}-default-0", "namespace": "ns1"}])
+        env = dict(os.environ, KUBECONFIG=EMU.kubeconfig)
+        r = subprocess.run(shlex.split(shell) + [], input="echo via-sbx-shell $(basename $PWD); exit 3\n",
+                           capture_output=True, text=True, env=env, timeout=60)  # the command works as given
+        self.assertEqual((r.returncode, r.stdout.strip()), (3, f"via-sbx-shell agent-env-{release}-default-0"),
+                         r.stderr)
+        conn_u = await sb.connection(user="nobody")
+        self.assertIn(" -u nobody  # or: kubectl exec", conn_u.command)
+        self.assertIn("-- su -s /bin/bash -l nobody", conn_u.command)
+        self.assertIsNone(conn_u.vscode_command)
         await self.provider.sample_cleanup("k8stask", None, envs, False)
         self.assertNotIn(release, releases())
+        self.assertFalse(clistate.registered(release))  # the CLI forgets it with the release
 
     async def test_max_pod_ops_caps_concurrent_calls(self):
         # The k8s sandbox's max_pod_ops: at most N exec/file calls at once. Each command

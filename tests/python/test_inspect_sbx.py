@@ -8,7 +8,9 @@ install. One line per test ("ok NAME", "FAIL NAME: why", "skip NAME: why").
     python3 tests/python/test_inspect_sbx.py [SUBSTRING]
 """
 import asyncio
+import atexit
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,11 +23,15 @@ import sbxtest
 
 sbxtest.setup_path()
 
-from inspect_sbx import _sbx, config as cfg, contract  # noqa: E402
+from inspect_sbx import _sbx, clistate, config as cfg, contract  # noqa: E402
 from inspect_sbx.provider import K8sProvider, LocalProvider  # noqa: E402
 from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 
 MiB = 1024 * 1024
+# Samples become CLI sandboxes (clistate) in here, not in the user's state directory.
+CLI_STATE = tempfile.mkdtemp(prefix="sbx-pytest-cli-")
+os.environ["SBX_STATE_DIR"] = CLI_STATE
+atexit.register(shutil.rmtree, CLI_STATE, True)
 Opts = type("Opts", (), {})
 
 
@@ -366,6 +372,65 @@ class StreamTests(SandboxCase):
 # ---------------------------------------------------------------- concurrency and the loop
 
 
+class TtyTests(SandboxCase):
+    """The pty path through the Python API: SbxSandbox.exec_tty and SbxProcess.resize."""
+
+    async def read_until(self, it, text, got):
+        """Appends stdout events to got[0] until text appears in it (or the command ends)."""
+        while text not in got[0]:
+            ev = await asyncio.wait_for(it.__anext__(), 60)
+            if ev.type == "completed":
+                return ev
+            got[0] += ev.data if ev.type == "stdout" else ""
+        return None
+
+    async def test_isatty_size_and_resize(self):
+        proc = await self.sb.exec_tty(["sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo is-a-tty; "
+                                       "stty size; read x; stty size"], rows=31, cols=97)
+        it = proc.__aiter__()
+        got = [""]
+        self.assertIsNone(await self.read_until(it, "31 97", got), got[0])
+        self.assertIn("is-a-tty", got[0])
+        self.assertTrue(await proc.resize(40, 120))
+        await proc.write_stdin(b"\n")
+        rest = await drain(it)
+        out = "".join(ev.data for ev in rest if ev.type == "stdout")
+        self.assertIn("40 120", out)
+        self.assertNotIn("40 120", got[0])
+        self.assertEqual((rest[-1].type, rest[-1].exit_code), ("completed", 0))
+        self.assertFalse(await proc.resize(10, 10))  # over: nothing to resize
+
+    async def test_winch_reaches_the_command(self):
+        proc = await self.sb.exec_tty(["sh", "-c", "trap 'stty size; exit 5' WINCH; echo ready; "
+                                       "while :; do sleep 0.05; done"], rows=24, cols=80)
+        it = proc.__aiter__()
+        got = [""]
+        self.assertIsNone(await self.read_until(it, "ready", got), got[0])
+        self.assertTrue(await proc.resize(50, 132))
+        rest = await drain(it)
+        self.assertIn("50 132", "".join(ev.data for ev in rest if ev.type == "stdout"))
+        self.assertEqual((rest[-1].type, rest[-1].exit_code), ("completed", 5))
+
+    async def test_ctrl_c_interrupts(self):
+        proc = await self.sb.exec_tty(["sh", "-c", "echo ready; exec sleep 300"])
+        it = proc.__aiter__()
+        got = [""]
+        self.assertIsNone(await self.read_until(it, "ready", got), got[0])
+        await proc.write_stdin(b"\x03")
+        rest = await drain(it)
+        self.assertEqual((rest[-1].type, rest[-1].exit_code), ("completed", 130))
+
+    async def test_pipes_are_no_tty(self):
+        r = await self.sb.exec(["sh", "-c", "test -t 1 && echo tty || echo pipe"])
+        self.assertEqual(r.stdout, "pipe\n")
+        proc = await self.sb.exec_remote(["true"])
+        with self.assertRaises(RuntimeError):
+            await proc.resize(30, 100)  # not a terminal
+        with self.assertRaises(ValueError):
+            await self.sb.exec_tty(["true"], rows=0)
+        await drain(proc.__aiter__())
+
+
 class ConcurrencyTests(unittest.IsolatedAsyncioTestCase):
     async def test_500_execs_across_50_sandboxes_run_at_once(self):
         """Every command waits until all 500 have started: it only finishes if none queued."""
@@ -701,8 +766,20 @@ class LifecycleTests(unittest.IsolatedAsyncioTestCase):
                 want_net = (await sb.exec(["readlink", "/proc/self/ns/net"])).stdout.strip()
                 self.assertIn(want_wd, out.stdout.split(), out.stdout + out.stderr)
                 self.assertIn(want_net, out.stdout.split(), out.stdout + out.stderr)
+                if not host:  # sbx shell first, the runtime's exec as the alternative
+                    shell, _, alt = conn.command.partition("  # or: ")
+                    self.assertRegex(shell, r" shell i-[a-z0-9_-]+/default$")
+                    self.assertIn(" exec -t --cwd /root ", alt)
+                    name = shell.split()[-1].split("/")[0]
+                    self.assertTrue(clistate.registered(name))
+                    r = await asyncio.to_thread(subprocess.run, shlex.split(shell),
+                                                input="readlink /proc/self/ns/net; exit 3\n", capture_output=True,
+                                                text=True, timeout=60)
+                    self.assertEqual((r.returncode, r.stdout.split()), (3, [want_net]), r.stderr)
             finally:
                 await p.sample_cleanup("t", conf, envs, False)
+            if not host:
+                self.assertFalse(clistate.registered(name))
 
 
 def _agents(workdir):

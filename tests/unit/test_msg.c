@@ -85,7 +85,8 @@ static void test_names_and_classes(void)
 	CHECK_EQ_STR(sbx_msg_name(0x7f), "UNKNOWN");
 	for (int t = 0; t < 256; t++) {
 		int req = t == SBX_MSG_EXEC || t == SBX_MSG_WRITE || t == SBX_MSG_READ ||
-			  t == SBX_MSG_STAT || t == SBX_MSG_ATTACH || t == SBX_MSG_FORWARD;
+			  t == SBX_MSG_STAT || t == SBX_MSG_ATTACH || t == SBX_MSG_FORWARD || t == SBX_MSG_JOBS ||
+			  t == SBX_MSG_KILL || t == SBX_MSG_LOGS;
 		int fin = t == SBX_MSG_EXIT || t == SBX_MSG_RESULT || t == SBX_MSG_ERROR;
 		CHECK_EQ_INT(sbx_msg_is_request(t), req);
 		CHECK_EQ_INT(sbx_msg_is_final(t), fin);
@@ -95,7 +96,8 @@ static void test_names_and_classes(void)
 static void test_roundtrip_map_types(void)
 {
 	static const int types[] = {SBX_MSG_HELLO, SBX_MSG_EXEC, SBX_MSG_WRITE, SBX_MSG_READ,
-				    SBX_MSG_STAT, SBX_MSG_ATTACH, SBX_MSG_EXIT, SBX_MSG_RESULT};
+				    SBX_MSG_STAT, SBX_MSG_ATTACH, SBX_MSG_JOBS, SBX_MSG_KILL,
+				    SBX_MSG_LOGS, SBX_MSG_EXIT, SBX_MSG_RESULT};
 	sbx_buf b = {0};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		uint32_t stream = types[i] == SBX_MSG_HELLO ? 0 : 0xfffffff0u + (uint32_t)i;

@@ -415,6 +415,22 @@ static PyObject *call_signal(CallObject *co, PyObject *arg)
 	return PyBool_FromLong(sbx_call_signal(co->c, (int)signo) == 0);
 }
 
+/* A tty exec's new window size; False when the call is no tty exec, has
+ * not started, or the agent cannot resize. */
+static PyObject *call_resize(CallObject *co, PyObject *args)
+{
+	unsigned rows, cols;
+	if (!PyArg_ParseTuple(args, "II", &rows, &cols))
+		return NULL;
+	if (rows < 1 || cols < 1 || rows > 65535 || cols > 65535) {
+		PyErr_SetString(PyExc_ValueError, "rows and cols must be 1..65535");
+		return NULL;
+	}
+	if (call_check(co) < 0)
+		return NULL;
+	return PyBool_FromLong(sbx_call_resize(co->c, rows, cols) == 0);
+}
+
 /* on_done still runs (with SBX_E_CANCELLED), now or from the loop. */
 static PyObject *call_cancel(CallObject *co, PyObject *unused)
 {
@@ -465,15 +481,21 @@ static void call_dealloc(CallObject *co)
 static PyObject *session_exec(SessionObject *so, PyObject *args, PyObject *kw)
 {
 	static char *names[] = {"argv", "on_done", "input", "cwd", "env", "user", "timeout", "output_limit",
-				"stream_stdin", "on_output", "accumulate", "manual_credit", NULL};
+				"stream_stdin", "on_output", "accumulate", "manual_credit", "tty", "rows", "cols", NULL};
 	PyObject *argv_obj, *on_done, *input = Py_None, *cwd = Py_None, *env = Py_None, *user = Py_None,
 			   *on_output = Py_None;
 	double timeout = 0;
 	Py_ssize_t limit = 0;
-	int stream_stdin = 0, accumulate = 1, manual_credit = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOdnpOpp", names, &argv_obj, &on_done, &input, &cwd, &env,
-					 &user, &timeout, &limit, &stream_stdin, &on_output, &accumulate, &manual_credit))
+	int stream_stdin = 0, accumulate = 1, manual_credit = 0, tty = 0;
+	unsigned rows = 0, cols = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|OOOOdnpOpppII", names, &argv_obj, &on_done, &input, &cwd,
+					 &env, &user, &timeout, &limit, &stream_stdin, &on_output, &accumulate,
+					 &manual_credit, &tty, &rows, &cols))
 		return NULL;
+	if (rows > 65535 || cols > 65535) {
+		PyErr_SetString(PyExc_ValueError, "rows and cols must be 1..65535 (0: 24 x 80)");
+		return NULL;
+	}
 	if (session_check(so) < 0)
 		return NULL;
 	if (input != Py_None && !PyBytes_Check(input)) {
@@ -481,7 +503,8 @@ static PyObject *session_exec(SessionObject *so, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	sbx_exec_opts o = {.timeout_s = timeout, .output_limit = (size_t)(limit > 0 ? limit : 0),
-			   .stream_stdin = stream_stdin, .no_accumulate = !accumulate, .manual_credit = manual_credit};
+			   .stream_stdin = stream_stdin, .no_accumulate = !accumulate, .manual_credit = manual_credit,
+			   .tty = tty, .rows = rows, .cols = cols};
 	const char **argv = NULL, **envv = NULL;
 	PyObject *result = NULL;
 	CallObject *co = NULL;
@@ -1649,7 +1672,9 @@ static PyTypeObject K8sType = {
 static PyMethodDef session_methods[] = {
 	{"exec", (PyCFunction)(void (*)(void))session_exec, METH_VARARGS | METH_KEYWORDS,
 	 "exec(argv, on_done, input=None, cwd=None, env=None, user=None, timeout=0, output_limit=0,\n"
-	 "     stream_stdin=False, on_output=None, accumulate=True, manual_credit=False) -> Call\n"
+	 "     stream_stdin=False, on_output=None, accumulate=True, manual_credit=False, tty=False,\n"
+	 "     rows=0, cols=0) -> Call\n"
+	 "tty: run it on a pty of rows x cols (0: 24 x 80) in the sandbox; its output comes as stdout\n"
 	 "manual_credit: output is credited back to the agent only through Call.consumed(n)\n"
 	 "on_done(status, errno, code, message, exit_code, signal, timed_out, truncated, stdout, stderr)"},
 	{"write_file", (PyCFunction)(void (*)(void))session_write_file, METH_VARARGS | METH_KEYWORDS,
@@ -1688,6 +1713,8 @@ static PyMethodDef call_methods[] = {
 	{"consumed", (PyCFunction)call_consumed, METH_O,
 	 "manual_credit: n output bytes were consumed; grant the agent credit for them."},
 	{"signal", (PyCFunction)call_signal, METH_O, "Send a signal to the command's process group."},
+	{"resize", (PyCFunction)call_resize, METH_VARARGS,
+	 "resize(rows, cols) -> bool: a tty exec's new window size (the command gets SIGWINCH)."},
 	{"cancel", (PyCFunction)call_cancel, METH_NOARGS, "Give up: kill the command / drop the transfer."},
 	{NULL, NULL, 0, NULL},
 };

@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
-from . import _sbx
+from . import _sbx, clistate
 from . import config as cfg
 from .contract import DEFAULT, Contract
 from .provider import READY_TIMEOUT, Provider, _core, _pid_alive, _quote
@@ -224,6 +224,8 @@ class DockerProvider(Provider):
             raise
         for s in envs.values():
             s.sample_dir = sample_dir
+        record = "".join(f"container {svc} sbx-{name}-{svc}\n" for svc in services)
+        clistate.register(name, "docker", list(services), ("docker", record), into=sample_dir)
         return envs
 
     async def _close_sample(self, sample_dir: str) -> None:
@@ -285,14 +287,21 @@ class DockerProvider(Provider):
         if not container:
             raise ConnectionError(f"sandbox {sandbox.name}: no container")
         as_user = f"--user {_quote(user)} " if user else ""
-        return self.contract.SandboxConnection(type="docker", command=f"docker exec -it {as_user}{container} "
-                                               "sh -c 'command -v bash >/dev/null && exec bash -l || exec sh'",
-                                               container=container)
+        docker = (f"docker exec -it {as_user}{container} "
+                  "sh -c 'command -v bash >/dev/null && exec bash -l || exec sh'")
+        name = os.path.basename(getattr(sandbox, "sample_dir", "") or "")
+        cmd = docker
+        if name and clistate.registered(name):
+            cmd = f"{clistate.shell_command(name, sandbox.name, user)}  # or: {docker}"
+        return self.contract.SandboxConnection(type="docker", command=cmd, container=container,
+                                               vscode_command=["remote-containers.attachToRunningContainer",
+                                                               container])
 
 
 def _remove_sample(sample_dir: str) -> None:
     """Removes a sample's containers (by its name's label) and its directory."""
     name = os.path.basename(sample_dir)
+    clistate.unregister(name)
     try:
         _sbx.docker_down(name)
     except RuntimeError:

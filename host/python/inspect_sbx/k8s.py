@@ -27,6 +27,7 @@ import tempfile
 from typing import Any
 
 from . import _sbx
+from . import clistate
 from . import config as cfg
 from .contract import DEFAULT, Contract
 from .loop import driver
@@ -230,6 +231,7 @@ class K8sProvider:
         driver.arm()
         err = await asyncio.shield(fut)
         self._live.pop(handle.info["release"], None)
+        clistate.unregister(handle.info["release"])
         if err is not None:
             raise RuntimeError(f"sbx-k8s: could not remove release {handle.info['release']}: {err[3]}")
 
@@ -271,6 +273,7 @@ class K8sProvider:
             await asyncio.gather(*(s.ready(READY_TIMEOUT) for s in envs.values()))
             for s in envs.values():
                 s.boot_id = s.session.boot_id
+            _register(info, c.transport == "kubectl")
         except BaseException:
             for s in envs.values():
                 s.close()
@@ -335,14 +338,41 @@ class K8sProvider:
             raise errors[0]
 
     def _connection(self, sandbox: K8sSandbox, user: str | None) -> Any:
-        """`kubectl exec -it` into the service's pod, as user when given (or default_user)."""
+        """`sbx shell RELEASE/SERVICE` (the release is known to the CLI), with the anchor's
+        `kubectl exec -it POD -n NS -c CONTAINER -- bash -l` as the alternative after it
+        (a shell comment, so the line runs as it is), as user when given (or default_user).
+        vscode_command as the anchor gives it: without a context or a user."""
         q = _quote
         info = sandbox.k8s.info
         ctx = f" --context {q(info['context'])}" if info["context"] else ""
         user = user or sandbox.config.default_user
         shell = f"su -s /bin/bash -l {q(user)}" if user else "bash -l"
-        cmd = f"kubectl exec -it {q(sandbox.pod)} -n {q(sandbox.namespace)}{ctx} -- {shell}"
-        return self.contract.SandboxConnection(type="k8s", command=cmd, container=sandbox.pod)
+        service = _service_of(sandbox)
+        kubectl = (f"kubectl exec -it {q(sandbox.pod)} -n {q(sandbox.namespace)} -c {q(service)}{ctx} "
+                   f"-- {shell}")
+        cmd = kubectl
+        if clistate.registered(info["release"]):
+            cmd = f"{clistate.shell_command(info['release'], service, user)}  # or: {kubectl}"
+        vscode = None
+        if not info["context"] and not user:
+            vscode = ["remote-containers.attachToK8sContainer", {"name": sandbox.pod, "namespace": sandbox.namespace}]
+        return self.contract.SandboxConnection(type="k8s", command=cmd, vscode_command=vscode, container=sandbox.pod)
+
+
+def _service_of(sandbox: K8sSandbox) -> str:
+    info = sandbox.k8s.info
+    return info["services"][info["pods"].index(sandbox.pod)]
+
+
+def _register(info: dict, kubectl: bool) -> None:
+    """The release as a CLI sandbox (clistate): STATE/RELEASE/k8s in host/cli/k8s_backend.c's
+    format."""
+    lines = [f"release {info['release']}", f"namespace {info['namespace']}", f"context {info['context'] or ''}",
+             f"kubeconfig {info['kubeconfig'] or ''}", f"transport {'kubectl' if kubectl else 'websocket'}"]
+    lines += [f"pod {svc} {pod} {agent}" for svc, pod, agent in zip(info["services"], info["pods"], info["agents"])]
+    if any("\n" in x or "\r" in x for x in lines):
+        return
+    clistate.register(info["release"], "k8s", list(info["services"]), ("k8s", "\n".join(lines) + "\n"))
 
 
 def _quote(s: str) -> str:

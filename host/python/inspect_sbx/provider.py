@@ -17,7 +17,7 @@ import signal
 import tempfile
 from typing import Any
 
-from . import _sbx
+from . import _sbx, clistate
 from . import config as cfg
 from .contract import DEFAULT, Contract
 from .loop import driver
@@ -160,9 +160,12 @@ class LocalProvider(Provider):
             raise
         for s in envs.values():
             s.sample_dir = sample_dir
+        if not c.host:
+            _register_local(sample_dir, services)
         return envs
 
     def _close_sample(self, sample_dir: str) -> None:
+        clistate.unregister(_cli_name(sample_dir))
         _, sandboxes = self._samples.pop(sample_dir, (None, []))
         for s in sandboxes:
             s.close()  # the agent sees EOF and exits; libsbx deletes its container
@@ -207,8 +210,9 @@ class LocalProvider(Provider):
             _remove_sample(d)
 
     def _connection(self, sandbox: SbxSandbox, user: str | None) -> Any:
-        """A shell in the sandbox: inside its container (the runtime's exec), or for a
-        host-mode sandbox in its working directory."""
+        """`sbx shell NAME/SERVICE` (the sample is a CLI sandbox while it runs), the runtime's
+        exec into the container after it as the alternative; for a host-mode sandbox a shell
+        in its working directory."""
         shell = "su -s /bin/sh " + _quote(user) if user else "${SHELL:-/bin/sh}"
         bundle = getattr(sandbox, "bundle", None)
         if bundle:
@@ -220,13 +224,36 @@ class LocalProvider(Provider):
             inner = "su -s /bin/sh " + _quote(user) if user else "/bin/sh"
             cmd = (f"{_quote(program)} --root {_quote(os.path.join(bundle, 'state'))} exec -t "
                    f"--cwd /root {_quote(cid)} {inner}")
+            name = _cli_name(getattr(sandbox, "sample_dir", "") or "")
+            if clistate.registered(name):
+                cmd = f"{clistate.shell_command(name, sandbox.name, user)}  # or: {cmd}"
         else:
             cmd = f"cd {_quote(sandbox.workdir or '.')} && exec {shell}"
         return self.contract.SandboxConnection(type="local", command=cmd, container=None)
 
 
+def _cli_name(sample_dir: str) -> str:
+    """The CLI's name for a sample: "i-" and its directory's name in the CLI's alphabet."""
+    base = re.sub(r"[^a-z0-9_-]+", "-", os.path.basename(sample_dir).lower())
+    return ("i-" + base)[:40].rstrip("-")
+
+
+def _register_local(sample_dir: str, services: list[str]) -> None:
+    """The sample as a CLI sandbox (clistate): STATE/NAME links to sample_dir, where each
+    service's bundle SVC/ is also SVC.box (what host/cli/local_backend.c opens). The CLI
+    reaches such a box through a second agent started by the runtime's exec."""
+    try:
+        for svc in services:
+            if clistate.valid_name(svc):
+                os.symlink(svc, os.path.join(sample_dir, f"{svc}.box"))
+    except OSError:
+        return
+    clistate.register(_cli_name(sample_dir), "local", list(services), ("cli-local", ""), into=sample_dir)
+
+
 def _remove_sample(sample_dir: str) -> None:
     """Deletes the containers of a sample directory, kills host-mode agents, removes it."""
+    clistate.unregister(_cli_name(sample_dir))
     if not os.path.isdir(sample_dir):
         return
     for svc in os.listdir(sample_dir):

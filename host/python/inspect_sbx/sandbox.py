@@ -217,6 +217,22 @@ class SbxSandbox:
         proc._begin()
         return proc
 
+    async def exec_tty(self, cmd: list[str], *, rows: int = 24, cols: int = 80, input: str | bytes | None = None,
+                       cwd: str | None = None, env: dict[str, str] | None = None,
+                       user: str | None = None) -> "SbxProcess":
+        """Runs cmd on a terminal (a pty of rows x cols in the sandbox, its controlling terminal,
+        stdin, stdout and stderr), as `sbx exec -it` does. Returns an SbxProcess with stdin open:
+        write_stdin types keys (b"\\x03" is Ctrl-C, b"\\x04" end of input), resize(rows, cols)
+        changes the window (the command gets SIGWINCH); everything the terminal shows arrives as
+        ExecStdout. Needs an agent with the "pty" capability (every agent sbx ships)."""
+        if not (1 <= rows <= 65535 and 1 <= cols <= 65535):
+            raise ValueError("rows and cols must be 1..65535")
+        await self._before_call()
+        proc = SbxProcess(self, cmd, input=input, cwd=cwd, env=env, user=user, stdin_open=True,
+                          tty=(rows, cols))
+        proc._begin()
+        return proc
+
     # ------------------------------------------------------------ connection
 
     async def connection(self, *, user: str | None = None) -> Any:
@@ -249,8 +265,10 @@ class SbxProcess:
     command blocks on write, as under a slow terminal."""
 
     def __init__(self, sandbox: SbxSandbox, cmd: list[str], *, input: str | bytes | None, cwd: str | None,
-                 env: dict[str, str] | None, user: str | None, stdin_open: bool) -> None:
+                 env: dict[str, str] | None, user: str | None, stdin_open: bool,
+                 tty: tuple[int, int] | None = None) -> None:
         self._sandbox = sandbox
+        self._tty = tty
         self._cmd = list(cmd)
         self._args = dict(input=input, cwd=cwd, env=env, user=user)
         self._stdin_open = stdin_open
@@ -290,10 +308,13 @@ class SbxProcess:
             else:  # a partial UTF-8 sequence (< 4 bytes) held by the decoder
                 self._credit(len(chunk))
 
+        rows, cols = self._tty or (0, 0)
+
         def start(done: Callable[..., None]) -> Any:
             return s.session.exec(self._cmd, done, input=data, cwd=a["cwd"], env=envl, user=a["user"],
                                   output_limit=STREAM_OUTPUT_LIMIT, stream_stdin=self._stdin_open,
-                                  on_output=on_output, accumulate=False, manual_credit=True)
+                                  on_output=on_output, accumulate=False, manual_credit=True,
+                                  tty=self._tty is not None, rows=rows, cols=cols)
 
         self._done_fut, self._call = s._start(start)
         self._done_fut.add_done_callback(self._on_done)
@@ -366,6 +387,19 @@ class SbxProcess:
             return
         self._call.close_stdin()
         driver.arm()
+
+    async def resize(self, rows: int, cols: int) -> bool:
+        """A terminal's new window size (exec_tty); the command gets SIGWINCH. False when the
+        command has ended."""
+        if self._tty is None:
+            raise RuntimeError("resize() needs a command started with exec_tty()")
+        if not (1 <= rows <= 65535 and 1 <= cols <= 65535):
+            raise ValueError("rows and cols must be 1..65535")
+        if self._completed or self._killed or self._call is None or self._call.done:
+            return False
+        ok = bool(self._call.resize(rows, cols))
+        driver.arm()
+        return ok
 
     async def kill(self) -> None:
         """Terminates the command (its whole process group) and waits until it is gone.

@@ -25,6 +25,7 @@ typedef enum { SBX_ROLE_AGENT, SBX_ROLE_HOST } sbx_role;
 #define SBX_CAP_USER 0x04    /* can switch users (runs as root) */
 #define SBX_CAP_ORPHAN 0x08  /* honours EXEC orphan_ms (kills commands whose caller went) */
 #define SBX_CAP_PTY 0x10     /* EXEC tty/rows/cols and RESIZE (terminals) */
+#define SBX_CAP_TREE 0x20    /* WRITE/READ `tree`: directory trees as one stream (tree.h) */
 
 #define SBX_CHUNK_MAX (64 * 1024)         /* largest DATA payload, raw */
 #define SBX_DEFAULT_MAX_FRAME (1024 * 1024)

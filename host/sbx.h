@@ -266,6 +266,14 @@ typedef struct sbx_file_opts {
 	 * an empty or missing one. no_fsync = 1 skips both fsyncs (faster;
 	 * the write is still atomic while the machine stays up). */
 	int no_fsync;
+	/* tree = 1 (agent capability "tree"): local_path is a directory tree,
+	 * file or symlink copied as one stream with modes and symlinks kept
+	 * (docs/PROTOCOL.md §10.7). A read creates local_path (merging into a
+	 * real directory there, never replacing a symlink, device or
+	 * directory with a file); a write creates `path` likewise in the
+	 * sandbox. limit then bounds the stream's bytes either way (0: a read
+	 * takes the default, a write has none). */
+	int tree;
 	void (*on_progress)(void *ud, uint64_t done, uint64_t total);
 	void (*on_done)(void *ud, sbx_file_result *r);
 	void *ud;

@@ -345,13 +345,17 @@ static void read_step(transfer *t)
 			return;
 		}
 		if (r == 0) {
+			struct stat st;
+			int have_mode = !t->walk && fstat(t->fd, &st) == 0;
 			if (t->fd >= 0)
 				close(t->fd);
 			t->fd = -1;
 			close_tree(t);
 			sbx_conn_send_end(c, t->stream, SBX_FD_OUT);
-			msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_RESULT, t->stream, 1);
+			msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_RESULT, t->stream, have_mode ? 2 : 1);
 			if (pk) {
+				if (have_mode)
+					sbx_pack_kv_uint(pk, "mode", st.st_mode & 07777);
 				sbx_pack_kv_uint(pk, "size", t->done);
 				sbx_conn_finish(c);
 			}

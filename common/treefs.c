@@ -233,7 +233,7 @@ static int on_dir(treefs_apply *a, uint32_t mode, const char *name)
 	int dfd = cur_dir(a);
 	mode_t final = 0;
 	if (mkdirat(dfd, name, 0700) == 0) {
-		final = (mode_t)mode;
+		final = (mode_t)mode & a->mode_mask;
 	} else if (errno != EEXIST) {
 		return apply_fail(a, errno, "cannot create directory %s: %s", name);
 	}
@@ -281,7 +281,7 @@ static int on_file(treefs_apply *a, uint32_t mode, const char *name)
 		return apply_fail(a, errno, "cannot create a file beside %s: %s", name);
 	}
 	snprintf(a->name, sizeof a->name, "%s", name);
-	a->mode = (mode_t)mode;
+	a->mode = (mode_t)mode & a->mode_mask;
 	return 0;
 }
 
@@ -369,6 +369,7 @@ int treefs_apply_open(treefs_apply *a, const char *path, int durable, uid_t uid,
 	a->uid = uid;
 	a->gid = gid;
 	a->max = max;
+	a->mode_mask = 07777;
 	sbx_tree_sink sink = {.entry = on_entry, .data = on_data, .file_end = on_file_end, .ud = a};
 	sbx_tree_dec_init(&a->dec, &sink);
 

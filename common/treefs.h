@@ -58,6 +58,7 @@ typedef struct treefs_apply {
 	char tmp[SBX_TREE_NAME_MAX + 32];
 	char name[SBX_TREE_NAME_MAX + 1];
 	mode_t mode;
+	mode_t mode_mask;        /* applied to every mode; 07777 after open (a host clears set-id bits) */
 	int err;
 	char msg[512];
 } treefs_apply;

@@ -233,6 +233,13 @@ static void write_pump(sbx_call *c)
 			c->sending = 0;
 			return;
 		}
+		if (r > 0 && f->fo.limit && f->done + (uint64_t)r > f->fo.limit) {
+			sbx_error_set(&f->local_error, SBX_E_LIMIT, EFBIG, "too_large", "the source is over the size limit of %llu bytes",
+				      (unsigned long long)f->fo.limit);
+			sbx_call_cancel(c); /* that chunk was sent: the agent drops the temp file */
+			c->sending = 0;
+			return;
+		}
 		if (r > 0) {
 			f->done += (uint64_t)r;
 			progress(f);
@@ -246,14 +253,24 @@ static void write_pump(sbx_call *c)
 
 /* ---------------------------------------------------------------- read */
 
+/* A download replaces only a regular file (or creates a missing one):
+ * never a directory, a symlink (it is not followed either) or a device. */
+static int check_replaceable(const char *dst, sbx_error *err)
+{
+	struct stat st;
+	if (lstat(dst, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;
+	sbx_error_set(err, SBX_E_LOCAL, S_ISDIR(st.st_mode) ? EISDIR : EEXIST, "local",
+		      "refusing to replace %s: it is %s (a download replaces only a regular file)", dst,
+		      S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
+	return -1;
+}
+
 static int open_sink(file_call *f, sbx_error *err)
 {
 	const char *dst = f->fo.local_path;
-	struct stat st;
-	if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) {
-		sbx_error_set(err, SBX_E_LOCAL, EISDIR, "local", "%s is a directory", dst);
+	if (check_replaceable(dst, err) < 0)
 		return -1;
-	}
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s", dst);
 	char *d = dirname(dir);
@@ -291,6 +308,7 @@ sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 			call_finish(&f->call);
 			return NULL;
 		}
+		f->apply->mode_mask = 01777; /* no set-id file from a sandbox */
 	} else if (o->fd >= 0) {
 		f->sink_fd = o->fd;
 	} else if (o->local_path && open_sink(f, err) < 0) {
@@ -365,11 +383,17 @@ static void commit_sink(file_call *f, sbx_file_result *r)
 {
 	int ok = r->error.status == SBX_OK;
 	int durable = ok && !f->fo.no_fsync;
-	int rc = durable ? sbx_fsync_fd(f->sink_fd) : 0;
+	/* the source's mode (set-id bits cleared), umask-free */
+	int rc = ok && f->mode >= 0 ? fchmod(f->sink_fd, (mode_t)f->mode & 01777) : 0;
+	if (rc == 0 && durable)
+		rc = sbx_fsync_fd(f->sink_fd);
 	if (close(f->sink_fd) < 0)
 		rc = -1;
-	if (rc == 0 && ok && rename(f->sink_tmp, f->fo.local_path) < 0)
+	if (rc == 0 && ok && check_replaceable(f->fo.local_path, &r->error) < 0) {
+		ok = 0; /* something else appeared there meanwhile */
+	} else if (rc == 0 && ok && rename(f->sink_tmp, f->fo.local_path) < 0) {
 		rc = -1;
+	}
 	if (rc < 0) {
 		if (ok)
 			sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot write %s: %s",
@@ -456,6 +480,8 @@ static void file_on_message(sbx_call *c, const sbx_msg *m)
 		if (c->ops == &stat_ops)
 			stat_fill(f->stat_out, m);
 		r.size = sbx_map_uint(m->body, "size", f->done);
+		if (sbx_map_get(m->body, "mode"))
+			f->mode = (int)(sbx_map_uint(m->body, "mode", 0) & 07777);
 		if (f->sink_failed)
 			r.error = f->local_error;
 		break;

@@ -257,7 +257,8 @@ typedef struct sbx_file_opts {
 	size_t len;
 	int fd;                  /* -1 when unused (0 is a valid fd: set it) */
 	const char *local_path;
-	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none */
+	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none. write: 0 = none, else a
+	                          * source over it is cancelled (SBX_E_LIMIT) */
 	const char *user;        /* write: new files and directories owned by */
 	int mode;                /* write: permission bits, -1 = keep/0644 */
 	/* Durability: a write is reported done only once the agent fsynced

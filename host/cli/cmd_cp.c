@@ -148,13 +148,15 @@ static void catch_signals(void)
 /* The ud of a transfer's callbacks: its progress and its result. */
 typedef struct transfer_wait {
 	progress_state ps;
+	uint64_t size; /* a download's size from its STAT (reads report no total) */
 	int done;
 	sbx_file_result r;
 } transfer_wait;
 
 static void transfer_progress(void *ud, uint64_t done, uint64_t total)
 {
-	on_progress(&((transfer_wait *)ud)->ps, done, total);
+	transfer_wait *w = ud;
+	on_progress(&w->ps, done, total ? total : w->size);
 }
 
 static void transfer_done(void *ud, sbx_file_result *r)
@@ -167,10 +169,11 @@ static void transfer_done(void *ud, sbx_file_result *r)
 
 /* Runs one read or write to its end, cancelling it on a signal (the
  * library then removes the temp file). 0, or -1 with the error said. */
-static int run_transfer(sbx_session *s, sbx_loop *loop, sbx_file_opts *o, int is_write, int show)
+static int run_transfer(sbx_session *s, sbx_loop *loop, sbx_file_opts *o, int is_write, int show, uint64_t size)
 {
 	transfer_wait w;
 	memset(&w, 0, sizeof w);
+	w.size = size;
 	w.ps.show = show;
 	w.ps.start_ms = sbx_now_ms();
 	o->on_progress = transfer_progress;
@@ -206,7 +209,7 @@ static int upload(sbx_session *s, sbx_loop *loop, const char *src, const endpoin
 	if (!strcmp(src, "-")) { /* stdin: one file at exactly that path */
 		o.path = dst->path;
 		o.fd = 0;
-		return run_transfer(s, loop, &o, 1, 0);
+		return run_transfer(s, loop, &o, 1, 0, 0);
 	}
 	struct stat st;
 	if (lstat(src, &st) < 0) {
@@ -238,10 +241,10 @@ static int upload(sbx_session *s, sbx_loop *loop, const char *src, const endpoin
 	o.local_path = src;
 	if (S_ISREG(st.st_mode)) { /* one file: its mode, a known size for the bar */
 		o.mode = (int)(st.st_mode & 07777);
-		return run_transfer(s, loop, &o, 1, !co->quiet && isatty(2) && st.st_size > 4 * 1024 * 1024);
+		return run_transfer(s, loop, &o, 1, !co->quiet && isatty(2) && st.st_size > 4 * 1024 * 1024, 0);
 	}
 	o.tree = 1;
-	return run_transfer(s, loop, &o, 1, !co->quiet && isatty(2));
+	return run_transfer(s, loop, &o, 1, !co->quiet && isatty(2), 0);
 }
 
 /* ---------------------------------------------------------------- download */
@@ -254,7 +257,7 @@ static int download(sbx_session *s, sbx_loop *loop, const endpoint *src, const c
 	o.path = src->path;
 	if (!strcmp(dst, "-")) {
 		o.fd = 1;
-		return run_transfer(s, loop, &o, 0, 0);
+		return run_transfer(s, loop, &o, 0, 0, 0);
 	}
 	sbx_stat_result rs;
 	char where[4200], err[4400];
@@ -283,7 +286,7 @@ static int download(sbx_session *s, sbx_loop *loop, const endpoint *src, const c
 			(unsigned long long)rs.size, (unsigned long long)co->max_size);
 		return -1;
 	}
-	return run_transfer(s, loop, &o, 0, !co->quiet && isatty(2));
+	return run_transfer(s, loop, &o, 0, !co->quiet && isatty(2), o.tree ? 0 : rs.size);
 }
 
 /* ---------------------------------------------------------------- the command */

@@ -70,6 +70,8 @@ t exec_tty_size sh -c 'python3 "$1" --rows 31 --cols 97 --check-mode -- "$0" exe
 t exec_tty_ctrl_c sh -c 'python3 "$1" --check-mode --wait ready --send "0.3:\x03" -- "$0" exec -it kbox -- sh -c "echo ready; exec sleep 100" >/dev/null; [ $? -eq 130 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
 t shell_exit_status sh -c 'python3 "$1" --check-mode --send "1.5:exit 3\n" -- "$0" shell kbox >/dev/null; [ $? -eq 3 ]' "$SBX" "$(dirname "$0")/pty_drive.py"
 t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
+t cp_tree_both_ways sh -c 'mkdir -p "$1/kt/e" && printf "#!/bin/sh\necho ran\n" > "$1/kt/run.sh" && chmod 755 "$1/kt/run.sh" && ln -s run.sh "$1/kt/l" && "$0" cp -r "$1/kt" kbox:kt && [ "$("$0" exec kbox -- ./kt/run.sh)" = ran ] && "$0" cp kbox:kt "$1/kt2" && diff -r --no-dereference "$1/kt" "$1/kt2" && [ "$(stat -c %a "$1/kt2/run.sh")" = 755 ]' "$SBX" "$WORK"
+t cp_into_dir_and_slash_rules sh -c '"$0" exec kbox -- mkdir -p into && "$0" cp "$1/f" kbox:into/ && "$0" exec kbox -- test -f into/f && ! "$0" cp "$1/f" kbox:nodir/ 2>/dev/null && ! "$0" exec kbox -- test -e nodir' "$SBX" "$WORK"
 t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 
 cat >"$WORK/compose.yaml" <<C

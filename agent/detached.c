@@ -1,6 +1,6 @@
 /* detached.c — the detached-commands job kind (kind.h): JOBS lists them,
  * KILL signals one, LOGS reads one's retained output (docs/PROTOCOL.md
- * §10.7). The commands themselves are exec.c's jobs, started by an EXEC
+ * §10.8). The commands themselves are exec.c's jobs, started by an EXEC
  * with `detach`; their output is kept in the job's outlog used as a ring
  * (outlog_trim), which any number of LOGS readers read without taking it
  * over: a reader keeps only its position. */

@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "fsops.h"
 #include "kind.h"
+#include "treefs.h"
 #include "users.h"
 
 /* A WRITE or READ in flight. */
@@ -32,6 +33,8 @@ typedef struct transfer {
 	uid_t uid;
 	gid_t gid;
 	int durable;           /* WRITE: fsync before the RESULT (its `fsync` key) */
+	treefs_walk *walk;     /* READ with `tree`: the tree being sent */
+	treefs_apply *apply;   /* WRITE with `tree`: the tree being created */
 	int finished;          /* swept */
 } transfer;
 
@@ -75,9 +78,26 @@ static int request_path(agent_conn *ac, const sbx_msg *m, char *out, size_t len)
 	return 0;
 }
 
+/* Closes a tree transfer's walk or applier (an unfinished file's temp
+ * file goes). */
+static void close_tree(transfer *t)
+{
+	if (t->walk) {
+		treefs_walk_close(t->walk);
+		free(t->walk);
+		t->walk = NULL;
+	}
+	if (t->apply) {
+		treefs_apply_close(t->apply);
+		free(t->apply);
+		t->apply = NULL;
+	}
+}
+
 /* Ends a transfer without committing anything: a write's temp file goes. */
 static void abandon(transfer *t)
 {
+	close_tree(t);
 	if (t->type == SBX_MSG_WRITE)
 		fsops_abort_temp(t->fd, t->tmp);
 	else if (t->fd >= 0)
@@ -94,6 +114,25 @@ static void fail(transfer *t, int err, const char *what)
 }
 
 /* ---------------------------------------------------------------- write */
+
+/* A tree write failed: its message, then the transfer ends. */
+static void tree_fail(transfer *t, treefs_apply *a)
+{
+	sbx_conn_send_error(t->owner->conn, t->stream, a->err, agent_errcode(a->err), "%s: %s", t->path, a->msg);
+	abandon(t);
+}
+
+/* A tree write: the stream (tree.h) is applied as it arrives. */
+static void tree_write_open(transfer *t, uint64_t limit)
+{
+	t->apply = malloc(sizeof *t->apply);
+	if (!t->apply) {
+		fail(t, ENOMEM, "out of memory for");
+		return;
+	}
+	if (treefs_apply_open(t->apply, t->path, t->durable, t->uid, t->gid, limit) < 0)
+		tree_fail(t, t->apply);
+}
 
 static void files_write(agent_conn *ac, const sbx_msg *m)
 {
@@ -124,6 +163,10 @@ static void files_write(agent_conn *ac, const sbx_msg *m)
 		fail(t, errno, "cannot create the parent directories of");
 		return;
 	}
+	if (sbx_map_bool(m->body, "tree", 0)) {
+		tree_write_open(t, sbx_map_uint(m->body, "limit", 0));
+		return;
+	}
 	t->fd = fsops_open_temp(path, t->tmp, sizeof t->tmp);
 	if (t->fd < 0)
 		fail(t, errno, "cannot write");
@@ -131,6 +174,15 @@ static void files_write(agent_conn *ac, const sbx_msg *m)
 
 static void write_chunk(transfer *t, const sbx_msg *m)
 {
+	if (t->apply) {
+		if (treefs_apply_feed(t->apply, m->data, m->len) < 0) {
+			tree_fail(t, t->apply);
+			return;
+		}
+		t->done += m->len;
+		sbx_conn_consumed(t->owner->conn, t->stream, m->len);
+		return;
+	}
 	const uint8_t *p = m->data;
 	size_t n = m->len;
 	while (n > 0) {
@@ -150,6 +202,25 @@ static void write_chunk(transfer *t, const sbx_msg *m)
 
 static void write_end(transfer *t, const sbx_msg *m)
 {
+	if (t->apply && !m->err) {
+		if (treefs_apply_finish(t->apply) < 0) {
+			tree_fail(t, t->apply);
+			return;
+		}
+		close_tree(t); /* everything is in place */
+		t->finished = 1;
+		msgpack_packer *pk = sbx_conn_begin_map(t->owner->conn, SBX_MSG_RESULT, t->stream, 1);
+		if (pk) {
+			sbx_pack_kv_uint(pk, "size", t->done);
+			sbx_conn_finish(t->owner->conn);
+		}
+		return;
+	}
+	if (t->apply) {
+		sbx_conn_send_error(t->owner->conn, t->stream, m->err, "corrupt", "%s: %s", t->path, m->text);
+		abandon(t);
+		return;
+	}
 	if (m->err) {
 		sbx_conn_send_error(t->owner->conn, t->stream, m->err, "corrupt", "%s: %s (target left unchanged)",
 				    t->path, m->text);
@@ -184,12 +255,40 @@ static int on_data(agent_conn *ac, const sbx_msg *m)
 
 /* ---------------------------------------------------------------- read */
 
+/* A tree read: the walk (treefs.h) fills DATA frames as credit allows. */
+static void tree_read_open(agent_conn *ac, const sbx_msg *m, const char *path, uint64_t limit)
+{
+	treefs_walk *w = malloc(sizeof *w);
+	if (!w) {
+		sbx_conn_send_error(ac->conn, m->stream, ENOMEM, "io", "agent out of memory");
+		return;
+	}
+	if (treefs_walk_open(w, path) < 0) {
+		sbx_conn_send_error(ac->conn, m->stream, w->err, agent_errcode(w->err), "%s", w->msg);
+		treefs_walk_close(w);
+		free(w);
+		return;
+	}
+	transfer *t = add(ac, m, path);
+	if (!t) {
+		treefs_walk_close(w);
+		free(w);
+		return;
+	}
+	t->walk = w;
+	t->limit = limit;
+}
+
 static void files_read(agent_conn *ac, const sbx_msg *m)
 {
 	char path[PATH_MAX];
 	if (request_path(ac, m, path, sizeof path) < 0)
 		return;
 	uint64_t limit = sbx_map_uint(m->body, "limit", 0);
+	if (sbx_map_bool(m->body, "tree", 0)) {
+		tree_read_open(ac, m, path, limit);
+		return;
+	}
 	uint64_t size;
 	int fd = fsops_open_read(path, &size);
 	if (fd < 0) {
@@ -230,7 +329,13 @@ static void read_step(transfer *t)
 		uint8_t *buf = sbx_conn_data_begin(c, t->stream, &room);
 		if (!buf)
 			return;
-		ssize_t r = read(t->fd, buf, room);
+		ssize_t r = t->walk ? treefs_walk_read(t->walk, buf, room) : read(t->fd, buf, room);
+		if (r < 0 && t->walk) {
+			sbx_conn_data_commit(c, t->stream, SBX_FD_OUT, 0);
+			sbx_conn_send_error(c, t->stream, t->walk->err, agent_errcode(t->walk->err), "%s", t->walk->msg);
+			abandon(t);
+			return;
+		}
 		int over = r > 0 && t->limit && t->done + (uint64_t)r > t->limit;
 		sbx_conn_data_commit(c, t->stream, SBX_FD_OUT, r > 0 && !over ? (size_t)r : 0);
 		if (r < 0 && errno == EINTR)
@@ -240,11 +345,17 @@ static void read_step(transfer *t)
 			return;
 		}
 		if (r == 0) {
-			close(t->fd);
+			struct stat st;
+			int have_mode = !t->walk && fstat(t->fd, &st) == 0;
+			if (t->fd >= 0)
+				close(t->fd);
 			t->fd = -1;
+			close_tree(t);
 			sbx_conn_send_end(c, t->stream, SBX_FD_OUT);
-			msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_RESULT, t->stream, 1);
+			msgpack_packer *pk = sbx_conn_begin_map(c, SBX_MSG_RESULT, t->stream, have_mode ? 2 : 1);
 			if (pk) {
+				if (have_mode)
+					sbx_pack_kv_uint(pk, "mode", st.st_mode & 07777);
 				sbx_pack_kv_uint(pk, "size", t->done);
 				sbx_conn_finish(c);
 			}

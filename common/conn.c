@@ -279,7 +279,7 @@ int sbx_conn_eof(sbx_conn *c)
 
 /* ---------------------------------------------------------------- handshake */
 
-static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty", "forward", "detach"};
+static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty", "forward", "detach", "tree"};
 #define NCAPS (sizeof cap_names / sizeof cap_names[0])
 
 static void send_hello(sbx_conn *c)

@@ -18,6 +18,7 @@
 
 #include "call.h"
 #include "internal.h"
+#include "treefs.h"
 
 #define DROP_NOTE "during a file transfer; the target is unchanged"
 
@@ -31,9 +32,13 @@ typedef struct file_call {
 	int sink_fd;              /* read sink */
 	char sink_tmp[4200];      /* read into a path: the temp file */
 	int sink_failed;
+	int cancelled;            /* we sent CANCEL after a local failure */
 	sbx_error local_error;
 	sbx_buf mem;              /* read into memory */
 	sbx_stat_result *stat_out;
+	treefs_walk *walk;        /* tree write: the local tree being sent */
+	treefs_apply *apply;      /* tree read: the local tree being created */
+	int mode;                 /* read into a path: the source's mode from RESULT, -1 unknown */
 } file_call;
 
 static const sbx_call_ops write_ops, read_ops, stat_ops;
@@ -59,8 +64,12 @@ static void pack_path_request(file_call *f, const sbx_file_opts *o, int is_write
 		sbx_pack_kv_bool(&pk, "fsync", 0);
 		c->npairs++;
 	}
-	if (!is_write) {
+	if (!is_write || (o->tree && o->limit)) {
 		sbx_pack_kv_uint(&pk, "limit", f->fo.limit);
+		c->npairs++;
+	}
+	if (o->tree) {
+		sbx_pack_kv_bool(&pk, "tree", 1);
 		c->npairs++;
 	}
 }
@@ -75,6 +84,15 @@ static file_call *new_file_call(sbx_session *s, const sbx_call_ops *ops, const s
 		*err = s->failure;
 		return NULL;
 	}
+	if (o->tree && (!o->local_path || !(sbx_conn_peer(s->conn)->caps & SBX_CAP_TREE))) {
+		if (!o->local_path)
+			sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "a tree copy needs a local_path");
+		else
+			sbx_error_set(err, SBX_E_INVALID, ENOTSUP, "unsupported",
+				      "the agent in this sandbox is too old to copy trees (no \"tree\" capability); "
+				      "recreate the sandbox with this sbx's agent");
+		return NULL;
+	}
 	file_call *f = (file_call *)call_new(s, ops, sizeof *f);
 	if (!f) {
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
@@ -83,13 +101,38 @@ static file_call *new_file_call(sbx_session *s, const sbx_call_ops *ops, const s
 	f->fo = *o;
 	f->src_fd = -1;
 	f->sink_fd = -1;
+	f->mode = -1;
 	return f;
 }
 
 /* ---------------------------------------------------------------- write */
 
+/* A tree write: the walk feeds the stream (write_pump). */
+static sbx_call *write_tree(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
+{
+	file_call *f = new_file_call(s, &write_ops, o, err);
+	if (!f)
+		return NULL;
+	f->walk = malloc(sizeof *f->walk);
+	if (!f->walk || treefs_walk_open(f->walk, o->local_path) < 0) {
+		if (f->walk)
+			sbx_error_set(err, SBX_E_LOCAL, f->walk->err, "local", "%s", f->walk->msg);
+		else
+			sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
+		call_finish(&f->call);
+		return NULL;
+	}
+	f->call.sending = 1;
+	pack_path_request(f, o, 1);
+	if (session_start_call(s, &f->call, err) < 0)
+		return NULL;
+	return &f->call;
+}
+
 sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 {
+	if (o->tree)
+		return write_tree(s, o, err);
 	int fd = -1, own = 0;
 	uint64_t total = o->len;
 	if (!o->data) {
@@ -148,6 +191,31 @@ static void write_pump(sbx_call *c)
 			}
 			return;
 		}
+	} else if (f->walk && !f->src_eof) {
+		size_t room;
+		uint8_t *buf = sbx_conn_data_begin(conn, c->stream, &room);
+		if (!buf)
+			return;
+		long r = treefs_walk_read(f->walk, buf, room);
+		int over = r > 0 && f->fo.limit && f->done + (uint64_t)r > f->fo.limit;
+		sbx_conn_data_commit(conn, c->stream, SBX_FD_IN, r > 0 && !over ? (size_t)r : 0);
+		if (r < 0 || over) {
+			if (over)
+				sbx_error_set(&f->local_error, SBX_E_LIMIT, EFBIG, "too_large",
+					      "%s is over the size limit of %llu bytes", f->fo.local_path,
+					      (unsigned long long)f->fo.limit);
+			else
+				sbx_error_set(&f->local_error, SBX_E_LOCAL, f->walk->err, "local", "%s", f->walk->msg);
+			sbx_call_cancel(c); /* the agent drops its temp file */
+			c->sending = 0;
+			return;
+		}
+		if (r > 0) {
+			f->done += (uint64_t)r;
+			progress(f);
+			return;
+		}
+		f->src_eof = 1;
 	} else if (f->src_fd >= 0 && !f->src_eof) {
 		/* read straight into the outbound frame */
 		size_t room;
@@ -165,6 +233,13 @@ static void write_pump(sbx_call *c)
 			c->sending = 0;
 			return;
 		}
+		if (r > 0 && f->fo.limit && f->done + (uint64_t)r > f->fo.limit) {
+			sbx_error_set(&f->local_error, SBX_E_LIMIT, EFBIG, "too_large", "the source is over the size limit of %llu bytes",
+				      (unsigned long long)f->fo.limit);
+			sbx_call_cancel(c); /* that chunk was sent: the agent drops the temp file */
+			c->sending = 0;
+			return;
+		}
 		if (r > 0) {
 			f->done += (uint64_t)r;
 			progress(f);
@@ -178,14 +253,24 @@ static void write_pump(sbx_call *c)
 
 /* ---------------------------------------------------------------- read */
 
+/* A download replaces only a regular file (or creates a missing one):
+ * never a directory, a symlink (it is not followed either) or a device. */
+static int check_replaceable(const char *dst, sbx_error *err)
+{
+	struct stat st;
+	if (lstat(dst, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;
+	sbx_error_set(err, SBX_E_LOCAL, S_ISDIR(st.st_mode) ? EISDIR : EEXIST, "local",
+		      "refusing to replace %s: it is %s (a download replaces only a regular file)", dst,
+		      S_ISDIR(st.st_mode) ? "a directory" : S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
+	return -1;
+}
+
 static int open_sink(file_call *f, sbx_error *err)
 {
 	const char *dst = f->fo.local_path;
-	struct stat st;
-	if (stat(dst, &st) == 0 && S_ISDIR(st.st_mode)) {
-		sbx_error_set(err, SBX_E_LOCAL, EISDIR, "local", "%s is a directory", dst);
+	if (check_replaceable(dst, err) < 0)
 		return -1;
-	}
 	char dir[4096];
 	snprintf(dir, sizeof dir, "%s", dst);
 	char *d = dirname(dir);
@@ -212,7 +297,19 @@ sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 		return NULL;
 	if (!f->fo.limit)
 		f->fo.limit = SBX_DEFAULT_READ_LIMIT;
-	if (o->fd >= 0) {
+	if (o->tree) {
+		f->apply = malloc(sizeof *f->apply);
+		uint64_t max = f->fo.limit == UINT64_MAX ? 0 : f->fo.limit;
+		if (!f->apply || treefs_apply_open(f->apply, o->local_path, !o->no_fsync, (uid_t)-1, (gid_t)-1, max) < 0) {
+			if (f->apply)
+				sbx_error_set(err, SBX_E_LOCAL, f->apply->err, "local", "%s", f->apply->msg);
+			else
+				sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
+			call_finish(&f->call);
+			return NULL;
+		}
+		f->apply->mode_mask = 01777; /* no set-id file from a sandbox */
+	} else if (o->fd >= 0) {
 		f->sink_fd = o->fd;
 	} else if (o->local_path && open_sink(f, err) < 0) {
 		call_finish(&f->call);
@@ -259,6 +356,12 @@ static void sink_write(file_call *f, const sbx_msg *m)
 	}
 	if (f->sink_failed) {
 		/* dropped */
+	} else if (f->apply) {
+		if (treefs_apply_feed(f->apply, m->data, m->len) < 0) {
+			sbx_error_set(&f->local_error, f->apply->err == EFBIG ? SBX_E_LIMIT : SBX_E_LOCAL, f->apply->err,
+				      "local", "%s: %s", f->fo.local_path, f->apply->msg);
+			f->sink_failed = 1;
+		}
 	} else if (f->sink_fd < 0) {
 		if (sbx_buf_append(&f->mem, m->data, m->len) < 0) {
 			sbx_error_set(&f->local_error, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
@@ -280,11 +383,17 @@ static void commit_sink(file_call *f, sbx_file_result *r)
 {
 	int ok = r->error.status == SBX_OK;
 	int durable = ok && !f->fo.no_fsync;
-	int rc = durable ? sbx_fsync_fd(f->sink_fd) : 0;
+	/* the source's mode (set-id bits cleared), umask-free */
+	int rc = ok && f->mode >= 0 ? fchmod(f->sink_fd, (mode_t)f->mode & 01777) : 0;
+	if (rc == 0 && durable)
+		rc = sbx_fsync_fd(f->sink_fd);
 	if (close(f->sink_fd) < 0)
 		rc = -1;
-	if (rc == 0 && ok && rename(f->sink_tmp, f->fo.local_path) < 0)
+	if (rc == 0 && ok && check_replaceable(f->fo.local_path, &r->error) < 0) {
+		ok = 0; /* something else appeared there meanwhile */
+	} else if (rc == 0 && ok && rename(f->sink_tmp, f->fo.local_path) < 0) {
 		rc = -1;
+	}
 	if (rc < 0) {
 		if (ok)
 			sbx_error_set(&r->error, SBX_E_LOCAL, errno, "local", "cannot write %s: %s",
@@ -300,8 +409,20 @@ static void commit_sink(file_call *f, sbx_file_result *r)
 	f->sink_fd = -1;
 }
 
+/* A tree read ends: complete (and durable) or closed with what it made. */
+static void finish_tree(file_call *f, sbx_file_result *r)
+{
+	if (r->error.status == SBX_OK && treefs_apply_finish(f->apply) < 0)
+		sbx_error_set(&r->error, SBX_E_LOCAL, f->apply->err, "local", "%s: %s", f->fo.local_path, f->apply->msg);
+	treefs_apply_close(f->apply);
+	free(f->apply);
+	f->apply = NULL;
+}
+
 static void finish(file_call *f, sbx_file_result *r)
 {
+	if (f->apply)
+		finish_tree(f, r);
 	if (f->sink_tmp[0])
 		commit_sink(f, r);
 	if (f->call.ops == &stat_ops)
@@ -344,8 +465,10 @@ static void file_on_message(sbx_call *c, const sbx_msg *m)
 	switch (m->type) {
 	case SBX_MSG_DATA:
 		sink_write(f, m);
-		if (f->sink_failed && f->local_error.status == SBX_E_LIMIT)
+		if (f->sink_failed && !f->cancelled) { /* over the limit, ENOSPC...: stop the agent at once */
+			f->cancelled = 1;
 			sbx_call_cancel(c);
+		}
 		return;
 	case SBX_MSG_END:
 		if (m->err) {
@@ -357,6 +480,8 @@ static void file_on_message(sbx_call *c, const sbx_msg *m)
 		if (c->ops == &stat_ops)
 			stat_fill(f->stat_out, m);
 		r.size = sbx_map_uint(m->body, "size", f->done);
+		if (sbx_map_get(m->body, "mode"))
+			f->mode = (int)(sbx_map_uint(m->body, "mode", 0) & 07777);
 		if (f->sink_failed)
 			r.error = f->local_error;
 		break;
@@ -388,6 +513,14 @@ static void file_free(sbx_call *c)
 	file_call *f = file_of(c);
 	if (f->own_src_fd && f->src_fd >= 0)
 		close(f->src_fd);
+	if (f->walk) {
+		treefs_walk_close(f->walk);
+		free(f->walk);
+	}
+	if (f->apply) {
+		treefs_apply_close(f->apply);
+		free(f->apply);
+	}
 	if (f->sink_tmp[0]) {
 		close(f->sink_fd);
 		unlink(f->sink_tmp);

@@ -314,7 +314,8 @@ typedef struct sbx_file_opts {
 	size_t len;
 	int fd;                  /* -1 when unused (0 is a valid fd: set it) */
 	const char *local_path;
-	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none */
+	uint64_t limit;          /* read: default 100 MiB; SIZE_MAX = none. write: 0 = none, else a
+	                          * source over it is cancelled (SBX_E_LIMIT) */
 	const char *user;        /* write: new files and directories owned by */
 	int mode;                /* write: permission bits, -1 = keep/0644 */
 	/* Durability: a write is reported done only once the agent fsynced
@@ -323,6 +324,14 @@ typedef struct sbx_file_opts {
 	 * an empty or missing one. no_fsync = 1 skips both fsyncs (faster;
 	 * the write is still atomic while the machine stays up). */
 	int no_fsync;
+	/* tree = 1 (agent capability "tree"): local_path is a directory tree,
+	 * file or symlink copied as one stream with modes and symlinks kept
+	 * (docs/PROTOCOL.md §10.9). A read creates local_path (merging into a
+	 * real directory there, never replacing a symlink, device or
+	 * directory with a file); a write creates `path` likewise in the
+	 * sandbox. limit then bounds the stream's bytes either way (0: a read
+	 * takes the default, a write has none). */
+	int tree;
 	void (*on_progress)(void *ud, uint64_t done, uint64_t total);
 	void (*on_done)(void *ud, sbx_file_result *r);
 	void *ud;

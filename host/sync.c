@@ -1,4 +1,6 @@
-/* sync.c — blocking wrappers: start a call, run the loop until it is done. */
+/* sync.c — blocking wrappers: start a call, run the loop until it is done.
+ * on_done is taken over here; the caller's other callbacks (on_output,
+ * on_progress) still get the caller's ud, through the forwarders below. */
 #include <string.h>
 
 #include "internal.h"
@@ -6,9 +8,15 @@
 typedef struct exec_wait {
 	int done;
 	sbx_exec_result *r;
-	void (*user_done)(void *ud, sbx_exec_result *r);
+	void (*user_output)(void *ud, int fd, const uint8_t *p, size_t n);
 	void *user_ud;
 } exec_wait;
+
+static void exec_output(void *ud, int fd, const uint8_t *p, size_t n)
+{
+	exec_wait *w = ud;
+	w->user_output(w->user_ud, fd, p, n);
+}
 
 static void exec_done(void *ud, sbx_exec_result *r)
 {
@@ -21,8 +29,10 @@ static void exec_done(void *ud, sbx_exec_result *r)
 int sbx_exec_sync(sbx_session *s, const sbx_exec_opts *o, sbx_exec_result *r)
 {
 	memset(r, 0, sizeof *r);
-	exec_wait w = {.r = r};
+	exec_wait w = {.r = r, .user_output = o->on_output, .user_ud = o->ud};
 	sbx_exec_opts opts = *o;
+	if (o->on_output)
+		opts.on_output = exec_output;
 	opts.on_done = exec_done;
 	opts.ud = &w;
 	if (!sbx_exec(s, &opts, &r->error))
@@ -35,7 +45,15 @@ int sbx_exec_sync(sbx_session *s, const sbx_exec_opts *o, sbx_exec_result *r)
 typedef struct file_wait {
 	int done;
 	sbx_file_result *r;
+	void (*user_progress)(void *ud, uint64_t done, uint64_t total);
+	void *user_ud;
 } file_wait;
+
+static void file_progress(void *ud, uint64_t done, uint64_t total)
+{
+	file_wait *w = ud;
+	w->user_progress(w->user_ud, done, total);
+}
 
 static void file_done(void *ud, sbx_file_result *r)
 {
@@ -48,8 +66,10 @@ static void file_done(void *ud, sbx_file_result *r)
 static int file_sync(sbx_session *s, const sbx_file_opts *o, sbx_file_result *r, int is_write)
 {
 	memset(r, 0, sizeof *r);
-	file_wait w = {.r = r};
+	file_wait w = {.r = r, .user_progress = o->on_progress, .user_ud = o->ud};
 	sbx_file_opts opts = *o;
+	if (o->on_progress)
+		opts.on_progress = file_progress;
 	opts.on_done = file_done;
 	opts.ud = &w;
 	sbx_call *c = is_write ? sbx_write_file(s, &opts, &r->error) : sbx_read_file(s, &opts, &r->error);

@@ -49,7 +49,7 @@ t cp_into_local_dir sh -c 'mkdir -p "$1/d" && "$0" cp box:in/r.bin "$1/d" && cmp
 t cp_stdin_stdout sh -c 'echo piped | "$0" cp - box:p.txt && [ "$("$0" cp box:p.txt -)" = piped ]' "$SBX"
 t cp_missing_remote sh -c '! "$0" cp box:nope.txt "$1/x" 2>"$1/e" && grep -q "No such file" "$1/e" && [ ! -e "$1/x" ]' "$SBX" "$WORK"
 t cp_failed_keeps_destination sh -c 'echo old > "$1/keep" && ! "$0" cp box:nope.txt "$1/keep" 2>/dev/null && [ "$(cat "$1/keep")" = old ] && [ -z "$(ls -A "$1" | grep sbx-)" ]' "$SBX" "$WORK"
-t cp_directory_refused sh -c '! "$0" cp "$1" box:dir 2>"$1/e" && grep -q "tar" "$1/e"' "$SBX" "$WORK"
+t cp_directory_copies sh -c 'mkdir -p "$1/dd/e" && echo x > "$1/dd/f" && "$0" cp "$1/dd" box:dd && "$0" exec box -- test -d dd/e && [ "$("$0" exec box -- cat dd/f)" = x ]' "$SBX" "$WORK"
 t cp_no_sandbox_side sh -c '"$0" cp a b 2>/dev/null; [ $? -eq 2 ]' "$SBX"
 
 cat > "$WORK/values.yaml" <<'Y'

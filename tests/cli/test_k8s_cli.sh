@@ -72,6 +72,8 @@ t shell_exit_status sh -c 'python3 "$1" --check-mode --send "1.5:exit 3\n" -- "$
 t cp_both_ways sh -c 'head -c 3000000 /dev/urandom > "$1/f" && "$0" cp "$1/f" kbox:data.bin && "$0" cp kbox:data.bin "$1/g" && cmp "$1/f" "$1/g"' "$SBX" "$WORK"
 t detach_logs_follow sh -c 'id=$("$0" exec -d kbox -- sh -c "echo a; sleep 0.3; echo b >&2; exit 4") && echo "$id" | grep -Eqx "[0-9a-f]{12}" && "$0" logs -f kbox "$id" >"$1/d.out" 2>"$1/d.err"; [ $? -eq 4 ] && [ "$(cat "$1/d.out")" = a ] && [ "$(cat "$1/d.err")" = b ] && [ "$("$0" logs kbox "$id" 2>/dev/null)" = a ]' "$SBX" "$WORK"
 t detach_ps_kill sh -c 'id=$("$0" exec -d kbox/web -- sleep 31601) && "$0" ps kbox/web | grep "^$id " | grep -q "running .*sleep 31601" && ! "$0" ps kbox | grep -q "^$id " && "$0" kill kbox/web "$id" -s KILL && for i in $(seq 100); do "$0" ps kbox/web | grep "^$id " | grep -q "exited 137" && exit 0; sleep 0.1; done; exit 1' "$SBX"
+t cp_tree_both_ways sh -c 'mkdir -p "$1/kt/e" && printf "#!/bin/sh\necho ran\n" > "$1/kt/run.sh" && chmod 755 "$1/kt/run.sh" && ln -s run.sh "$1/kt/l" && "$0" cp -r "$1/kt" kbox:kt && [ "$("$0" exec kbox -- ./kt/run.sh)" = ran ] && "$0" cp kbox:kt "$1/kt2" && diff -r --no-dereference "$1/kt" "$1/kt2" && [ "$(stat -c %a "$1/kt2/run.sh")" = 755 ]' "$SBX" "$WORK"
+t cp_into_dir_and_slash_rules sh -c '"$0" exec kbox -- mkdir -p into && "$0" cp "$1/f" kbox:into/ && "$0" exec kbox -- test -f into/f && ! "$0" cp "$1/f" kbox:nodir/ 2>/dev/null && ! "$0" exec kbox -- test -e nodir' "$SBX" "$WORK"
 t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 
 cat >"$WORK/compose.yaml" <<C

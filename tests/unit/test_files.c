@@ -891,6 +891,72 @@ static void test_progress(void)
 }
 
 /* A session that asks the agent to compress: contents are unchanged. */
+/* The *_sync wrappers hand on_progress the caller's ud (they once passed
+ * their own wait struct, which the caller's callback then scribbled on). */
+typedef struct sync_progress {
+	uint32_t magic;
+	uint64_t last, calls;
+} sync_progress;
+
+static void sync_progress_cb(void *ud, uint64_t done, uint64_t total)
+{
+	(void)total;
+	sync_progress *p = ud;
+	if (p->magic != 0x5eed)
+		return; /* not our struct: the count stays 0 */
+	p->last = done;
+	p->calls++;
+}
+
+static void test_sync_progress_ud(void)
+{
+	NEED_SESSION();
+	size_t n = 1u << 20;
+	uint8_t *data = calloc(1, n);
+	CHECK(data);
+	sync_progress p = {.magic = 0x5eed};
+	sbx_file_opts o = SBX_FILE_OPTS_INIT;
+	o.path = "sync-progress.bin";
+	o.data = data;
+	o.len = n;
+	o.on_progress = sync_progress_cb;
+	o.ud = &p;
+	sbx_file_result r;
+	int rc = sbx_write_file_sync(g_s, &o, &r);
+	free(data);
+	CHECK(rc == 0);
+	CHECK(p.calls > 0);
+	CHECK_EQ_INT(p.last, n);
+	p = (sync_progress){.magic = 0x5eed};
+	sbx_file_opts ro = SBX_FILE_OPTS_INIT;
+	ro.path = "sync-progress.bin";
+	ro.local_path = loc("sync-progress.bin");
+	ro.on_progress = sync_progress_cb;
+	ro.ud = &p;
+	CHECK(sbx_read_file_sync(g_s, &ro, &r) == 0);
+	CHECK_EQ_INT(p.last, n);
+}
+
+/* A read into a local path gets the source's permission bits, umask-free
+ * and without set-id bits. */
+static void test_read_keeps_mode(void)
+{
+	NEED_SESSION();
+	CHECK(it_write_local(wd("moded.sh"), "#!/bin/sh\n", 10) == 0);
+	CHECK(chmod(wd("moded.sh"), 04751) == 0);
+	mode_t old = umask(077);
+	sbx_file_opts o = SBX_FILE_OPTS_INIT;
+	o.path = "moded.sh";
+	o.local_path = loc("moded.sh");
+	sbx_file_result r;
+	int rc = sbx_read_file_sync(g_s, &o, &r);
+	umask(old);
+	CHECK(rc == 0);
+	struct stat st;
+	CHECK(stat(loc("moded.sh"), &st) == 0);
+	CHECK_EQ_INT(st.st_mode & 07777, 0751);
+}
+
 static void test_compressed_session(void)
 {
 	sbx_error err;
@@ -958,6 +1024,8 @@ int main(void)
 	IT_RUN(test_stat);
 	IT_RUN(test_concurrent_files);
 	IT_RUN(test_progress);
+	IT_RUN(test_sync_progress_ud);
+	IT_RUN(test_read_keeps_mode);
 	IT_RUN(test_compressed_session);
 
 	sbx_session_close(g_s);

@@ -15,7 +15,7 @@ roff() { sed -e 's/\\/\\e/g' -e 's/^\([.'"'"']\)/\\\&\1/'; }
 	printf '.SH SYNOPSIS\n.nf\n'
 	"$sbx" --help 2>&1 | roff
 	printf '.fi\n'
-	for cmd in up exec shell cp port-forward ls down compose2values k8s-config; do
+	for cmd in up exec shell cp port-forward ps logs kill ls down compose2values k8s-config; do
 		printf '.SH "SBX %s"\n.nf\n' "$(echo "$cmd" | tr a-z A-Z)"
 		"$sbx" "$cmd" --help 2>&1 | roff || true
 		printf '.fi\n'

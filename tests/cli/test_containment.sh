@@ -44,17 +44,20 @@ t env_flag_still_works sh -c '[ "$("$0" exec box -e ONLY=this -- sh -c "echo \$O
 # cp out of the sandbox: names that would leave the destination directory
 mkdir -p "$WORK/dest/inner"
 "$SBX" exec box -- sh -c 'mkdir -p sub && echo payload > sub/f && echo evil > ../escaped 2>/dev/null; ln -sf /etc/hostname link' >/dev/null 2>&1
-for src in 'sub/..' '..' '.' 'sub/' 'sub/.'; do
-	t "cp_refuses_${src//[\/.]/_}" sh -c '! "$0" cp "box:$2" "$1/dest/inner" 2>"$1/e" && grep -q "file name" "$1/e" && [ -z "$(ls -A "$1/dest/inner")" ] && [ "$(ls -A "$1/dest")" = inner ]' "$SBX" "$WORK" "$src"
+for src in 'sub/..' '..' '.' 'sub/.'; do
+	t "cp_refuses_${src//[\/.]/_}" sh -c '! "$0" cp "box:$2" "$1/dest/inner" 2>"$1/e" && grep -q "name" "$1/e" && [ -z "$(ls -A "$1/dest/inner")" ] && [ "$(ls -A "$1/dest")" = inner ]' "$SBX" "$WORK" "$src"
 done
+# a directory source lands inside the destination directory, nowhere else
+t cp_dir_source_stays_inside sh -c '"$0" cp "box:sub/" "$1/dest/inner" && [ "$(cat "$1/dest/inner/sub/f")" = payload ] && [ "$(ls -A "$1/dest")" = inner ] && rm -r "$1/dest/inner/sub"' "$SBX" "$WORK"
 t cp_dotdot_in_middle_stays sh -c '"$0" cp "box:sub/../sub/f" "$1/dest/inner" && [ "$(cat "$1/dest/inner/f")" = payload ] && rm "$1/dest/inner/f"' "$SBX" "$WORK"
 # a symlink inside the sandbox is followed inside the sandbox only; the
 # host gets a plain file
 t cp_sandbox_symlink_is_plain_file sh -c '"$0" cp box:link "$1/dest/inner" && [ -f "$1/dest/inner/link" ] && [ ! -L "$1/dest/inner/link" ] && rm "$1/dest/inner/link"' "$SBX" "$WORK"
-# a symlink at the destination is replaced, never written through
+# a symlink at the destination is refused (a download replaces only a
+# regular file), never written through
 echo precious > "$WORK/outside"
 ln -s "$WORK/outside" "$WORK/dest/inner/trap"
-t cp_local_symlink_replaced sh -c '"$0" cp box:sub/f "$1/dest/inner/trap" && [ "$(cat "$1/outside")" = precious ] && [ ! -L "$1/dest/inner/trap" ] && [ "$(cat "$1/dest/inner/trap")" = payload ]' "$SBX" "$WORK"
+t cp_local_symlink_refused sh -c '! "$0" cp box:sub/f "$1/dest/inner/trap" 2>/dev/null && [ "$(cat "$1/outside")" = precious ] && [ -L "$1/dest/inner/trap" ] && rm "$1/dest/inner/trap"' "$SBX" "$WORK"
 t cp_no_temp_left sh -c '[ -z "$(ls -A "$1/dest/inner" | grep sbx-)" ] && [ -z "$(ls -A "$1" | grep "^\.")" ]' "$SBX" "$WORK"
 
 # ---------------------------------------------------------------- the box

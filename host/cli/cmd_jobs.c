@@ -137,12 +137,34 @@ static void print_job(const sbx_job *j)
 	printf("%-14s %-8ld %-6s %-11s %s\n", id, j->pid, age, state, cmd);
 }
 
-/* Connects to x's target: a session, or NULL after saying why. */
-static sbx_session *open_target(sbx_loop *loop, const jobs_args *x)
+/* What every jobs command starts with: parse argv into x and connect to
+ * its target. 1 with *loop and *s set (end with close_target), or 0 when
+ * the command is over (help printed, bad usage, no session) with its exit
+ * status in *status. */
+static int open_target(int argc, char **argv, jobs_args *x, int need_id, void (*usage)(FILE *), sbx_loop **loop,
+		       sbx_session **s, int *status)
 {
+	int rc = parse(argc, argv, x, need_id, usage);
+	if (rc) {
+		*status = rc < 0 ? 0 : rc;
+		return 0;
+	}
+	*loop = sbx_loop_new();
 	cli_sandbox sb;
 	const char *svc;
-	return cli_connect(loop, x->target, &sb, &svc);
+	*s = cli_connect(*loop, x->target, &sb, &svc);
+	if (!*s) {
+		sbx_loop_free(*loop);
+		*status = EXIT_SBX_ERROR;
+		return 0;
+	}
+	return 1;
+}
+
+static void close_target(sbx_loop *loop, sbx_session *s)
+{
+	sbx_session_close(s);
+	sbx_loop_free(loop);
 }
 
 static int fail(const char *cmd, const sbx_error *e)
@@ -154,15 +176,11 @@ static int fail(const char *cmd, const sbx_error *e)
 int cmd_ps(int argc, char **argv)
 {
 	jobs_args x = {0};
-	int rc = parse(argc, argv, &x, 0, ps_usage);
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	sbx_loop *loop = sbx_loop_new();
-	sbx_session *s = open_target(loop, &x);
-	if (!s) {
-		sbx_loop_free(loop);
-		return EXIT_SBX_ERROR;
-	}
+	sbx_loop *loop;
+	sbx_session *s;
+	int rc = 0;
+	if (!open_target(argc, argv, &x, 0, ps_usage, &loop, &s, &rc))
+		return rc;
 	sbx_job *jobs;
 	size_t n;
 	sbx_error err;
@@ -174,8 +192,7 @@ int cmd_ps(int argc, char **argv)
 	} else {
 		rc = fail("ps", &err);
 	}
-	sbx_session_close(s);
-	sbx_loop_free(loop);
+	close_target(loop, s);
 	return rc;
 }
 
@@ -201,15 +218,11 @@ static int put_output(void *ud, int fd, const uint8_t *p, size_t n)
 int cmd_logs(int argc, char **argv)
 {
 	jobs_args x = {0};
-	int rc = parse(argc, argv, &x, 1, logs_usage);
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	sbx_loop *loop = sbx_loop_new();
-	sbx_session *s = open_target(loop, &x);
-	if (!s) {
-		sbx_loop_free(loop);
-		return EXIT_SBX_ERROR;
-	}
+	sbx_loop *loop;
+	sbx_session *s;
+	int rc = 0;
+	if (!open_target(argc, argv, &x, 1, logs_usage, &loop, &s, &rc))
+		return rc;
 	int broken = 0;
 	sbx_logs_opts o = {.id = x.id, .follow = x.follow, .on_output = put_output, .ud = &broken};
 	sbx_logs_result r;
@@ -222,23 +235,18 @@ int cmd_logs(int argc, char **argv)
 	} else {
 		rc = broken ? 141 : fail("logs", &r.error);
 	}
-	sbx_session_close(s);
-	sbx_loop_free(loop);
+	close_target(loop, s);
 	return rc;
 }
 
 int cmd_kill(int argc, char **argv)
 {
 	jobs_args x = {0};
-	int rc = parse(argc, argv, &x, 1, kill_usage);
-	if (rc)
-		return rc < 0 ? 0 : rc;
-	sbx_loop *loop = sbx_loop_new();
-	sbx_session *s = open_target(loop, &x);
-	if (!s) {
-		sbx_loop_free(loop);
-		return EXIT_SBX_ERROR;
-	}
+	sbx_loop *loop;
+	sbx_session *s;
+	int rc = 0;
+	if (!open_target(argc, argv, &x, 1, kill_usage, &loop, &s, &rc))
+		return rc;
 	int sent;
 	sbx_error err;
 	if (sbx_job_kill_sync(s, x.id, x.signo, &sent, &err) == 0) {
@@ -247,7 +255,6 @@ int cmd_kill(int argc, char **argv)
 	} else {
 		rc = fail("kill", &err);
 	}
-	sbx_session_close(s);
-	sbx_loop_free(loop);
+	close_target(loop, s);
 	return rc;
 }

@@ -2,23 +2,11 @@
 # test_cli.sh — the sbx command line as a shell user drives it: exit codes,
 # stdin/stdout/stderr, --json, cp both ways, errors that name the fix.
 set -u
-SBX=${SBX_BIN:-build/sbx}
-export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-cli-test.XXXXXX)
-WORK=$(mktemp -d /tmp/sbx-cli-work.XXXXXX)
-trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
 
-t() { # name, then a command that must succeed
-	local name=$1
-	shift
-	local out
-	if out=$("$@" 2>&1); then
-		echo "ok   cli_$name"
-	else
-		echo "FAIL cli_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	fi
-}
+PREFIX=cli
+. "$(dirname "$0")/lib.sh"
 
-"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL cli_up: $(cat "$WORK/up.err")"; exit 1; }
+up_box
 
 # Start-up: the remote backends' libraries are loaded on first use (host/dynlib.h), never by a local call.
 t cli_links_no_remote_libs sh -c '! readelf -d "$0" | grep -E "NEEDED.*(libcurl|libcrypto|libssl)"' "$SBX"

@@ -7,23 +7,11 @@
 # in `ps` reaches the terminal only escaped; a flood of output (big chunks
 # or one byte per write) leaves the agent's memory within the ring bound.
 set -u
-SBX=${SBX_BIN:-build/sbx}
-export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-detach-test.XXXXXX)
-WORK=$(mktemp -d /tmp/sbx-detach-work.XXXXXX)
-trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
 
-t() { # name, then a command that must succeed
-	local name=$1
-	shift
-	local out
-	if out=$("$@" 2>&1); then
-		echo "ok   detach_$name"
-	else
-		echo "FAIL detach_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	fi
-}
+PREFIX=detach
+. "$(dirname "$0")/lib.sh"
 
-"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL detach_up: $(cat "$WORK/up.err")"; exit 1; }
+up_box
 
 # until_ps ID TEXT: waits (up to 10 s) until `sbx ps box` shows TEXT on ID's row.
 export UNTIL_PS='for i in $(seq 100); do "$SBX" ps box | grep "^$0 " | grep -q -- "$1" && exit 0; sleep 0.1; done; "$SBX" ps box; exit 1'

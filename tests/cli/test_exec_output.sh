@@ -3,24 +3,12 @@
 # byte-exact, nothing dropped, and no unbounded buffering in the CLI when the reader is
 # slow (the agent gets credit only for bytes written to our stdout: issue 18).
 set -u
-SBX=${SBX_BIN:-build/sbx}
-export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-out-test.XXXXXX)
-WORK=$(mktemp -d /tmp/sbx-out-work.XXXXXX)
-trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
 RSS_KB=51200 # the CLI's peak RSS bound while its reader stalls (50 MiB)
 
-t() { # name, then a command that must succeed
-	local name=$1
-	shift
-	local out
-	if out=$("$@" 2>&1); then
-		echo "ok   exec_output_$name"
-	else
-		echo "FAIL exec_output_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	fi
-}
+PREFIX=exec_output
+. "$(dirname "$0")/lib.sh"
 
-"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL exec_output_up: $(cat "$WORK/up.err")"; exit 1; }
+up_box
 
 # A reader that stalls 3 s on a blocking pipe: the CLI blocks in write, stays small.
 t slow_blocking_reader sh -c '

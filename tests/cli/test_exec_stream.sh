@@ -4,23 +4,11 @@
 # refuses, EPIPE (exit 141), signals forwarded once then cancelling, a
 # killed sbx taking its command along, -e NAME, --env-file, --json codes.
 set -u
-SBX=${SBX_BIN:-build/sbx}
-export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-stream-test.XXXXXX)
-WORK=$(mktemp -d /tmp/sbx-stream-work.XXXXXX)
-trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
 
-t() { # name, then a command that must succeed
-	local name=$1
-	shift
-	local out
-	if out=$("$@" 2>&1); then
-		echo "ok   stream_$name"
-	else
-		echo "FAIL stream_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	fi
-}
+PREFIX=stream
+. "$(dirname "$0")/lib.sh"
 
-"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL stream_up: $(cat "$WORK/up.err")"; exit 1; }
+up_box
 
 # Waits (up to 10 s) until file $1 holds "ready".
 export WAIT_READY='for i in $(seq 100); do grep -q ready "$0" 2>/dev/null && break; sleep 0.1; done'

@@ -5,24 +5,12 @@
 # act on the remote command through its pty; our terminal's mode comes
 # back on every exit path; `sbx shell` is an interactive login shell.
 set -u
-SBX=${SBX_BIN:-build/sbx}
 DRIVE="python3 $(dirname "$0")/pty_drive.py"
-export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-tty-test.XXXXXX)
-WORK=$(mktemp -d /tmp/sbx-tty-work.XXXXXX)
-trap '"$SBX" down --all >/dev/null 2>&1; rm -rf "$SBX_STATE_DIR" "$WORK"' EXIT
 
-t() { # name, then a command that must succeed
-	local name=$1
-	shift
-	local out
-	if out=$("$@" 2>&1); then
-		echo "ok   tty_$name"
-	else
-		echo "FAIL tty_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
-	fi
-}
+PREFIX=tty
+. "$(dirname "$0")/lib.sh"
 
-"$SBX" up box >/dev/null 2>"$WORK/up.err" || { echo "FAIL tty_up: $(cat "$WORK/up.err")"; exit 1; }
+up_box
 export SBX DRIVE WORK
 
 t it_is_a_pts_of_our_size bash -c '$DRIVE --rows 33 --cols 101 --check-mode -- "$SBX" exec -it box -- sh -c "tty; stty size" > "$WORK/o1" && grep -q "^/dev/pts/[0-9]" "$WORK/o1" && grep -q "^33 101" "$WORK/o1"'

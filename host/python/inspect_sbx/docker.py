@@ -34,7 +34,7 @@ from . import config as cfg
 from .contract import DEFAULT, Contract
 from .provider import READY_TIMEOUT, Provider, _core, _pid_alive, _quote
 from .k8s import RestartedContainerError
-from .sandbox import SbxSandbox
+from .sandbox import OneAtATime, SbxSandbox
 
 log = logging.getLogger("inspect_sbx")
 
@@ -106,7 +106,7 @@ class DockerSandbox(SbxSandbox):
         self.started_at = started_at
         self.behavior = behavior
         self.restarts = 0
-        self._reconnecting: asyncio.Future | None = None
+        self._reconnecting = OneAtATime()
 
     async def _again(self, call: Any, *args: Any, **kw: Any) -> Any:
         """call; when it could not reach the agent at all (so nothing ran), once more after
@@ -131,14 +131,7 @@ class DockerSandbox(SbxSandbox):
     async def _before_call(self) -> None:
         if self.closed or self.session.failure is None:
             return
-        if self._reconnecting is None:  # one revival for all the calls that find the stream lost
-            self._reconnecting = asyncio.ensure_future(self._revive())
-        fut = self._reconnecting
-        try:
-            await asyncio.shield(fut)
-        finally:
-            if self._reconnecting is fut and fut.done():
-                self._reconnecting = None
+        await self._reconnecting.run(self._revive)  # one revival for all the calls that find the stream lost
 
     async def _revive(self) -> None:
         lost = self.session.failure

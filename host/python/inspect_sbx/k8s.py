@@ -31,7 +31,7 @@ from . import clistate
 from . import config as cfg
 from .contract import DEFAULT, Contract
 from .loop import driver
-from .sandbox import SbxSandbox
+from .sandbox import OneAtATime, SbxSandbox
 
 READY_TIMEOUT = 60.0
 log = logging.getLogger("inspect_sbx")
@@ -86,7 +86,7 @@ class K8sSandbox(SbxSandbox):
         self.config = config
         self.restarts = 0
         self.boot_id: str | None = None  # the agent's, as first seen
-        self._reconnecting: asyncio.Future | None = None
+        self._reconnecting = OneAtATime()
 
     async def exec(self, cmd: list[str], input: str | bytes | None = None, cwd: str | None = None,
                    env: dict[str, str] | None = None, user: str | None = None, timeout: int | None = None,
@@ -120,14 +120,7 @@ class K8sSandbox(SbxSandbox):
             elif boot:
                 self.boot_id = boot
             return
-        if self._reconnecting is None:  # one reconnect for all the calls that find the stream lost
-            self._reconnecting = asyncio.ensure_future(self._reconnect())
-        fut = self._reconnecting
-        try:
-            await asyncio.shield(fut)
-        finally:
-            if self._reconnecting is fut and fut.done():
-                self._reconnecting = None
+        await self._reconnecting.run(self._reconnect)  # one reconnect for all the calls that find the stream lost
 
     async def _reconnect(self) -> None:
         lost = self.session.failure

@@ -61,6 +61,24 @@ def _call_error(status: int, err_no: int, code: str, message: str, path: str | N
     return SbxCallError(status, err_no, code, message)
 
 
+class OneAtATime:
+    """Runs one coroutine for all the callers that ask while it runs: the
+    calls that find a sandbox's stream lost share one reconnect."""
+
+    def __init__(self) -> None:
+        self._fut: asyncio.Future | None = None
+
+    async def run(self, start: Callable[[], Any]) -> None:
+        if self._fut is None:
+            self._fut = asyncio.ensure_future(start())
+        fut = self._fut
+        try:
+            await asyncio.shield(fut)
+        finally:
+            if self._fut is fut and fut.done():
+                self._fut = None
+
+
 class SbxSandbox:
     """One sandbox: an agent session plus what Inspect needs to know about it."""
 

@@ -41,7 +41,7 @@ extern const char *test_name_now;
 	do {                                                               \
 		const char *a_ = (a), *b_ = (b);                           \
 		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                   \
-			char m_[512];                                      \
+			char m_[600];                                      \
 			snprintf(m_, sizeof m_, "%s == %s (\"%.200s\" != \"%.200s\")", \
 				 #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
 			test_fail(__FILE__, __LINE__, m_);                 \

@@ -751,8 +751,11 @@ static void cleanup_found(void *ud, const sbx_error *err, const aws_ec2_instance
 			batch[k] = x->ids[at + k];
 		sbx_error e;
 		x->pending++;
-		if (aws_ec2_terminate_instances(x->c, batch, k, cleanup_terminated, x, &e) < 0)
-			cleanup_terminated(x, &e);
+		if (aws_ec2_terminate_instances(x->c, batch, k, cleanup_terminated, x, &e) < 0) {
+			x->pending--; /* never started: the hold keeps x alive */
+			if (x->err.status == SBX_OK)
+				x->err = e;
+		}
 	}
 	cleanup_terminated(x, NULL);
 }
@@ -832,8 +835,11 @@ static void objects_listed(void *ud, const sbx_error *err, const char *const *ke
 	for (size_t i = 0; i < n; i++) {
 		sbx_error e;
 		x->pending++;
-		if (aws_s3_delete_object(x->c, x->bucket, keys[i], object_gone, x, &e) < 0)
-			object_gone(x, &e);
+		if (aws_s3_delete_object(x->c, x->bucket, keys[i], object_gone, x, &e) < 0) {
+			x->pending--; /* never started: the hold keeps x alive */
+			if (x->err.status == SBX_OK)
+				x->err = e;
+		}
 	}
 	objects_step_done(x);
 }

@@ -20,6 +20,16 @@ static int digits(const char *s, size_t n)
 	return atoi(s) > 0 && atoi(s) < 65536;
 }
 
+/* Copies src into dst[cap] whole, or not at all: 0, or -1 when it does not fit. */
+static int copy_whole(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= cap)
+		return -1;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
 /* One short-syntax port "[HOST_IP:][HOST_PORT:]PORT[/PROTO]" as
  * "HOST_IP:HOST_PORT:PORT/PROTO" (HOST_IP 127.0.0.1 unless given; HOST_PORT
  * empty: the engine picks one). 0, or -1 with the error set. */
@@ -32,7 +42,7 @@ static int short_port(cv *c, yaml_node_t *item, const char *s, char *out, size_t
 		*slash = 0;
 		if (strcmp(slash + 1, "tcp") && strcmp(slash + 1, "udp"))
 			return cv_bad(c, item, "port '%s': protocol must be tcp or udp", s);
-		snprintf(proto, sizeof proto, "%s", slash + 1);
+		copy_whole(proto, sizeof proto, slash + 1);
 	}
 	char *last = strrchr(buf, ':');
 	const char *target = last ? last + 1 : buf;
@@ -42,13 +52,11 @@ static int short_port(cv *c, yaml_node_t *item, const char *s, char *out, size_t
 		const char *hp = mid ? mid + 1 : buf;
 		if (mid) {
 			*mid = 0;
-			if (!buf[0] || strlen(buf) >= sizeof ip || strchr(buf, '['))
+			if (!buf[0] || strchr(buf, '[') || copy_whole(ip, sizeof ip, buf))
 				return cv_bad(c, item, "port '%s': the host address must be an IPv4 address", s);
-			snprintf(ip, sizeof ip, "%s", buf);
 		}
-		if (hp[0] && !digits(hp, strlen(hp)))
+		if ((hp[0] && !digits(hp, strlen(hp))) || copy_whole(host, sizeof host, hp))
 			return cv_bad(c, item, "port '%s': the host port must be a number (ranges are not supported)", s);
-		snprintf(host, sizeof host, "%s", hp);
 	}
 	if (!digits(target, strlen(target)))
 		return cv_bad(c, item, "port '%s': the container port must be a number 1-65535 (ranges are not supported)",

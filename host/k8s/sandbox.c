@@ -273,7 +273,7 @@ static void connect_all(sbx_k8s_box *b)
 	for (int i = 0; b->connect && i < b->sb.nservices; i++) {
 		sbx_error e;
 		if (!(b->svc[i].session = open_session(b, i, &e))) {
-			char what[400];
+			char what[600];
 			snprintf(what, sizeof what, "cannot start the agent in pod %s/%s", b->sb.ns, b->sb.pods[i]);
 			fail(b, &e, what);
 			return;

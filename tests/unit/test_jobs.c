@@ -69,7 +69,7 @@ static void test_start_list_logs(void)
 	CHECK_EQ_INT(sbx_exec_detached_sync(s, &o, id, &err), 0);
 	CHECK_EQ_INT(strlen(id), 12);
 	CHECK_EQ_INT(strspn(id, "0123456789abcdef"), 12);
-	sbx_job j;
+	sbx_job j = {0};
 	CHECK_EQ_INT(wait_ended(id, &j), 0);
 	CHECK_EQ_INT(j.exit_code, 3);
 	CHECK_EQ_STR(j.command, "sh -c echo out; echo err >&2; exit 3");
@@ -101,7 +101,7 @@ static void test_follow_and_running(void)
 	CHECK_EQ_STR(b.text, "a\nb\n");
 	o.argv = slow;
 	CHECK_EQ_INT(sbx_exec_detached_sync(s, &o, id2, &err), 0);
-	sbx_job j;
+	sbx_job j = {0};
 	for (int i = 0; i < 1000; i++) { /* until "first" is out */
 		b.len = 0;
 		b.text[0] = 0;

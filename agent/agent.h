@@ -69,6 +69,14 @@ int agent_attach(const char *path, const char *keep);
 
 /* listen.c: the listening socket and who connects to it. */
 int agent_listen_on(const char *addr);
+
+/* --socket-owner's "UID[:GID]" (numeric; GID defaults to UID). 0, or -1
+ * with a line on stderr. */
+int agent_parse_owner(const char *owner, unsigned *uid, unsigned *gid);
+
+/* Gives the unix socket file at addr to uid:gid: a root agent serving a
+ * non-root host through a shared directory. 0, or -1 with a line on stderr. */
+int agent_listen_give(const char *addr, unsigned uid, unsigned gid);
 /* A listening socket inherited as fd (--listen-fd): made ours. -1 if not one. */
 int agent_listen_inherited(int fd);
 /* "uid 0 pid 12" (unix) or "127.0.0.1:5555" (TCP), for log lines. */

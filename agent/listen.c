@@ -85,6 +85,32 @@ int agent_listen_on(const char *addr)
 	return -1;
 }
 
+int agent_parse_owner(const char *owner, unsigned *uid, unsigned *gid)
+{
+	char *end;
+	unsigned long u = strtoul(owner, &end, 10), g = u;
+	if (end != owner && *end == ':')
+		g = strtoul(end + 1, &end, 10);
+	if (end == owner || *end || u > 0x7fffffff || g > 0x7fffffff || owner[0] == '-') {
+		fprintf(stderr, "sbx-agent: --socket-owner %s: want numeric UID[:GID]\n", owner);
+		return -1;
+	}
+	*uid = (unsigned)u;
+	*gid = (unsigned)g;
+	return 0;
+}
+
+int agent_listen_give(const char *addr, unsigned uid, unsigned gid)
+{
+	/* No follow: nothing else can have replaced it yet, and it must stay so. */
+	if (lchown(addr, (uid_t)uid, (gid_t)gid) < 0) {
+		fprintf(stderr, "sbx-agent: --socket-owner: cannot give %s to %u:%u: %s\n", addr, uid, gid,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void agent_peer_name(int fd, char *out, size_t len)
 {
 	struct sockaddr_storage ss;

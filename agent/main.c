@@ -29,6 +29,9 @@ static void usage(FILE *f)
 		"  --secret-file PATH the sandbox's secret (hex digits, a file only its owner can\n"
 		"                     read): --listen serves only hosts that prove they hold it\n"
 		"  --secret-fd N      the same, read from file descriptor N (then closed)\n"
+		"  --socket-owner UID[:GID] give the --listen unix socket file to this user\n"
+		"                     (a root agent serving a non-root host; it still\n"
+		"                     serves only hosts that hold the secret)\n"
 		"  --insecure-no-auth --listen without a secret: anyone who can connect drives\n"
 		"                     this agent (and, as root, the machine); for debugging only\n"
 		"  --workdir DIR      directory relative paths resolve against (default: cwd)\n"
@@ -64,12 +67,12 @@ static const char *arch_name(void)
 }
 
 /* --secret-file PATH or --secret-fd N into ag->key; -1 after saying why. */
-static int load_secret(agent *ag, const char *file, const char *fd_text)
+static int load_secret(agent *ag, const char *file, const char *fd_text, unsigned owner)
 {
 	char err[400];
 	int rc;
 	if (file) {
-		rc = sbx_keyfile_read(file, &ag->key, err, sizeof err);
+		rc = sbx_keyfile_read_also(file, owner, &ag->key, err, sizeof err);
 	} else {
 		char *end;
 		long fd = strtol(fd_text, &end, 10);
@@ -101,7 +104,9 @@ static int block_metadata(agent *ag)
 int main(int argc, char **argv)
 {
 	static agent ag;
-	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600";
+	const char *listen_addr = NULL, *attach_path = NULL, *keep = "600", *socket_owner = NULL;
+	const char *secret_file = NULL, *secret_fd = NULL, *workdir = NULL;
+	unsigned owner_uid = 0, owner_gid = 0;
 	int insecure = 0, inherited = -1, nometa_wanted = 0;
 	ag.listen_fd = -1;
 	ag.keep_ms = 600 * 1000;
@@ -117,25 +122,24 @@ int main(int argc, char **argv)
 			inherited = atoi(v);
 			listen_addr = v;
 			i++;
+		} else if (strcmp(a, "--socket-owner") == 0 && v) {
+			if (agent_parse_owner(v, &owner_uid, &owner_gid) < 0)
+				return 2;
+			socket_owner = v;
+			i++;
 		} else if (strcmp(a, "--attach") == 0 && v) {
 			attach_path = v;
 			i++;
 		} else if (strcmp(a, "--secret-file") == 0 && v) {
-			/* read now: relative to the current directory, as --workdir is */
-			if (load_secret(&ag, v, NULL) < 0)
-				return 2;
+			secret_file = v;
 			i++;
 		} else if (strcmp(a, "--secret-fd") == 0 && v) {
-			if (load_secret(&ag, NULL, v) < 0)
-				return 2;
+			secret_fd = v;
 			i++;
 		} else if (strcmp(a, "--insecure-no-auth") == 0) {
 			insecure = 1;
 		} else if (strcmp(a, "--workdir") == 0 && v) {
-			if (chdir(v) < 0) {
-				fprintf(stderr, "sbx-agent: --workdir %s: %s\n", v, strerror(errno));
-				return 2;
-			}
+			workdir = v;
 			i++;
 		} else if (strcmp(a, "--user") == 0 && v) {
 			ag.default_user = v;
@@ -157,6 +161,13 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
+	}
+	/* The secret's path is relative to where we started, --workdir or not. */
+	if ((secret_file || secret_fd) && load_secret(&ag, secret_file, secret_fd, owner_uid) < 0)
+		return 2;
+	if (workdir && chdir(workdir) < 0) {
+		fprintf(stderr, "sbx-agent: --workdir %s: %s\n", workdir, strerror(errno));
+		return 2;
 	}
 	if (attach_path && nometa_wanted) {
 		/* the bridge would reach a listener that may already run without it */
@@ -183,6 +194,12 @@ int main(int argc, char **argv)
 		return 1;
 	if (inherited < 0 && listen_addr && (ag.listen_fd = agent_listen_on(listen_addr)) < 0)
 		return 1;
+	if (socket_owner && (inherited >= 0 || !listen_addr)) {
+		fprintf(stderr, "sbx-agent: --socket-owner goes with --listen on a unix socket\n");
+		return 2;
+	}
+	if (socket_owner && agent_listen_give(listen_addr, owner_uid, owner_gid) < 0)
+		return 2;
 	snprintf(ag.hello.version, sizeof ag.hello.version, "%s", AGENT_VERSION);
 	make_boot_id(ag.hello.boot_id, sizeof ag.hello.boot_id);
 	snprintf(ag.hello.arch, sizeof ag.hello.arch, "%s", arch_name());

@@ -96,6 +96,11 @@ int sbx_keyfile_read_fd(int fd, sbx_auth_key *k, char *err, size_t err_len)
 
 int sbx_keyfile_read(const char *path, sbx_auth_key *k, char *err, size_t err_len)
 {
+	return sbx_keyfile_read_also(path, 0, k, err, err_len);
+}
+
+int sbx_keyfile_read_also(const char *path, unsigned also, sbx_auth_key *k, char *err, size_t err_len)
+{
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(err, err_len, "cannot open the secret file %.200s: %s", path, strerror(errno));
@@ -110,7 +115,7 @@ int sbx_keyfile_read(const char *path, sbx_auth_key *k, char *err, size_t err_le
 	else if (st.st_mode & 077)
 		snprintf(err, err_len, "the secret file %.200s is open to group or others (mode %04o): make it 0600",
 			 path, (unsigned)(st.st_mode & 07777));
-	else if (st.st_uid != geteuid() && st.st_uid != 0)
+	else if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != also)
 		snprintf(err, err_len, "the secret file %.200s belongs to uid %u, neither this user nor root", path,
 			 (unsigned)st.st_uid);
 	else

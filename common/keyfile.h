@@ -27,6 +27,10 @@ int sbx_keyfile_write(const char *path, const sbx_auth_key *k, char *err, size_t
  * neither this user nor root, or whose text is not a secret. */
 int sbx_keyfile_read(const char *path, sbx_auth_key *k, char *err, size_t err_len);
 
+/* The same, also taking a file that belongs to uid `also` (the user a root
+ * agent serves, who made the file in a directory of its own). */
+int sbx_keyfile_read_also(const char *path, unsigned also, sbx_auth_key *k, char *err, size_t err_len);
+
 /* Reads a secret's text from an open fd to its end (a pipe or a file). */
 int sbx_keyfile_read_fd(int fd, sbx_auth_key *k, char *err, size_t err_len);
 

@@ -35,11 +35,20 @@ static int place_secret(const sbx_docker_start_opts *o, char *copy, size_t copy_
 static int start_agent(sbx_docker *d, const char *id, const sbx_docker_service *s, char *exec_id, size_t exec_len,
 		       char *err, size_t len)
 {
-	char *argv[] = {SBX_DOCKER_AGENT_PATH, "--listen", SBX_DOCKER_RUN_PATH "/" SBX_DOCKER_SOCKET_NAME,
-			"--secret-file", SBX_DOCKER_RUN_PATH "/agent.key", NULL, NULL, NULL};
+	char *argv[10] = {SBX_DOCKER_AGENT_PATH, "--listen", SBX_DOCKER_RUN_PATH "/" SBX_DOCKER_SOCKET_NAME,
+			  "--secret-file", SBX_DOCKER_RUN_PATH "/agent.key"};
+	int argc = 5;
+	char owner[32];
 	if (s->box.user[0]) { /* commands run as the service's user; the agent itself is root */
-		argv[5] = "--user";
-		argv[6] = (char *)s->box.user;
+		argv[argc++] = "--user";
+		argv[argc++] = (char *)s->box.user;
+	}
+	/* The agent is root in the container and so, on a plain engine, on the
+	 * host: a caller who is not root gets the socket given to it. */
+	if (geteuid() != 0 && !sbx_docker_remaps_users(d)) {
+		snprintf(owner, sizeof owner, "%u:%u", (unsigned)geteuid(), (unsigned)getegid());
+		argv[argc++] = "--socket-owner";
+		argv[argc++] = owner;
 	}
 	json_t *b = json_object(), *out = NULL;
 	json_object_set_new(b, "Cmd", sbx_docker_strings(argv));

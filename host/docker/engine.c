@@ -68,6 +68,22 @@ int sbx_docker_open(sbx_docker *d, char *err, size_t err_len)
 	return 0;
 }
 
+int sbx_docker_remaps_users(sbx_docker *d)
+{
+	char err[256];
+	json_t *info = NULL;
+	int remaps = 0;
+	if (sbx_docker_call(d, "GET", "/info", NULL, &info, 0, err, sizeof err) == 200) {
+		json_t *opts = json_object_get(info, "SecurityOptions");
+		for (size_t i = 0; i < json_array_size(opts); i++) {
+			const char *o = json_string_value(json_array_get(opts, i));
+			remaps |= o && (strstr(o, "name=rootless") || strstr(o, "name=userns"));
+		}
+	}
+	json_decref(info);
+	return remaps;
+}
+
 void sbx_docker_close(sbx_docker *d)
 {
 	if (d->http)

@@ -53,6 +53,12 @@ long sbx_docker_stream(sbx_docker *d, const char *method, const char *path, cons
 		       const char *content_type, void (*on_json)(void *ud, json_t *j), void *ud, double timeout_s,
 		       char *err, size_t err_len);
 
+/* Whether the engine maps container users to other host users (rootless,
+ * or userns-remap: GET /info's SecurityOptions): then container root is
+ * not host root, and a file it makes is not ours to give away. 1, 0, or
+ * 0 when the engine does not say. */
+int sbx_docker_remaps_users(sbx_docker *d);
+
 /* A NULL-terminated list of strings as a JSON array (NULL: empty). */
 json_t *sbx_docker_strings(char *const *list);
 

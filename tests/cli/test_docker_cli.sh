@@ -41,7 +41,8 @@ export SBX_STATE_DIR=$(mktemp -d /tmp/sbx-docker-test.XXXXXX)
 WORK=$(mktemp -d /tmp/sbx-docker-work.XXXXXX)
 cleanup() {
 	"$SBX" down --all >/dev/null 2>&1
-	for c in $(docker ps -aq --filter label=sbx.test="$SBX_STATE_DIR"); do docker rm -f "$c" >/dev/null; done
+	for c in $(docker ps -aq --filter label=sbx.test="$SBX_STATE_DIR") \
+		$(docker ps -aq --filter label=sbx.owner="$WORK/nonroot/state"); do docker rm -f "$c" >/dev/null; done
 	rm -rf "$SBX_STATE_DIR" "$WORK"
 }
 trap cleanup EXIT
@@ -133,10 +134,8 @@ printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "echo ba
 t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/compose.yaml" 2>"$WORK/e" && grep -q "stopped at start with exit code 3; its output ends: \"bad config\"" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}x | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}x" ]'
 if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] && [ -S /var/run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ]; then
 	t up_engine_permission sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --clear-groups "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "permission denied on the Docker engine.s socket /var/run/docker.sock: run sbx as root or as a member" "$WORK/e"'
-	t up_needs_root sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --groups "$(stat -c %g /var/run/docker.sock)" "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "the docker backend needs root for now" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}p | wc -l)" = 0 ]'
 else
 	echo "skip docker_up_engine_permission: needs root, setpriv and the default socket"
-	echo "skip docker_up_needs_root: needs root, setpriv and the default socket"
 fi
 mkdir -p "$WORK/healthy" "$WORK/sick"
 printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "test -e /tmp/ok || { touch /tmp/ok; exit 1; }"]\n      interval: 1s\n      retries: 3\n' "$IMAGE" > "$WORK/healthy/compose.yaml"
@@ -216,6 +215,23 @@ t ports_on_loopback sh -c '"$SBX" up ${P}q --backend docker -f "$WORK/ports/comp
 # A container Docker restarted: its agent comes back, the user is told what was lost.
 "$SBX" up ${P}t --backend docker --image $IMAGE >/dev/null 2>&1 || echo "FAIL docker_up_for_restart"
 t restarted_container_revived sh -c '"$SBX" exec ${P}t -- sh -c "echo kept > /tmp/f; sleep 999 >/dev/null 2>&1 &" && docker restart -t 1 sbx-${P}t-default >/dev/null && [ "$("$SBX" exec ${P}t -- sh -c "cat /tmp/f; ps -o args | grep -c \"^sleep 999\"" 2>"$WORK/e")" = "$(printf "kept\n0")" ] && grep -q "warning: Docker restarted the container of ${P}t/default (at .*): the processes its commands started are gone; its agent was started again" "$WORK/e" && "$SBX" exec ${P}t -- true 2>"$WORK/e2" && [ ! -s "$WORK/e2" ]'
+
+# A user who may use the engine (its socket's group) but is not root: the
+# agent, root in the container, gives its socket to that user; any other
+# user still cannot reach it or read its secret.
+ENGINE_SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
+ENGINE_SOCK=${ENGINE_SOCK#unix://}
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	NR=$WORK/nonroot
+	mkdir -p "$NR" && chown 65534:65534 "$NR" && chmod 711 "$WORK"
+	export NR AS_USER="setpriv --reuid=65534 --regid=65534 --groups=$(stat -c %g "$ENGINE_SOCK") env SBX_STATE_DIR=$NR/state HOME=$NR"
+	export AS_OTHER="setpriv --reuid=65533 --regid=65533 --clear-groups"
+	t nonroot_engine_user sh -c '$AS_USER "$SBX" up ${P}r --backend docker --image $IMAGE >/dev/null && [ "$($AS_USER "$SBX" exec ${P}r -- id -u)" = 0 ] && echo up > "$NR/f" && chmod 644 "$NR/f" && $AS_USER "$SBX" cp "$NR/f" ${P}r:/tmp/f && [ "$($AS_USER "$SBX" exec ${P}r -- cat /tmp/f)" = up ] && [ "$(stat -c %U:%a "$NR/state/${P}r/default.run/agent.sock")" = nobody:700 ]'
+	t nonroot_other_user_refused sh -c 'sock="$NR/state/${P}r/default.run/agent.sock"; chmod 711 "$NR" "$NR/state" "$NR/state/${P}r" "$NR/state/${P}r/default.run" && ! $AS_OTHER cat "$NR/state/${P}r/default.key" 2>/dev/null && ! $AS_OTHER python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])" "$sock" 2>"$WORK/e" && grep -q "Permission denied" "$WORK/e"'
+	t nonroot_down sh -c '$AS_USER "$SBX" down ${P}r && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}r | wc -l)" = 0 ]'
+else
+	echo "skip docker_nonroot: needs root to act as other users (setpriv)"
+fi
 
 
 t down_removes sh -c '"$SBX" down $M && [ "$(docker ps -aq --filter label=sbx.sandbox=$M | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/$M" ] && ! "$SBX" ls | grep -q "^$M "'

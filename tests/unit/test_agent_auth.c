@@ -425,6 +425,43 @@ static void test_secret_fd(void)
 	CHECKF(other == 1 && strncmp(out2, "refused auth:", 13) == 0, "%.300s", out2);
 }
 
+/* --socket-owner: a root agent serving a non-root host (the docker
+ * backend) gives that user the socket and trusts its secret file; without
+ * the flag that file is refused, and the user still needs the secret. */
+static void test_socket_owner(void)
+{
+	char dir[300], sock[320], key[320], log[320], out[1024], out2[1024];
+	snprintf(dir, sizeof dir, "%s/owned", g_dir);
+	snprintf(sock, sizeof sock, "%s/agent.sock", dir);
+	snprintf(key, sizeof key, "%s/agent.key", dir);
+	snprintf(log, sizeof log, "%s/owned.log", g_dir);
+	sbx_auth_key k;
+	char err[300];
+	CHECK(mkdir(dir, 0700) == 0 && sbx_keyfile_create(key, &k, err, sizeof err) == 0);
+	CHECK(chown(dir, 65534, 65534) == 0 && chown(key, 65534, 65534) == 0 && chmod(g_dir, 0711) == 0);
+	int status = 0;
+	const char *plain[] = {"--secret-file", key, NULL};
+	pid_t pid = run_agent(sock, log, 1, &status, plain);
+	CHECKF(pid < 0 && WEXITSTATUS(status) == 2, "agent took a secret file of uid 65534");
+	CHECK(log_has(log, "belongs to uid 65534, neither this user nor root"));
+	const char *owned[] = {"--secret-file", key, "--socket-owner", "65534:65534", NULL};
+	pid = run_agent(sock, log, 1, &status, owned);
+	CHECK(pid > 0);
+	struct stat st;
+	int st_ok = lstat(sock, &st) == 0;
+	int bare = probe(1, sock, NULL, NULL, out, sizeof out);
+	int with = probe(1, sock, "--secret-file", key, out2, sizeof out2);
+	it_stop_listener(pid, SIGTERM);
+	chmod(g_dir, 0700);
+	CHECKF(st_ok && st.st_uid == 65534 && st.st_gid == 65534 && !(st.st_mode & 077), "socket %u:%u %03o",
+	       (unsigned)st.st_uid, (unsigned)st.st_gid, (unsigned)(st.st_mode & 0777));
+	CHECKF(bare == 1 && strncmp(out, "refused auth:", 13) == 0, "uid 65534 without the secret: %.300s", out);
+	CHECKF(with == 0 && strcmp(out2, "uid 0\n") == 0, "uid 65534 with the secret: rc %d: %.300s", with, out2);
+	const char *bad[] = {"--secret-file", key, "--socket-owner", "-1", NULL};
+	pid = run_agent(sock, log, 1, &status, bad);
+	CHECKF(pid < 0 && WEXITSTATUS(status) == 2 && log_has(log, "want numeric UID[:GID]"), "--socket-owner -1");
+}
+
 int main(void)
 {
 	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
@@ -448,6 +485,7 @@ int main(void)
 	IT_RUN(test_listen_needs_a_secret);
 	IT_RUN(test_secret_file_checked);
 	IT_RUN(test_secret_fd);
+	IT_RUN(test_socket_owner);
 	it_rm_rf(g_dir);
 	return test_summary();
 }

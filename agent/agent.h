@@ -70,6 +70,9 @@ int agent_attach(const char *path, const char *keep);
 /* listen.c: the listening socket and who connects to it. */
 int agent_listen_on(const char *addr);
 
+/* --idle: waits for SIGTERM/SIGINT/SIGHUP, reaping children; returns 0. */
+int agent_idle(void);
+
 /* --socket-owner's "UID[:GID]" (numeric; GID defaults to UID). 0, or -1
  * with a line on stderr. */
 int agent_parse_owner(const char *owner, unsigned *uid, unsigned *gid);

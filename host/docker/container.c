@@ -101,10 +101,8 @@ static json_t *host_config(const sbx_docker_start_opts *o)
 }
 
 /* POST /containers/create's body. With neither a command from the service
- * nor one in the image, the container idles on the mounted agent itself:
- * `sbx-agent --stdio` on a stdin Docker holds open and nobody writes (only
- * `docker attach`, i.e. the engine's users, could), so an image needs no
- * shell and no tail. */
+ * nor one in the image, the container idles on the mounted agent itself
+ * (`sbx-agent --idle`), so an image needs no shell and no tail. */
 static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 {
 	const sbx_docker_service *s = o->spec;
@@ -117,9 +115,8 @@ static json_t *create_body(const sbx_docker_start_opts *o, json_t *image_cfg)
 	int image_runs = json_array_size(json_object_get(image_cfg, "Cmd")) ||
 			 json_array_size(json_object_get(image_cfg, "Entrypoint"));
 	if (!s->command && !s->args && !image_runs) {
-		char *idle[] = {SBX_DOCKER_AGENT_PATH, "--stdio", NULL};
+		char *idle[] = {SBX_DOCKER_AGENT_PATH, "--idle", NULL};
 		json_object_set_new(b, "Entrypoint", sbx_docker_strings(idle));
-		json_object_set_new(b, "OpenStdin", json_true());
 	}
 	if (s->box.env)
 		json_object_set_new(b, "Env", sbx_docker_strings(s->box.env));
@@ -207,12 +204,25 @@ static int explain_stopped(sbx_docker *d, const char *id, char *err, size_t len)
 {
 	char path[300], why[256], output[1024];
 	snprintf(path, sizeof path, "/containers/%s/json", id);
-	json_t *j = NULL;
-	long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, why, sizeof why);
-	json_t *state = json_object_get(j, "State");
-	int stopped = st == 200 && !json_is_true(json_object_get(state, "Running"));
-	int code = (int)json_integer_value(json_object_get(state, "ExitCode"));
-	json_decref(j);
+	int stopped = 0, code = 0;
+	/* Podman may say "running" or "stopped" for a moment after the command
+	 * ended (its cleanup is asynchronous): ask again for up to a second. */
+	for (int tries = 0; tries < 10 && !stopped; tries++) {
+		json_t *j = NULL;
+		long st = sbx_docker_call(d, "GET", path, NULL, &j, 0, why, sizeof why);
+		json_t *state = json_object_get(j, "State");
+		/* "exited", not "created": one that never started keeps the start's own error */
+		const char *status = json_string_value(json_object_get(state, "Status"));
+		stopped = st == 200 && status && !strcmp(status, "exited");
+		code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+		int settling = st == 200 && status && (!strcmp(status, "running") || !strcmp(status, "stopping") ||
+							 !strcmp(status, "stopped"));
+		json_decref(j);
+		if (!settling)
+			break;
+		if (!stopped)
+			usleep(100000);
+	}
 	if (!stopped)
 		return 0;
 	last_output(d, id, output, sizeof output);

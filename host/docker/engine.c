@@ -84,6 +84,22 @@ int sbx_docker_remaps_users(sbx_docker *d)
 	return remaps;
 }
 
+int sbx_docker_is_podman(sbx_docker *d)
+{
+	char err[256];
+	json_t *version = NULL;
+	int podman = 0;
+	if (sbx_docker_call(d, "GET", "/version", NULL, &version, 0, err, sizeof err) == 200) {
+		json_t *parts = json_object_get(version, "Components");
+		for (size_t i = 0; i < json_array_size(parts); i++) {
+			const char *name = json_string_value(json_object_get(json_array_get(parts, i), "Name"));
+			podman |= name && strstr(name, "Podman") != NULL;
+		}
+	}
+	json_decref(version);
+	return podman;
+}
+
 void sbx_docker_close(sbx_docker *d)
 {
 	if (d->http)

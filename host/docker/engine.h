@@ -59,6 +59,10 @@ long sbx_docker_stream(sbx_docker *d, const char *method, const char *path, cons
  * 0 when the engine does not say. */
 int sbx_docker_remaps_users(sbx_docker *d);
 
+/* Whether the engine is Podman's Docker-compatible service (GET /version
+ * names a "Podman Engine" component). 1 or 0. */
+int sbx_docker_is_podman(sbx_docker *d);
+
 /* A NULL-terminated list of strings as a JSON array (NULL: empty). */
 json_t *sbx_docker_strings(char *const *list);
 

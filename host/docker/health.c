@@ -1,5 +1,8 @@
 /* health.c — healthchecks (health.h): Docker runs the check itself
- * (State.Health); sbx polls the container's state until it is healthy. */
+ * (State.Health); sbx polls the container's state until it is healthy.
+ * Podman's service runs checks only from systemd timers, which a service
+ * started by hand has not: there sbx asks it to run the check
+ * (GET /v4.0.0/libpod/containers/ID/healthcheck) once per interval. */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,9 +16,17 @@ json_t *sbx_docker_healthcheck(const sbx_docker_service *s)
 	if (!s->health)
 		return NULL;
 	json_t *test = json_array();
-	json_array_append_new(test, json_string("CMD"));
-	for (size_t i = 0; s->health[i]; i++)
-		json_array_append_new(test, json_string(s->health[i]));
+	char **argv = s->health;
+	if (argv[0] && argv[1] && argv[2] && !argv[3] && !strcmp(argv[0], "sh") && !strcmp(argv[1], "-c")) {
+		/* a compose CMD-SHELL check: sent as one, since Podman re-splits
+		 * a CMD's arguments at spaces */
+		json_array_append_new(test, json_string("CMD-SHELL"));
+		json_array_append_new(test, json_string(argv[2]));
+	} else {
+		json_array_append_new(test, json_string("CMD"));
+		for (size_t i = 0; argv[i]; i++)
+			json_array_append_new(test, json_string(argv[i]));
+	}
 	json_t *h = json_object();
 	json_object_set_new(h, "Test", test);
 	if (s->health_interval > 0)
@@ -84,8 +95,16 @@ int sbx_docker_wait_healthy(sbx_docker *d, const char *id, const sbx_docker_serv
 {
 	if (!s->health)
 		return 0;
-	double waited = 0, limit = patience_s(s);
+	double waited = 0, limit = patience_s(s), next_run = 0;
+	double interval = s->health_interval > 0 ? s->health_interval : 30;
+	int podman = sbx_docker_is_podman(d);
 	for (;;) {
+		if (podman && waited >= next_run) {
+			char path[300], ignored[256];
+			snprintf(path, sizeof path, "/v4.0.0/libpod/containers/%s/healthcheck", id);
+			sbx_docker_call(d, "GET", path, NULL, NULL, 0, ignored, sizeof ignored);
+			next_run = waited + interval;
+		}
 		int rc = poll_health(d, id, err, err_len);
 		if (rc != 0)
 			return rc > 0 ? 0 : -1;

@@ -13,13 +13,16 @@ set -u
 SBX=${SBX_BIN:-build/sbx}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 IMAGE=sbx-test/busybox
+ENGINE=${SBX_ENGINE_NAME:-docker} # test_podman_cli.sh runs this suite against Podman
+INIT=/sbin/docker-init # init: true's process 1
+[ "$ENGINE" = podman ] && INIT=/run/podman-init
 
 no_engine() {
 	if [ "${SBX_REQUIRE_DOCKER:-0}" = 1 ]; then
-		echo "FAIL docker_engine: $1"
+		echo "FAIL ${ENGINE}_engine: $1"
 		exit 1
 	fi
-	echo "skip docker_cli: $1"
+	echo "skip ${ENGINE}_cli: $1"
 	exit 0
 }
 why=$("$HERE/docker/start-engine.sh" 2>&1) || no_engine "no Docker engine: $why"
@@ -33,7 +36,7 @@ if [ -n "${SBX_AGENT:-}" ] && ! static_agent "$SBX_AGENT"; then
 	if static_agent "$HERE/../build/sbx-agent"; then
 		export SBX_AGENT=$(cd "$HERE/.." && pwd)/build/sbx-agent
 	else
-		echo "skip docker_cli: $SBX_AGENT is not static (a SAN build) and there is no static build/sbx-agent"
+		echo "skip ${ENGINE}_cli: $SBX_AGENT is not static (a SAN build) and there is no static build/sbx-agent"
 		exit 0
 	fi
 fi
@@ -53,9 +56,9 @@ t() { # name, then a command that must succeed
 	shift
 	local out
 	if out=$("$@" 2>&1); then
-		echo "ok   docker_$name"
+		echo "ok   ${ENGINE}_$name"
 	else
-		echo "FAIL docker_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+		echo "FAIL ${ENGINE}_$name: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
 	fi
 }
 containers() { docker ps -aq --filter "label=sbx.sandbox=$1" | wc -l; }
@@ -75,11 +78,11 @@ services:
     user: "1000"
 Y
 if ! "$SBX" up "${P}m" --backend docker -f "$WORK/multi/compose.yaml" >"$WORK/up.out" 2>"$WORK/up.err"; then
-	echo "FAIL docker_up: $(cat "$WORK/up.err")"
+	echo "FAIL ${ENGINE}_up: $(cat "$WORK/up.err")"
 	exit 1
 fi
 M=${P}m
-export M P WORK IMAGE SBX
+export M P WORK IMAGE SBX INIT
 t up_prints_name grep -qx "$M" "$WORK/up.out"
 t ls_lists sh -c '"$SBX" ls | grep -q "^$M " && "$SBX" ls | grep -q "container .* (running)"'
 t ls_json sh -c '"$SBX" ls --json | python3 -c "import json,sys,os; d={s[\"name\"]: s for s in json.load(sys.stdin)}[os.environ[\"M\"]]; assert d[\"backend\"]==\"docker\" and [v[\"name\"] for v in d[\"services\"]]==[\"default\",\"web\"] and all(v[\"running\"] for v in d[\"services\"]), d"'
@@ -92,7 +95,7 @@ t exec_timeout_124 sh -c '"$SBX" exec $M --timeout 0.3 -- sleep 30 2>/dev/null; 
 t service_env_workdir_user sh -c '[ "$("$SBX" exec $M -- sh -c "echo \$GREETING; pwd; id -u")" = "$(printf "hello there\n/home/user\n1000")" ]'
 t exec_as_root_and_env sh -c '[ "$("$SBX" exec $M -u root -e X=y -- sh -c "id -u; echo \$X")" = "$(printf "0\ny")" ]'
 t second_service sh -c '[ "$("$SBX" exec $M/web -- sh -c "pwd; cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "$(printf "/srv\nsleep 1000000 ")" ]'
-t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "/.sbx/sbx-agent --stdio " ]'
+t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "/.sbx/sbx-agent --idle " ]'
 t services_are_separate sh -c '"$SBX" exec $M -- sh -c "echo x > /tmp/f" && ! "$SBX" exec $M/web -- cat /tmp/f 2>/dev/null'
 t no_network sh -c '[ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]'
 t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$WORK/r" && "$SBX" cp "$WORK/r" $M:in.bin && "$SBX" cp $M:in.bin "$WORK/r2" && cmp "$WORK/r" "$WORK/r2"'
@@ -119,7 +122,7 @@ t agent_readonly sh -c '! "$SBX" exec $M -u root -- sh -c "echo x > /.sbx/sbx-ag
 t no_secret_left sh -c '[ "$("$SBX" exec $M -u root -- ls -A /.sbx/run)" = agent.sock ] && [ -z "$("$SBX" exec $M -u root -- find / -xdev -name "*.key" 2>/dev/null)" ]'
 t user_cannot_reach_agent_dir sh -c '! "$SBX" exec $M -- ls /.sbx/run 2>"$WORK/e" && grep -q "Permission denied" "$WORK/e" && ! "$SBX" exec $M -- sh -c "echo > /.sbx/run/agent.sock" 2>/dev/null'
 t state_dir_invisible sh -c '"$SBX" exec $M -u root -- sh -c "[ ! -e \"$SBX_STATE_DIR\" ] && [ ! -e /run/sbx ]"'
-"$SBX" up "${P}o" --backend docker --image $IMAGE >/dev/null 2>"$WORK/e" || echo "FAIL docker_up_image: $(cat "$WORK/e")"
+"$SBX" up "${P}o" --backend docker --image $IMAGE >/dev/null 2>"$WORK/e" || echo "FAIL ${ENGINE}_up_image: $(cat "$WORK/e")"
 t other_sandbox_invisible sh -c '[ "$("$SBX" exec ${P}o -u root -- find / -xdev -name agent.sock 2>/dev/null)" = "" ] && [ "$("$SBX" exec ${P}o -u root -- sh -c "ls /.sbx/run")" = agent.sock ] && "$SBX" exec ${P}o -- sh -c "echo mine > /tmp/o" && ! "$SBX" exec $M -u root -- cat /tmp/o 2>/dev/null'
 t wrong_secret_refused sh -c 'head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" > "$SBX_STATE_DIR/${P}o/default.key.new" && chmod 600 "$SBX_STATE_DIR/${P}o/default.key.new" && mv "$SBX_STATE_DIR/${P}o/default.key" "$WORK/saved.key" && mv "$SBX_STATE_DIR/${P}o/default.key.new" "$SBX_STATE_DIR/${P}o/default.key" && ! "$SBX" exec ${P}o -- true 2>"$WORK/e"; rc=$?; mv "$WORK/saved.key" "$SBX_STATE_DIR/${P}o/default.key"; [ $rc -eq 0 ] && grep -qi "auth" "$WORK/e" && "$SBX" exec ${P}o -- true'
 
@@ -135,7 +138,7 @@ t up_command_exits sh -c '! "$SBX" up ${P}x --backend docker -f "$WORK/dies/comp
 if command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] && [ -S /var/run/docker.sock ] && [ -z "${DOCKER_HOST:-}" ]; then
 	t up_engine_permission sh -c 'd=$(mktemp -d) && chmod 777 "$d" && ! SBX_STATE_DIR=$d setpriv --reuid 65534 --regid 65534 --clear-groups "$SBX" up ${P}p --backend docker --image $IMAGE 2>"$WORK/e"; rm -rf "$d"; grep -q "permission denied on the Docker engine.s socket /var/run/docker.sock: run sbx as root or as a member" "$WORK/e"'
 else
-	echo "skip docker_up_engine_permission: needs root, setpriv and the default socket"
+	echo "skip ${ENGINE}_up_engine_permission: needs root, setpriv and the default socket"
 fi
 mkdir -p "$WORK/healthy" "$WORK/sick"
 printf 'services:\n  default:\n    image: %s\n    healthcheck:\n      test: ["CMD-SHELL", "test -e /tmp/ok || { touch /tmp/ok; exit 1; }"]\n      interval: 1s\n      retries: 3\n' "$IMAGE" > "$WORK/healthy/compose.yaml"
@@ -157,11 +160,11 @@ mkdir -p "$WORK/build/sub"
 printf 'FROM %s\nCOPY . /ctx\nRUN echo built > /built\n' "$IMAGE" > "$WORK/build/Dockerfile"
 echo kept > "$WORK/build/sub/kept.txt"; echo secret > "$WORK/build/sub/secret.txt"; echo x > "$WORK/build/junk.log"
 printf '# comment\nsub/secret.txt\n*.log\n' > "$WORK/build/.dockerignore"
-t build_dockerfile_defaults sh -c '"$SBX" up ${P}f --backend docker -f "$WORK/build/Dockerfile" >/dev/null 2>"$WORK/e" && grep -q "building sbx-${P}f-default:latest: Step 1/[0-9]* : FROM" "$WORK/e" && [ "$("$SBX" exec ${P}f -- sh -c "cat /built /ctx/sub/kept.txt; ls /ctx/sub; ls /ctx | grep -c log; tr \"\\0\" \" \" < /proc/1/cmdline; echo; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = "$(printf "built\nkept\nkept.txt\n0\n/sbin/docker-init -- /.sbx/sbx-agent --stdio \nlo")" ] && docker image inspect sbx-${P}f-default >/dev/null && "$SBX" down ${P}f && ! docker image inspect sbx-${P}f-default >/dev/null 2>&1'
+t build_dockerfile_defaults sh -c '"$SBX" up ${P}f --backend docker -f "$WORK/build/Dockerfile" >/dev/null 2>"$WORK/e" && grep -qi "building sbx-${P}f-default:latest: Step 1/[0-9]* \?: FROM" "$WORK/e" && [ "$("$SBX" exec ${P}f -- sh -c "cat /built /ctx/sub/kept.txt; ls /ctx/sub; ls /ctx | grep -c log; tr \"\\0\" \" \" < /proc/1/cmdline | sed \"s,^$INIT ,INIT ,\"; echo; tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = "$(printf "built\nkept\nkept.txt\n0\nINIT -- /.sbx/sbx-agent --idle \nlo")" ] && docker image inspect sbx-${P}f-default >/dev/null && "$SBX" down ${P}f && ! docker image inspect sbx-${P}f-default >/dev/null 2>&1'
 mkdir -p "$WORK/badbuild"
 printf 'FROM %s\nRUN echo step one works; echo then it breaks; exit 4\n' "$IMAGE" > "$WORK/badbuild/Dockerfile"
 printf 'services:\n  default:\n    build: .\n' > "$WORK/badbuild/compose.yaml"
-t build_fails_with_its_output sh -c '! "$SBX" up ${P}g --backend docker -f "$WORK/badbuild/compose.yaml" 2>"$WORK/e" && grep -q "building sbx-${P}g-default:latest from $WORK/badbuild failed: .*returned a non-zero code: 4; its output ends: .*step one works | then it breaks" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}g | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}g" ]'
+t build_fails_with_its_output sh -c '! "$SBX" up ${P}g --backend docker -f "$WORK/badbuild/compose.yaml" 2>"$WORK/e" && grep -q "building sbx-${P}g-default:latest from $WORK/badbuild failed: .*\(returned a non-zero code: 4\|exit status 4\); its output ends: .*step one works | then it breaks" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}g | wc -l)" = 0 ] && [ ! -e "$SBX_STATE_DIR/${P}g" ]'
 printf 'x\n!x\n' > "$WORK/badbuild/.dockerignore"
 t build_dockerignore_exception_refused sh -c '! "$SBX" up ${P}g --backend docker -f "$WORK/badbuild/compose.yaml" 2>"$WORK/e" && grep -q "exceptions and .\*\*. are not supported" "$WORK/e"'
 
@@ -195,9 +198,9 @@ networks:
   inner:
     internal: true
 Y
-"$SBX" up ${P}c --backend docker -f "$WORK/full/compose.yaml" >/dev/null 2>"$WORK/full/e" || echo "FAIL docker_compose_up: $(tail -n 2 "$WORK/full/e")"
+"$SBX" up ${P}c --backend docker -f "$WORK/full/compose.yaml" >/dev/null 2>"$WORK/full/e" || echo "FAIL ${ENGINE}_compose_up: $(tail -n 2 "$WORK/full/e")"
 export SBX_STATE_DIR
-t compose_init_and_read_only sh -c '[ "$("$SBX" exec ${P}c -- sh -c "tr \"\\0\" \" \" < /proc/1/cmdline")" = "/sbin/docker-init -- sh -c test -e /data/db-was-here || exit 9; exec sleep 1000000 " ] && ! "$SBX" exec ${P}c -u root -- touch /x 2>/dev/null'
+t compose_init_and_read_only sh -c '[ "$("$SBX" exec ${P}c -- sh -c "tr \"\\0\" \" \" < /proc/1/cmdline")" = "$INIT -- sh -c test -e /data/db-was-here || exit 9; exec sleep 1000000 " ] && ! "$SBX" exec ${P}c -u root -- touch /x 2>/dev/null'
 t compose_depends_on_healthy_and_volume sh -c '[ "$("$SBX" exec ${P}c -- cat /data/db-was-here)" = yes ] && "$SBX" exec ${P}c/db -- sh -c "echo back > /data/from-db" && [ "$("$SBX" exec ${P}c -- cat /data/from-db)" = back ]'
 t compose_internal_network sh -c '"$SBX" exec ${P}c -- ping -c1 -W2 db >/dev/null && "$SBX" exec ${P}c/db -- ping -c1 -W2 default >/dev/null && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-${P}c-inner)" = "true ${P}c" ] && [ "$(docker volume inspect -f "{{index .Labels \"sbx.owner\"}}" sbx-${P}c-shared)" = "$SBX_STATE_DIR" ]'
 t compose_down_removes_network_and_volume sh -c '"$SBX" down ${P}c && ! docker network inspect sbx-${P}c-inner >/dev/null 2>&1 && ! docker volume inspect sbx-${P}c-shared >/dev/null 2>&1'
@@ -213,7 +216,7 @@ printf 'services:\n  default:\n    image: %s\n    command: ["sh", "-c", "mkdir -
 t ports_on_loopback sh -c '"$SBX" up ${P}q --backend docker -f "$WORK/ports/compose.yaml" >/dev/null && set -- $(docker inspect -f "{{range (index .NetworkSettings.Ports \"80/tcp\")}}{{.HostIp}}:{{.HostPort}} {{end}}" sbx-${P}q-default) && echo "$*" | grep -q "^127.0.0.1:[0-9]* 0.0.0.0:[0-9]*$\|^0.0.0.0:[0-9]* 127.0.0.1:[0-9]*$" && lo=$(echo "$*" | tr " " "\n" | grep "^127.0.0.1:") && ss -ltnH | grep -q "$lo " && [ "$(curl -s --max-time 5 http://$lo/)" = pong ] && "$SBX" down ${P}q'
 
 # A container Docker restarted: its agent comes back, the user is told what was lost.
-"$SBX" up ${P}t --backend docker --image $IMAGE >/dev/null 2>&1 || echo "FAIL docker_up_for_restart"
+"$SBX" up ${P}t --backend docker --image $IMAGE >/dev/null 2>&1 || echo "FAIL ${ENGINE}_up_for_restart"
 t restarted_container_revived sh -c '"$SBX" exec ${P}t -- sh -c "echo kept > /tmp/f; sleep 999 >/dev/null 2>&1 &" && docker restart -t 1 sbx-${P}t-default >/dev/null && [ "$("$SBX" exec ${P}t -- sh -c "cat /tmp/f; ps -o args | grep -c \"^sleep 999\"" 2>"$WORK/e")" = "$(printf "kept\n0")" ] && grep -q "warning: Docker restarted the container of ${P}t/default (at .*): the processes its commands started are gone; its agent was started again" "$WORK/e" && "$SBX" exec ${P}t -- true 2>"$WORK/e2" && [ ! -s "$WORK/e2" ]'
 
 # A user who may use the engine (its socket's group) but is not root: the
@@ -221,7 +224,8 @@ t restarted_container_revived sh -c '"$SBX" exec ${P}t -- sh -c "echo kept > /tm
 # user still cannot reach it or read its secret.
 ENGINE_SOCK=${DOCKER_HOST:-unix:///var/run/docker.sock}
 ENGINE_SOCK=${ENGINE_SOCK#unix://}
-if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+sock_mode=$(stat -c %a "$ENGINE_SOCK" 2>/dev/null)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ "${sock_mode:1:1}" = 6 ]; then
 	NR=$WORK/nonroot
 	mkdir -p "$NR" && chown 65534:65534 "$NR" && chmod 711 "$WORK"
 	export NR AS_USER="setpriv --reuid=65534 --regid=65534 --groups=$(stat -c %g "$ENGINE_SOCK") env SBX_STATE_DIR=$NR/state HOME=$NR"
@@ -230,7 +234,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	t nonroot_other_user_refused sh -c 'sock="$NR/state/${P}r/default.run/agent.sock"; chmod 711 "$NR" "$NR/state" "$NR/state/${P}r" "$NR/state/${P}r/default.run" && ! $AS_OTHER cat "$NR/state/${P}r/default.key" 2>/dev/null && ! $AS_OTHER python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])" "$sock" 2>"$WORK/e" && grep -q "Permission denied" "$WORK/e"'
 	t nonroot_down sh -c '$AS_USER "$SBX" down ${P}r && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}r | wc -l)" = 0 ]'
 else
-	echo "skip docker_nonroot: needs root to act as other users (setpriv)"
+	echo "skip ${ENGINE}_nonroot: needs root to act as other users (setpriv) and an engine socket its group may use"
 fi
 
 

@@ -172,7 +172,7 @@ class DockerCase(unittest.IsolatedAsyncioTestCase):
         name = os.path.basename(sb.sample_dir)
         r = await sb.exec(["sh", "-c", "cat /in.txt /built; tr '\\0' ' ' < /proc/1/cmdline; echo;"
                            "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '"])
-        self.assertEqual(r.stdout, "from the context\nbuilt\n/sbin/docker-init -- /.sbx/sbx-agent --stdio \nlo\n")
+        self.assertEqual(r.stdout, "from the context\nbuilt\n/sbin/docker-init -- /.sbx/sbx-agent --idle \nlo\n")
         image = f"sbx-{name}-default:latest"
         self.assertEqual(_run(["docker", "image", "inspect", "-f", "{{.Id}}", image]).returncode, 0)
         await self.provider.sample_cleanup("dtask", config, envs, False)

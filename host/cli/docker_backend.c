@@ -439,7 +439,7 @@ static int docker_down_all(int argc, char **argv)
 	sbx_docker d;
 	if (open_engine(&d, "down") < 0)
 		return 1;
-	char names[256][64], err[2048];
+	char(*names)[64] = NULL, err[2048];
 	int rc = 0;
 	cli_names recorded;
 	if (cli_sandbox_names(&recorded) < 0)
@@ -454,7 +454,7 @@ static int docker_down_all(int argc, char **argv)
 		}
 		cli_names_free(&recorded);
 	}
-	int n = sbx_docker_owned(&d, cli_state_dir(), names, 256, err, sizeof err);
+	int n = sbx_docker_owned(&d, cli_state_dir(), &names, err, sizeof err);
 	if (n < 0) {
 		cli_say(stderr, "sbx down: %s\n", err);
 		rc = 1;
@@ -465,6 +465,7 @@ static int docker_down_all(int argc, char **argv)
 			rc = 1;
 		}
 	}
+	free(names);
 	sbx_docker_close(&d);
 	return rc;
 }

@@ -329,23 +329,35 @@ int sbx_docker_container_list(sbx_docker *d, const char *sandbox, char ids[][80]
 	return st == 200 ? n : -1;
 }
 
-/* Adds the sandbox label's value of each item of list (at key) not yet in names. */
-static int add_names(json_t *list, const char *key, char names[][64], int n, int max)
+/* Adds the sandbox label's value of each item of list (at key) not yet in
+ * the *names array of n (grown as needed). The new count, or -1. */
+static int add_names(json_t *list, const char *key, char (**names)[64], int n, size_t *cap)
 {
-	for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
+	for (size_t i = 0; i < json_array_size(list); i++) {
 		json_t *labels = json_object_get(json_object_get(json_array_get(list, i), key), SBX_DOCKER_LABEL);
 		const char *name = json_string_value(labels);
 		int seen = !name || strlen(name) >= 64;
 		for (int k = 0; k < n && !seen; k++)
-			seen = !strcmp(names[k], name);
-		if (!seen)
-			snprintf(names[n++], 64, "%s", name);
+			seen = !strcmp((*names)[k], name);
+		if (seen)
+			continue;
+		if ((size_t)n == *cap) {
+			size_t grown = *cap ? 2 * *cap : 64;
+			char(*more)[64] = realloc(*names, grown * sizeof *more);
+			if (!more)
+				return -1;
+			*names = more;
+			*cap = grown;
+		}
+		snprintf((*names)[n++], 64, "%s", name);
 	}
 	return n;
 }
 
-int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max, char *err, size_t err_len)
+int sbx_docker_owned(sbx_docker *d, const char *owner, char (**names)[64], char *err, size_t err_len)
 {
+	size_t cap = 0;
+	*names = NULL;
 	static const char *const kinds[] = {"/containers/json?all=true&", "/networks?", "/volumes?"};
 	char filter[4400];
 	snprintf(filter, sizeof filter, "{\"label\":[\"%s=%s\"]}", SBX_DOCKER_OWNER_LABEL, owner);
@@ -357,10 +369,14 @@ int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max
 		json_t *j = NULL;
 		if (sbx_docker_call(d, "GET", path, NULL, &j, 0, err, err_len) != 200)
 			n = -1;
-		else
-			n = add_names(k == 2 ? json_object_get(j, "Volumes") : j, "Labels", names, n, max);
+		else if ((n = add_names(k == 2 ? json_object_get(j, "Volumes") : j, "Labels", names, n, &cap)) < 0)
+			snprintf(err, err_len, "out of memory");
 		json_decref(j);
 	}
 	sbx_curl()->free(q);
+	if (n < 0) {
+		free(*names);
+		*names = NULL;
+	}
 	return n;
 }

@@ -54,8 +54,9 @@ int sbx_docker_container_status(sbx_docker *d, const char *id, char *status, siz
 
 /* The distinct sandbox names of the containers, networks and volumes
  * labelled SBX_DOCKER_OWNER_LABEL=owner: what `down --all` and cleanup
- * find when the directories are gone. Returns how many, or -1 with err. */
-int sbx_docker_owned(sbx_docker *d, const char *owner, char names[][64], int max, char *err, size_t err_len);
+ * find when the directories are gone, however many. Returns how many, with
+ * *names a malloc'd array of them (free it), or -1 with err. */
+int sbx_docker_owned(sbx_docker *d, const char *owner, char (**names)[64], char *err, size_t err_len);
 
 /* The ids of every container labelled SBX_DOCKER_LABEL (sandbox NULL: any
  * value). Returns how many (at most max), or -1 with err. */

@@ -830,13 +830,11 @@ static PyObject *mod_docker_owned(PyObject *m, PyObject *arg)
 	const char *owner = c_str(arg, "owner");
 	if (!owner)
 		return NULL;
-	char err[4096] = "", (*names)[64] = calloc(1024, 64);
+	char err[4096] = "", (*names)[64] = NULL;
 	int n = -1;
-	if (!names)
-		return PyErr_NoMemory();
 	Py_BEGIN_ALLOW_THREADS sbx_docker d;
 	if (sbx_docker_open(&d, err, sizeof err) == 0)
-		n = sbx_docker_owned(&d, owner, names, 1024, err, sizeof err);
+		n = sbx_docker_owned(&d, owner, &names, err, sizeof err);
 	sbx_docker_close(&d);
 	Py_END_ALLOW_THREADS PyObject *out = n >= 0 ? PyList_New(n) : NULL;
 	for (int i = 0; out && i < n; i++)

@@ -245,6 +245,7 @@ static void detached_sweep(agent *ag)
 
 const agent_kind agent_detached_kind = {
 	.name = "detached",
+	.listen_caps = SBX_CAP_DETACH,
 	.request = detached_request,
 	.stream = detached_stream,
 	.detach = detached_detach,

@@ -958,6 +958,8 @@ static int exec_request(agent_conn *ac, const sbx_msg *m)
 
 const agent_kind agent_exec_kind = {
 	.name = "exec",
+	.caps = SBX_CAP_ORPHAN | SBX_CAP_PTY,
+	.listen_caps = SBX_CAP_ATTACH,
 	.request = exec_request,
 	.stream = exec_stream,
 	.credit = exec_credit,

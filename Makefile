@@ -130,7 +130,7 @@ PY_EXT = $(PY_OUT)/_sbx$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.g
 
 python: $(PY_EXT) $(patsubst host/python/inspect_sbx/%,$(PY_OUT)/%,$(PY_SRC))
 
-$(PY_EXT): host/python/ext/sbxmodule.c host/python/sbx_build.py host/sbx.h host/loop.h host/aws/ec2_sandbox.h host/k8s/sandbox.h host/local/box.h host/docker/sandbox.h $(BUILD)/libsbx.a
+$(PY_EXT): $(wildcard host/python/ext/*.c host/python/ext/*.h) host/python/sbx_build.py host/sbx.h host/loop.h host/aws/ec2_sandbox.h host/k8s/sandbox.h host/local/box.h host/docker/sandbox.h $(BUILD)/libsbx.a
 	@mkdir -p $(PY_OUT)
 	SBX_LIBSBX=$(BUILD)/libsbx.a SBX_HOST_LIBS="$(HOST_LIBS)" $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
 

@@ -9,22 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "job.h"
 #include "kind.h"
-
-void detached_new_id(char out[16])
-{
-	unsigned char b[6] = {0};
-	if (getrandom(b, sizeof b, 0) != sizeof b) { /* never on Linux >= 3.17; still distinct */
-		static unsigned n;
-		n++;
-		memcpy(b, &n, sizeof n);
-	}
-	for (int i = 0; i < 6; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
-}
 
 /* The detached job named by the request's `id`; NULL after replying
  * ERROR (malformed or unknown id). */
@@ -258,6 +245,7 @@ static void detached_sweep(agent *ag)
 
 const agent_kind agent_detached_kind = {
 	.name = "detached",
+	.listen_caps = SBX_CAP_DETACH,
 	.request = detached_request,
 	.stream = detached_stream,
 	.detach = detached_detach,

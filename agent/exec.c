@@ -764,20 +764,6 @@ static void send_exit(job *j)
 	j->done = 1;
 }
 
-void job_pack_exit(msgpack_packer *pk, const job *j)
-{
-	int st = j->wait_status;
-	sbx_pack_kv_int(pk, "code", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	sbx_pack_kv_int(pk, "signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	sbx_pack_kv_bool(pk, "timed_out", j->timed_out);
-	sbx_pack_kv_uint(pk, "duration_ms", j->ended_ms - j->started_ms);
-}
-
-int job_finished(const job *j)
-{
-	return j->reaped && j->out_fd < 0 && j->err_fd < 0;
-}
-
 static void exec_credit(agent_conn *ac, uint32_t stream)
 {
 	job *j = find_stream(ac, stream);
@@ -972,6 +958,8 @@ static int exec_request(agent_conn *ac, const sbx_msg *m)
 
 const agent_kind agent_exec_kind = {
 	.name = "exec",
+	.caps = SBX_CAP_ORPHAN | SBX_CAP_PTY,
+	.listen_caps = SBX_CAP_ATTACH,
 	.request = exec_request,
 	.stream = exec_stream,
 	.credit = exec_credit,

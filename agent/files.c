@@ -461,6 +461,7 @@ static int files_stream(agent_conn *ac, const sbx_msg *m)
 
 const agent_kind agent_files_kind = {
 	.name = "files",
+	.caps = SBX_CAP_TREE,
 	.request = files_request,
 	.stream = files_stream,
 	.detach = files_detach,

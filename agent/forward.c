@@ -350,6 +350,7 @@ static void forward_stop(agent *ag)
 
 const agent_kind agent_forward_kind = {
 	.name = "forward",
+	.caps = SBX_CAP_FORWARD,
 	.request = forward_request,
 	.stream = forward_stream,
 	.detach = forward_detach,

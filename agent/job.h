@@ -58,9 +58,9 @@ typedef struct job {
 	struct logs_reader *readers;
 } job;
 
-/* detached.c: a fresh detached command's id (12 hex digits). */
+/* job.c: a fresh detached command's id (12 hex digits). */
 void detached_new_id(char out[16]);
-/* exec.c: the EXIT map's fields of a finished job: code, signal,
+/* job.c: the EXIT map's fields of a finished job: code, signal,
  * timed_out, duration_ms (4 pairs). */
 void job_pack_exit(msgpack_packer *pk, const job *j);
 /* Finished: reaped and its output read to the end. */

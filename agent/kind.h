@@ -29,6 +29,12 @@
 
 typedef struct agent_kind {
 	const char *name; /* "exec", "files" */
+	/* The capabilities (SBX_CAP_*, conn.h) this kind offers: kinds.c adds
+	 * them to the agent's HELLO, caps always, listen_caps only when it
+	 * listens (on stdio it serves one connection and keeps nothing across
+	 * connections). A new kind's bit needs no line in main.c. */
+	uint32_t caps;
+	uint32_t listen_caps;
 
 	/* A request that opens a stream (EXEC, ATTACH, WRITE, READ, STAT,
 	 * ...): serve it (replying with ERROR if it cannot start) and return

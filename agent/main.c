@@ -212,9 +212,7 @@ int main(int argc, char **argv)
 	ag.hello.max_frame = SBX_AGENT_MAX_FRAME;
 	ag.hello.pid = getpid();
 	ag.hello.uid = getuid();
-	ag.hello.caps |= SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE;
-	if (!ag.stdio)
-		ag.hello.caps |= SBX_CAP_ATTACH | SBX_CAP_DETACH;
+	/* The kinds add what they offer (kinds.c); this is the agent's own. */
 	if (geteuid() == 0)
 		ag.hello.caps |= SBX_CAP_USER;
 	int rc = agent_serve(&ag);

@@ -282,6 +282,14 @@ int sbx_conn_eof(sbx_conn *c)
 static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty", "forward", "detach", "tree"};
 #define NCAPS (sizeof cap_names / sizeof cap_names[0])
 
+const char *sbx_cap_name(uint32_t bit)
+{
+	for (size_t i = 0; i < NCAPS; i++)
+		if (bit == 1u << i)
+			return cap_names[i];
+	return "?";
+}
+
 static void send_hello(sbx_conn *c)
 {
 	const sbx_hello *h = &c->cfg.hello;

@@ -1,6 +1,7 @@
 /* call.c — the life of a call, whatever its kind: creation into the
  * session's list, the stream binding, the deadline, failing through the
  * kind, and the end. It calls no other host source file (see call.h). */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "call.h"
@@ -59,4 +60,18 @@ void call_set_deadline(sbx_call *c, uint64_t from_ms)
 	uint64_t d = from_ms + c->s->opts.overdue_ms;
 	if (d > c->deadline_ms)
 		c->deadline_ms = d;
+}
+
+int call_check_caps(const sbx_call *c, sbx_error *e)
+{
+	uint32_t missing = c->ops->caps & ~sbx_conn_peer(c->s->conn)->caps;
+	if (!missing)
+		return 0;
+	uint32_t bit = missing & -missing; /* the lowest: name one */
+	sbx_error_set(e, SBX_E_REMOTE, ENOTSUP, "unsupported",
+		      "the sandbox's agent (version %s) cannot serve %s: it lacks the \"%s\" capability (an agent "
+		      "on stdio keeps nothing across connections; an older one may lack newer kinds); update "
+		      "sbx-agent in the sandbox",
+		      c->s->version, c->ops->name, sbx_cap_name(bit));
+	return -1;
 }

@@ -47,6 +47,12 @@ typedef struct sbx_call_ops {
 	const char *name; /* "exec", "write": for messages and logs */
 	int request;      /* the message type that starts it (SBX_MSG_EXEC, ...) */
 	unsigned flags;   /* SBX_CALL_F_* */
+	/* The agent capabilities (SBX_CAP_*, conn.h) a call of this kind
+	 * needs: the session refuses to start one on an agent whose HELLO
+	 * lacks any of them (call_check_caps), failing it "unsupported". 0:
+	 * every agent serves it. A need that depends on the call's options
+	 * (exec's tty, write's tree) stays the kind's own check. */
+	uint32_t caps;
 	/* Said (after the reason) when a dropped connection ends a started
 	 * call of a kind that cannot re-attach. */
 	const char *drop_note;
@@ -101,5 +107,9 @@ void call_bind(sbx_call *c, uint32_t id);
 void call_unbind(sbx_call *c);
 /* The agent owes c its end by now + the session's overdue_ms. */
 void call_set_deadline(sbx_call *c, uint64_t from_ms);
+/* 0 when the session's agent (ready: it said HELLO) has every capability
+ * c->ops->caps names; else -1 with e: SBX_E_REMOTE "unsupported", naming
+ * the first missing capability and the agent's version. */
+int call_check_caps(const sbx_call *c, sbx_error *e);
 
 #endif

@@ -245,6 +245,7 @@ static void forward_free(sbx_call *c)
 static const sbx_call_ops forward_ops = {
 	.name = "forward",
 	.request = SBX_MSG_FORWARD,
+	.caps = SBX_CAP_FORWARD,
 	.drop_note = "a forwarded connection does not survive a reconnect",
 	.on_message = forward_on_message,
 	.pump = forward_pump,

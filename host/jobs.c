@@ -183,27 +183,23 @@ static void logs_on_message(sbx_call *c, const sbx_msg *m)
 
 #define DROP "; a detached command keeps running in the agent"
 
-static const sbx_call_ops spawn_ops = {.name = "exec -d", .request = SBX_MSG_EXEC, .drop_note = DROP,
-				       .on_message = spawn_on_message, .fail = job_fail};
-static const sbx_call_ops list_ops = {.name = "jobs", .request = SBX_MSG_JOBS, .drop_note = DROP,
-				      .on_message = list_on_message, .fail = job_fail};
-static const sbx_call_ops kill_ops = {.name = "kill", .request = SBX_MSG_KILL, .drop_note = DROP,
-				      .on_message = kill_on_message, .fail = job_fail};
-static const sbx_call_ops logs_ops = {.name = "logs", .request = SBX_MSG_LOGS, .drop_note = DROP,
-				      .on_message = logs_on_message, .fail = job_fail};
+static const sbx_call_ops spawn_ops = {.name = "exec -d", .request = SBX_MSG_EXEC, .caps = SBX_CAP_DETACH,
+				       .drop_note = DROP, .on_message = spawn_on_message, .fail = job_fail};
+static const sbx_call_ops list_ops = {.name = "jobs", .request = SBX_MSG_JOBS, .caps = SBX_CAP_DETACH,
+				      .drop_note = DROP, .on_message = list_on_message, .fail = job_fail};
+static const sbx_call_ops kill_ops = {.name = "kill", .request = SBX_MSG_KILL, .caps = SBX_CAP_DETACH,
+				      .drop_note = DROP, .on_message = kill_on_message, .fail = job_fail};
+static const sbx_call_ops logs_ops = {.name = "logs", .request = SBX_MSG_LOGS, .caps = SBX_CAP_DETACH,
+				      .drop_note = DROP, .on_message = logs_on_message, .fail = job_fail};
 
-/* The session is ready and its agent keeps detached commands; else err. */
+/* The session is ready (whether its agent keeps detached commands, the
+ * "detach" capability, is the session's check of the ops' caps); else err. */
 static int check_agent(sbx_session *s, sbx_error *err)
 {
 	if (!sbx_session_ready(s) && sbx_session_wait_ready(s, 60, err) < 0)
 		return -1;
 	if (s->failed) {
 		*err = s->failure;
-		return -1;
-	}
-	if (!(sbx_conn_peer(s->conn)->caps & SBX_CAP_DETACH)) {
-		sbx_error_set(err, SBX_E_REMOTE, ENOTSUP, "unsupported",
-			      "this agent keeps no detached commands (it serves one host on stdio, or is older)");
 		return -1;
 	}
 	return 0;

@@ -60,9 +60,11 @@ static int start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return 0; /* started when the agent is ready */
+	sbx_error e;
+	if (call_check_caps(c, &e) < 0)
+		return start_failed(c, err, &e);
 	int forget = (c->ops->flags & SBX_CALL_F_FORGET) && s->nforget > 0;
 	uint32_t id = sbx_conn_new_stream_id(s->conn);
-	sbx_error e;
 	msgpack_packer *pk = sbx_conn_begin_map(s->conn, c->ops->request, id, c->npairs + (forget ? 1 : 0));
 	if (!pk) {
 		sbx_error_set(&e, SBX_E_LOCAL, ENOMEM, "io", "out of memory");

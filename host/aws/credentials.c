@@ -48,74 +48,7 @@ static int copy(char *dst, size_t cap, const char *src)
 	return 0;
 }
 
-/* ----------------------------------------------------------- INI files */
-
-static char *trim(char *s)
-{
-	while (isspace((unsigned char)*s))
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = 0;
-	return s;
-}
-
-/* Find key in section (the first occurrence); note whether the section exists. */
-static int ini_scan(const char *path, const char *section, const char *key, char *out, size_t outlen,
-		    int *has_section)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	char line[8192];
-	int in = 0, found = 0;
-	while (fgets(line, sizeof line, f)) {
-		if (line[0] == ' ' || line[0] == '\t') /* a nested value (config file sub-sections) */
-			continue;
-		char *s = trim(line);
-		if (*s == '#' || *s == ';' || *s == 0)
-			continue;
-		if (*s == '[') {
-			char *end = strchr(s, ']');
-			if (!end)
-				continue;
-			*end = 0;
-			in = strcmp(trim(s + 1), section) == 0;
-			if (in && has_section)
-				*has_section = 1;
-			continue;
-		}
-		if (!in || !key)
-			continue;
-		char *eq = strchr(s, '=');
-		if (!eq)
-			continue;
-		*eq = 0;
-		if (strcmp(trim(s), key) == 0) {
-			snprintf(out, outlen, "%s", trim(eq + 1));
-			found = 1;
-			break;
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-int aws_ini_get(const char *path, const char *section, const char *key, char *out, size_t outlen)
-{
-	return ini_scan(path, section, key, out, outlen, NULL);
-}
-
-int aws_ini_has_section(const char *path, const char *section)
-{
-	int has = 0;
-	ini_scan(path, section, NULL, NULL, 0, &has);
-	return has;
-}
-
 /* ------------------------------------------------------------- helpers */
-
-static void config_section(const char *profile, char *out, size_t outlen);
 
 typedef struct where {
 	char profile[256];
@@ -141,32 +74,7 @@ static void locate(const aws_creds_opts *o, where *w)
 		snprintf(w->config_file, sizeof w->config_file, "%s", env("AWS_CONFIG_FILE"));
 	else
 		snprintf(w->config_file, sizeof w->config_file, "%s/.aws/config", home ? home : "");
-	config_section(w->profile, w->config_section, sizeof w->config_section);
-}
-
-static void config_section(const char *profile, char *out, size_t outlen)
-{
-	if (strcmp(profile, "default") == 0)
-		snprintf(out, outlen, "default");
-	else
-		snprintf(out, outlen, "profile %s", profile);
-}
-
-int aws_profile_get(const char *cred_file, const char *config_file, const char *profile, const char *key, char *out,
-		    size_t outlen)
-{
-	if (aws_ini_get(cred_file, profile, key, out, outlen) == 1)
-		return 1;
-	char section[300];
-	config_section(profile, section, sizeof section);
-	return aws_ini_get(config_file, section, key, out, outlen) == 1;
-}
-
-int aws_profile_exists(const char *cred_file, const char *config_file, const char *profile)
-{
-	char section[300];
-	config_section(profile, section, sizeof section);
-	return aws_ini_has_section(cred_file, profile) || aws_ini_has_section(config_file, section);
+	aws_profile_section(w->profile, w->config_section, sizeof w->config_section);
 }
 
 /* A key of the profile: the credentials file first, then the config file. */
@@ -493,7 +401,7 @@ static int container_plan(aws_remote_plan *plan, char *why, size_t whylen)
 		size_t n = fread(plan->auth_token, 1, sizeof plan->auth_token - 1, f);
 		fclose(f);
 		plan->auth_token[n] = 0;
-		char *t = trim(plan->auth_token);
+		char *t = aws_ini_trim(plan->auth_token);
 		memmove(plan->auth_token, t, strlen(t) + 1);
 	} else if (tok) {
 		snprintf(plan->auth_token, sizeof plan->auth_token, "%s", tok);

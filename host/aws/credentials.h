@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "aws/profile_file.h"
+#include "aws/remote_plan.h"
 #include "aws/sigv4.h"
 
 #define AWS_DEFAULT_REFRESH_MARGIN_S 300  /* refresh 5 minutes before expiry */
@@ -43,34 +45,6 @@ typedef struct aws_credentials {
 	char source[64];     /* "environment", "profile default", "credential_process", ... */
 } aws_credentials;
 
-typedef enum aws_cred_remote {
-	AWS_REMOTE_NONE = 0,   /* the credentials are resolved */
-	AWS_REMOTE_WEB_IDENTITY,
-	AWS_REMOTE_CONTAINER,
-	AWS_REMOTE_IMDS,
-	AWS_REMOTE_ASSUME_ROLE, /* STS AssumeRole signed with the source's credentials */
-	AWS_REMOTE_SSO,         /* the SSO portal's GetRoleCredentials */
-} aws_cred_remote;
-
-/* What a remote source needs. */
-typedef struct aws_remote_plan {
-	aws_cred_remote kind;
-	char url[1024];            /* container: the full URI */
-	char auth_token[4096];     /* container: Authorization header value */
-	char role_arn[512];        /* web identity */
-	char role_session_name[128];
-	char token_file[1024];     /* web identity token file */
-	char sts_region[64];
-	char profile[256];         /* assume role, SSO: the profile, for messages */
-	char source_profile[256];  /* assume role: where the signing keys come from, */
-	char credential_source[32]; /* or: Environment, Ec2InstanceMetadata, EcsContainer */
-	char external_id[256];
-	unsigned duration_s;       /* 0: STS's default (1 hour) */
-	char sso_region[64];       /* SSO */
-	char sso_account_id[32];
-	char sso_role_name[128];
-	char sso_token[8192];      /* the cached access token */
-} aws_remote_plan;
 
 typedef struct aws_creds_opts {
 	const char *profile;          /* code wins over AWS_PROFILE; skips the environment */
@@ -118,19 +92,5 @@ int aws_parse_assume_role_xml(const char *xml, size_t n, aws_credentials *out, c
 /* The SSO portal's GetRoleCredentials: {"roleCredentials":{"accessKeyId",
  * "secretAccessKey","sessionToken","expiration": ms since the epoch}}. */
 int aws_parse_sso_json(const char *json, size_t n, aws_credentials *out, char *why, size_t whylen);
-
-/* A key of a profile: the credentials file's [NAME], then the config
- * file's [profile NAME] ([default] for default). 1 found, 0 not. */
-int aws_profile_get(const char *cred_file, const char *config_file, const char *profile, const char *key, char *out,
-		    size_t outlen);
-/* 1 when either file has the profile's section. */
-int aws_profile_exists(const char *cred_file, const char *config_file, const char *profile);
-
-/* An INI-style shared file: the value of key in section (config files
- * name sections "profile NAME", except "default"). 1 found, 0 not, -1 the
- * file exists but cannot be read. */
-int aws_ini_get(const char *path, const char *section, const char *key, char *out, size_t outlen);
-/* 1 when the file has the section, 0 when not (or no file). */
-int aws_ini_has_section(const char *path, const char *section);
 
 #endif

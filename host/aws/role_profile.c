@@ -2,6 +2,7 @@
  * their settings, the source_profile chain's checks, the SSO token cache
  * (see role_profile.h). */
 #include "crypto_lib.h"
+#include "aws/profile_file.h"
 #include "aws/role_profile.h"
 
 #include <errno.h>

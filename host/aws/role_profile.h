@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "aws/credentials.h"
+#include "aws/remote_plan.h"
 
 #define AWS_ROLE_CHAIN_MAX 16 /* source_profile hops before giving up */
 

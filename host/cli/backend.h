@@ -39,7 +39,7 @@ const cli_backend *cli_backend_of(const cli_sandbox *sb);
 /* "local, k8s, ec2 or docker", for messages. */
 const char *cli_backend_names(void);
 
-/* One service row of `sbx ls` (cmd_ls.c), for the backends' ls: agent is
+/* One service row of `sbx ls` (ls_row.c), for the backends' ls: agent is
  * the AGENT column ("pid 42", "dead", "k8s"), where the WORKDIR column. */
 void cli_ls_service(const cli_sandbox *sb, int k, int json, int pid, int running, const char *agent,
 		    const char *where);

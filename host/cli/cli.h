@@ -48,15 +48,19 @@ int cli_write_file(const char *path, const char *data, size_t len, char *err, si
  * sandbox's backend; prints a helpful error and returns NULL on failure. */
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
 
-/* local_backend.c: the local backend's services. */
+/* local_up.c: the local backend's services. */
 pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
 /* A contained service's box (STATE/NAME/SVC.box): 0, or -1 for --host. */
 struct sbx_box;
 int cli_service_box(const cli_sandbox *sb, const char *svc, struct sbx_box *b);
 /* A new session to a local service's agent (not yet ready). */
 sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err);
-/* cmd_up.c: `sbx up` of the local and k8s backends (backend.h). */
-int cli_local_up(int argc, char **argv, const char *generated_name);
+/* local_up.c: `sbx up` of the local backend and, given k8s_start (which
+ * starts sb's services from the values file), of the k8s backend: both
+ * parse the same arguments and write the same state. */
+typedef int cli_k8s_start_fn(const cli_sandbox *sb, const char *values, const char *context, const char *ns,
+			     int kubectl);
+int cli_local_up(int argc, char **argv, const char *generated_name, cli_k8s_start_fn *k8s_start);
 
 /* secret.c: each local agent's secret, STATE/NAME/SVC.key (mode 0600). */
 /* Makes a fresh one; path receives the file for the agent's --secret-file. 0, or -1 (said why). */

@@ -6,20 +6,6 @@
 
 #include "backend.h"
 
-void cli_ls_service(const cli_sandbox *sb, int k, int json, int pid, int running, const char *agent,
-		    const char *where)
-{
-	if (!json) {
-		printf("%-20s %-20s %-10s %s\n", k ? "" : sb->name, sb->services[k], agent, where);
-		return;
-	}
-	printf("%s{\"name\": ", k ? ", " : "");
-	json_str(stdout, sb->services[k], strlen(sb->services[k]));
-	printf(", \"pid\": %d, \"running\": %s, \"workdir\": ", pid, running ? "true" : "false");
-	json_str(stdout, where, strlen(where));
-	printf("}");
-}
-
 int cmd_ls(int argc, char **argv)
 {
 	int json = argc > 1 && strcmp(argv[1], "--json") == 0;

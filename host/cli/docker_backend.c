@@ -447,7 +447,7 @@ static int docker_down_all(int argc, char **argv)
 	else {
 		for (int i = 0; i < recorded.n; i++) { /* recorded ones, their state too */
 			cli_sandbox sb;
-			if (cli_sandbox_load(recorded.name[i], &sb) < 0 || strcmp(cli_backend_of(&sb)->name, "docker"))
+			if (cli_sandbox_load(recorded.name[i], &sb) < 0 || strcmp(sb.backend, "docker"))
 				continue;
 			if (remove_containers(&d, &sb) < 0 || cli_sandbox_remove(&sb) < 0)
 				rc = 1;

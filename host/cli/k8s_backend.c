@@ -158,9 +158,14 @@ static void k8s_ls(const cli_sandbox *sb, int json)
 		printf("]");
 }
 
+static int k8s_up(int argc, char **argv, const char *generated_name)
+{
+	return cli_local_up(argc, argv, generated_name, cli_k8s_up);
+}
+
 const cli_backend cli_k8s_backend = {
 	.name = "k8s",
-	.up = cli_local_up,
+	.up = k8s_up,
 	.connect = cli_k8s_connect,
 	.down = cli_k8s_down,
 	.ls = k8s_ls,

@@ -1,7 +1,8 @@
 /* local_backend.c — the local backend of the CLI (backend.h): one agent
  * per service in its own container (host/local/box.h) or, with --host, as
  * a plain process, listening on STATE/NAME/SVC.sock (state.c says which
- * files a service has). `sbx up` for it is cmd_up.c. */
+ * files a service has). Its `sbx up`, and finding a service's agent, are
+ * local_up.c. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,64 +11,6 @@
 
 #include "backend.h"
 #include "local/box.h"
-
-int cli_service_box(const cli_sandbox *sb, const char *svc, sbx_box *b)
-{
-	char bundle[4200];
-	cli_service_path(sb, svc, "box", bundle, sizeof bundle);
-	return sbx_box_load(b, bundle);
-}
-
-pid_t cli_service_pid(const cli_sandbox *sb, const char *svc)
-{
-	char path[4200];
-	int pid = 0;
-	sbx_box box;
-	if (cli_service_box(sb, svc, &box) == 0) {
-		pid = sbx_box_pid(&box); /* written by the runtime, out of the box's reach */
-	} else {
-		cli_service_path(sb, svc, "pid", path, sizeof path);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			return 0;
-		if (fscanf(f, "%d", &pid) != 1)
-			pid = 0;
-		fclose(f);
-	}
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-		return 0;
-	/* A dead agent nobody reaped yet is a zombie: not running. */
-	char stat_path[64], buf[256];
-	snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", pid);
-	FILE *f = fopen(stat_path, "r");
-	if (f) {
-		size_t n = fread(buf, 1, sizeof buf - 1, f);
-		fclose(f);
-		buf[n] = 0;
-		char *rp = strrchr(buf, ')');
-		if (rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'))
-			return 0;
-	}
-	return pid;
-}
-
-sbx_session *cli_local_session(sbx_loop *loop, const cli_sandbox *sb, const char *svc, sbx_error *err)
-{
-	sbx_box box;
-	const char *argv[16];
-	char sock[4200], key[4200];
-	cli_service_path(sb, svc, "sock", sock, sizeof sock);
-	int boxed = cli_service_box(sb, svc, &box) == 0;
-	if (boxed && sbx_box_attach_argv(&box, argv, 16) == 0)
-		return sbx_session_command(loop, argv, NULL, err);
-	/* A box whose agent has no socket of ours (an Inspect sample's, see
-	 * inspect_sbx/clistate.py): a second agent in it, on stdio. */
-	if (boxed && access(sock, F_OK) < 0 && sbx_box_stdio_argv(&box, argv, 16) == 0)
-		return sbx_session_command(loop, argv, NULL, err);
-	sbx_session_opts so = {0};
-	cli_service_session_opts(sb, svc, &so, key, sizeof key);
-	return sbx_session_connect(loop, sock, &so, err);
-}
 
 /* A ready session to a local service's agent, or NULL after saying why. */
 static sbx_session *local_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc)
@@ -131,9 +74,14 @@ static void local_ls(const cli_sandbox *sb, int json)
 		printf("]");
 }
 
+static int local_up(int argc, char **argv, const char *generated_name)
+{
+	return cli_local_up(argc, argv, generated_name, NULL);
+}
+
 const cli_backend cli_local_backend = {
 	.name = "local",
-	.up = cli_local_up,
+	.up = local_up,
 	.connect = local_connect,
 	.down = local_down,
 	.ls = local_ls,

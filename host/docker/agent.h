@@ -1,9 +1,10 @@
 /* agent.h — the sbx agent inside a service's container (container.h says
- * how it gets there and who may drive it). */
+ * how it gets there and who may drive it; container.c calls this). */
 #ifndef SBX_DOCKER_AGENT_H
 #define SBX_DOCKER_AGENT_H
 
-#include "docker/container.h"
+#include "docker/engine.h"
+#include "docker/start_opts.h"
 
 /* Whether path is a static ELF executable (no program interpreter): only
  * such an agent runs in any image. */

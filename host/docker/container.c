@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "docker/agent.h"
+#include "docker/container.h"
 #include "docker/health.h"
 #include "docker/image.h"
 #include "sbx.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "curl_lib.h"
-#include "docker/container.h"
+#include "docker/start_opts.h"
 #include "docker/image.h"
 #include "docker/tar.h"
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "docker/agent.h"
+#include "docker/container.h"
 #include "docker/restart.h"
 
 /* The container's state: running, StartedAt, Config.User. */

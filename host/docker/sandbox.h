@@ -10,6 +10,7 @@
 #define SBX_DOCKER_SANDBOX_H
 
 #include "docker/agent.h"
+#include "docker/container.h"
 
 typedef struct sbx_docker_up_opts {
 	const char *name;            /* the sandbox: labels and container names */

@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <yaml.h>
 
-#include "compose.h"
 #include "yamldoc.h"
 
 typedef struct cv {
@@ -20,7 +19,7 @@ typedef struct cv {
 	const char *svc; /* the service being translated, for messages */
 	char *err;
 	size_t err_len;
-	sbx_compose_warn_fn warn;
+	void (*warn)(void *ud, const char *msg); /* compose.h's sbx_compose_warn_fn */
 	void *ud;
 	yaml_node_t *volumes, *networks; /* top-level definitions */
 	yaml_node_t *services;           /* the services mapping */
@@ -42,6 +41,8 @@ int cv_str(cv *c, const char *s);
 int cv_plain(cv *c, const char *s);
 int cv_plain_number(yaml_node_t *n);
 int cv_like(cv *c, yaml_node_t *n);
+int cv_int(cv *c, long v); /* a plain number */
+void cv_push(cv *c, int seq, int value); /* appends to output sequence seq */
 /* The value of KEY in output mapping map, or 0; adding KEY (ours, or the user's). */
 int cv_get(cv *c, int map, const char *key);
 void cv_set(cv *c, int map, const char *key, int value);

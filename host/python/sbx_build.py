@@ -54,7 +54,7 @@ def build_extension(out_dir: str, extra_cflags: list[str] | None = None) -> str:
 
     ext = Extension(
         f"{PACKAGE}._sbx",
-        sources=[os.path.join(HERE, "ext", "sbxmodule.c")],
+        sources=[os.path.join(HERE, "ext", f) for f in ("sbxmodule.c", "sbx_docker.c", "sbx_ec2.c", "sbx_k8s.c")],
         include_dirs=[os.path.join(ROOT, "host"), os.path.join(ROOT, "common")],
         extra_objects=[_libsbx()],
         libraries=_host_libs(),

@@ -67,6 +67,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
 import wsmask  # noqa: E402
+from wsframe import read_exact, ws_frame  # noqa: E402
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ARGS = None
@@ -115,27 +116,6 @@ def decode(data, check_digest=True):
 
 
 # ------------------------------------------------------------ websocket I/O
-
-def ws_frame(opcode, payload):
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-    return head + payload
-
-
-def read_exact(f, n):
-    data = b""
-    while len(data) < n:
-        chunk = f.read(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
 
 def ws_read(f):
     """One whole client message: (opcode, payload); pings answered by the caller."""

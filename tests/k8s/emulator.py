@@ -54,6 +54,7 @@ import objects
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
 import wsmask  # noqa: E402
+from wsframe import read_exact, ws_frame  # noqa: E402
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME = 32 << 20
@@ -236,28 +237,10 @@ def field_get(obj, path):
 
 # ---------------------------------------------------------------- WebSocket frames
 
-def ws_frame(opcode, payload):
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
-    return head + payload
-
-
 class FrameError(Exception):
     def __init__(self, code, why):
         super().__init__(why)
         self.code = code
-
-
-def read_exact(f, n):
-    data = f.read(n)
-    if data is None or len(data) < n:
-        raise EOFError
-    return data
 
 
 def ws_read(f, fb=None):

@@ -28,34 +28,10 @@ import threading
 import time
 import urllib.parse
 
+from wsframe import read_exact, ws_frame
+
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 COUNTS = {"connect": 0, "requests": 0}
-
-
-def ws_frame(opcode, payload, fin=True, rsv=0, mask=None):
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    n = len(payload)
-    m = 0x80 if mask else 0
-    if n < 126:
-        head = struct.pack("!BB", b0, m | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, m | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, m | 127, n)
-    if mask:
-        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-        return head + mask + payload
-    return head + payload
-
-
-def read_exact(f, n):
-    data = b""
-    while len(data) < n:
-        chunk = f.read(n - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
 
 
 def ws_read(f):

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../test.h"
+#include "internal.h"
 #include "it_util.h"
 
 static sbx_loop *loop;
@@ -142,6 +143,26 @@ static void test_bad_ids_and_signals(void)
 	CHECK_EQ_STR(r.error.code, "not_found");
 }
 
+/* The kinds declare the capabilities (agent/kind.h); the HELLO must offer
+ * exactly the bits main.c used to list: a listening agent ATTACH and DETACH
+ * besides, root USER besides. */
+static void test_hello_caps_unchanged(void)
+{
+	char dir[256];
+	it_tmpdir(dir, sizeof dir, "jobs-caps");
+	sbx_session *st = it_local(loop, dir, 0);
+	CHECK(st != NULL);
+	sbx_error err;
+	CHECK_EQ_INT(sbx_session_wait_ready(st, 20, &err), 0);
+	uint32_t root = geteuid() == 0 ? SBX_CAP_USER : 0;
+	uint32_t base = SBX_CAP_DEFLATE | SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE | root;
+	CHECK_EQ_INT(sbx_conn_peer(st->conn)->caps, base);
+	sbx_session_close(st);
+	CHECK_EQ_INT(sbx_conn_peer(s->conn)->caps, base | SBX_CAP_ATTACH | SBX_CAP_DETACH);
+	CHECK_EQ_STR(sbx_cap_name(SBX_CAP_DETACH), "detach");
+	CHECK_EQ_STR(sbx_cap_name(0x100000), "?");
+}
+
 static void test_stdio_agent_refuses(void)
 {
 	char dir[256];
@@ -162,6 +183,7 @@ static void test_stdio_agent_refuses(void)
 	CHECK_EQ_STR(err.code, "unsupported");
 	CHECK_EQ_INT(rc2, -1);
 	CHECK_EQ_STR(err2.code, "unsupported");
+	CHECK(strstr(err2.message, "\"detach\" capability") != NULL);
 }
 
 int main(void)
@@ -188,6 +210,7 @@ int main(void)
 	RUN(test_start_list_logs);
 	RUN(test_follow_and_running);
 	RUN(test_bad_ids_and_signals);
+	RUN(test_hello_caps_unchanged);
 	RUN(test_stdio_agent_refuses);
 	sbx_session_close(s);
 	it_stop_listener(agent, SIGTERM);

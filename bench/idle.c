@@ -15,6 +15,7 @@
 
 #define BATCH 256 /* connections opened before waiting for their handshakes */
 #define RSS_TARGET_KIB 16.0
+#define BURST_LIMIT_MS 300000
 
 typedef struct lat {
 	uint64_t t0;
@@ -24,6 +25,15 @@ typedef struct lat {
 } lat;
 
 static long g_running;
+
+/* This process's user + system CPU time in ms. */
+static double cpu_ms(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
 
 /* The file descriptors this process may hold, raised to the hard limit. */
 static long raise_fd_limit(void)
@@ -107,8 +117,11 @@ static void burst(sbx_loop *loop, sbx_session **s, long n, long execs, double *p
 		if (!sbx_exec(s[i * n / execs], &o, &err))
 			bench_die("exec: %s", err.message);
 	}
-	while (g_running > 0)
-		sbx_loop_run_once(loop, -1);
+	uint64_t give_up = sbx_now_ms() + BURST_LIMIT_MS;
+	while (g_running > 0 && sbx_now_ms() < give_up)
+		sbx_loop_run_once(loop, 1000);
+	if (g_running > 0)
+		bench_die("%ld of %ld execs still running after %d s", g_running, execs, BURST_LIMIT_MS / 1000);
 	long failed = 0;
 	for (long i = 0; i < execs; i++) {
 		ms[i] = l[i].ms;
@@ -171,10 +184,13 @@ int main(int argc, char **argv)
 
 	double p50, p99;
 	uint64_t t2 = bench_now_ns();
+	double c2 = cpu_ms();
 	burst(loop, s, n, execs, &p50, &p99);
+	double host_cpu = cpu_ms() - c2;
 	uint64_t t3 = bench_now_ns();
-	bench_log("%ld execs of `true` at once over %ld idle sessions in %.2f s: p50 %.1f ms, p99 %.1f ms", execs, n,
-		  (double)(t3 - t2) / 1e9, p50, p99);
+	bench_log("%ld execs of `true` at once over %ld idle sessions in %.2f s: p50 %.1f ms, p99 %.1f ms; host CPU "
+		  "%.0f ms in all (%.1f ms per exec: the rest is the one agent starting the commands)",
+		  execs, n, (double)(t3 - t2) / 1e9, p50, p99, host_cpu, host_cpu / (double)execs);
 
 	char m[200], v[64], r[64];
 	bench_row("5c", BENCH_FMT(m, "host RSS per idle session (%ld sessions, one listening agent, VmRSS delta)", n),
@@ -182,7 +198,9 @@ int main(int argc, char **argv)
 		  "<= 16 KiB", per <= RSS_TARGET_KIB ? "PASS" : "MISS");
 	bench_row("5d", BENCH_FMT(m, "loop timer wake-ups/s while %ld sessions idle (firings/s: %.1f)", n, fire_s),
 		  BENCH_FMT(v, "%.1f /s", wake_s), BENCH_FMT(r, "%ld /s (1 s tick each)", n), "-", "-", "info");
-	bench_row("5e", BENCH_FMT(m, "%ld execs `true` at once across %ld idle sessions: p50 / p99 latency", execs, n),
+	bench_row("5e",
+		  BENCH_FMT(m, "%ld execs `true` at once across %ld idle sessions (one agent starts them all): p50 / p99",
+			    execs, n),
 		  BENCH_FMT(v, "%.1f / %.1f ms", p50, p99), "-", "-", "-", "info");
 
 	for (long i = 0; i < n; i++)

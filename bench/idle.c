@@ -189,8 +189,8 @@ int main(int argc, char **argv)
 	double host_cpu = cpu_ms() - c2;
 	uint64_t t3 = bench_now_ns();
 	bench_log("%ld execs of `true` at once over %ld idle sessions in %.2f s: p50 %.1f ms, p99 %.1f ms; host CPU "
-		  "%.0f ms in all (%.1f ms per exec: the rest is the one agent starting the commands)",
-		  execs, n, (double)(t3 - t2) / 1e9, p50, p99, host_cpu, host_cpu / (double)execs);
+		  "%.0f ms in all (%.0f us per exec: the rest is the one agent starting the commands)",
+		  execs, n, (double)(t3 - t2) / 1e9, p50, p99, host_cpu, 1000 * host_cpu / (double)execs);
 
 	char m[200], v[64], r[64];
 	bench_row("5c", BENCH_FMT(m, "host RSS per idle session (%ld sessions, one listening agent, VmRSS delta)", n),

@@ -71,6 +71,7 @@ SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run forward
 run auth
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
+run idle "${IDLE_SESSIONS:-10000}" "${IDLE_EXECS:-1000}" "${IDLE_SECONDS:-5}"
 run box "${BOX_SCALE:-1000}"
 run k8s
 run ec2
@@ -120,7 +121,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files durable concurrency forward python scale box k8s ec2 docker; do
+for f in mem exec files durable concurrency forward python scale idle box k8s ec2 docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

@@ -958,6 +958,18 @@ int sbx_conn_tick(sbx_conn *c, uint64_t now)
 	return 0;
 }
 
+uint64_t sbx_conn_tick_due(const sbx_conn *c)
+{
+	uint64_t due = UINT64_MAX;
+	if (c->failed || c->last_rx == 0)
+		return 0;
+	if (c->cfg.dead_ms)
+		due = c->last_rx + c->cfg.dead_ms;
+	if (c->cfg.ping_ms && c->sent_hello && c->last_tx + c->cfg.ping_ms < due)
+		due = c->last_tx + c->cfg.ping_ms;
+	return due;
+}
+
 void sbx_conn_set_user(sbx_conn *c, uint32_t stream, void *user)
 {
 	sbx_stream *s = sbx_streams_get(&c->streams, stream);

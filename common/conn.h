@@ -109,6 +109,13 @@ uint64_t sbx_monotonic_ns(void);
 /* Periodic housekeeping: sends PINGs, detects a silent peer. -1 if dead. */
 int sbx_conn_tick(sbx_conn *c, uint64_t now_ms);
 
+/* The earliest time (ms, the clock given to sbx_conn_tick) at which a
+ * tick could act if no byte moves meanwhile: the PING after send silence
+ * or the dead-peer check. 0: tick now (never ticked yet); UINT64_MAX: no
+ * heartbeat configured. Traffic since the last tick only moves it later,
+ * so an owner may sleep until then. */
+uint64_t sbx_conn_tick_due(const sbx_conn *c);
+
 /* NULL while healthy, else why the connection failed. */
 const char *sbx_conn_error(const sbx_conn *c);
 /* Why it failed, as a short code: "auth" when the host could not prove it

@@ -27,7 +27,8 @@ struct sbx_session {
 	char boot_id[64];
 	char version[32];
 	sbx_call *calls;         /* every live call */
-	sbx_timer *tick;
+	sbx_timer *tick;         /* housekeeping: 1 s while busy, the next heartbeat when idle */
+	uint64_t tick_due;       /* when tick fires */
 	sbx_timer *retry;
 	/* Reconnecting through something other than addr (a new SSM session). */
 	sbx_transport *(*redial)(void *ud, char *err, size_t err_len);

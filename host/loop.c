@@ -64,6 +64,7 @@ struct sbx_loop {
 	uint64_t seq;
 	struct deferred *dhead, *dtail;
 	struct child *children;
+	sbx_loop_stats stats;
 	struct epoll_event events[MAX_EVENTS];
 };
 
@@ -360,6 +361,8 @@ static int run_timers(sbx_loop *loop)
 		free(t);
 		ran++;
 	}
+	loop->stats.timers_fired += (uint64_t)ran;
+	loop->stats.timer_wakeups += ran > 0;
 	return ran;
 }
 
@@ -426,6 +429,7 @@ int sbx_loop_run_once(sbx_loop *loop, int timeout_ms)
 	int timeout = sbx_loop_next_timeout(loop);
 	int n;
 
+	loop->stats.iterations++;
 	if (timeout_ms >= 0 && (timeout < 0 || timeout_ms < timeout))
 		timeout = timeout_ms;
 	if (ran > 0)
@@ -450,6 +454,11 @@ int sbx_loop_run_until(sbx_loop *loop, const int *done)
 			return -1;
 	}
 	return 0;
+}
+
+void sbx_loop_get_stats(const sbx_loop *loop, sbx_loop_stats *st)
+{
+	*st = loop->stats;
 }
 
 /* ---- child watches ---- */

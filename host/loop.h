@@ -91,6 +91,16 @@ int sbx_loop_run_until(sbx_loop *loop, const int *done);
  * timers are waiting, -1 if there is nothing to wait for. */
 int sbx_loop_next_timeout(sbx_loop *loop);
 
+/* What the loop has done since it was made: iterations of run_once, the
+ * iterations that fired at least one timer (wake-ups for timers), and the
+ * timers fired. For tests and benchmarks that count wake-ups. */
+typedef struct sbx_loop_stats {
+	uint64_t iterations;
+	uint64_t timer_wakeups;
+	uint64_t timers_fired;
+} sbx_loop_stats;
+void sbx_loop_get_stats(const sbx_loop *loop, sbx_loop_stats *st);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 uint64_t sbx_now_ms(void);
 

@@ -21,6 +21,7 @@
 #include "sha256.h"
 
 #define TICK_MS 1000
+#define HEARTBEAT_SLOT_MS 1000 /* idle sessions' ticks are rounded up to this grid */
 #define DEFAULT_PING_MS 15000
 #define DEFAULT_DEAD_MS 60000
 #define DEFAULT_OVERDUE_MS 30000
@@ -31,6 +32,7 @@
 
 static void session_destroy(sbx_session *s);
 static void attach_transport(sbx_session *s, sbx_transport *t);
+static void busy_tick(sbx_session *s);
 
 void session_enter(sbx_session *s) { s->busy++; }
 
@@ -96,6 +98,7 @@ static int start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 int session_start_call(sbx_session *s, sbx_call *c, sbx_error *err)
 {
 	session_enter(s);
+	busy_tick(s);
 	int rc = start_call(s, c, err);
 	session_leave(s);
 	return rc;
@@ -423,17 +426,15 @@ static void expire_overdue(sbx_session *s, uint64_t now)
 	}
 }
 
-static void on_tick(sbx_loop *loop, void *ud)
+static void on_tick(sbx_loop *loop, void *ud);
+
+/* Housekeeping: overdue calls, heartbeats, a stalled or silent agent. */
+static void tick_work(sbx_session *s)
 {
-	sbx_session *s = ud;
-	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
-	session_enter(s);
 	uint64_t now = sbx_now_ms();
 	expire_overdue(s, now);
-	if (!s->conn) {
-		session_leave(s);
+	if (!s->conn)
 		return;
-	}
 	if (sbx_conn_out_size(s->conn) == 0)
 		s->drained_ms = now;
 	if (sbx_conn_tick(s->conn, now) < 0) {
@@ -446,6 +447,58 @@ static void on_tick(sbx_loop *loop, void *ud)
 	} else {
 		session_flush(s);
 	}
+}
+
+/* An idle session (no calls, nothing waiting to be sent, handshake done)
+ * needs the loop only when a heartbeat falls due: its tick sleeps until
+ * then, rounded up to a grid shared by every session so that all the ones
+ * due in the same slot fire in one wake-up. A busy one ticks every second
+ * (overdue calls, a stalled agent). */
+static uint64_t next_tick_due(const sbx_session *s, uint64_t now)
+{
+	if (s->calls || (s->conn && (!sbx_conn_ready(s->conn) || sbx_conn_out_size(s->conn) > 0)))
+		return now + TICK_MS;
+	uint64_t slot = s->opts.ping_ms / 4;
+	if (slot > HEARTBEAT_SLOT_MS)
+		slot = HEARTBEAT_SLOT_MS;
+	if (slot == 0)
+		slot = 1;
+	uint64_t due = s->conn ? sbx_conn_tick_due(s->conn) : now + s->opts.ping_ms;
+	if (due < now + 1)
+		due = now + 1;
+	if (due > now + s->opts.dead_ms)
+		due = now + s->opts.dead_ms;
+	return (due + slot - 1) / slot * slot;
+}
+
+/* (Re)arms the tick for when it is next needed. */
+static void arm_tick(sbx_session *s)
+{
+	uint64_t now = sbx_now_ms();
+	uint64_t due = next_tick_due(s, now);
+	if (s->tick && s->tick_due <= due)
+		return;
+	sbx_timer_cancel(s->loop, s->tick);
+	s->tick_due = due;
+	s->tick = sbx_loop_timer(s->loop, due - now, on_tick, s);
+}
+
+/* A call is starting: an idle session's far tick comes forward to 1 s. */
+static void busy_tick(sbx_session *s)
+{
+	if (s->tick && s->tick_due > sbx_now_ms() + TICK_MS)
+		arm_tick(s);
+}
+
+static void on_tick(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	sbx_session *s = ud;
+	s->tick = NULL; /* firing: the loop frees it */
+	session_enter(s);
+	tick_work(s);
+	if (!s->close_pending && !s->failed)
+		arm_tick(s);
 	session_leave(s);
 }
 
@@ -471,6 +524,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 	s->drained_ms = sbx_now_ms();
 	cfg.hello.pid = getpid();
 	s->conn = sbx_conn_new(&cfg);
+	busy_tick(s); /* a new handshake is watched every second */
 }
 
 /* ---------------------------------------------------------------- public */
@@ -538,7 +592,7 @@ sbx_session *session_new(sbx_loop *loop, sbx_transport *t, const sbx_session_opt
 		sbx_error_set(err, SBX_E_LOCAL, ENOMEM, "io", "out of memory");
 		return NULL;
 	}
-	s->tick = sbx_loop_timer(loop, TICK_MS, on_tick, s);
+	arm_tick(s);
 	return s;
 }
 

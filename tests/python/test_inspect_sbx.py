@@ -475,6 +475,74 @@ class ConcurrencyTests(unittest.IsolatedAsyncioTestCase):
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
+class IdleRedialTests(unittest.IsolatedAsyncioTestCase):
+    """A listening agent's session whose stream drops while no call is pending is
+    redialled at once: the driver keeps libsbx's timers armed while a session is open."""
+
+    async def test_idle_session_redialled_without_a_call(self):
+        """Relay between session and agent; the relay cuts the session's stream."""
+        tmp = tempfile.mkdtemp(prefix="sbx-pytest-")
+        agent_sock, relay_sock = os.path.join(tmp, "agent.sock"), os.path.join(tmp, "relay.sock")
+        key = os.path.join(tmp, "secret")
+        with os.fdopen(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(os.urandom(32).hex() + "\n")
+        agent = subprocess.Popen([sbxtest.AGENT, "--listen", agent_sock, "--secret-file", key, "--workdir", tmp],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        accepted, writers = [], []
+
+        async def relay(reader, writer):
+            accepted.append(writer)
+            up_r, up_w = await asyncio.open_unix_connection(agent_sock)
+            writers.extend([writer, up_w])
+
+            async def pipe(r, w):
+                try:
+                    while data := await r.read(65536):
+                        w.write(data)
+                        await w.drain()
+                except (ConnectionError, OSError):
+                    pass
+                finally:
+                    w.close()
+
+            try:
+                await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
+            except asyncio.CancelledError:
+                pass
+
+        server = await asyncio.start_unix_server(relay, relay_sock)
+        try:
+            for _ in range(200):
+                if os.path.exists(agent_sock):
+                    break
+                await asyncio.sleep(0.02)
+            # No call and no ready(): opening the session is enough for the driver.
+            sb = SbxSandbox(_sbx.session_connect(relay_sock, key), workdir=tmp)
+            for _ in range(500):
+                if sb.session.ready:
+                    break
+                await asyncio.sleep(0.02)
+            self.assertTrue(sb.session.ready, "nothing drove the handshake of a session without calls")
+            self.assertEqual(_sbx.inflight(), 0)
+            accepted[0].transport.abort()  # cut the idle session's stream; no call follows
+            for _ in range(500):
+                if len(accepted) >= 2 and sb.session.ready:
+                    break
+                await asyncio.sleep(0.02)
+            self.assertEqual(len(accepted), 2, "the idle session was not redialled")
+            self.assertTrue(sb.session.ready)
+            self.assertEqual((await sb.exec(["echo", "after"])).stdout, "after\n")
+            self.assertEqual(len(accepted), 2)
+            sb.close()
+        finally:
+            server.close()
+            for w in writers:
+                w.close()
+            agent.terminate()
+            agent.wait()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class LoopTests(unittest.TestCase):
     def test_driver_moves_between_asyncio_loops(self):
         tmp = tempfile.mkdtemp(prefix="sbx-pytest-")

@@ -321,6 +321,35 @@ static void test_many_timers(void)
 	sbx_loop_free(loop);
 }
 
+static void on_count(sbx_loop *loop, void *ud)
+{
+	(void)loop;
+	(*(int *)ud)++;
+}
+
+/* Timers due at the same moment fire in one wake-up, however many there
+ * are; the stats count iterations, timer wake-ups and firings. */
+static void test_stats_shared_deadline(void)
+{
+	sbx_loop *loop = sbx_loop_new();
+	sbx_loop_stats st;
+	int fired = 0;
+
+	/* a 1000 ms grid slot that starts at least 20 ms from now */
+	uint64_t now = sbx_now_ms();
+	uint64_t slot = (now + 20 + 999) / 1000 * 1000;
+	for (int i = 0; i < 5000; i++)
+		CHECK(sbx_loop_timer(loop, slot - sbx_now_ms(), on_count, &fired));
+	while (sbx_loop_next_timeout(loop) >= 0)
+		CHECK(sbx_loop_run_once(loop, -1) >= 0);
+	sbx_loop_get_stats(loop, &st);
+	CHECK_EQ_INT(fired, 5000);
+	CHECK_EQ_INT((int)st.timers_fired, 5000);
+	CHECK_EQ_INT((int)st.timer_wakeups, 1);
+	CHECK(st.iterations >= 1);
+	sbx_loop_free(loop);
+}
+
 /* ---- child watches ---- */
 
 struct child_result {
@@ -539,6 +568,7 @@ int main(void)
 	RUN(test_timer_order);
 	RUN(test_timer_cancel_from_cb);
 	RUN(test_many_timers);
+	RUN(test_stats_shared_deadline);
 	RUN(test_child_exit);
 	RUN(test_child_killed);
 	RUN(test_child_free_pending);

@@ -928,6 +928,88 @@ static void test_isolated_sandbox(void)
 	CHECK(seen);
 }
 
+/* ---------------------------------------------------------------- idle sessions */
+
+/* N sessions on their own loop to the agent listening on sock, ping_ms
+ * apart (0: the default); how many became ready. */
+static int open_idle(sbx_loop *loop, const char *sock, sbx_session **ss, int n, uint64_t ping_ms)
+{
+	int nready = 0;
+	for (int i = 0; i < n; i++) {
+		sbx_error err;
+		char key[300];
+		sbx_session_opts so = {.ping_ms = ping_ms};
+		it_listener_opts(sock, &so, key, sizeof key);
+		ss[i] = sbx_session_connect(loop, sock, &so, &err);
+		if (ss[i] && sbx_session_wait_ready(ss[i], 30, &err) == 0)
+			nready++;
+	}
+	return nready;
+}
+
+static void idle_for(sbx_loop *loop, uint64_t ms)
+{
+	for (uint64_t end = sbx_now_ms() + ms; sbx_now_ms() < end;)
+		sbx_loop_run_once(loop, 20);
+}
+
+static int count_ready(sbx_session **ss, int n)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		k += ss[i] && sbx_session_ready(ss[i]);
+	return k;
+}
+
+/* Idle sessions cost no wake-ups until a heartbeat is due (by default
+ * 15 s away: none fires in two idle seconds, where a per-session 1 s tick
+ * would fire 2 N times), and the heartbeats that are due share wake-ups:
+ * with a 400 ms ping, N sessions keep pinging (and stay up) in far fewer
+ * loop wake-ups than timer firings. Counts, not times. */
+static void test_idle_sessions_share_wakeups(void)
+{
+	enum { N = 200 };
+	char sock[256];
+	snprintf(sock, sizeof sock, "%s/agent-idle.sock", g_dir);
+	pid_t agent = it_start_listener(sock, g_dir);
+	CHECK(agent > 0);
+	sbx_loop *loop = sbx_loop_new();
+	static sbx_session *quiet[N], *pinging[N];
+
+	int nquiet = open_idle(loop, sock, quiet, N, 0);
+	idle_for(loop, 1200); /* the handshake's 1 s tick fires once, then sleeps */
+	sbx_loop_stats a, b;
+	sbx_loop_get_stats(loop, &a);
+	idle_for(loop, 2000);
+	sbx_loop_get_stats(loop, &b);
+	uint64_t quiet_fired = b.timers_fired - a.timers_fired;
+	for (int i = 0; i < N; i++)
+		sbx_session_close(quiet[i]);
+
+	int nping = open_idle(loop, sock, pinging, N, 400);
+	idle_for(loop, 1200);
+	sbx_loop_get_stats(loop, &a);
+	idle_for(loop, 2000);
+	sbx_loop_get_stats(loop, &b);
+	uint64_t fired = b.timers_fired - a.timers_fired, wakeups = b.timer_wakeups - a.timer_wakeups;
+	int still = count_ready(pinging, N);
+	for (int i = 0; i < N; i++)
+		sbx_session_close(pinging[i]);
+	sbx_loop_free(loop);
+	it_stop_listener(agent, SIGTERM);
+
+	fprintf(stderr, "  idle: %d sessions, %llu timer firings in 2 s at the default ping; with a 400 ms ping "
+			"%llu firings in %llu wake-ups\n",
+		N, (unsigned long long)quiet_fired, (unsigned long long)fired, (unsigned long long)wakeups);
+	CHECK_EQ_INT(nquiet, N);
+	CHECK_EQ_INT(nping, N);
+	CHECKF(quiet_fired == 0, "%llu timers fired for idle sessions", (unsigned long long)quiet_fired);
+	CHECKF(fired >= 2 * N, "only %llu heartbeat ticks for %d sessions", (unsigned long long)fired, N);
+	CHECKF(wakeups * 10 <= fired, "%llu wake-ups for %llu firings", (unsigned long long)wakeups,
+	       (unsigned long long)fired);
+	CHECK_EQ_INT(still, N);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -942,6 +1024,7 @@ int main(void)
 	IT_RUN(test_listen_many_connections);
 	IT_RUN(test_listen_cut_mid_upload);
 	IT_RUN(test_listen_agent_restarted);
+	IT_RUN(test_idle_sessions_share_wakeups);
 	IT_RUN(test_agent_killed_mid_command);
 	IT_RUN(test_close_with_pending_calls);
 	IT_RUN(test_close_from_callbacks);

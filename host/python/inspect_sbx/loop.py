@@ -5,6 +5,10 @@ running asyncio loop, and a timer wakes asyncio for libsbx's own timers (heartbe
 deferred calls); both run one non-blocking iteration, in which libsbx completes the
 asyncio futures of the calls that finished. No threads: every call is a callback.
 
+The driver attaches as soon as a session is opened inside a running asyncio loop (not
+only when a call starts) and re-arms its timer after every iteration, so an idle
+session's heartbeats run and a dropped stream is redialled at once, with no call pending.
+
 One asyncio loop drives libsbx at a time. When calls are started from another asyncio
 loop while none are in flight (e.g. a new `asyncio.run`), the driver moves over; while
 calls are in flight on the old loop, starting one from another loop is an error.
@@ -44,6 +48,16 @@ class Driver:
         loop.add_reader(self._fd, self.tick)
         self._aloop = loop
         return loop
+
+    def watch(self) -> None:
+        """A session was opened: drive libsbx from the running asyncio loop from now on.
+        Outside a running loop (or while another loop has calls in flight) the first
+        call attaches instead."""
+        try:
+            self.attach()
+        except RuntimeError:
+            return
+        self.arm()
 
     def tick(self) -> None:
         """One libsbx iteration, then re-arm the timer."""

@@ -94,6 +94,7 @@ class SbxSandbox:
         self.closed = False
         self.isolated = False   # set by providers that isolate their agents
         self.sample_dir = None  # the provider's directory for this sandbox's sample
+        driver.watch()  # heartbeats and redials run from now on, calls or not
 
     # ------------------------------------------------------------ plumbing
 

@@ -208,7 +208,7 @@ int main(int argc, char **argv)
 	ag.hello.max_frame = SBX_AGENT_MAX_FRAME;
 	ag.hello.pid = getpid();
 	ag.hello.uid = getuid();
-	ag.hello.caps |= SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE;
+	ag.hello.caps |= SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE | SBX_CAP_AGENT_FORWARD;
 	if (!ag.stdio)
 		ag.hello.caps |= SBX_CAP_ATTACH | SBX_CAP_DETACH;
 	if (geteuid() == 0)

@@ -244,11 +244,24 @@ static void conns_sweep(agent *ag)
 		close(ac->fd_in);
 		if (ac->fd_out != ac->fd_in)
 			close(ac->fd_out);
+		if (ag->stdio && !ac->inner)
+			ag->quit = 1; /* the one host is gone */
 		sbx_conn_free(ac->conn);
 		free(ac);
-		if (ag->stdio)
-			ag->quit = 1; /* the one host is gone */
 	}
+}
+
+int agent_serve_inner(agent *ag, int fd)
+{
+	agent_conn *ac = conn_add(ag, fd, fd);
+	if (!ac) {
+		close(fd);
+		return -1;
+	}
+	ac->inner = 1;
+	snprintf(ac->peer, sizeof ac->peer, "agent forward");
+	ac->handshake_by = agent_now() + AGENT_HANDSHAKE_MS;
+	return 0;
 }
 
 static void on_accept(agent *ag, void *obj, short revents)

@@ -93,9 +93,9 @@ void agent_watch(agent *ag, int fd, short events, poll_cb cb, void *obj);
 void agent_wake_at(agent *ag, uint64_t when_ms);
 uint64_t agent_now(void);
 /* Serves a new host connection on fd (a socket; ours from now on) as if
- * accepted on the listening socket: a fresh handshake (AUTH when the agent
- * has a secret, then HELLO). For FORWARD `agent` (forward.c). 0, or -1
- * (fd closed). */
+ * accepted on the listening socket, but trusted: a fresh HELLO and no AUTH,
+ * as it is opened from inside an authenticated connection (FORWARD
+ * `agent`, forward.c). 0, or -1 (fd closed). */
 int agent_serve_inner(agent *ag, int fd);
 int agent_can_send(agent_conn *ac);
 

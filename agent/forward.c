@@ -15,7 +15,8 @@
  *
  * FORWARD `agent: true` targets the agent itself instead of a port: a
  * socketpair whose one end is served as a new host connection (a fresh
- * handshake, AUTH included when the agent has a secret; serve.c) and whose
+ * HELLO; no AUTH: it is opened from inside an authenticated connection,
+ * which it cannot outlive; serve.c) and whose
  * other end is this forward's socket. A host keeps one connection open and
  * runs many sessions through it (the CLI's connection holder). Only the
  * host sends FORWARD, so nothing in the sandbox reaches this. */

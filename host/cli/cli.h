@@ -50,6 +50,11 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 /* The same without trying the service's connection holder first. */
 sbx_session *cli_connect_direct(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
 
+/* stop_signals.c: INT/TERM/HUP set *done (blocked; read from a signalfd on
+ * loop). The fd, or -1; undo with cli_unwatch_stop_signals. */
+int cli_watch_stop_signals(sbx_loop *loop, int *done);
+void cli_unwatch_stop_signals(sbx_loop *loop, int sfd);
+
 /* hold.c: connection holders (cmd_hold.c), STATE/NAME/hold/SVC.{sock,pid,log}. */
 /* That path (svc NULL: the directory itself). */
 void cli_hold_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);

@@ -10,10 +10,8 @@
  * SBX_HOLD_IDLE seconds (default 600) with no call; removes its socket
  * and pidfile on the way out. */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -84,30 +82,6 @@ static void tick(sbx_loop *loop, void *ud)
 	sbx_loop_timer(loop, HOLD_TICK_MS, tick, h);
 }
 
-static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
-{
-	(void)loop;
-	(void)events;
-	holder *h = ud;
-	struct signalfd_siginfo si;
-	while (read(fd, &si, sizeof si) == sizeof si)
-		h->done = 1;
-}
-
-static int watch_signals(holder *h)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd >= 0)
-		sbx_loop_watch(h->loop, sfd, SBX_EV_READ, on_signal, h);
-	return sfd;
-}
-
 /* The socket, owner-only from birth (umask 077 at bind: no window). */
 static int listen_private(const char *path)
 {
@@ -164,7 +138,7 @@ static int serve(holder *h, const cli_sandbox *sb, const char *svc)
 		return EXIT_SBX_ERROR;
 	}
 	sbx_loop_watch(h->loop, h->listen_fd, SBX_EV_READ, on_accept, h);
-	int sfd = watch_signals(h);
+	int sfd = cli_watch_stop_signals(h->loop, &h->done);
 	h->last_ms = now_ms();
 	sbx_loop_timer(h->loop, HOLD_TICK_MS, tick, h);
 	sbx_loop_run_until(h->loop, &h->done);
@@ -172,10 +146,7 @@ static int serve(holder *h, const cli_sandbox *sb, const char *svc)
 	unlink(pidfile);
 	sbx_loop_unwatch(h->loop, h->listen_fd);
 	close(h->listen_fd);
-	if (sfd >= 0) {
-		sbx_loop_unwatch(h->loop, sfd);
-		close(sfd);
-	}
+	cli_unwatch_stop_signals(h->loop, sfd);
 	return 0;
 }
 

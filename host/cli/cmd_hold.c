@@ -10,6 +10,7 @@
  * SBX_HOLD_IDLE seconds (default 600) with no call; removes its socket
  * and pidfile on the way out. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -116,6 +117,19 @@ static uint64_t idle_from_env(void)
 	return (uint64_t)(s * 1000);
 }
 
+/* `sbx up` waits on SBX_HOLD_READY_FD (hold.c): one byte, then closed. */
+static void tell_ready(void)
+{
+	const char *v = getenv("SBX_HOLD_READY_FD");
+	int fd = v && *v ? atoi(v) : -1;
+	if (fd < 3)
+		return;
+	if (write(fd, "1", 1) < 0) { /* `sbx up` gave up waiting: nothing to tell */
+	}
+	close(fd);
+	unsetenv("SBX_HOLD_READY_FD");
+}
+
 static int serve(holder *h, const cli_sandbox *sb, const char *svc)
 {
 	char sock[4200], pidfile[4200], err[512];
@@ -138,6 +152,7 @@ static int serve(holder *h, const cli_sandbox *sb, const char *svc)
 		return EXIT_SBX_ERROR;
 	}
 	sbx_loop_watch(h->loop, h->listen_fd, SBX_EV_READ, on_accept, h);
+	tell_ready();
 	int sfd = cli_watch_stop_signals(h->loop, &h->done);
 	h->last_ms = now_ms();
 	sbx_loop_timer(h->loop, HOLD_TICK_MS, tick, h);
@@ -156,6 +171,9 @@ int cmd_hold(int argc, char **argv)
 		cli_say(stderr, "usage: sbx hold NAME/SERVICE  (internal: started by `sbx up`)\n");
 		return EXIT_USAGE;
 	}
+	const char *ready = getenv("SBX_HOLD_READY_FD");
+	if (ready && atoi(ready) >= 3) /* not for the transport's children (kubectl) */
+		fcntl(atoi(ready), F_SETFD, FD_CLOEXEC);
 	holder h = {.idle_ms = idle_from_env(), .listen_fd = -1};
 	h.loop = sbx_loop_new();
 	cli_sandbox sb;

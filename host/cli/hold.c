@@ -11,6 +11,7 @@
  * an error: the caller dials directly. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 
 #include "cli.h"
 
-#define HOLD_READY_MS 30000 /* how long `sbx up` waits for a holder's socket */
+#define HOLD_READY_MS 30000 /* how long `sbx up` waits for a holder to listen */
 #define HOLD_CONNECT_S 10.0 /* a holder that answers must give a ready session by then */
 
 void cli_hold_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len)
@@ -90,27 +91,40 @@ static pid_t holder_pid(const cli_sandbox *sb, const char *svc)
 	return arg1 < buf + n && !strcmp(arg1, "hold") ? (pid_t)pid : 0;
 }
 
-/* Runs `sbx hold NAME/SVC` detached: its own session, stdio to its log. */
-static pid_t spawn(const cli_sandbox *sb, const char *svc)
+/* Runs `sbx hold NAME/SVC` detached: its own session, stdio to its log,
+ * and fd 3 (SBX_HOLD_READY_FD) the write end of ready: it writes a byte
+ * there once it listens, and the pipe closes when it exits. */
+static void spawn(const cli_sandbox *sb, const char *svc, const int ready[2])
 {
 	char target[200], log[4200];
 	snprintf(target, sizeof target, "%s/%s", sb->name, svc);
 	cli_hold_path(sb, svc, "log", log, sizeof log);
 	pid_t pid = fork();
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
 	if (pid != 0)
-		return pid;
+		return;
 	if (fork() != 0) /* the holder is not our child: no zombie, no wait */
 		_exit(0);
 	setsid();
 	umask(077);
 	int in = open("/dev/null", O_RDONLY), out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (in < 0 || out < 0)
+	if (in < 0 || out < 0 || dup2(ready[1], 3) < 0)
 		_exit(1);
 	dup2(in, 0);
 	dup2(out, 1);
 	dup2(out, 2);
+	setenv("SBX_HOLD_READY_FD", "3", 1);
 	execl("/proc/self/exe", "sbx", "hold", target, (char *)NULL);
 	_exit(127);
+}
+
+/* 1 when the holder said it listens, 0 when it exited or took too long. */
+static int wait_ready(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char b;
+	return poll(&p, 1, HOLD_READY_MS) == 1 && read(fd, &b, 1) == 1;
 }
 
 static void sleep_ms(long ms)
@@ -125,23 +139,23 @@ void cli_hold_start(const cli_sandbox *sb)
 		cli_say(stderr, "sbx up: note: no connection holder (cannot make %s/hold private)\n", sb->dir);
 		return;
 	}
+	int ready[CLI_MAX_SERVICES];
 	for (int i = 0; i < sb->nservices; i++) {
-		pid_t p = spawn(sb, sb->services[i]);
-		if (p > 0)
-			waitpid(p, NULL, 0);
+		int p[2];
+		ready[i] = -1;
+		if (pipe2(p, O_CLOEXEC) < 0)
+			continue;
+		spawn(sb, sb->services[i], p);
+		close(p[1]);
+		ready[i] = p[0];
 	}
-	/* Wait for the sockets, so the next call goes through them. */
+	/* Wait for them, so the next call goes through them. */
 	for (int i = 0; i < sb->nservices; i++) {
-		char sock[4200];
-		cli_hold_path(sb, sb->services[i], "sock", sock, sizeof sock);
-		int waited = 0;
-		while (access(sock, F_OK) < 0 && waited < HOLD_READY_MS) {
-			sleep_ms(20);
-			waited += 20;
-		}
-		if (waited >= HOLD_READY_MS)
+		if (ready[i] < 0 || !wait_ready(ready[i]))
 			cli_say(stderr, "sbx up: note: service %s has no connection holder (see %s/hold/%s.log)\n",
 				sb->services[i], sb->dir, sb->services[i]);
+		if (ready[i] >= 0)
+			close(ready[i]);
 	}
 }
 

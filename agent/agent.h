@@ -33,6 +33,7 @@ typedef struct agent_conn {
 	int dead;          /* closed or failed: swept at the end of the iteration */
 	char peer[96];     /* who connected, for the log ("" on stdio) */
 	uint64_t handshake_by; /* listen mode: closed if not ready by then (ms) */
+	int inner;         /* opened by an agent FORWARD (forward.c): its end never ends a stdio agent */
 } agent_conn;
 
 typedef void (*poll_cb)(agent *ag, void *obj, short revents);
@@ -94,6 +95,11 @@ int agent_run(agent *ag, const struct agent_kind *const *kinds);
 void agent_watch(agent *ag, int fd, short events, poll_cb cb, void *obj);
 void agent_wake_at(agent *ag, uint64_t when_ms);
 uint64_t agent_now(void);
+/* Serves a new host connection on fd (a socket; ours from now on) as if
+ * accepted on the listening socket, but trusted: a fresh HELLO and no AUTH,
+ * as it is opened from inside an authenticated connection (FORWARD
+ * `agent`, forward.c). 0, or -1 (fd closed). */
+int agent_serve_inner(agent *ag, int fd);
 int agent_can_send(agent_conn *ac);
 
 /* errors: a short code for an errno, used in ERROR replies */

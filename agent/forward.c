@@ -11,7 +11,15 @@
  * once the buffered bytes are written; the socket's EOF becomes END fd 1;
  * with both done the stream ends with RESULT {sent, received}. A failed
  * connect or a socket error ends it with ERROR (errno: ECONNREFUSED, ...);
- * CANCEL and a lost host connection close the socket. */
+ * CANCEL and a lost host connection close the socket.
+ *
+ * FORWARD `agent: true` targets the agent itself instead of a port: a
+ * socketpair whose one end is served as a new host connection (a fresh
+ * HELLO; no AUTH: it is opened from inside an authenticated connection,
+ * which it cannot outlive; serve.c) and whose
+ * other end is this forward's socket. A host keeps one connection open and
+ * runs many sessions through it (the CLI's connection holder). Only the
+ * host sends FORWARD, so nothing in the sandbox reaches this. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -131,14 +139,37 @@ static forward *add(agent_conn *ac, const sbx_msg *m, const char *host, unsigned
 	f->owner = ac;
 	f->stream = m->stream;
 	f->sock = -1;
-	snprintf(f->target, sizeof f->target, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	if (port)
+		snprintf(f->target, sizeof f->target, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+	else
+		snprintf(f->target, sizeof f->target, "the %s", host);
 	f->next = ac->ag->forwards;
 	ac->ag->forwards = f;
 	return f;
 }
 
+/* FORWARD agent: a socketpair, one end a new connection to this agent. */
+static void forward_to_agent(agent_conn *ac, const sbx_msg *m)
+{
+	forward *f = add(ac, m, "agent", 0);
+	if (!f)
+		return;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		fail(f, errno, "cannot connect to");
+		return;
+	}
+	f->sock = sv[0];
+	if (agent_serve_inner(ac->ag, sv[1]) < 0)
+		fail(f, ENOMEM, "cannot connect to");
+}
+
 static void forward_open(agent_conn *ac, const sbx_msg *m)
 {
+	if (sbx_map_bool(m->body, "agent", 0)) {
+		forward_to_agent(ac, m);
+		return;
+	}
 	uint64_t port = sbx_map_uint(m->body, "port", 0);
 	char host[48] = "";
 	const msgpack_object *h = sbx_map_get(m->body, "host");
@@ -350,7 +381,7 @@ static void forward_stop(agent *ag)
 
 const agent_kind agent_forward_kind = {
 	.name = "forward",
-	.caps = SBX_CAP_FORWARD,
+	.caps = SBX_CAP_FORWARD | SBX_CAP_AGENT_FORWARD,
 	.request = forward_request,
 	.stream = forward_stream,
 	.detach = forward_detach,

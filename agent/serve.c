@@ -190,7 +190,9 @@ static void conn_io(agent *ag, void *obj, short revents)
 	}
 }
 
-static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
+/* trusted: no AUTH asked (stdio, and connections opened from inside an
+ * authenticated one) */
+static agent_conn *conn_add(agent *ag, int fd_in, int fd_out, int trusted)
 {
 	agent_conn *ac = calloc(1, sizeof *ac);
 	if (!ac)
@@ -213,7 +215,7 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out)
 	};
 	/* A fresh nonce per connection, or no connection: a proof must never
 	 * be good twice. */
-	if (ag->key.len) {
+	if (ag->key.len && !trusted) {
 		cfg.auth_key = &ag->key;
 		if (getrandom(cfg.auth_nonce, sizeof cfg.auth_nonce, 0) != sizeof cfg.auth_nonce) {
 			fprintf(stderr, "sbx-agent: no random bytes for a nonce: %s\n", strerror(errno));
@@ -244,11 +246,24 @@ static void conns_sweep(agent *ag)
 		close(ac->fd_in);
 		if (ac->fd_out != ac->fd_in)
 			close(ac->fd_out);
+		if (ag->stdio && !ac->inner)
+			ag->quit = 1; /* the one host is gone */
 		sbx_conn_free(ac->conn);
 		free(ac);
-		if (ag->stdio)
-			ag->quit = 1; /* the one host is gone */
 	}
+}
+
+int agent_serve_inner(agent *ag, int fd)
+{
+	agent_conn *ac = conn_add(ag, fd, fd, 1);
+	if (!ac) {
+		close(fd);
+		return -1;
+	}
+	ac->inner = 1;
+	snprintf(ac->peer, sizeof ac->peer, "agent forward");
+	ac->handshake_by = agent_now() + AGENT_HANDSHAKE_MS;
+	return 0;
 }
 
 static void on_accept(agent *ag, void *obj, short revents)
@@ -262,7 +277,7 @@ static void on_accept(agent *ag, void *obj, short revents)
 	int one = 1;
 	if (fd >= 0)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (fd >= 0 && !conn_add(ag, fd, fd))
+	if (fd >= 0 && !conn_add(ag, fd, fd, 0))
 		close(fd);
 }
 
@@ -335,7 +350,7 @@ int agent_run(agent *ag, const agent_kind *const *kinds)
 		perror("sbx-agent: signalfd");
 		return 1;
 	}
-	if (ag->stdio && !conn_add(ag, 0, 1)) {
+	if (ag->stdio && !conn_add(ag, 0, 1, 0)) {
 		fprintf(stderr, "sbx-agent: out of memory\n");
 		return 1;
 	}

@@ -279,7 +279,8 @@ int sbx_conn_eof(sbx_conn *c)
 
 /* ---------------------------------------------------------------- handshake */
 
-static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty", "forward", "detach", "tree"};
+static const char *cap_names[] = {"deflate", "attach", "user", "orphan", "pty", "forward", "detach", "tree",
+				   "agent-forward"};
 #define NCAPS (sizeof cap_names / sizeof cap_names[0])
 
 const char *sbx_cap_name(uint32_t bit)

@@ -28,6 +28,8 @@ typedef enum { SBX_ROLE_AGENT, SBX_ROLE_HOST } sbx_role;
 #define SBX_CAP_FORWARD 0x20 /* FORWARD: TCP connections to its loopback */
 #define SBX_CAP_DETACH 0x40  /* EXEC detach, JOBS, KILL, LOGS (detached commands) */
 #define SBX_CAP_TREE 0x80    /* WRITE/READ `tree`: directory trees as one stream (tree.h) */
+#define SBX_CAP_AGENT_FORWARD 0x100 /* FORWARD `agent`: a new connection to the agent itself */
+
 /* The HELLO name of one capability bit ("forward" for SBX_CAP_FORWARD);
  * "?" for a bit this build does not know. */
 const char *sbx_cap_name(uint32_t bit);

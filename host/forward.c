@@ -255,7 +255,7 @@ static const sbx_call_ops forward_ops = {
 
 static int check(sbx_session *s, const sbx_forward_opts *o, sbx_error *err)
 {
-	if (o->port < 1 || o->port > 65535) {
+	if (!o->agent && (o->port < 1 || o->port > 65535)) {
 		sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "the remote port must be 1..65535 (got %u)", o->port);
 		return -1;
 	}
@@ -279,6 +279,13 @@ static int check(sbx_session *s, const sbx_forward_opts *o, sbx_error *err)
 			      s->version);
 		return -1;
 	}
+	if (o->agent && !(sbx_conn_peer(s->conn)->caps & SBX_CAP_AGENT_FORWARD)) {
+		sbx_error_set(err, SBX_E_REMOTE, ENOTSUP, "unsupported",
+			      "the sandbox's agent (version %s) cannot forward to itself: it lacks the "
+			      "\"agent-forward\" capability; update sbx-agent in the sandbox",
+			      s->version);
+		return -1;
+	}
 	return 0;
 }
 
@@ -286,6 +293,11 @@ static void pack_request(forward_call *f, const sbx_forward_opts *o)
 {
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &f->call.request, (msgpack_packer_write)sbx_buf_append);
+	if (o->agent) {
+		sbx_pack_kv_bool(&pk, "agent", 1);
+		f->call.npairs = 1;
+		return;
+	}
 	sbx_pack_kv_uint(&pk, "port", o->port);
 	f->call.npairs = 1;
 	if (o->host && o->host[0]) {

@@ -365,6 +365,11 @@ typedef struct sbx_forward_result {
 
 typedef struct sbx_forward_opts {
 	unsigned port;     /* the remote port, 1..65535, on the sandbox's loopback */
+	/* Non-zero: the target is the agent itself (port and host unused), a
+	 * new connection to it on which o->fd's peer runs its own session
+	 * (sbx_session_connect on a socket that reaches o->fd): many sessions
+	 * over one connection. Needs the agent's "agent-forward" capability. */
+	int agent;
 	const char *host;  /* NULL: 127.0.0.1; else a loopback address ("::1"); others are refused */
 	/* A connected local stream socket. The call owns it from sbx_forward_open
 	 * on (made non-blocking; closed when the call ends, or at once when the

@@ -31,6 +31,9 @@ typedef struct cli_backend {
 	 * `, "services": [...]` plus any fields of its own (cmd_ls.c prints the
 	 * name and backend before and the closing brace after). */
 	void (*ls)(const cli_sandbox *sb, int json);
+	/* Its sandboxes may have connection holders (hold.c): connect tries
+	 * the service's holder first. */
+	int held;
 } cli_backend;
 
 /* backends.c */

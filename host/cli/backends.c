@@ -46,7 +46,8 @@ static int find_service(const cli_sandbox *sb, const char *svc)
 	return -1;
 }
 
-sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
+/* "NAME[/SERVICE]" to sb and the service's name; -1 after saying why. */
+static int resolve(const char *target, cli_sandbox *sb, const char **svc_out)
 {
 	char name[128];
 	snprintf(name, sizeof name, "%s", target);
@@ -58,11 +59,27 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 	}
 	if (cli_sandbox_load(name, sb) < 0) {
 		cli_print_no_sandbox(name);
-		return NULL;
+		return -1;
 	}
 	int found = find_service(sb, svc);
 	if (found < 0)
-		return NULL;
+		return -1;
 	*svc_out = sb->services[found];
-	return cli_backend_of(sb)->connect(loop, sb, sb->services[found]);
+	return 0;
+}
+
+sbx_session *cli_connect_direct(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
+{
+	if (resolve(target, sb, svc_out) < 0)
+		return NULL;
+	return cli_backend_of(sb)->connect(loop, sb, *svc_out);
+}
+
+sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
+{
+	if (resolve(target, sb, svc_out) < 0)
+		return NULL;
+	const cli_backend *b = cli_backend_of(sb);
+	sbx_session *s = b->held ? cli_hold_connect(loop, sb, *svc_out) : NULL;
+	return s ? s : b->connect(loop, sb, *svc_out);
 }

@@ -47,6 +47,25 @@ int cli_write_file(const char *path, const char *data, size_t len, char *err, si
 /* backends.c: resolves "NAME[/SERVICE]" and connects through the
  * sandbox's backend; prints a helpful error and returns NULL on failure. */
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
+/* The same without trying the service's connection holder first. */
+sbx_session *cli_connect_direct(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
+
+/* stop_signals.c: INT/TERM/HUP set *done (blocked; read from a signalfd on
+ * loop). The fd, or -1; undo with cli_unwatch_stop_signals. */
+int cli_watch_stop_signals(sbx_loop *loop, int *done);
+void cli_unwatch_stop_signals(sbx_loop *loop, int sfd);
+
+/* hold.c: connection holders (cmd_hold.c), STATE/NAME/hold/SVC.{sock,pid,log}. */
+/* That path (svc NULL: the directory itself). */
+void cli_hold_path(const cli_sandbox *sb, const char *svc, const char *what, char *out, size_t len);
+/* Makes the directory (0700, ours). 0, or -1. */
+int cli_hold_dir(const cli_sandbox *sb);
+/* A ready session through svc's holder, or NULL (none, or it did not answer). */
+sbx_session *cli_hold_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc);
+/* Starts a holder per service and waits for their sockets (a note when one fails). */
+void cli_hold_start(const cli_sandbox *sb);
+/* Stops sb's holders (SIGTERM; waits for them to go). */
+void cli_hold_stop(const cli_sandbox *sb);
 
 /* local_up.c: the local backend's services. */
 pid_t cli_service_pid(const cli_sandbox *sb, const char *svc); /* 0 when not running */
@@ -117,6 +136,7 @@ int cmd_down(int argc, char **argv);
 int cmd_compose2values(int argc, char **argv);
 int cmd_k8s_config(int argc, char **argv);
 int cmd_port_forward(int argc, char **argv);
+int cmd_hold(int argc, char **argv);
 int cmd_ps(int argc, char **argv);   /* cmd_jobs.c: detached commands */
 int cmd_logs(int argc, char **argv);
 int cmd_kill(int argc, char **argv);

@@ -49,6 +49,7 @@ static int down_one(const char *name)
 		cli_print_no_sandbox(name);
 		return 1;
 	}
+	cli_hold_stop(&sb);
 	if (cli_backend_of(&sb)->down(&sb) < 0)
 		return 1; /* the state stays: retry with sbx down NAME */
 	if (cli_sandbox_remove(&sb) < 0) {

@@ -6,10 +6,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -198,30 +196,6 @@ static void check_health(sbx_loop *loop, void *ud)
 	sbx_loop_timer(loop, HEALTH_MS, check_health, st);
 }
 
-static void on_signal(sbx_loop *loop, int fd, unsigned events, void *ud)
-{
-	(void)loop;
-	(void)events;
-	pf_state *st = ud;
-	struct signalfd_siginfo si;
-	while (read(fd, &si, sizeof si) == sizeof si)
-		st->done = 1;
-}
-
-static int watch_signals(pf_state *st)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd >= 0)
-		sbx_loop_watch(st->loop, sfd, SBX_EV_READ, on_signal, st);
-	return sfd;
-}
-
 static int run(pf_state *st, const char *target)
 {
 	cli_sandbox sb;
@@ -237,13 +211,10 @@ static int run(pf_state *st, const char *target)
 	for (int i = 0; i < st->n; i++)
 		printf("Forwarding from %s -> %u\n", st->maps[i].shown, st->maps[i].remote);
 	fflush(stdout);
-	int sfd = watch_signals(st);
+	int sfd = cli_watch_stop_signals(st->loop, &st->done);
 	sbx_loop_timer(st->loop, HEALTH_MS, check_health, st);
 	sbx_loop_run_until(st->loop, &st->done);
-	if (sfd >= 0) {
-		sbx_loop_unwatch(st->loop, sfd);
-		close(sfd);
-	}
+	cli_unwatch_stop_signals(st->loop, sfd);
 	return st->code;
 }
 

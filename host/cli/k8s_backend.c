@@ -169,4 +169,5 @@ const cli_backend cli_k8s_backend = {
 	.connect = cli_k8s_connect,
 	.down = cli_k8s_down,
 	.ls = k8s_ls,
+	.held = 1,
 };

@@ -118,7 +118,12 @@ static void usage(FILE *f)
 		"                 agent in; exec, cp, ls and down then work on it as on a local one\n"
 		"  --transport kubectl  reach the pods through `kubectl exec -i` ($SBX_KUBECTL\n"
 		"                 or kubectl on PATH) instead of sbx's own exec WebSocket: the\n"
-		"                 fallback for API servers or proxies that only kubectl gets through\n");
+		"                 fallback for API servers or proxies that only kubectl gets through\n"
+		"  --no-holder    k8s: start no connection holder. By default one holder per\n"
+		"                 service keeps its connection open (STATE/NAME/hold/, a private\n"
+		"                 socket) and each exec, cp, ... runs its own session over it\n"
+		"                 instead of dialing; it exits at `sbx down`, when the pod is\n"
+		"                 lost, or after $SBX_HOLD_IDLE seconds without calls (600)\n");
 }
 
 static void stop_started(cli_sandbox *sb, int upto)
@@ -353,7 +358,7 @@ static int limits_from_args(sbx_box_opts *bo, const char *memory, const char *pi
 int cli_local_up(int argc, char **argv, const char *generated_name, cli_k8s_start_fn *k8s_start)
 {
 	const char *file = NULL, *name = NULL, *backend = "local", *context = NULL, *ns = NULL, *transport = NULL;
-	int isolate = 0, json = 0, host = 0;
+	int isolate = 0, json = 0, host = 0, holder = 1;
 	sbx_box_opts bo = {0};
 	const char *memory = NULL, *pids = NULL, *cpus = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -383,6 +388,8 @@ int cli_local_up(int argc, char **argv, const char *generated_name, cli_k8s_star
 			isolate = 1;
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
+		else if (strcmp(argv[i], "--no-holder") == 0)
+			holder = 0;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;
@@ -493,6 +500,8 @@ int cli_local_up(int argc, char **argv, const char *generated_name, cli_k8s_star
 		fprintf(f, "%s\n", sb.services[i]);
 	if (f)
 		fclose(f);
+	if (k8s && holder)
+		cli_hold_start(&sb);
 	if (json) {
 		printf("{\"name\": ");
 		json_str(stdout, name, strlen(name));

@@ -61,6 +61,8 @@ int main(int argc, char **argv)
 		return cmd_cp(argc - 1, argv + 1);
 	if (!strcmp(cmd, "port-forward"))
 		return cmd_port_forward(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hold")) /* internal: `sbx up` starts it */
+		return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(cmd, "ls"))
 		return cmd_ls(argc - 1, argv + 1);
 	if (!strcmp(cmd, "down"))

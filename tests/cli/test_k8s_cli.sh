@@ -19,7 +19,7 @@ HELM=$(tests/chart/get-helm.sh build/tools 4 2>"$WORK/helm.err") || { echo "FAIL
 export SBX_HELM=$HELM SBX_K8S_AGENT_DIR=bin
 tests/net/make-certs.sh "$WORK/certs" >/dev/null 2>&1 || { echo "FAIL k8s_cli_certs: make-certs.sh failed"; exit 1; }
 mkfifo "$WORK/emu.in"
-python3 tests/k8s/emulator.py --tls "$WORK/certs" --root "$WORK/pods" --token cli-token <"$WORK/emu.in" >"$WORK/emu.out" &
+EMULATOR_EXEC_LOG=$WORK/exec.log python3 tests/k8s/emulator.py --tls "$WORK/certs" --root "$WORK/pods" --token cli-token <"$WORK/emu.in" >"$WORK/emu.out" &
 EMU_PID=$!
 exec 3>"$WORK/emu.in" # the emulator runs while this stays open
 for _ in $(seq 100); do [ -s "$WORK/emu.out" ] && break; sleep 0.1; done
@@ -76,6 +76,21 @@ t cp_tree_both_ways sh -c 'mkdir -p "$1/kt/e" && printf "#!/bin/sh\necho ran\n" 
 t cp_into_dir_and_slash_rules sh -c '"$0" exec kbox -- mkdir -p into && "$0" cp "$1/f" kbox:into/ && "$0" exec kbox -- test -f into/f && ! "$0" cp "$1/f" kbox:nodir/ 2>/dev/null && ! "$0" exec kbox -- test -e nodir' "$SBX" "$WORK"
 t agent_copied_once sh -c '[ "$(ls "$1/pods/evals/agent-env-kbox-default-0/bin" | grep -c "^sbx-agent-[0-9a-f]*$")" = 1 ]' "$SBX" "$WORK"
 
+# The connection holders `sbx up` started (one per service, hold.c / cmd_hold.c).
+HOLD=$SBX_STATE_DIR/kbox/hold
+dials() { grep -c -- "--attach" "$WORK/exec.log"; }
+t holder_private sh -c '[ -S "$0/default.sock" ] && [ -S "$0/web.sock" ] && [ "$(stat -c %a "$0")" = 700 ] && [ $((0$(stat -c %a "$0/default.sock") & 077)) = 0 ]' "$HOLD"
+N0=$(dials)
+t holder_exec_byte_exact sh -c 'head -c 3000000 /dev/urandom > "$1/h" && "$0" exec kbox -- cat < "$1/h" > "$1/h2" && cmp "$1/h" "$1/h2" && "$0" exec kbox -- cat < "$1/h" | cmp - "$1/h"' "$SBX" "$WORK"
+t holder_no_new_dials sh -c '"$0" exec kbox/web -- true && [ "$(grep -c -- "--attach" "$1/exec.log")" = "$2" ]' "$SBX" "$WORK" "$N0"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+	# attack: another user cannot reach the held connection (the 0700 directory stops it
+	# first; the socket's 0600 mode would stop it too)
+	t holder_other_uid_refused sh -c '! setpriv --reuid=65534 --regid=65534 --clear-groups python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])" "$0/default.sock" 2>/dev/null && chmod 711 "$0" && ! setpriv --reuid=65534 --regid=65534 --clear-groups python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])" "$0/default.sock" 2>/dev/null; rc=$?; chmod 700 "$0"; exit $rc' "$HOLD"
+fi
+WEB_HOLDER=$(cat "$HOLD/web.pid" 2>/dev/null)
+t holder_dead_falls_back sh -c 'kill -9 "$(cat "$0/default.pid")" && sleep 0.2 && [ "$("$1" exec kbox -- echo direct)" = direct ] && [ "$(grep -c -- "--attach" "$2/exec.log")" -gt "$3" ]' "$HOLD" "$SBX" "$WORK" "$N0"
+
 cat >"$WORK/compose.yaml" <<C
 services:
   app:
@@ -120,3 +135,9 @@ fi
 t ls_shows_pods sh -c '"$0" ls | grep -q "^kbox .* k8s .*pod evals/agent-env-kbox-default-0"' "$SBX"
 t down_one sh -c '"$0" down cbox && ! "$1" list -n evals -q | grep -qx cbox' "$SBX" "$HELM"
 t down_all_k8s_only sh -c '"$0" down --all --backend k8s && ! "$1" list -n evals -q | grep -q . && "$0" ls | grep -q "^lbox " && ! "$0" ls | grep -q "^kbox "' "$SBX" "$HELM"
+# (gone, or a zombie when the test runner is a subreaper: the holder is nobody's child)
+t down_stops_holder sh -c '[ -n "$0" ] && { ! kill -0 "$0" 2>/dev/null || [ "$(cut -d" " -f3 /proc/$0/stat)" = Z ]; }' "$WEB_HOLDER"
+SBX_HOLD_IDLE=1 "$SBX" up ibox --backend k8s >/dev/null 2>&1
+t holder_idle_exit sh -c 'for i in $(seq 100); do [ -e "$1/ibox/hold/default.sock" ] || break; sleep 0.1; done; ! [ -e "$1/ibox/hold/default.sock" ] && grep -q "idle" "$1/ibox/hold/default.log" && [ "$("$0" exec ibox -- echo after)" = after ]' "$SBX" "$SBX_STATE_DIR"
+t no_holder_flag sh -c '"$0" up nbox --backend k8s --no-holder >/dev/null && ! [ -e "$1/nbox/hold" ] && [ "$("$0" exec nbox -- echo ok)" = ok ]' "$SBX" "$SBX_STATE_DIR"
+"$SBX" down ibox nbox >/dev/null 2>&1

@@ -631,6 +631,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         self.close_connection = True
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames go out at once
+        if os.environ.get("EMULATOR_EXEC_LOG"):  # one line per exec upgrade, for tests that count dials
+            with open(os.environ["EMULATOR_EXEC_LOG"], "a") as f:
+                f.write("exec %s/%s %s\n" % (ns, name, " ".join(argv)))
         ExecStream(self, pod, argv, chosen.startswith("v5"), want).run()
 
 

@@ -9,6 +9,7 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "it_util.h"
 
@@ -248,6 +249,116 @@ static void test_hostile_flood(void)
 		CHECK(peak - base < (16u << 20));
 }
 
+/* FORWARD agent: a listening unix socket whose connections become agent
+ * forwards on outer, as the CLI's connection holder does. */
+typedef struct holder {
+	sbx_session *outer;
+	int opened;
+} holder;
+
+static void on_holder_accept(sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	(void)loop;
+	(void)events;
+	holder *h = ud;
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	sbx_forward_opts o = {.agent = 1, .fd = c};
+	sbx_error err;
+	if (sbx_forward_open(h->outer, &o, &err))
+		h->opened++;
+}
+
+static int holder_socket(char *path, size_t len)
+{
+	snprintf(path, len, "%s/hold.sock", g_dir);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sun.sun_path)
+		return -1;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (ls < 0 || bind(ls, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(ls, 8) < 0)
+		return -1;
+	return ls;
+}
+
+static int echo_through(sbx_session *s, const char *word)
+{
+	const char *argv[] = {"echo", word, NULL};
+	sbx_exec_opts o = {.argv = argv, .timeout_s = 20};
+	sbx_exec_result r;
+	int ok = sbx_exec_sync(s, &o, &r) == 0 && r.exit_code == 0 && r.out_len == strlen(word) + 1 &&
+		 !memcmp(r.out, word, strlen(word));
+	sbx_exec_result_free(&r);
+	return ok;
+}
+
+/* Two sessions at once through agent forwards on the one connection, each
+ * a full handshake; closing them leaves the outer session (and the stdio
+ * agent) serving. */
+static void test_agent_target(void)
+{
+	char path[256];
+	holder h = {.outer = g_s};
+	int ls = holder_socket(path, sizeof path);
+	CHECK(ls >= 0);
+	sbx_loop_watch(g_loop, ls, SBX_EV_READ, on_holder_accept, &h);
+	sbx_error err;
+	sbx_session *a = sbx_session_connect(g_loop, path, NULL, &err);
+	sbx_session *b = sbx_session_connect(g_loop, path, NULL, &err);
+	CHECK(a && b);
+	CHECK_EQ_INT(sbx_session_wait_ready(a, 20, &err), 0);
+	CHECK_EQ_INT(sbx_session_wait_ready(b, 20, &err), 0);
+	CHECK_EQ_INT(h.opened, 2);
+	CHECK_EQ_STR(sbx_session_boot_id(a), sbx_session_boot_id(g_s));
+	CHECK(echo_through(a, "through-a"));
+	CHECK(echo_through(b, "through-b"));
+	sbx_session_close(a);
+	CHECK(echo_through(b, "still-b"));
+	sbx_session_close(b);
+	sbx_loop_unwatch(g_loop, ls);
+	close(ls);
+	unlink(path);
+	for (int i = 0; i < 20; i++) /* let the agent see both ends close */
+		sbx_loop_run_once(g_loop, 10);
+	CHECK(echo_through(g_s, "outer-alive"));
+}
+
+/* A listening agent with a secret: the inner connection is trusted (no
+ * AUTH: it lives inside the authenticated one), while a direct connection
+ * without the secret is still refused. */
+static void test_agent_target_listener(void)
+{
+	char lpath[256], key[300], path[256];
+	snprintf(lpath, sizeof lpath, "%s/agent.sock", g_dir);
+	pid_t agent = it_start_listener(lpath, g_dir);
+	CHECK(agent > 0);
+	sbx_session_opts so = {0};
+	it_listener_opts(lpath, &so, key, sizeof key);
+	sbx_error err;
+	holder h = {.outer = sbx_session_connect(g_loop, lpath, &so, &err)};
+	CHECK(h.outer && sbx_session_wait_ready(h.outer, 20, &err) == 0);
+	int ls = holder_socket(path, sizeof path);
+	CHECK(ls >= 0);
+	sbx_loop_watch(g_loop, ls, SBX_EV_READ, on_holder_accept, &h);
+	sbx_session *inner = sbx_session_connect(g_loop, path, NULL, &err);
+	CHECK(inner && sbx_session_wait_ready(inner, 20, &err) == 0);
+	CHECK(echo_through(inner, "inner-no-secret"));
+	sbx_session *direct = sbx_session_connect(g_loop, lpath, NULL, &err);
+	int refused = !direct || sbx_session_wait_ready(direct, 20, &err) < 0;
+	CHECK(refused);
+	CHECK_EQ_STR(err.code, "auth");
+	if (direct)
+		sbx_session_close(direct);
+	sbx_session_close(inner);
+	sbx_loop_unwatch(g_loop, ls);
+	close(ls);
+	unlink(path);
+	sbx_session_close(h.outer);
+	it_stop_listener(agent, SIGTERM);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -265,6 +376,8 @@ int main(void)
 	RUN(test_bytes_and_half_close);
 	RUN(test_old_agent);
 	RUN(test_hostile_flood);
+	RUN(test_agent_target);
+	RUN(test_agent_target_listener);
 	sbx_session_close(g_s);
 	sbx_loop_free(g_loop);
 	it_rm_rf(g_dir);

@@ -144,8 +144,8 @@ static void test_bad_ids_and_signals(void)
 }
 
 /* The kinds declare the capabilities (agent/kind.h); the HELLO must offer
- * exactly the bits main.c used to list: a listening agent ATTACH and DETACH
- * besides, root USER besides. */
+ * exactly the bits main.c used to list (with AGENT_FORWARD, which the forward
+ * kind declares): a listening agent ATTACH and DETACH besides, root USER besides. */
 static void test_hello_caps_unchanged(void)
 {
 	char dir[256];
@@ -155,11 +155,13 @@ static void test_hello_caps_unchanged(void)
 	sbx_error err;
 	CHECK_EQ_INT(sbx_session_wait_ready(st, 20, &err), 0);
 	uint32_t root = geteuid() == 0 ? SBX_CAP_USER : 0;
-	uint32_t base = SBX_CAP_DEFLATE | SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE | root;
+	uint32_t base = SBX_CAP_DEFLATE | SBX_CAP_ORPHAN | SBX_CAP_PTY | SBX_CAP_FORWARD | SBX_CAP_TREE |
+			SBX_CAP_AGENT_FORWARD | root;
 	CHECK_EQ_INT(sbx_conn_peer(st->conn)->caps, base);
 	sbx_session_close(st);
 	CHECK_EQ_INT(sbx_conn_peer(s->conn)->caps, base | SBX_CAP_ATTACH | SBX_CAP_DETACH);
 	CHECK_EQ_STR(sbx_cap_name(SBX_CAP_DETACH), "detach");
+	CHECK_EQ_STR(sbx_cap_name(SBX_CAP_AGENT_FORWARD), "agent-forward");
 	CHECK_EQ_STR(sbx_cap_name(0x100000), "?");
 }
 

@@ -112,6 +112,15 @@ class ExecTests(SandboxCase):
         self.assertEqual(r.stdout, "café \ufffd\ufffd end")
         self.assertIsInstance(r.stdout, str)
 
+    async def test_exec_large_command(self):
+        # Inspect's self_check test_exec_large_command: 16 arguments of 64 KiB (1 MiB of
+        # argv, more than one default frame), and a 100 kB variable besides (the kernel
+        # takes at most 128 KiB per string and 2 MiB in all)
+        args = [chr(ord("a") + i) * 65536 for i in range(16)]
+        r = await self.sb.exec(["sh", "-c", 'n=0; for x in "$@"; do n=$((n + ${#x})); done; echo $# $n ${#BIG}',
+                                "sh", *args], env={"BIG": "z" * 100000})
+        self.assertEqual((r.returncode, r.stdout), (0, "16 1048576 100000\n"))
+
     async def test_exec_input_str_and_bytes(self):
         self.assertEqual((await self.sb.exec(["cat"], input="héllo")).stdout, "héllo")
         self.assertEqual((await self.sb.exec(["od", "-An", "-tx1"], input=b"\x00\xff")).stdout.split(), ["00", "ff"])

@@ -794,6 +794,16 @@ class Chart(unittest.TestCase):
         self.assertEqual(fq, [{"toFQDNs": [{"matchPattern": "pypi.org"}, {"matchPattern": "*"}]}])
         self.assertEqual(egress[0]["toPorts"][0]["rules"]["dns"], [{"matchPattern": "*"}])
 
+    def test_coredns_security_context_override_merges(self):
+        # one field of corednsSecurityContext set on the command line replaces only that
+        # field (helm merges maps): the rest of the sidecar's hardening stays
+        sc = container(render(sets=("corednsSecurityContext.runAsUser=1000",)), "default", "coredns")["securityContext"]
+        self.assertEqual(sc["runAsUser"], 1000)
+        self.assertEqual((sc["runAsGroup"], sc["runAsNonRoot"], sc["readOnlyRootFilesystem"],
+                          sc["allowPrivilegeEscalation"]), (65532, True, True, False))
+        self.assertEqual(sc["capabilities"], {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]})
+        self.assertEqual(sc["seccompProfile"], {"type": "RuntimeDefault"})
+
     def test_coredns_image_set_string(self):
         objs = render(sets=("string:corednsImage=registry.local/coredns:1.11",
                             "annotations.inspectTaskName=my_task"))

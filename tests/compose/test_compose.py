@@ -339,6 +339,58 @@ class Compose(unittest.TestCase):
         self.assertNotIn("memswap_limit", v["services"]["default"])
         self.assertIn("'memswap_limit: 1G' ignored", err)
 
+    def test_duration_units(self):
+        # compose durations of hours, minutes and seconds, in that order, become seconds;
+        # days, sub-second units, unknown units and out-of-order parts are refused
+        for text, secs in (("42s", 42), ("42m", 2520), ("42h", 151200), ("1h2m3s", 3723), ("2m5s", 125)):
+            with self.subTest(duration=text):
+                v, _ = translate(write("dur.compose.yaml", "services:\n  default:\n    image: a\n"
+                                       f"    healthcheck: {{test: [CMD, x], interval: {text}}}\n"))
+                self.assertEqual(v["services"]["default"]["readinessProbe"]["periodSeconds"], secs)
+        for text in ("1x", "1d", "1us", "1ns", "1s2m3h"):
+            with self.subTest(duration=text):
+                rc, _, err = sbx("compose2values", write("dur.compose.yaml", "services:\n  default:\n"
+                                 f"    image: a\n    healthcheck: {{test: [CMD, x], interval: {text}}}\n"))
+                self.assertEqual(rc, 1)
+                self.assertIn(f"dur.compose.yaml:4:45: service 'default': 'interval: {text}'", err)
+
+    def test_size_units(self):
+        # docker sizes (b, k, m, g; with or without a trailing b, any case) become
+        # Kubernetes binary quantities; plain bytes stay a bare number
+        for text, quantity in (("512b", "512"), ("512B", "512"), ("1k", "1Ki"), ("1kb", "1Ki"),
+                               ("1K", "1Ki"), ("1KB", "1Ki"), ("2m", "2Mi"), ("2MB", "2Mi"),
+                               ("3g", "3Gi"), ("3GB", "3Gi"), ("1.5g", "1.5Gi")):
+            with self.subTest(size=text):
+                v, _ = translate(write("size.compose.yaml",
+                                       f"services:\n  default:\n    image: a\n    mem_limit: {text}\n"))
+                self.assertEqual(v["services"]["default"]["resources"],
+                                 {"limits": {"memory": quantity}, "requests": {"memory": quantity}})
+
+    def test_network_settings_dropped(self):
+        # a network with no driver is a bridge; 'internal' is accepted either way (every
+        # Kubernetes network is internal) and the chart gets an empty mapping
+        v, _ = translate(write("netset.compose.yaml", "services:\n  default:\n    image: a\n"
+                               "    networks: [n, m]\nnetworks:\n  n: {}\n  m: {internal: false}\n"))
+        self.assertEqual(v["networks"], {"n": {}, "m": {}})
+        self.assertEqual(v["services"]["default"]["networks"], ["n", "m"])
+
+    def test_named_default_wins_over_x_default(self):
+        # a service already named default stays the default; one marked x-default next
+        # to it keeps its own name
+        v, _ = translate(write("dflt.compose.yaml", "services:\n  default: {image: d}\n"
+                                                   "  other-service: {image: o, x-default: true}\n"))
+        self.assertEqual(list(v["services"]), ["default", "other-service"])
+        self.assertEqual(v["services"]["default"]["image"], "d")
+        self.assertNotIn("x-default", v["services"]["other-service"])
+
+    def test_hostname_of_own_name_and_entrypoint_words(self):
+        # hostname equal to the service's name is what Kubernetes gives anyway: dropped;
+        # a string entrypoint is split into words like command
+        v, _ = translate(write("host.compose.yaml", "services:\n  svc:\n    image: a\n"
+                                                   "    hostname: svc\n    entrypoint: /bin/sh -c\n"))
+        self.assertNotIn("hostname", v["services"]["svc"])
+        self.assertEqual(v["services"]["svc"]["command"], ["/bin/sh", "-c"])
+
     def test_default_service_order(self):
         cases = [("services:\n  a: {image: x}\n  default: {image: y}\n", ["default", "a"], "y"),
                  ("services:\n  a: {image: x}\n  b: {image: y, x-default: true}\n", ["default", "a"], "y"),
@@ -464,6 +516,14 @@ class Compose(unittest.TestCase):
          ["4:25", "'service_account_name' must be text", "quote it"]),
         ("sa-create-quoted", "services:\n  default: {image: a}\nx-k8s:\n  service_account_create: 'false'\n",
          ["4:27", "must be true or false"]),
+        ("services-not-mapping", "services: 42\n", ["1:11", "'services' must be a mapping"]),
+        ("user-group-name", "services:\n  default:\n    image: a\n    user: '1000:staff'\n",
+         ["4:11", "'1000:staff'", "numeric"]),
+        ("security-opt-with-seccomp", "services:\n  default:\n    image: a\n"
+         "    security_opt: [seccomp=unconfined, 'no-new-privileges:true']\n",
+         ["4:40", "'no-new-privileges:true'"]),
+        ("allow-entities-type", "services:\n  default: {image: a}\nx-k8s:\n  allow_entities: world\n",
+         ["4:19", "'allow_entities' must be a list"]),
         ("automount-quoted", "services:\n  default: {image: a}\nx-k8s:\n  automount_service_account_token: \"true\"\n",
          ["4:36", "must be true or false"]),
     ]

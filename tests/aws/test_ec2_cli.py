@@ -332,8 +332,9 @@ def main():
         check("ec2_no_holder", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold/hold") and
               r1.stdout == b"a\n" and r2.stdout == b"b\n" and start_count(em_url) == n0 + 2,
               "%r %r StartSession %d -> %d" % (r.stderr, r1.stderr, n0, start_count(em_url)))
-        r = sbx("down", "nohold")
-        check("ec2_no_holder_down", r.returncode == 0, r.stderr.decode())
+        r = sbx("down", "nohold", "--backend", "ec2")  # one sandbox, not a sweep
+        check("ec2_no_holder_down", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold") and
+              os.path.exists(env["SBX_STATE_DIR"] + "/box"), r.stderr.decode())
         # ---- the holder exits after $SBX_HOLD_IDLE seconds without calls; calls then dial
         r = sbx("up", "idle", "--backend", "ec2", extra_env={"SBX_HOLD_IDLE": "1"})
         ipid = holder_pid(env["SBX_STATE_DIR"], "idle")
@@ -395,6 +396,10 @@ def main():
         check("ec2_up_second", r.returncode == 0 and second_holder > 0, r.stderr.decode())
         second = live(instances(Name="inspect_ec2_sandbox_second"))
         metadata_checks(sbx, "second", second[0]["InstanceId"] if second else "", em_url, blocked=False)
+        r = sbx("down", "--backend", "ec2")
+        check("ec2_down_backend_without_all_is_usage", r.returncode == 2 and
+              len(live(instances(Name="inspect_ec2_sandbox_second"))) == 1 and not gone(second_holder),
+              r.stderr.decode())
         r = sbx("down", "--all", "--backend", "ec2")
         states = {i["InstanceId"]: i["State"]["Name"] for res in ec2.describe_instances()["Reservations"]
                   for i in res["Instances"]}

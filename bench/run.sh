@@ -12,7 +12,7 @@
 # Knobs: EXEC_REPS (default 500), CLI_REPS (200), FILE_REPS (default 5), SCALE_AGENTS (1000),
 # SCALE_EXECS (10000), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
 # DURABLE_MIB (the large file of rows d1/d2, 256), K8S_MIB (the transfer of row k3, 256), DURABLE_FILES (small files of row d3,
-# 10000), DOCKER_REPS (30), K8S_CLI_REPS (50), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
+# 10000), DOCKER_REPS (30), K8S_CLI_REPS (50), EC2_CLI_REPS (20), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
 # default /tmp).
 set -u
 
@@ -76,6 +76,7 @@ run box "${BOX_SCALE:-1000}"
 run k8s
 SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run k8s_cli "${K8S_CLI_REPS:-50}"
 run ec2
+SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run ec2_cli "${EC2_CLI_REPS:-20}"
 # the docker backend: an engine (started if none runs and we may) and the offline image
 if tests/docker/start-engine.sh 2>"$work/docker-engine.err" && tests/docker/image.sh 2>>"$work/docker-engine.err"; then
 	SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run docker "${DOCKER_REPS:-30}" "${DOCKER_COPY_MB:-256}"
@@ -122,7 +123,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files durable concurrency forward python scale idle box k8s k8s_cli ec2 docker; do
+for f in mem exec files durable concurrency forward python scale idle box k8s k8s_cli ec2 ec2_cli docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

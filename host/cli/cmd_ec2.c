@@ -6,8 +6,9 @@
  * the bucket, key prefix and key of the shipped agent, the agent's port and
  * the timeouts, so later commands need no settings. The record is written
  * as soon as the instance exists, so `sbx down NAME` works even after an
- * `up` that was killed. Settings: flags, then INSPECT_EC2_SANDBOX_* (see
- * docs/EC2.md). */
+ * `up` that was killed. `up` then starts the sandbox's connection holder
+ * (hold.c; not with --no-holder) and downs stop it before the instance
+ * goes. Settings: flags, then INSPECT_EC2_SANDBOX_* (see docs/EC2.md). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -256,6 +257,12 @@ static void up_usage(FILE *f)
 		"  --ami-has-agent     the AMI has sbx-agent baked in (ami/): ship nothing\n"
 		"  --allow-metadata    let commands reach the instance metadata service (and so\n"
 		"                      the instance role's credentials); blocked by default\n"
+		"  --no-holder         start no connection holder. By default a holder keeps\n"
+		"                      one SSM session open (STATE/NAME/hold/, a private socket)\n"
+		"                      and each exec, cp, shell ... runs over it instead of\n"
+		"                      starting a session of its own; it exits at `sbx down`,\n"
+		"                      when the instance is lost, or after $SBX_HOLD_IDLE\n"
+		"                      seconds without calls (600)\n"
 		"\n"
 		"Ctrl-C while it starts removes what it made. `sbx down NAME` removes it;\n"
 		"`sbx down --all --backend ec2` removes everything sbx launched.\n");
@@ -283,7 +290,7 @@ static void random_owner(const char *name, char *out, size_t len)
 
 /* Parse the EC2 flags into s. Returns 0, 1 for --help, -1 on a bad flag. */
 static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **name, unsigned *agent_port,
-		    int *baked, int *json)
+		    int *baked, int *json, int *holder)
 {
 	struct {
 		const char *flag;
@@ -330,6 +337,8 @@ static int parse_up(int argc, char **argv, sbx_ec2_settings *s, const char **nam
 			s->allow_metadata = 1;
 		} else if (!strcmp(a, "--json")) {
 			*json = 1;
+		} else if (!strcmp(a, "--no-holder")) {
+			*holder = 0;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			return 1;
 		} else if (a[0] != '-' && !*name) {
@@ -376,8 +385,8 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 	sbx_ec2_settings s = {0};
 	const char *name = NULL;
 	unsigned agent_port = 0;
-	int baked = 0, json = 0;
-	int p = parse_up(argc, argv, &s, &name, &agent_port, &baked, &json);
+	int baked = 0, json = 0, holder = 1;
+	int p = parse_up(argc, argv, &s, &name, &agent_port, &baked, &json, &holder);
 	if (p != 0) {
 		up_usage(p > 0 ? stdout : stderr);
 		return p > 0 ? 0 : EXIT_USAGE;
@@ -464,6 +473,8 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 		cli_remove_tree(sb.dir);
 		return rc;
 	}
+	if (holder)
+		cli_hold_start(&sb);
 	if (json) {
 		printf("{\"name\": ");
 		json_str(stdout, name, strlen(name));
@@ -573,6 +584,40 @@ int cli_ec2_down(const cli_sandbox *sb)
 	return rc;
 }
 
+/* Calls fn on each EC2 sandbox in the state that a sweep of region
+ * removes (its record names that region, or it has none). -1 when the
+ * state cannot be listed or fn failed for one. */
+static int for_each_swept(const char *region, int (*fn)(const cli_sandbox *sb))
+{
+	cli_names names;
+	if (cli_sandbox_names(&names) < 0)
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < names.n; i++) {
+		cli_sandbox sb;
+		ec2_record r;
+		if (cli_sandbox_load(names.name[i], &sb) == 0 && !strcmp(sb.backend, "ec2") &&
+		    (record_read(&sb, &r) < 0 || !strcmp(r.region, region)) && fn(&sb) < 0)
+			rc = -1;
+	}
+	cli_names_free(&names);
+	return rc;
+}
+
+static int stop_holders(const cli_sandbox *sb)
+{
+	cli_hold_stop(sb);
+	return 0;
+}
+
+static int remove_record(const cli_sandbox *sb)
+{
+	if (cli_remove_tree(sb->dir) == 0)
+		return 0;
+	cli_say(stderr, "sbx down: cannot remove %s: %s\n", sb->dir, strerror(errno));
+	return -1;
+}
+
 /* `sbx down --all --backend ec2 [--region R] [--s3-bucket B] [--s3-key-prefix P]`:
  * every instance with an sbx-owner tag and every object under PREFIX/sbx/. */
 int cli_ec2_down_all(int argc, char **argv)
@@ -611,6 +656,7 @@ int cli_ec2_down_all(int argc, char **argv)
 	waiter wi = {0}, wo = {0};
 	sbx_error err;
 	int rc = 0;
+	for_each_swept(cfg.region, stop_holders); /* before their instances go */
 	cli_say(stderr, "sbx down: terminating every instance tagged %s in %s...\n", SBX_EC2_OWNER_TAG, cfg.region);
 	if (sbx_ec2_cleanup(x.client, NULL, on_counted, &wi, &err) < 0)
 		wi = (waiter){1, err, 0};
@@ -630,20 +676,7 @@ int cli_ec2_down_all(int argc, char **argv)
 	sbx_loop_free(loop);
 	printf("terminated %zu instance%s, deleted %zu object%s\n", wi.n, wi.n == 1 ? "" : "s", wo.n,
 	       wo.n == 1 ? "" : "s");
-	if (rc == 0) { /* the local records of EC2 sandboxes now name nothing */
-		cli_names names;
-		if (cli_sandbox_names(&names) < 0)
-			return 1;
-		for (int i = 0; i < names.n; i++) {
-			cli_sandbox sb;
-			ec2_record r;
-			if (cli_sandbox_load(names.name[i], &sb) == 0 && !strcmp(sb.backend, "ec2") &&
-			    (record_read(&sb, &r) < 0 || !strcmp(r.region, cfg.region)) && cli_remove_tree(sb.dir) < 0) {
-				cli_say(stderr, "sbx down: cannot remove %s: %s\n", sb.dir, strerror(errno));
-				rc = 1;
-			}
-		}
-		cli_names_free(&names);
-	}
+	if (rc == 0 && for_each_swept(cfg.region, remove_record) < 0)
+		rc = 1; /* the local records of EC2 sandboxes now name nothing */
 	return rc;
 }

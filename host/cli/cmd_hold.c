@@ -1,11 +1,15 @@
 /* cmd_hold.c — `sbx hold NAME/SVC` (internal; started by `sbx up`, see
  * hold.c): one service's connection holder, like ssh's ControlMaster.
  *
- * Dials the service's agent once through its backend, then listens on
+ * Dials the service's agent once through its backend's connect (any
+ * backend with `held`: k8s, ec2), then listens on
  * STATE/NAME/hold/SVC.sock (born 0600 under umask 077, in a 0700
  * directory) and joins each connection there to a new connection to the
  * agent (sbx_forward_open with agent set): every CLI call runs its own
- * session, handshake included, over the one held connection. Exits on
+ * session, handshake included, over the one held connection. The held
+ * session re-dials by itself (a resumed or new SSM session, a new exec
+ * stream); the calls forwarded at that moment drop and their CLI sessions
+ * reconnect here (hold.c). Exits on
  * TERM/INT/HUP (`sbx down`), when the session dies for good, or after
  * SBX_HOLD_IDLE seconds (default 600) with no call; removes its socket
  * and pidfile on the way out. */

@@ -83,15 +83,17 @@ int cmd_down(int argc, char **argv)
 {
 	int all = 0, rc = 0, named = 0;
 	const char *backend = NULL;
-	for (int i = 1; i + 1 < argc; i++)
-		if (!strcmp(argv[i], "--backend"))
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--backend") && i + 1 < argc)
 			backend = argv[i + 1];
+		else if (!strcmp(argv[i], "--all"))
+			all = 1;
 	const cli_backend *b = backend ? cli_backend_find(backend) : NULL;
 	if (backend && !b) {
 		cli_say(stderr, "sbx down: unknown backend '%s' (%s)\n", backend, cli_backend_names());
 		return EXIT_USAGE;
 	}
-	if (b && b->down_all)
+	if (all && b && b->down_all) /* only with --all: `down NAME --backend B` is one sandbox */
 		return b->down_all(argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--all")) {

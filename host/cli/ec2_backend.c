@@ -1,6 +1,7 @@
 /* ec2_backend.c — the EC2 backend of the CLI (backend.h) over the
  * commands in cmd_ec2.c: one instance, service "default", reached over
- * SSM. */
+ * SSM. Held: `sbx up` starts a connection holder (hold.c) that keeps one
+ * SSM session, and CLI calls go through it instead of starting their own. */
 #include <string.h>
 
 #include "backend.h"
@@ -32,4 +33,5 @@ const cli_backend cli_ec2_backend = {
 	.down = cli_ec2_down,
 	.down_all = cli_ec2_down_all,
 	.ls = ec2_ls,
+	.held = 1,
 };

@@ -4,11 +4,12 @@
  * can enter), starting one per service after `sbx up`, stopping them at
  * `sbx down`, and a session through one when it answers.
  *
- * A holder keeps one connection to a remote service's agent open (the k8s
- * exec WebSocket) and gives each CLI call that connects to its socket a
- * new connection to the agent over it (FORWARD agent): a fresh session
- * without a new TLS WebSocket and agent bridge. Any failure here is not
- * an error: the caller dials directly. */
+ * A holder keeps one connection to a remote service's agent open (through
+ * the backend's connect: the k8s exec WebSocket, the EC2 SSM session) and
+ * gives each CLI call that connects to its socket a new connection to the
+ * agent over it (FORWARD agent): a fresh session without a new TLS
+ * WebSocket and agent bridge, or a new SSM session. Any failure here is
+ * not an error: the caller dials directly. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -54,8 +55,12 @@ sbx_session *cli_hold_connect(sbx_loop *loop, const cli_sandbox *sb, const char 
 	if (access(sock, F_OK) < 0)
 		return NULL;
 	snprintf(addr, sizeof addr, "unix:%s", sock);
+	/* When the holder's own connection is reopened (a new SSM session, a
+	 * new exec stream), this one drops: it connects to the holder again and
+	 * re-attaches its running commands, as to a listening agent. */
+	sbx_session_opts so = {.reconnect = 1};
 	sbx_error e;
-	sbx_session *s = sbx_session_connect(loop, addr, NULL, &e);
+	sbx_session *s = sbx_session_connect(loop, addr, &so, &e);
 	if (s && sbx_session_wait_ready(s, HOLD_CONNECT_S, &e) < 0) {
 		sbx_session_close(s);
 		s = NULL;

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,77 @@ def metadata_checks(sbx, name, instance_id, em_url, blocked):
     check(tag + "_instance_keeps_access", r.stdout.decode().strip() == "REACHED", (r.stdout + r.stderr).decode())
 
 
+def stats(em_url):
+    with urllib.request.urlopen(em_url + "/stats") as r:
+        return json.load(r)
+
+
+def start_count(em_url):
+    """StartSession calls the emulator has answered (ResumeSession not counted)."""
+    return stats(em_url)["sessions"]
+
+
+def holder_pid(state, name):
+    try:
+        return int(open("%s/%s/hold/default.pid" % (state, name)).read().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+def gone(pid):
+    """pid no longer runs (or is a zombie, when the runner is a subreaper)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def holder_checks(sbx, em, em_url, state):
+    """`sbx up` started a holder for box: a private socket, one SSM session for many
+    calls, kept across a resumed and a reopened data channel, a command running through
+    it re-attached after the reopen."""
+    hold = state + "/box/hold"
+    sock = hold + "/default.sock"
+    st, dst = (os.stat(sock) if os.path.exists(sock) else None), (os.stat(hold) if os.path.exists(hold) else None)
+    check("ec2_holder_socket_private", st is not None and dst is not None and (st.st_mode & 0o077) == 0 and
+          (dst.st_mode & 0o777) == 0o700 and stat.S_ISSOCK(st.st_mode), "%s %s" % (st, dst))
+    pid = holder_pid(state, "box")
+    n0 = start_count(em_url)
+    r1 = sbx("exec", "box", "--", "echo", "one")
+    r2 = sbx("exec", "box", "--", "echo", "two")
+    n1 = start_count(em_url)
+    check("ec2_holder_one_session_for_two_execs", r1.stdout == b"one\n" and r2.stdout == b"two\n" and n1 == n0,
+          "StartSession %d -> %d; %r %r" % (n0, n1, r1.stderr, r2.stderr))
+    # the holder's data channel cut: resumed (ResumeSession), no new session, same holder
+    res0 = stats(em_url)["resumes"]
+    em.stdin.write("drop\n")
+    em.stdin.flush()
+    time.sleep(0.5)
+    r = sbx("exec", "box", "--", "echo", "resumed")
+    check("ec2_holder_survives_resume", r.stdout == b"resumed\n" and start_count(em_url) == n1 and
+          stats(em_url)["resumes"] > res0 and holder_pid(state, "box") == pid and not gone(pid),
+          "%r %s" % (r.stderr, stats(em_url)))
+    # the session terminated while a command runs through the holder: the holder opens
+    # a new one (StartSession), the CLI's session re-attaches the command through it
+    p = subprocess.Popen([SBX, "exec", "box", "--", "sh", "-c", "sleep 2; echo survived"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sbx.env)
+    time.sleep(0.8)
+    em.stdin.write("terminate\n")
+    em.stdin.flush()
+    out, err = p.communicate(timeout=120)
+    check("ec2_holder_survives_reopen", p.returncode == 0 and out == b"survived\n" and
+          start_count(em_url) == n1 + 1 and holder_pid(state, "box") == pid and not gone(pid),
+          "%d %r %r StartSession %d -> %d" % (p.returncode, out, err, n1, start_count(em_url)))
+    n2 = start_count(em_url)
+    r = sbx("exec", "box", "--", "echo", "after")
+    check("ec2_holder_after_reopen", r.stdout == b"after\n" and start_count(em_url) == n2, r.stderr.decode())
+    return pid
+
+
 def tmp_path(root, name):
     return os.path.join(root or tempfile.gettempdir(), name)
 
@@ -186,6 +258,7 @@ def main():
     def sbx(*args, stdin=None, extra_env=None):
         e = dict(env, **(extra_env or {}))
         return subprocess.run([SBX, *args], input=stdin, capture_output=True, env=e, timeout=120)
+    sbx.env = env
 
     def instances(**tags):
         filters = [{"Name": "tag:" + k, "Values": [v]} for k, v in tags.items()]
@@ -235,6 +308,7 @@ def main():
         check("ec2_cp_both_ways", r1.returncode == 0 and r2.returncode == 0 and got == data,
               (r1.stderr + r2.stderr).decode())
         metadata_checks(sbx, "box", mine[0]["InstanceId"] if mine else "", em_url, blocked=True)
+        box_holder = holder_checks(sbx, em, em_url, env["SBX_STATE_DIR"])
         r = sbx("ls", "--json")
         ls = json.loads(r.stdout) if r.returncode == 0 else []
         check("ec2_ls", any(s["name"] == "box" and s.get("backend") == "ec2" and
@@ -242,12 +316,57 @@ def main():
         r = sbx("up", "box", "--backend", "ec2")
         check("ec2_up_existing_fails", r.returncode != 0 and b"already exists" in r.stderr, r.stderr.decode())
 
-        # ---- down: the instance terminated, the object deleted, the record gone
+        # ---- a dead holder: the next call dials (a new SSM session) and works
+        n0 = start_count(em_url)
+        if box_holder:
+            os.kill(box_holder, signal.SIGKILL)
+        time.sleep(0.2)
+        r = sbx("exec", "box", "--", "echo", "direct")
+        check("ec2_holder_dead_falls_back", box_holder and r.stdout == b"direct\n" and start_count(em_url) == n0 + 1,
+              "%r StartSession %d -> %d" % (r.stderr, n0, start_count(em_url)))
+        # ---- --no-holder: every call starts its own session
+        r = sbx("up", "nohold", "--backend", "ec2", "--no-holder")
+        n0 = start_count(em_url)
+        r1 = sbx("exec", "nohold", "--", "echo", "a")
+        r2 = sbx("exec", "nohold", "--", "echo", "b")
+        check("ec2_no_holder", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold/hold") and
+              r1.stdout == b"a\n" and r2.stdout == b"b\n" and start_count(em_url) == n0 + 2,
+              "%r %r StartSession %d -> %d" % (r.stderr, r1.stderr, n0, start_count(em_url)))
+        r = sbx("down", "nohold", "--backend", "ec2")  # one sandbox, not a sweep
+        check("ec2_no_holder_down", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold") and
+              os.path.exists(env["SBX_STATE_DIR"] + "/box"), r.stderr.decode())
+        # ---- the holder exits after $SBX_HOLD_IDLE seconds without calls; calls then dial
+        r = sbx("up", "idle", "--backend", "ec2", extra_env={"SBX_HOLD_IDLE": "1"})
+        ipid = holder_pid(env["SBX_STATE_DIR"], "idle")
+        for _ in range(100):
+            if not os.path.exists(env["SBX_STATE_DIR"] + "/idle/hold/default.sock"):
+                break
+            time.sleep(0.1)
+        log = open(env["SBX_STATE_DIR"] + "/idle/hold/default.log", errors="replace").read() \
+            if os.path.exists(env["SBX_STATE_DIR"] + "/idle/hold/default.log") else ""
+        r2 = sbx("exec", "idle", "--", "echo", "after")
+        check("ec2_holder_idle_exit", r.returncode == 0 and ipid > 0 and gone(ipid) and "idle" in log and
+              r2.stdout == b"after\n", "%r %s %r" % (r.stderr, log, r2.stderr))
+        sbx("down", "idle")
+
+        # ---- down: the holder stopped (one started by hand, as `sbx up` does), the
+        # instance terminated, the object deleted, the record gone
+        h = subprocess.Popen([SBX, "hold", "box/default"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            if os.path.exists(env["SBX_STATE_DIR"] + "/box/hold/default.sock"):
+                break
+            time.sleep(0.1)
         r = sbx("down", "box")
         after = instances(Name="inspect_ec2_sandbox_box")
         check("ec2_down", r.returncode == 0 and not live(after) and
               not objects("comms/sbx/%s/" % owner) and not os.path.exists(env["SBX_STATE_DIR"] + "/box"),
               r.stderr.decode() + str([i["State"] for i in after]))
+        check("ec2_down_stops_holder", holder_pid(env["SBX_STATE_DIR"], "box") == 0 and h.poll() is not None,
+              "holder %s still runs" % h.pid)
+        if h.poll() is None:
+            h.kill()
+        h.wait()
         r = sbx("exec", "box", "--", "true")
         check("ec2_exec_after_down", r.returncode != 0 and b"no sandbox named 'box'" in r.stderr, r.stderr.decode())
 
@@ -273,9 +392,14 @@ def main():
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-1/u/sbx-agent", Body=b"y")
         s3.put_object(Bucket=m["bucket"], Key="comms/other/keep", Body=b"z")
         r = sbx("up", "second", "--backend", "ec2", "--allow-metadata")
-        check("ec2_up_second", r.returncode == 0, r.stderr.decode())
+        second_holder = holder_pid(env["SBX_STATE_DIR"], "second")
+        check("ec2_up_second", r.returncode == 0 and second_holder > 0, r.stderr.decode())
         second = live(instances(Name="inspect_ec2_sandbox_second"))
         metadata_checks(sbx, "second", second[0]["InstanceId"] if second else "", em_url, blocked=False)
+        r = sbx("down", "--backend", "ec2")
+        check("ec2_down_backend_without_all_is_usage", r.returncode == 2 and
+              len(live(instances(Name="inspect_ec2_sandbox_second"))) == 1 and not gone(second_holder),
+              r.stderr.decode())
         r = sbx("down", "--all", "--backend", "ec2")
         states = {i["InstanceId"]: i["State"]["Name"] for res in ec2.describe_instances()["Reservations"]
                   for i in res["Instances"]}
@@ -286,6 +410,7 @@ def main():
               str(objects("comms/")))
         check("ec2_down_all_says", b"terminated 3 instances, deleted 3 objects" in r.stdout, r.stdout.decode())
         check("ec2_down_all_records", not os.path.exists(env["SBX_STATE_DIR"] + "/second"), "record left")
+        check("ec2_down_all_stops_holder", second_holder > 0 and gone(second_holder), str(second_holder))
         r = sbx("down", "--all", "--backend", "ec2", extra_env={"INSPECT_EC2_SANDBOX_S3_BUCKET": ""})
         check("ec2_down_all_needs_bucket", r.returncode == 2 and b"S3_BUCKET" in r.stderr, r.stderr.decode())
 

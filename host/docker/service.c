@@ -86,6 +86,21 @@ static void read_docker(ydoc *d, yaml_node_t *dk, sbx_docker_service *out, int *
 	snprintf(out->build_dockerfile, sizeof out->build_dockerfile, "%s", file ? file : "Dockerfile");
 }
 
+/* Whether a service of the values has neither networks nor
+ * networkIsolated: compose then puts it on the project's default network. */
+static int needs_default_network(ydoc *d)
+{
+	size_t n = 0;
+	yaml_node_t *svcs = ydoc_get(d, ydoc_root(d), "services");
+	ypair *ps = svcs && svcs->type == YAML_MAPPING_NODE ? ydoc_pairs(d, svcs, &n) : NULL;
+	int needs = 0;
+	for (size_t i = 0; i < n && !needs; i++)
+		needs = !ydoc_get(d, ps[i].value, "networks") &&
+			ydoc_bool(ydoc_get(d, ps[i].value, "networkIsolated")) != 1;
+	free(ps);
+	return needs;
+}
+
 int sbx_docker_values_names(const char *values, int is_network, char ***out, char *err, size_t len)
 {
 	ydoc d;
@@ -95,8 +110,9 @@ int sbx_docker_values_names(const char *values, int is_network, char ***out, cha
 	size_t n = 0;
 	yaml_node_t *m = ydoc_get(&d, ydoc_root(&d), is_network ? "networks" : "volumes");
 	ypair *ps = m && m->type == YAML_MAPPING_NODE ? ydoc_pairs(&d, m, &n) : NULL;
-	if (n)
-		*out = calloc(n + 1, sizeof **out);
+	int add_default = is_network && !ydoc_get(&d, m, SBX_DOCKER_DEFAULT_NETWORK) && needs_default_network(&d);
+	if (n + add_default)
+		*out = calloc(n + add_default + 1, sizeof **out);
 	for (size_t i = 0; *out && i < n; i++) {
 		const char *name = ydoc_str(ps[i].key);
 		int internal = is_network && ydoc_bool(ydoc_get(&d, ps[i].value, "internal")) == 1;
@@ -104,9 +120,20 @@ int sbx_docker_values_names(const char *values, int is_network, char ***out, cha
 		if (((*out)[i] = malloc(size)))
 			snprintf((*out)[i], size, "%s%s", internal ? "!" : "", name ? name : "");
 	}
+	if (*out && add_default)
+		(*out)[n] = strdup(SBX_DOCKER_DEFAULT_NETWORK);
 	free(ps);
 	ydoc_free(&d);
 	return 0;
+}
+
+/* A service without networks (and not isolated) joins the default one. */
+static char **default_networks(int *bad)
+{
+	char **l = calloc(2, sizeof *l);
+	if (!l || !(l[0] = strdup(SBX_DOCKER_DEFAULT_NETWORK)))
+		*bad = 1;
+	return l;
 }
 
 static int read_command(const char *values, const char *svc, int is_default, sbx_docker_service *out, char *err,
@@ -132,6 +159,8 @@ static int read_command(const char *values, const char *svc, int is_default, sbx
 	out->isolated = ydoc_bool(ydoc_get(&d, s, "networkIsolated")) == 1;
 	out->volumes = read_list(&d, ydoc_get(&d, s, "volumes"), &bad);
 	out->networks = read_list(&d, ydoc_get(&d, s, "networks"), &bad);
+	if (!out->networks && !out->isolated)
+		out->networks = default_networks(&bad);
 	read_docker(&d, ydoc_get(&d, s, "docker"), out, &bad);
 	ydoc_free(&d);
 	if (bad)

@@ -22,7 +22,8 @@ typedef struct sbx_docker_service {
 	int read_only;       /* securityContext.readOnlyRootFilesystem: a read-only root */
 	int isolated;        /* networkIsolated (compose's network_mode: none) */
 	char **volumes;      /* "NAME:/path[:ro]" of the sandbox's named volumes; NULL: none */
-	char **networks;     /* the sandbox's networks it joins; NULL: none (then no network) */
+	char **networks;     /* the sandbox's networks it joins; NULL: none (then no network);
+			      * a service of the values without any joins "default" */
 	/* docker: (host/k8s/compose_docker.c) */
 	int init;            /* an init process as pid 1 */
 	char **ports;        /* "HOST_IP:[HOST_PORT]:PORT/PROTO" to publish; NULL: none */
@@ -44,9 +45,15 @@ void sbx_docker_service_free(sbx_docker_service *s);
 int sbx_docker_translate(const char *file, const char *out, void (*warn)(void *ud, const char *msg), void *ud,
 			 char *err, size_t len);
 
+/* Compose's default network: what a service without `networks` (and not
+ * isolated, i.e. no `network_mode: none`) joins, as compose's would. A
+ * top-level network of that name configures it (e.g. `internal: true`). */
+#define SBX_DOCKER_DEFAULT_NETWORK "default"
+
 /* The names under the values' top-level `volumes:` (is_network 0) or
  * `networks:` as a NULL-terminated list (NULL when none); -1 with err.
- * A network marked `internal: true` is listed with a leading '!'. */
+ * A network marked `internal: true` is listed with a leading '!'. The
+ * networks include SBX_DOCKER_DEFAULT_NETWORK when a service needs it. */
 int sbx_docker_values_names(const char *values, int is_network, char ***out, char *err, size_t len);
 void sbx_docker_list_free(char **list);
 

@@ -97,7 +97,9 @@ t exec_as_root_and_env sh -c '[ "$("$SBX" exec $M -u root -e X=y -- sh -c "id -u
 t second_service sh -c '[ "$("$SBX" exec $M/web -- sh -c "pwd; cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "$(printf "/srv\nsleep 1000000 ")" ]'
 t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | tr \"\\0\" \" \"")" = "/.sbx/sbx-agent --idle " ]'
 t services_are_separate sh -c '"$SBX" exec $M -- sh -c "echo x > /tmp/f" && ! "$SBX" exec $M/web -- cat /tmp/f 2>/dev/null'
-t no_network sh -c '[ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ]'
+# services without networks share compose's default network (sbx-NAME-default, not
+# internal, as compose's), where each finds the other by its name
+t default_network sh -c '"$SBX" exec $M -- ping -c1 -W2 web >/dev/null && "$SBX" exec $M/web -- ping -c1 -W2 default >/dev/null && [ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" | sort | tr \"\\n\" \" \"")" = "eth0 lo " ] && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-$M-default)" = "false $M" ]'
 t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$WORK/r" && "$SBX" cp "$WORK/r" $M:in.bin && "$SBX" cp $M:in.bin "$WORK/r2" && cmp "$WORK/r" "$WORK/r2"'
 t cp_stdin_stdout sh -c 'echo piped | "$SBX" cp - $M/web:/tmp/p.txt && [ "$("$SBX" cp $M/web:/tmp/p.txt -)" = piped ]'
 t cp_missing_remote sh -c '! "$SBX" cp $M:nope.txt "$WORK/x" 2>"$WORK/e" && grep -q "No such file" "$WORK/e"'
@@ -204,6 +206,12 @@ t compose_init_and_read_only sh -c '[ "$("$SBX" exec ${P}c -- sh -c "tr \"\\0\" 
 t compose_depends_on_healthy_and_volume sh -c '[ "$("$SBX" exec ${P}c -- cat /data/db-was-here)" = yes ] && "$SBX" exec ${P}c/db -- sh -c "echo back > /data/from-db" && [ "$("$SBX" exec ${P}c -- cat /data/from-db)" = back ]'
 t compose_internal_network sh -c '"$SBX" exec ${P}c -- ping -c1 -W2 db >/dev/null && "$SBX" exec ${P}c/db -- ping -c1 -W2 default >/dev/null && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-${P}c-inner)" = "true ${P}c" ] && [ "$(docker volume inspect -f "{{index .Labels \"sbx.owner\"}}" sbx-${P}c-shared)" = "$SBX_STATE_DIR" ]'
 t compose_down_removes_network_and_volume sh -c '"$SBX" down ${P}c && ! docker network inspect sbx-${P}c-inner >/dev/null 2>&1 && ! docker volume inspect sbx-${P}c-shared >/dev/null 2>&1'
+
+# a top-level `default` network configures the default one (here: internal); a service
+# with network_mode: none stays off it
+mkdir -p "$WORK/defnet"
+printf 'services:\n  default:\n    image: %s\n  peer:\n    image: %s\n    command: ["sleep", "1000000"]\n  alone:\n    image: %s\n    command: ["sleep", "1000000"]\n    network_mode: none\nnetworks:\n  default:\n    internal: true\n' "$IMAGE" "$IMAGE" "$IMAGE" > "$WORK/defnet/compose.yaml"
+t default_network_configured sh -c '"$SBX" up ${P}k --backend docker -f "$WORK/defnet/compose.yaml" >/dev/null && "$SBX" exec ${P}k -- ping -c1 -W2 peer >/dev/null && [ "$(docker network inspect -f "{{.Internal}}" sbx-${P}k-default)" = true ] && [ "$("$SBX" exec ${P}k/alone -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \"")" = lo ] && ! "$SBX" exec ${P}k -- ping -c1 -W1 alone >/dev/null 2>&1 && "$SBX" down ${P}k && ! docker network inspect sbx-${P}k-default >/dev/null 2>&1'
 printf 'services:\n  default:\n    image: %s\n    depends_on: [db]\n  db:\n    image: %s\n    depends_on: [default]\n' "$IMAGE" "$IMAGE" > "$WORK/full/cycle.compose.yaml"
 t compose_depends_on_cycle sh -c '! "$SBX" up ${P}y --backend docker -f "$WORK/full/cycle.compose.yaml" 2>"$WORK/e" && grep -q "depends_on leads back to itself" "$WORK/e" && [ "$(docker ps -aq --filter label=sbx.sandbox=${P}y | wc -l)" = 0 ]'
 printf 'services:\n  web:\n    image: %s\n  db:\n    image: %s\n' "$IMAGE" "$IMAGE" > "$WORK/full/nodefault.compose.yaml"

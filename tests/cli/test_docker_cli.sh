@@ -99,7 +99,7 @@ t idles_on_the_agent sh -c '[ "$("$SBX" exec $M -- sh -c "cat /proc/1/cmdline | 
 t services_are_separate sh -c '"$SBX" exec $M -- sh -c "echo x > /tmp/f" && ! "$SBX" exec $M/web -- cat /tmp/f 2>/dev/null'
 # services without networks share compose's default network (sbx-NAME-default, not
 # internal, as compose's), where each finds the other by its name
-t default_network sh -c '"$SBX" exec $M -- ping -c1 -W2 web >/dev/null && "$SBX" exec $M/web -- ping -c1 -W2 default >/dev/null && [ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" | sort | tr \"\\n\" \" \"")" = "eth0 lo " ] && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-$M-default)" = "false $M" ]'
+t default_network sh -c '"$SBX" exec $M -u root -- ping -c1 -W2 web >/dev/null && "$SBX" exec $M/web -- ping -c1 -W2 default >/dev/null && [ "$("$SBX" exec $M -- sh -c "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" | sort | tr \"\\n\" \" \"")" = "eth0 lo " ] && [ "$(docker network inspect -f "{{.Internal}} {{index .Labels \"sbx.sandbox\"}}" sbx-$M-default)" = "false $M" ]'
 t cp_roundtrip sh -c 'head -c 5000000 /dev/urandom > "$WORK/r" && "$SBX" cp "$WORK/r" $M:in.bin && "$SBX" cp $M:in.bin "$WORK/r2" && cmp "$WORK/r" "$WORK/r2"'
 t cp_stdin_stdout sh -c 'echo piped | "$SBX" cp - $M/web:/tmp/p.txt && [ "$("$SBX" cp $M/web:/tmp/p.txt -)" = piped ]'
 t cp_missing_remote sh -c '! "$SBX" cp $M:nope.txt "$WORK/x" 2>"$WORK/e" && grep -q "No such file" "$WORK/e"'

@@ -362,6 +362,12 @@ def main():
         check("ec2_down", r.returncode == 0 and not live(after) and
               not objects("comms/sbx/%s/" % owner) and not os.path.exists(env["SBX_STATE_DIR"] + "/box"),
               r.stderr.decode() + str([i["State"] for i in after]))
+        # down returns once the holder has removed its pidfile on the way out; its exit
+        # follows within moments (it is our child here, so poll for it rather than race)
+        try:
+            h.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
         check("ec2_down_stops_holder", holder_pid(env["SBX_STATE_DIR"], "box") == 0 and h.poll() is not None,
               "holder %s still runs" % h.pid)
         if h.poll() is None:

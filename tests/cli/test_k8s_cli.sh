@@ -135,8 +135,9 @@ fi
 t ls_shows_pods sh -c '"$0" ls | grep -q "^kbox .* k8s .*pod evals/agent-env-kbox-default-0"' "$SBX"
 t down_one sh -c '"$0" down cbox && ! "$1" list -n evals -q | grep -qx cbox' "$SBX" "$HELM"
 t down_all_k8s_only sh -c '"$0" down --all --backend k8s && ! "$1" list -n evals -q | grep -q . && "$0" ls | grep -q "^lbox " && ! "$0" ls | grep -q "^kbox "' "$SBX" "$HELM"
-# (gone, or a zombie when the test runner is a subreaper: the holder is nobody's child)
-t down_stops_holder sh -c '[ -n "$0" ] && { ! kill -0 "$0" 2>/dev/null || [ "$(cut -d" " -f3 /proc/$0/stat)" = Z ]; }' "$WEB_HOLDER"
+# (gone, or a zombie when the test runner is a subreaper: the holder is nobody's child;
+# down returns once the holder removed its pidfile, so its exit may follow by moments)
+t down_stops_holder sh -c '[ -n "$0" ] && for i in $(seq 50); do { ! kill -0 "$0" 2>/dev/null || [ "$(cut -d" " -f3 /proc/$0/stat 2>/dev/null)" = Z ]; } && exit 0; sleep 0.1; done; exit 1' "$WEB_HOLDER"
 SBX_HOLD_IDLE=1 "$SBX" up ibox --backend k8s >/dev/null 2>&1
 t holder_idle_exit sh -c 'for i in $(seq 100); do [ -e "$1/ibox/hold/default.sock" ] || break; sleep 0.1; done; ! [ -e "$1/ibox/hold/default.sock" ] && grep -q "idle" "$1/ibox/hold/default.log" && [ "$("$0" exec ibox -- echo after)" = after ]' "$SBX" "$SBX_STATE_DIR"
 t no_holder_flag sh -c '"$0" up nbox --backend k8s --no-holder >/dev/null && ! [ -e "$1/nbox/hold" ] && [ "$("$0" exec nbox -- echo ok)" = ok ]' "$SBX" "$SBX_STATE_DIR"

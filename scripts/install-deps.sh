@@ -36,7 +36,7 @@ apt_install runsc busybox-static file procps || apt_install busybox-static file 
 apt_install docker.io curl
 # The same suite against Podman's Docker-compatible service (tests/cli/test_podman_cli.sh);
 # catatonit is its `init: true`.
-apt_install podman catatonit || echo "install-deps: no podman package here; its suite will be skipped" >&2
+apt_install podman catatonit netavark aardvark-dns || echo "install-deps: no podman package here; its suite will be skipped" >&2
 # make bench compares `sbx up` with docker-compose (v1) on the same file.
 apt_install docker-compose || echo "install-deps: no docker-compose package; its bench row will say so" >&2
 # setpriv/nsenter: the Python tests run an agent as nobody and enter isolated sandboxes.

@@ -34,6 +34,8 @@ init_path = "$init"
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+[network]
+network_backend = "netavark"
 C
 	CONTAINERS_CONF=$CONF setsid podman system service --time 0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
 	for _ in $(seq 1 60); do

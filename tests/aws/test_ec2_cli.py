@@ -353,8 +353,8 @@ def main():
         # instance terminated, the object deleted, the record gone
         h = subprocess.Popen([SBX, "hold", "box/default"], env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            if os.path.exists(env["SBX_STATE_DIR"] + "/box/hold/default.sock"):
+        for _ in range(300):  # its own pidfile (an earlier holder's socket may still be there)
+            if holder_pid(env["SBX_STATE_DIR"], "box") == h.pid:
                 break
             time.sleep(0.1)
         r = sbx("down", "box")

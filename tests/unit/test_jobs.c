@@ -159,6 +159,7 @@ static void test_hello_caps_unchanged(void)
 			SBX_CAP_AGENT_FORWARD | root;
 	CHECK_EQ_INT(sbx_conn_peer(st->conn)->caps, base);
 	sbx_session_close(st);
+	it_rm_rf(dir);
 	CHECK_EQ_INT(sbx_conn_peer(s->conn)->caps, base | SBX_CAP_ATTACH | SBX_CAP_DETACH);
 	CHECK_EQ_STR(sbx_cap_name(SBX_CAP_DETACH), "detach");
 	CHECK_EQ_STR(sbx_cap_name(SBX_CAP_AGENT_FORWARD), "agent-forward");
@@ -181,6 +182,7 @@ static void test_stdio_agent_refuses(void)
 	sbx_error err2;
 	int rc2 = sbx_jobs_sync(st, &jobs, &n, &err2);
 	sbx_session_close(st);
+	it_rm_rf(dir);
 	CHECK_EQ_INT(rc, -1);
 	CHECK_EQ_STR(err.code, "unsupported");
 	CHECK_EQ_INT(rc2, -1);
@@ -216,6 +218,7 @@ int main(void)
 	RUN(test_stdio_agent_refuses);
 	sbx_session_close(s);
 	it_stop_listener(agent, SIGTERM);
+	it_rm_rf(dir);
 	sbx_loop_free(loop);
 	return test_summary();
 }

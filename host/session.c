@@ -143,29 +143,48 @@ void session_flush(sbx_session *s)
 
 /* Uploads (exec input, stdin, file contents) take turns, one chunk each,
  * while the queue is short: a 1 GiB upload never delays a small request
- * by more than HOST_HIGH_WATER bytes. */
-static void pump_calls(sbx_session *s)
+ * by more than HOST_HIGH_WATER bytes. Returns whether any call queued
+ * bytes. */
+static int fill_queue(sbx_session *s)
 {
-	if (!s->conn || !sbx_conn_ready(s->conn))
-		return;
-	int progress = 1;
+	int any = 0, progress = 1;
 	while (progress && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
 		progress = 0;
 		for (sbx_call *c = s->calls; c; c = c->next) {
 			if (s->close_pending)
-				return; /* closed by a callback: send no more (no END of an upload) */
+				return any; /* closed by a callback: send no more (no END of an upload) */
 			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
 				continue;
 			size_t before = sbx_conn_out_size(s->conn);
 			if (c->ops->pump)
 				c->ops->pump(c);
 			if (sbx_conn_out_size(s->conn) != before)
-				progress = 1;
+				progress = any = 1;
 			if (sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
 				break;
 		}
 	}
-	session_flush(s);
+	return any;
+}
+
+/* Fills the queue and hands it to the transport, again and again while
+ * the transport takes it all. Stopping at the high-water mark alone would
+ * stall an upload that still holds credit: a drained queue asks for no
+ * on_writable, and the agent's next grant may need more than
+ * HOST_HIGH_WATER bytes (it grants every window/4, and windows grow), so
+ * neither side would move again. The pump thus ends only when no call
+ * could send (no credit, nothing to send: a grant or new input restarts
+ * it) or the transport is full (on_writable restarts it). */
+static void pump_calls(sbx_session *s)
+{
+	if (!s->conn || !sbx_conn_ready(s->conn))
+		return;
+	for (;;) {
+		int progress = fill_queue(s);
+		session_flush(s);
+		if (!progress || s->close_pending || !s->conn || sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
+			return;
+	}
 }
 
 /* on_progress callbacks run from here (see session_start_call) */

@@ -533,6 +533,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 		.hello = {.compress = s->opts.compress},
 		.compress = s->opts.compress,
 		.clock_ns = sbx_monotonic_ns,
+		.fixed_window = sbx_fixed_window_env(), /* pins only the windows the host grants */
 		.ping_ms = s->opts.ping_ms,
 		.dead_ms = s->opts.dead_ms,
 		.cb = {.on_hello = on_hello, .on_msg = on_msg, .on_credit = on_credit},

@@ -539,9 +539,10 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 	s->recv_count[m->fd] += m->len;
 	s->recv_crc[m->fd] = sbx_crc32(s->recv_crc[m->fd], m->data, m->len);
 	s->recv_held += m->len;
-	sbx_wintune_held(&c->tune, &s->rwin, s->recv_held);
-	if (s->rwin.tuned)
+	if (s->rwin.tuned) {
+		s->recv_unacked += sbx_wintune_received(&c->tune, &s->rwin, m->len, s->recv_held, c->cfg.clock_ns());
 		probe_rtt(c);
+	}
 	deliver(c, m);
 }
 
@@ -980,8 +981,7 @@ void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n)
 	if (!s || n == 0)
 		return;
 	s->recv_held -= n < s->recv_held ? n : s->recv_held;
-	uint64_t now = c->tune.on ? c->cfg.clock_ns() : 0;
-	s->recv_unacked += sbx_wintune_consumed(&c->tune, &s->rwin, n, now);
+	s->recv_unacked += sbx_wintune_consumed(&s->rwin, n);
 	if (s->recv_unacked == 0 || s->recv_unacked < s->rwin.size / 4)
 		return;
 	sbx_frame_writer w;

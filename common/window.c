@@ -49,34 +49,25 @@ static uint64_t grow(sbx_wintune *t, sbx_rwin *w)
 	return by;
 }
 
-/* A whole window consumed within two round trips: the sender waited for
- * credit, not the consumer for data. */
-static uint64_t measure(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t now_ns)
+/* A whole window arrived within two round trips while the consumer kept
+ * up (at most half of it waiting): the sender waited for credit, not the
+ * consumer for data. */
+static uint64_t measure(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t held, uint64_t now_ns)
 {
 	if (w->epoch_ns == 0)
 		w->epoch_ns = now_ns;
 	w->epoch_bytes += n;
 	if (w->epoch_bytes < w->size)
 		return 0;
-	int fast = t->rtt_ns && now_ns - w->epoch_ns <= 2 * t->rtt_ns;
+	int fast = t->rtt_ns && now_ns - w->epoch_ns <= 2 * t->rtt_ns && held <= w->size / 2;
 	w->epoch_ns = now_ns;
 	w->epoch_bytes = 0;
 	return fast ? grow(t, w) : 0;
 }
 
-uint64_t sbx_wintune_consumed(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t now_ns)
+/* Halving toward base; the sender's credit is withheld from the next grants. */
+static void shrink(sbx_wintune *t, sbx_rwin *w)
 {
-	uint64_t paid = n < w->debt ? n : w->debt;
-	w->debt -= paid;
-	if (!w->tuned)
-		return n - paid;
-	return n - paid + measure(t, w, n, now_ns);
-}
-
-void sbx_wintune_held(sbx_wintune *t, sbx_rwin *w, uint64_t held)
-{
-	if (!w->tuned || w->size <= t->base || held <= w->size / 2)
-		return;
 	uint64_t cut = w->size / 2;
 	if (w->size - cut < t->base)
 		cut = w->size - t->base;
@@ -85,4 +76,22 @@ void sbx_wintune_held(sbx_wintune *t, sbx_rwin *w, uint64_t held)
 	t->total -= cut < t->total ? cut : t->total;
 	w->epoch_ns = 0; /* growth is measured afresh */
 	w->epoch_bytes = 0;
+}
+
+uint64_t sbx_wintune_received(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t held, uint64_t now_ns)
+{
+	if (!w->tuned)
+		return 0;
+	if (held > w->size / 2 && w->size > t->base) {
+		shrink(t, w);
+		return 0;
+	}
+	return measure(t, w, n, held, now_ns);
+}
+
+uint64_t sbx_wintune_consumed(sbx_rwin *w, uint64_t n)
+{
+	uint64_t paid = n < w->debt ? n : w->debt;
+	w->debt -= paid;
+	return n - paid;
 }

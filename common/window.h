@@ -5,9 +5,9 @@
  * ~100 MB/s over 10 ms and ~25 MB/s over 40 ms. Tuning sizes each stream's
  * window to what its sender and consumer can actually use:
  *
- *   grow    when the consumer took a whole window within two round trips
- *           (the sender was window-limited and the consumer kept up): the
- *           window doubles, up to `max` per stream, and only while the
+ *   grow    when a whole window arrived within two round trips while at
+ *           most half of it waited unconsumed (the sender was
+ *           window-limited and the consumer kept up): the window doubles, up to `max` per stream, and only while the
  *           connection's windows together stay within `budget`;
  *   shrink  when more than half the window waits unconsumed as new data
  *           arrives (a slow consumer, or one that stopped reading): the
@@ -50,11 +50,12 @@ void sbx_wintune_open(sbx_wintune *t, sbx_rwin *w, int tuned);
 void sbx_wintune_close(sbx_wintune *t, sbx_rwin *w);
 /* A round-trip sample. */
 void sbx_wintune_rtt(sbx_wintune *t, uint64_t sample_ns);
-/* The consumer took n bytes at now_ns. Returns how many of them to grant
- * back (n minus what pays a shrink's debt), plus any growth of the window
- * (which must be granted as well). */
-uint64_t sbx_wintune_consumed(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t now_ns);
-/* Data arrived while `held` received bytes wait unconsumed: may shrink. */
-void sbx_wintune_held(sbx_wintune *t, sbx_rwin *w, uint64_t held);
+/* n bytes arrived at now_ns and `held` received bytes (these included)
+ * wait unconsumed: may shrink the window, or grow it. Returns the growth,
+ * which the receiver must grant on top of consumed bytes. */
+uint64_t sbx_wintune_received(sbx_wintune *t, sbx_rwin *w, uint64_t n, uint64_t held, uint64_t now_ns);
+/* The consumer took n bytes: how many of them to grant back (n minus what
+ * pays a shrink's debt). */
+uint64_t sbx_wintune_consumed(sbx_rwin *w, uint64_t n);
 
 #endif

@@ -167,24 +167,22 @@ static int fill_queue(sbx_session *s)
 	return any;
 }
 
-/* Fills the queue and hands it to the transport, again and again while
- * the transport takes it all. Stopping at the high-water mark alone would
- * stall an upload that still holds credit: a drained queue asks for no
- * on_writable, and the agent's next grant may need more than
- * HOST_HIGH_WATER bytes (it grants every window/4, and windows grow), so
- * neither side would move again. The pump thus ends only when no call
- * could send (no credit, nothing to send: a grant or new input restarts
- * it) or the transport is full (on_writable restarts it). */
+/* Hands the queue to the transport and refills it, again and again while
+ * the transport takes it. Stopping while a call still holds credit and
+ * the queue has room would stall that upload for good: a drained queue
+ * asks for no on_writable, and the agent's next grant may need more than
+ * HOST_HIGH_WATER bytes (it grants every window/4, and windows grow). And
+ * on_writable itself finds the queue still full from before, so the flush
+ * comes first. The pump thus ends only when the transport is full
+ * (on_writable restarts it) or no call could add a byte (no credit or
+ * nothing to send: a grant or new input restarts it). */
 static void pump_calls(sbx_session *s)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return;
-	for (;;) {
-		int progress = fill_queue(s);
+	session_flush(s);
+	while (!s->close_pending && s->conn && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER && fill_queue(s))
 		session_flush(s);
-		if (!progress || s->close_pending || !s->conn || sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
-			return;
-	}
 }
 
 /* on_progress callbacks run from here (see session_start_call) */

@@ -3,7 +3,9 @@
  *
  * The agent here is a bare sbx_conn driven by hand over an in-memory
  * transport that takes every byte at once (so the transport never asks for
- * on_writable). With a large agent window the agent grants credit only
+ * on_writable), or one that takes a little more than the host's queue
+ * limit and then reports itself writable again once the agent read it
+ * all (so on_writable finds the host's queue still full and drains it). With a large agent window the agent grants credit only
  * every window/4 consumed bytes, which is more than the host's queue
  * limit: a host that stops pumping once its queue drains, although it
  * still holds credit, never sends enough to earn the next grant and the
@@ -20,6 +22,7 @@
 typedef struct mem_transport {
 	sbx_transport t; /* first: the session holds a pointer to it */
 	sbx_buf to_agent;
+	size_t room;     /* bytes it takes before it is full (0: any number) */
 	int want_write;
 	int *closed; /* set on close (the session frees us) */
 } mem_transport;
@@ -27,6 +30,9 @@ typedef struct mem_transport {
 static long mem_write(sbx_transport *t, const uint8_t *p, size_t n)
 {
 	mem_transport *m = (mem_transport *)t;
+	size_t free_room = m->room ? m->room - sbx_buf_size(&m->to_agent) : n;
+	if (n > free_room)
+		n = free_room;
 	return sbx_buf_append(&m->to_agent, p, n) < 0 ? -1 : (long)n;
 }
 
@@ -124,7 +130,7 @@ static void upload_done(void *ud, sbx_file_result *r)
 
 /* Uploads total bytes from memory to an agent announcing window; checks
  * that every byte arrives and the call completes. */
-static void check_upload(uint64_t window, size_t total)
+static void check_upload(uint64_t window, size_t total, size_t room)
 {
 	sbx_loop *loop = sbx_loop_new();
 	fake_agent a = {0};
@@ -135,6 +141,7 @@ static void check_upload(uint64_t window, size_t total)
 	m->t.ops = &mem_ops;
 	m->t.loop = loop;
 	m->closed = &closed;
+	m->room = room;
 	sbx_error err;
 	sbx_session *s = sbx_session_transport(loop, &m->t, NULL, &err);
 	CHECK(s);
@@ -163,19 +170,33 @@ static void check_upload(uint64_t window, size_t total)
 	sbx_loop_free(loop);
 }
 
+#define SOCKET_ROOM (HOST_HIGH_WATER + 64 * 1024) /* a socket buffer a little over the queue limit */
+
 /* The old default: the agent grants every 256 KiB, the host's queue limit. */
-static void test_upload_default_window(void) { check_upload(SBX_DEFAULT_WINDOW, 8u << 20); }
+static void test_upload_default_window(void)
+{
+	check_upload(SBX_DEFAULT_WINDOW, 8u << 20, 0);
+	check_upload(SBX_DEFAULT_WINDOW, 8u << 20, SOCKET_ROOM);
+}
 
 /* A grown window: grants every 2 MiB, far past the host's queue limit. */
-static void test_upload_large_window(void) { check_upload(8u << 20, 24u << 20); }
+static void test_upload_large_window(void) { check_upload(8u << 20, 24u << 20, 0); }
 
 /* The largest a tuned window gets (16 MiB: grants every 4 MiB). */
-static void test_upload_max_window(void) { check_upload(16u << 20, 40u << 20); }
+static void test_upload_max_window(void) { check_upload(16u << 20, 40u << 20, 0); }
+
+/* The transport fills up: on_writable must drain the queue and refill it. */
+static void test_upload_full_transport(void)
+{
+	check_upload(8u << 20, 24u << 20, SOCKET_ROOM);
+	check_upload(16u << 20, 40u << 20, SOCKET_ROOM);
+}
 
 int main(void)
 {
 	RUN(test_upload_default_window);
 	RUN(test_upload_large_window);
 	RUN(test_upload_max_window);
+	RUN(test_upload_full_transport);
 	return test_summary();
 }

@@ -174,7 +174,7 @@ fuzz: fuzz-build
 	FUZZ_TIME=$(FUZZ_TIME) tests/fuzz/run.sh $(FUZZ_BIN)
 
 # ---- valgrind memcheck over the suite's unit and integration programs ----
-VALGRIND_TESTS ?= test_msg test_conn test_auth test_sha256 test_chunk test_streams test_outlog test_loop test_fuzz test_hostile test_containment test_exec test_files test_session test_k8s_config test_adapt
+VALGRIND_TESTS ?= test_msg test_conn test_auth test_sha256 test_chunk test_streams test_outlog test_loop test_fuzz test_hostile test_containment test_exec test_files test_session test_k8s_config test_adapt test_upload_pump test_window
 test-valgrind:
 	$(MAKE) --no-print-directory all tools SAN=0 BUILD=build/vg CFLAGS="-O1 -g"
 	BUILD=build/vg tests/valgrind.sh $(VALGRIND_TESTS)

@@ -210,6 +210,7 @@ static agent_conn *conn_add(agent *ag, int fd_in, int fd_out, int trusted)
 		.role = SBX_ROLE_AGENT,
 		.hello = ag->hello,
 		.clock_ns = sbx_monotonic_ns,
+		.fixed_window = sbx_fixed_window_env(), /* pins only the windows this agent grants */
 		.cb = {.on_msg = on_msg, .on_credit = on_credit},
 		.ud = ac,
 	};

@@ -46,6 +46,11 @@ struct sbx_conn {
 	uint64_t last_rx, last_tx;    /* time of the last tick that saw traffic */
 	uint64_t ping_nonce;
 
+	sbx_wintune tune;   /* receive window tuning (window.h) */
+	uint64_t probe_nonce; /* the PING timing the round trip */
+	uint64_t probe_ns;    /* when it was sent; 0: none outstanding */
+	uint64_t probed_ns;   /* when the last one was answered */
+
 	sbx_auth_key key;                  /* the sandbox's secret; len 0: none */
 	uint8_t nonce[SBX_AUTH_NONCE_LEN]; /* agent: this connection's challenge */
 	int auth_waiting;                  /* agent: no valid proof from the host yet */
@@ -96,6 +101,8 @@ sbx_conn *sbx_conn_new(const sbx_conn_config *cfg)
 	c->cfg.hello.proto = SBX_PROTO_VERSION;
 	c->cfg.hello.caps |= SBX_CAP_DEFLATE;
 	set_compress(c, cfg->compress);
+	sbx_wintune_init(&c->tune, !cfg->fixed_window && cfg->clock_ns != NULL, c->cfg.hello.window,
+			 cfg->window_max, cfg->window_budget);
 	c->peer_max_frame = SBX_MIN_MAX_FRAME;
 	c->next_stream = 1;
 	msgpack_unpacked_init(&c->unpacked);
@@ -387,6 +394,32 @@ static void deliver(sbx_conn *c, const sbx_msg *m)
 		c->cfg.cb.on_msg(c, m, c->cfg.ud);
 }
 
+/* ---------------------------------------------------------------- streams */
+
+/* Exec output credit is also the acknowledgement by which the agent drops
+ * retained output (docs/PROTOCOL.md §7): a host granting more than it
+ * consumed would lose output on re-attach, so those windows stay fixed. */
+static int tunable(const sbx_conn *c, int type)
+{
+	return !(c->cfg.role == SBX_ROLE_HOST && (type == SBX_MSG_EXEC || type == SBX_MSG_ATTACH));
+}
+
+static void open_stream(sbx_conn *c, sbx_stream *s, int type)
+{
+	s->type = type;
+	s->send_credit = c->peer.window;
+	s->recv_left = c->cfg.hello.window;
+	sbx_wintune_open(&c->tune, &s->rwin, tunable(c, type));
+}
+
+static void close_stream(sbx_conn *c, uint32_t stream)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	if (s)
+		sbx_wintune_close(&c->tune, &s->rwin);
+	sbx_streams_del(&c->streams, stream);
+}
+
 /* Which messages each role may receive. */
 static int allowed(const sbx_conn *c, int type)
 {
@@ -440,6 +473,41 @@ static sbx_stream *data_stream(sbx_conn *c, const sbx_msg *m)
 	return s;
 }
 
+/* Round trips for window tuning: one PING at a time while a tuned stream
+ * receives, at most every PROBE_EVERY_NS once a sample exists; a PING
+ * unanswered for PROBE_LOST_NS is given up (the peer answers every PING,
+ * §12, but its PONG may queue behind a lot of DATA). */
+#define PROBE_EVERY_NS 1000000000ull
+#define PROBE_LOST_NS 10000000000ull
+
+static void probe_rtt(sbx_conn *c)
+{
+	if (!c->tune.on)
+		return;
+	uint64_t now = c->cfg.clock_ns();
+	if (c->probe_ns && now - c->probe_ns < PROBE_LOST_NS)
+		return;
+	if (c->tune.rtt_ns && now - c->probed_ns < PROBE_EVERY_NS)
+		return;
+	sbx_frame_writer w;
+	if (sbx_frame_begin(&w, &c->out, SBX_MSG_PING, 0, 1) < 0)
+		return;
+	c->probe_nonce = ++c->ping_nonce;
+	msgpack_pack_uint64(&w.pk, c->probe_nonce);
+	if (sbx_frame_finish(&w, c->peer_max_frame) == 0)
+		c->probe_ns = now;
+}
+
+static void on_pong(sbx_conn *c, const sbx_msg *m)
+{
+	if (!c->probe_ns || m->value != c->probe_nonce)
+		return; /* a heartbeat's, or a stale one */
+	uint64_t now = c->cfg.clock_ns();
+	sbx_wintune_rtt(&c->tune, now - c->probe_ns);
+	c->probe_ns = 0;
+	c->probed_ns = now;
+}
+
 static void on_data(sbx_conn *c, sbx_msg *m)
 {
 	sbx_stream *s = data_stream(c, m);
@@ -470,6 +538,11 @@ static void on_data(sbx_conn *c, sbx_msg *m)
 	s->recv_left -= m->len;
 	s->recv_count[m->fd] += m->len;
 	s->recv_crc[m->fd] = sbx_crc32(s->recv_crc[m->fd], m->data, m->len);
+	s->recv_held += m->len;
+	if (s->rwin.tuned) {
+		s->recv_unacked += sbx_wintune_received(&c->tune, &s->rwin, m->len, s->recv_held, c->cfg.clock_ns());
+		probe_rtt(c);
+	}
 	deliver(c, m);
 }
 
@@ -511,9 +584,7 @@ static void on_request(sbx_conn *c, const sbx_msg *m)
 		protocol_error(c, "%s reuses open stream %u", sbx_msg_name(m->type), m->stream);
 		return;
 	}
-	s->type = m->type;
-	s->send_credit = c->peer.window;
-	s->recv_left = c->cfg.hello.window;
+	open_stream(c, s, m->type);
 	deliver(c, m);
 }
 
@@ -522,7 +593,7 @@ static void on_final(sbx_conn *c, const sbx_msg *m)
 	if (!stream_for(c, m))
 		return;
 	deliver(c, m);
-	sbx_streams_del(&c->streams, m->stream);
+	close_stream(c, m->stream);
 }
 
 static void send_pong(sbx_conn *c, uint64_t nonce)
@@ -614,7 +685,7 @@ static void dispatch(sbx_conn *c, sbx_msg *m)
 	switch (m->type) {
 	case SBX_MSG_HELLO: on_hello(c, m); return;
 	case SBX_MSG_PING: send_pong(c, m->value); return;
-	case SBX_MSG_PONG: return;
+	case SBX_MSG_PONG: on_pong(c, m); return;
 	case SBX_MSG_GOAWAY:
 		sbx_conn_fail(c, "%s closed the connection: %s (%s)",
 			      c->cfg.role == SBX_ROLE_HOST ? "agent" : "host", m->text, m->code);
@@ -693,11 +764,9 @@ int sbx_conn_finish(sbx_conn *c)
 		sbx_stream *s = sbx_streams_add(&c->streams, c->w_stream);
 		if (!s)
 			return -1;
-		s->type = c->w_type;
-		s->send_credit = c->peer.window;
-		s->recv_left = c->cfg.hello.window;
+		open_stream(c, s, c->w_type);
 	} else if (sbx_msg_is_final(c->w_type)) {
-		sbx_streams_del(&c->streams, c->w_stream);
+		close_stream(c, c->w_stream);
 	}
 	return 0;
 }
@@ -742,7 +811,7 @@ int sbx_conn_send_error(sbx_conn *c, uint32_t stream, int err, const char *code,
 	msgpack_pack_int(&w.pk, err);
 	sbx_pack_str(&w.pk, code);
 	sbx_pack_str(&w.pk, text);
-	sbx_streams_del(&c->streams, stream);
+	close_stream(c, stream);
 	return sbx_frame_finish(&w, c->peer_max_frame);
 }
 
@@ -903,13 +972,17 @@ uint64_t sbx_conn_credit(sbx_conn *c, uint32_t stream)
 
 /* ---------------------------------------------------------------- flow control */
 
+/* Grants are batched: one WINDOW per quarter of the stream's window. A
+ * tuned window may add its growth to the grant or withhold a shrink's debt
+ * (window.h). */
 void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n)
 {
 	sbx_stream *s = sbx_streams_get(&c->streams, stream);
 	if (!s || n == 0)
 		return;
-	s->recv_unacked += n;
-	if (s->recv_unacked < c->cfg.hello.window / 4)
+	s->recv_held -= n < s->recv_held ? n : s->recv_held;
+	s->recv_unacked += sbx_wintune_consumed(&s->rwin, n);
+	if (s->recv_unacked == 0 || s->recv_unacked < s->rwin.size / 4)
 		return;
 	sbx_frame_writer w;
 	if (sbx_frame_begin(&w, &c->out, SBX_MSG_WINDOW, stream, 1) < 0)
@@ -919,6 +992,21 @@ void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n)
 		return;
 	s->recv_left += s->recv_unacked;
 	s->recv_unacked = 0;
+}
+
+uint64_t sbx_conn_recv_window(sbx_conn *c, uint32_t stream)
+{
+	sbx_stream *s = sbx_streams_get(&c->streams, stream);
+	return s ? s->rwin.size : 0;
+}
+
+uint64_t sbx_conn_recv_window_total(const sbx_conn *c) { return c->tune.total; }
+uint64_t sbx_conn_rtt_ns(const sbx_conn *c) { return c->tune.rtt_ns; }
+
+int sbx_fixed_window_env(void)
+{
+	const char *v = getenv("SBX_FIXED_WINDOW");
+	return v && v[0] && strcmp(v, "0") != 0;
 }
 
 int sbx_conn_has_stream(sbx_conn *c, uint32_t stream)

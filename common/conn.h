@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "msg.h"
+#include "window.h"
 
 typedef enum { SBX_ROLE_AGENT, SBX_ROLE_HOST } sbx_role;
 
@@ -77,6 +78,12 @@ typedef struct sbx_conn_config {
 	 * link and the compressor). NULL: AUTO never compresses. */
 	uint64_t (*clock_ns)(void);
 	uint64_t ping_ms;      /* host: PING after this much send silence; 0 = never */
+	/* Receive window tuning (window.h, docs/PROTOCOL.md §7.1): on unless
+	 * fixed_window or no clock_ns. 0 = the defaults (SBX_WINDOW_MAX per
+	 * stream, SBX_WINDOW_BUDGET per connection). */
+	int fixed_window;
+	uint64_t window_max;
+	uint64_t window_budget;
 	uint64_t dead_ms;      /* fail after this much receive silence; 0 = never */
 	/* The sandbox's secret (copied; NULL: none), docs/PROTOCOL.md §5.1.
 	 * Agent: sends an AUTH challenge before its HELLO and accepts nothing
@@ -164,6 +171,16 @@ uint64_t sbx_conn_credit(sbx_conn *c, uint32_t stream);
 /* The owner has consumed n received bytes of a stream: grant them back
  * (batched into WINDOW messages). */
 void sbx_conn_consumed(sbx_conn *c, uint32_t stream, size_t n);
+
+/* Our current receive window on a stream (0: not open), the sum over all
+ * open streams, and the measured round trip (ns; 0 until measured). */
+uint64_t sbx_conn_recv_window(sbx_conn *c, uint32_t stream);
+uint64_t sbx_conn_recv_window_total(const sbx_conn *c);
+uint64_t sbx_conn_rtt_ns(const sbx_conn *c);
+
+/* SBX_FIXED_WINDOW=1 (or any value but "0" and ""): the caller's side
+ * keeps the fixed HELLO window (for side-by-side measurements). */
+int sbx_fixed_window_env(void);
 
 int sbx_conn_has_stream(sbx_conn *c, uint32_t stream);
 /* The owner's object attached to an open stream (NULL if none). */

@@ -11,12 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "window.h"
+
 typedef struct sbx_stream {
 	uint32_t id;        /* 0 = empty slot */
 	int type;           /* the request type that opened it */
 	uint64_t send_credit;  /* bytes we may still send on it */
 	uint64_t recv_left;    /* bytes the peer may still send us */
 	uint64_t recv_unacked; /* consumed bytes not yet granted back */
+	uint64_t recv_held;    /* received bytes the owner has not consumed yet */
+	sbx_rwin rwin;         /* our receive window on it (window.h) */
 	uint64_t sent_count[3], recv_count[3];
 	uint32_t sent_crc[3], recv_crc[3];
 	unsigned sent_end, recv_end; /* bit per fd: END sent / received */

@@ -143,29 +143,46 @@ void session_flush(sbx_session *s)
 
 /* Uploads (exec input, stdin, file contents) take turns, one chunk each,
  * while the queue is short: a 1 GiB upload never delays a small request
- * by more than HOST_HIGH_WATER bytes. */
-static void pump_calls(sbx_session *s)
+ * by more than HOST_HIGH_WATER bytes. Returns whether any call queued
+ * bytes. */
+static int fill_queue(sbx_session *s)
 {
-	if (!s->conn || !sbx_conn_ready(s->conn))
-		return;
-	int progress = 1;
+	int any = 0, progress = 1;
 	while (progress && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
 		progress = 0;
 		for (sbx_call *c = s->calls; c; c = c->next) {
 			if (s->close_pending)
-				return; /* closed by a callback: send no more (no END of an upload) */
+				return any; /* closed by a callback: send no more (no END of an upload) */
 			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
 				continue;
 			size_t before = sbx_conn_out_size(s->conn);
 			if (c->ops->pump)
 				c->ops->pump(c);
 			if (sbx_conn_out_size(s->conn) != before)
-				progress = 1;
+				progress = any = 1;
 			if (sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
 				break;
 		}
 	}
+	return any;
+}
+
+/* Hands the queue to the transport and refills it, again and again while
+ * the transport takes it. Stopping while a call still holds credit and
+ * the queue has room would stall that upload for good: a drained queue
+ * asks for no on_writable, and the agent's next grant may need more than
+ * HOST_HIGH_WATER bytes (it grants every window/4, and windows grow). And
+ * on_writable itself finds the queue still full from before, so the flush
+ * comes first. The pump thus ends only when the transport is full
+ * (on_writable restarts it) or no call could add a byte (no credit or
+ * nothing to send: a grant or new input restarts it). */
+static void pump_calls(sbx_session *s)
+{
+	if (!s->conn || !sbx_conn_ready(s->conn))
+		return;
 	session_flush(s);
+	while (!s->close_pending && s->conn && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER && fill_queue(s))
+		session_flush(s);
 }
 
 /* on_progress callbacks run from here (see session_start_call) */
@@ -514,6 +531,7 @@ static void attach_transport(sbx_session *s, sbx_transport *t)
 		.hello = {.compress = s->opts.compress},
 		.compress = s->opts.compress,
 		.clock_ns = sbx_monotonic_ns,
+		.fixed_window = sbx_fixed_window_env(), /* pins only the windows the host grants */
 		.ping_ms = s->opts.ping_ms,
 		.dead_ms = s->opts.dead_ms,
 		.cb = {.on_hello = on_hello, .on_msg = on_msg, .on_credit = on_credit},

@@ -24,7 +24,7 @@
 
 #include "aws/api.h"
 #include "aws/ssm_reopen.h"
-#include "keyfile.h"
+#include "aws_fixture.h"
 #include "outcome.h"
 
 #define BIG (100u << 20)
@@ -39,10 +39,8 @@ static char g_key[160]; /* the agent's secret (docs/agent-auth.md) */
 static uint8_t *g_pattern;
 static uint64_t g_rng;
 static long g_seed;
-static int g_agent_port;
-static pid_t g_agent = -1, g_emulator = -1;
-static int g_emulator_in = -1;
-static char g_endpoint[64];
+static aws_agent g_agent = {-1, 0};
+static aws_emulator g_emulator = {{-1, -1, ""}, 0, ""};
 
 static uint64_t rnd(void)
 {
@@ -54,115 +52,38 @@ static uint64_t rnd(void)
 
 /* ------------------------------------------------------------- processes */
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static int start_agent(void)
 {
-	g_agent_port = free_port();
-	char err[256];
-	sbx_auth_key k;
 	snprintf(g_key, sizeof g_key, "%s/agent.key", g_dir);
-	if (sbx_keyfile_create(g_key, &k, err, sizeof err) < 0) {
-		printf("# %s\n", err);
-		return -1;
-	}
-	char addr[64];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", g_agent_port);
-	g_agent = fork();
-	if (g_agent == 0) {
-		execl(it_agent(), it_agent(), "--listen", addr, "--secret-file", g_key, "--workdir", g_dir, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 400; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_agent_port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return 0;
-		usleep(25000);
-	}
-	return -1;
+	return aws_agent_start(&g_agent, it_agent(), g_key, g_dir);
 }
 
 static int start_emulator(void)
 {
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
 	char port[16];
-	snprintf(port, sizeof port, "%d", g_agent_port);
-	g_emulator = fork();
-	if (g_emulator == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execlp("python3", "python3", "tests/aws/ssm_emulator.py", "--agent-port", port, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	g_emulator_in = in[1];
-	char line[128];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 60000) <= 0)
-			break;
-		if (read(out[0], line + n, 1) <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	close(out[0]);
-	int p;
-	if (sscanf(line, "PORT %d", &p) != 1)
-		return -1;
-	snprintf(g_endpoint, sizeof g_endpoint, "http://127.0.0.1:%d", p);
-	return 0;
+	snprintf(port, sizeof port, "%d", g_agent.port);
+	const char *args[] = {"--agent-port", port, NULL};
+	return aws_emulator_start(&g_emulator, args, NULL);
 }
 
 /* One command to the emulator's test hooks (see ssm_emulator.py). */
 static void emulator_say(const char *cmd)
 {
-	char line[64];
-	int n = snprintf(line, sizeof line, "%s\n", cmd);
-	if (write(g_emulator_in, line, (size_t)n) != n)
+	if (aws_child_say(&g_emulator.child, cmd) < 0)
 		printf("# cannot talk to the emulator\n");
 }
 
 static void stop_children(void)
 {
-	if (g_emulator_in >= 0)
-		close(g_emulator_in);
-	if (g_emulator > 0) {
-		for (int i = 0; i < 100 && waitpid(g_emulator, NULL, WNOHANG) == 0; i++)
-			usleep(20000);
-		kill(g_emulator, SIGKILL);
-		waitpid(g_emulator, NULL, 0);
-	}
-	if (g_agent > 0) {
-		kill(g_agent, SIGTERM);
-		waitpid(g_agent, NULL, 0);
-	}
+	aws_emulator_stop(&g_emulator);
+	aws_agent_stop(&g_agent);
 }
 
 static sbx_session *open_session(unsigned reopen_tries)
 {
 	sbx_session_opts so = {.secret_file = g_key};
 	aws_ssm_reopen_opts o = {.c = g_client, .instance_id = "i-0123456789abcdef0",
-				 .agent_port = (unsigned)g_agent_port, .connect_timeout_s = 20,
+				 .agent_port = (unsigned)g_agent.port, .connect_timeout_s = 20,
 				 .reopen_tries = reopen_tries, .backoff_ms = 20, .session = &so};
 	sbx_error err;
 	sbx_session *s = aws_ssm_session_open(g_loop, &o, NULL, &err);
@@ -453,7 +374,7 @@ int main(void)
 	memset(&cr, 0, sizeof cr);
 	snprintf(cr.access_key_id, sizeof cr.access_key_id, "AKIDSBXTEST");
 	snprintf(cr.secret_access_key, sizeof cr.secret_access_key, "sbx-test-secret");
-	aws_client_opts o = {.region = "eu-west-2", .endpoint_url = g_endpoint, .static_creds = &cr,
+	aws_client_opts o = {.region = "eu-west-2", .endpoint_url = g_emulator.endpoint, .static_creds = &cr,
 			     .max_retries = 1, .max_retries_set = 1, .backoff_base_ms = 10};
 	sbx_error err;
 	g_client = aws_client_new(g_loop, g_http, &o, &err);

@@ -101,94 +101,34 @@ static sbx_session *open_session(unsigned reopen_tries)
 
 /* --------------------------------------------------------------- a round */
 
-typedef struct round_calls {
-	it_outcome ex, up, down;
-} round_calls;
+static const char *wd(const char *rel) { return it_path(g_dir, rel); }
 
-static const char *wd(const char *rel)
+/* A round of size-byte transfers and LINES lines 20 ms apart. */
+static it_round_spec spec_of(size_t size)
 {
-	static char b[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(b[k], sizeof b[k], "%s/%s", g_dir, rel);
-	return b[k];
+	return (it_round_spec){.dir = g_dir, .pattern = g_pattern, .size = size, .lines = LINES, .sleep = "0.02"};
 }
 
-static int start_calls(sbx_session *s, round_calls *rc, size_t size, char *why, size_t len)
+static int start_calls(sbx_session *s, it_round *rc, const it_round_spec *sp, char *why, size_t len)
 {
-	memset(rc, 0, sizeof *rc);
-	it_write_local(wd("up.bin"), "old", 3);
-	it_write_local(wd("local/down.bin"), "old", 3);
-	if (it_write_local(wd("source.bin"), g_pattern, size) < 0) {
+	it_round_reset(sp);
+	if (it_write_local(wd("source.bin"), g_pattern, sp->size) < 0) {
 		snprintf(why, len, "cannot write source.bin");
 		return -1;
 	}
-	static char script[200];
-	snprintf(script, sizeof script, "i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); sleep 0.02; done",
-		 LINES);
-	const char *argv[] = {"sh", "-c", script, NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &rc->ex};
-	sbx_file_opts up = SBX_FILE_OPTS_INIT;
-	up.path = "up.bin";
-	up.data = g_pattern;
-	up.len = size;
-	up.on_done = it_on_file;
-	up.ud = &rc->up;
-	sbx_file_opts down = SBX_FILE_OPTS_INIT;
-	down.path = "source.bin";
-	down.local_path = wd("local/down.bin");
-	down.on_done = it_on_file;
-	down.ud = &rc->down;
-	sbx_error err;
-	if (!sbx_exec(s, &eo, &err) || !sbx_write_file(s, &up, &err) || !sbx_read_file(s, &down, &err)) {
-		snprintf(why, len, "could not start: %s", err.message);
-		return -1;
-	}
-	return 0;
-}
-
-static int all_done(const round_calls *rc) { return rc->ex.ndone && rc->up.ndone && rc->down.ndone; }
-
-static int count_temps(void) { return it_count_entries(g_dir, ".sbx-") + it_count_entries(wd("local"), ".sbx-"); }
-
-static void settle(round_calls *rc)
-{
-	it_run_until(g_loop, &rc->ex.ndone, 120);
-	it_run_until(g_loop, &rc->up.ndone, 120);
-	it_run_until(g_loop, &rc->down.ndone, 120);
-	for (int extra = 0; extra < 5; extra++) /* a second report would show up here */
-		sbx_loop_run_once(g_loop, 2);
-	uint64_t end = sbx_now_ms() + 5000;
-	while (count_temps() > 0 && sbx_now_ms() < end)
-		sbx_loop_run_once(g_loop, 10);
-}
-
-static void run_a_while(round_calls *rc, uint64_t ms)
-{
-	uint64_t end = sbx_now_ms() + ms;
-	while (sbx_now_ms() < end && !all_done(rc))
-		sbx_loop_run_once(g_loop, 1);
-}
-
-static int output_whole(const it_outcome *o)
-{
-	char want[LINES * 10];
-	it_lines(want, sizeof want, LINES);
-	return o->status == SBX_OK && o->out && strcmp(o->out, want) == 0;
+	return it_round_start(s, rc, sp, why, len);
 }
 
 /* resumed: every call must have completed; else a transfer may have
  * failed, saying the target is unchanged. */
-static int check_round(round_calls *rc, size_t size, int resumed, char *why, size_t len)
+static int check_round(it_round *rc, const it_round_spec *sp, int resumed, char *why, size_t len)
 {
-	if (rc->ex.ndone != 1 || rc->up.ndone != 1 || rc->down.ndone != 1) {
-		snprintf(why, len, "calls reported %d/%d/%d times", rc->ex.ndone, rc->up.ndone, rc->down.ndone);
+	if (it_round_reported_once(rc, why, len) < 0)
 		return -1;
-	}
 	/* Cut before the EXEC reached the agent: it never ran and says so. */
 	int never_started = !resumed && rc->ex.status != SBX_OK && strstr(rc->ex.message, "never started") &&
 			    (!rc->ex.out || !rc->ex.out[0]);
-	if (!never_started && !output_whole(&rc->ex)) {
+	if (!never_started && !it_round_output_whole(rc, sp)) {
 		snprintf(why, len, "the command was not collected whole: %s: %.80s", rc->ex.message,
 			 rc->ex.out ? rc->ex.out : "(no output)");
 		return -1;
@@ -204,19 +144,10 @@ static int check_round(round_calls *rc, size_t size, int resumed, char *why, siz
 			return -1;
 		}
 	}
-	const char *targets[] = {wd("up.bin"), wd("local/down.bin")};
-	for (int i = 0; i < 2; i++) {
-		int left = it_whole_or_old(targets[i], g_pattern, size, why, len);
-		if (left == IT_TORN)
-			return -1;
-		if (files[i]->status == SBX_OK && left != IT_WHOLE) {
-			snprintf(why, len, "%s reported success but %s is not all there", i ? "download" : "upload",
-				 targets[i]);
-			return -1;
-		}
-	}
-	if (count_temps() > 0) {
-		snprintf(why, len, "%d temporary files left", count_temps());
+	if (it_round_targets(rc, sp, why, len) < 0)
+		return -1;
+	if (it_round_temps(sp) > 0) {
+		snprintf(why, len, "%d temporary files left", it_round_temps(sp));
 		return -1;
 	}
 	return 0;
@@ -239,25 +170,26 @@ static void resume_rounds(const char *what, long rounds, size_t size, uint64_t m
 	CHECKF(s, "no session over the emulator");
 	char why[800] = "";
 	int cut = 0;
+	it_round_spec sp = spec_of(size);
 	for (long i = 0; i < rounds && !why[0]; i++) {
-		round_calls rc;
-		if (start_calls(s, &rc, size, why, sizeof why) < 0)
+		it_round rc;
+		if (start_calls(s, &rc, &sp, why, sizeof why) < 0)
 			break;
 		uint64_t at = rnd() % max_ms;
-		run_a_while(&rc, at);
-		if (!all_done(&rc))
+		it_round_run_a_while(g_loop, &rc, at);
+		if (!it_round_done(&rc))
 			cut++;
 		unsigned reopens_before = aws_ssm_session_reopens(s);
 		emulator_say("drop");
-		settle(&rc);
+		it_round_settle(g_loop, &rc, &sp, 120, 1);
 		/* Resumed, nothing may fail. A round that needed a new session
 		 * after all (seen once on a loaded machine) is held to that case's
 		 * rules, and counted below. */
-		check_round(&rc, size, aws_ssm_session_reopens(s) == reopens_before, why, sizeof why);
+		check_round(&rc, &sp, aws_ssm_session_reopens(s) == reopens_before, why, sizeof why);
 		if (why[0])
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (%s round %ld, drop at %llu ms, seed %ld)",
 				 what, i, (unsigned long long)at, g_seed);
-		free(rc.ex.out);
+		it_round_free(&rc);
 	}
 	unsigned resumes = aws_ssm_session_resumes(s), reopens = aws_ssm_session_reopens(s);
 	const sbx_error *failed = sbx_session_failure(s);
@@ -295,21 +227,22 @@ static void test_reopen_collects_running_command(void)
 	CHECKF(s, "no session over the emulator");
 	char why[800] = "";
 	int collected = 0;
+	it_round_spec sp = spec_of(SMALL);
 	for (long i = 0; i < rounds && !why[0]; i++) {
-		round_calls rc;
-		if (start_calls(s, &rc, SMALL, why, sizeof why) < 0)
+		it_round rc;
+		if (start_calls(s, &rc, &sp, why, sizeof why) < 0)
 			break;
 		uint64_t at = rnd() % 400;
-		run_a_while(&rc, at);
+		it_round_run_a_while(g_loop, &rc, at);
 		int running = !rc.ex.ndone;
 		emulator_say("terminate");
-		settle(&rc);
-		check_round(&rc, SMALL, 0, why, sizeof why);
-		collected += running && output_whole(&rc.ex);
+		it_round_settle(g_loop, &rc, &sp, 120, 1);
+		check_round(&rc, &sp, 0, why, sizeof why);
+		collected += running && it_round_output_whole(&rc, &sp);
 		if (why[0])
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (round %ld, terminate at %llu ms, seed %ld)",
 				 i, (unsigned long long)at, g_seed);
-		free(rc.ex.out);
+		it_round_free(&rc);
 	}
 	unsigned reopens = aws_ssm_session_reopens(s);
 	const sbx_error *failed = sbx_session_failure(s);

@@ -13,10 +13,10 @@ cost a round trip or more to the service each, which the emulator on loopback do
 Prints ROW lines for bench/run.sh (see bench/bench.h) and details on stderr.
 """
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+from rows import median_ms, row
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "aws"))
 import awsfixture  # noqa: E402
@@ -24,19 +24,6 @@ import awsfixture  # noqa: E402
 REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 SBX = os.path.abspath(os.environ.get("SBX_BIN") or os.path.join(os.environ.get("BUILD", "build"), "sbx"))
 METRIC = "CLI exec -- true: EC2 through the holder vs --no-holder (moto + emulator; emulator-bound)"
-
-
-def row(id, metric, sbx, base, ratio, target, status):
-    print("\t".join(["ROW", id, metric, sbx, base, ratio, target, status]), flush=True)
-
-
-def median_ms(argv, env):
-    runs = []
-    for _ in range(REPS):
-        t0 = time.monotonic()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-        runs.append((time.monotonic() - t0) * 1000)
-    return statistics.median(runs)
 
 
 def main():
@@ -49,8 +36,8 @@ def main():
     try:
         for argv in (["up", "held", "--backend", "ec2"], ["up", "dial", "--backend", "ec2", "--no-holder"]):
             subprocess.run([SBX] + argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        held = median_ms([SBX, "exec", "held", "--", "true"], env)
-        dial = median_ms([SBX, "exec", "dial", "--", "true"], env)
+        held = median_ms([SBX, "exec", "held", "--", "true"], env, REPS)
+        dial = median_ms([SBX, "exec", "dial", "--", "true"], env, REPS)
         row("e3", METRIC, "%.2f ms" % held, "%.2f ms" % dial, "%.1fx" % (dial / held), "-", "info")
         sys.stderr.write("medians of %d CLI runs each: through the holder %.2f ms, a new SSM session per call "
                          "%.2f ms\n" % (REPS, held, dial))

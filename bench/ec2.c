@@ -30,8 +30,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "aws/ec2_sandbox.h"
-#include "aws/ssm.h"
+#include "backends/aws/ec2_sandbox.h"
+#include "backends/aws/ssm.h"
 #include "unit/aws_fixture.h"
 
 #define REPS 40

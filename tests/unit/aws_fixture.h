@@ -3,7 +3,7 @@
  * on loopback with signatures checked; its first line is the JSON of what it
  * made), the Session Manager emulator (tests/aws/ssm_emulator.py: "PORT N",
  * test hooks on its stdin), a TCP-listening sbx-agent for the emulator to
- * forward to, and the endpoint variables that point host/aws at them.
+ * forward to, and the endpoint variables that point host/backends/aws at them.
  *
  * Each stand-in is a child that runs until its stdin closes. Header-only
  * (each test is built from one .c file), independent of test.h so that

@@ -1,18 +1,18 @@
-/* test_aws_moto.c — host/aws's EC2, SSM, S3 and STS clients against moto's
+/* test_aws_moto.c — host/backends/aws's EC2, SSM, S3 and STS clients against moto's
  * server on loopback with signature checking on (tests/aws/moto_fixture.py):
  * every request must carry a SigV4 signature moto recomputes with botocore
  * and accepts. Also: a wrong secret and an unknown key are refused with an
  * error that says so (and are not retried), and a local server that
  * throttles shows the retries with backoff; an assume-role profile's
  * credentials sign a call and are kept until near their expiry. */
-#include "aws/api.h"
-#include "aws/credentials.h"
-#include "aws/ec2.h"
-#include "aws/s3.h"
-#include "aws/ssm.h"
-#include "aws/text.h"
+#include "backends/aws/api.h"
+#include "backends/aws/credentials.h"
+#include "backends/aws/ec2.h"
+#include "backends/aws/s3.h"
+#include "backends/aws/ssm.h"
+#include "backends/aws/text.h"
 #include "aws_fixture.h"
-#include "http.h"
+#include "net/http.h"
 #include "test.h"
 
 #include <arpa/inet.h>

@@ -7,11 +7,11 @@
  * Online, opens the data channel and the session; commands run; down
  * leaves no instance and no object. A failure after the launch (the data
  * channel refuses) terminates the instance and deletes the object too. */
-#include "aws/ec2.h"
-#include "aws/ec2_sandbox.h"
-#include "aws/s3.h"
+#include "backends/aws/ec2.h"
+#include "backends/aws/ec2_sandbox.h"
+#include "backends/aws/s3.h"
 #include "aws_fixture.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "test.h"
 
 #include <arpa/inet.h>

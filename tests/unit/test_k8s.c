@@ -4,9 +4,9 @@
  * v4), its errors (missing pod, bad token, untrusted server, agent that
  * will not start), keepalive through an idle-timeout, and the `kubectl
  * exec -i` command transport as the fallback. */
-#include "k8s/kubeconfig.h"
-#include "k8s/sandbox.h"
-#include "k8s/token_source.h"
+#include "backends/k8s/kubeconfig.h"
+#include "backends/k8s/sandbox.h"
+#include "backends/k8s/token_source.h"
 #include "net_util.h"
 #include "outcome.h"
 

@@ -22,8 +22,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 
-#include "aws/api.h"
-#include "aws/ssm_reopen.h"
+#include "backends/aws/api.h"
+#include "backends/aws/ssm_reopen.h"
 #include "aws_fixture.h"
 #include "outcome.h"
 

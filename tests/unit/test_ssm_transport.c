@@ -6,10 +6,10 @@
  * and moves files; with the emulator losing messages the retransmissions
  * still deliver every byte in order. Bad tokens, KMS, a wrong session type
  * and a closed agent port fail with errors that say so. */
-#include "aws/api.h"
-#include "aws/ssm.h"
+#include "backends/aws/api.h"
+#include "backends/aws/ssm.h"
 #include "aws_fixture.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "test.h"
 #include "transport/ssm.h"
 

@@ -29,12 +29,12 @@ endif
 WARN = -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 BASE_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Icommon -Iagent -Ihost -Itests
 HOST_CFLAGS = $(BASE_CFLAGS) -O2 -g -fPIC $(SANFLAGS) $(CFLAGS)
-# libcurl and libcrypto are not linked: host/dynlib.h loads them on first use (start-up time).
+# libcurl and libcrypto are not linked: host/net/dynlib.h loads them on first use (start-up time).
 HOST_LIBS = -lmsgpackc -lz -lyaml -ljansson -lexpat -ldl -lpthread
 
 COMMON_SRC = $(wildcard common/*.c)
 AGENT_SRC = $(wildcard agent/*.c)
-HOST_SRC = $(wildcard host/*.c host/transport/*.c host/local/*.c host/k8s/*.c host/aws/*.c host/docker/*.c)
+HOST_SRC = $(wildcard host/core/*.c host/net/*.c host/transport/*.c host/backends/*/*.c)
 CLI_SRC = $(wildcard host/cli/*.c)
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 TOOL_SRC = $(wildcard tests/tools/*.c)
@@ -88,7 +88,7 @@ $(AGENT_OUT)/agentobj/%.o: %.c $(wildcard common/*.h agent/*.h)
 	@$(AGENT_CC) $(AGENT_CFLAGS) -c -o $@ $<
 	@echo "  CC      $< (agent)"
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h agent/*.h host/*.h host/*/*.h tests/*.h)
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h agent/*.h host/*.h host/*/*.h host/*/*/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	@$(CC) $(HOST_CFLAGS) -c -o $@ $<
 	@echo "  CC      $<"
@@ -130,7 +130,7 @@ PY_EXT = $(PY_OUT)/_sbx$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.g
 
 python: $(PY_EXT) $(patsubst host/python/inspect_sbx/%,$(PY_OUT)/%,$(PY_SRC))
 
-$(PY_EXT): $(wildcard host/python/ext/*.c host/python/ext/*.h) host/python/sbx_build.py host/sbx.h host/loop.h host/aws/ec2_sandbox.h host/k8s/sandbox.h host/local/box.h host/docker/sandbox.h $(BUILD)/libsbx.a
+$(PY_EXT): $(wildcard host/python/ext/*.c host/python/ext/*.h) host/python/sbx_build.py host/sbx.h host/loop.h host/backends/aws/ec2_sandbox.h host/backends/k8s/sandbox.h host/backends/local/box.h host/backends/docker/sandbox.h $(BUILD)/libsbx.a
 	@mkdir -p $(PY_OUT)
 	SBX_LIBSBX=$(BUILD)/libsbx.a SBX_HOST_LIBS="$(HOST_LIBS)" $(PYTHON) host/python/sbx_build.py $(BUILD)/python -Werror -Wshadow $(SANFLAGS) >/dev/null
 
@@ -155,7 +155,7 @@ FUZZ_CFLAGS = $(BASE_CFLAGS) -Ihost/cli -Itests/fuzz -O1 -g $(FUZZ_FLAGS) -fsani
 FUZZ_LIB_OBJ = $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(COMMON_SRC) $(HOST_SRC) $(filter-out %/main.c,$(CLI_SRC)))
 FUZZ_BIN = $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRC))
 
-$(FUZZ_DIR)/obj/%.o: %.c $(wildcard common/*.h host/*.h host/*/*.h)
+$(FUZZ_DIR)/obj/%.o: %.c $(wildcard common/*.h host/*.h host/*/*.h host/*/*/*.h)
 	@mkdir -p $(dir $@)
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 	@echo "  CC      $< (fuzz)"

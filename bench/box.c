@@ -12,7 +12,7 @@
  *   argv[1]: boxes for b3 (default 1000)
  *   argv[2]: exec repeats for b2 (default 300) */
 #include "bench.h"
-#include "local/box.h"
+#include "backends/local/box.h"
 
 #define START_REPS 7
 

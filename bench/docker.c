@@ -16,7 +16,7 @@
  * so in one info row. argv[1]: CLI repeats (default 30); argv[2]: MB to
  * copy (default 256). */
 #include "bench.h"
-#include "docker/engine.h"
+#include "backends/docker/engine.h"
 
 #define LIB_REPS 300
 

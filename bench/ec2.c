@@ -27,56 +27,16 @@
 #include "bench.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 
-#include "aws/ec2_sandbox.h"
-#include "aws/ssm.h"
+#include "backends/aws/ec2_sandbox.h"
+#include "backends/aws/ssm.h"
+#include "unit/aws_fixture.h"
 
 #define REPS 40
 
 static sbx_loop *loop;
-
-typedef struct child {
-	pid_t pid;
-	int in_fd;
-	char line[4096];
-} child;
-
-static void spawn_line(child *c, const char *const *argv)
-{
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		bench_die("pipe: %s", strerror(errno));
-	int devnull = open("/dev/null", O_WRONLY);
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		dup2(devnull, 2);
-		close(in[1]); /* else the child holds its own stdin open and never sees EOF */
-		close(out[0]);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(devnull);
-	close(in[0]);
-	close(out[1]);
-	c->in_fd = in[1]; /* the child lives until this closes */
-	size_t n = 0;
-	while (n < sizeof c->line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 120000) <= 0 || read(out[0], c->line + n, 1) <= 0 || c->line[n] == '\n')
-			break;
-		n++;
-	}
-	c->line[n] = 0;
-	close(out[0]);
-	if (!n)
-		bench_die("%s %s did not start", argv[0], argv[1]);
-}
 
 typedef struct waiter {
 	int done;
@@ -189,44 +149,33 @@ static double run_per_call(aws_client *c, const char *instance)
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	unsetenv("AWS_ENDPOINT_URL");
-	unsetenv("AWS_ENDPOINT_URL_SSM");
+	aws_fixture_clear_env();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
-	child moto, em;
-	const char *margv[] = {"python3", "tests/aws/moto_fixture.py", NULL};
-	spawn_line(&moto, margv);
-	json_t *m = json_loads(moto.line, 0, NULL);
-	if (!json_is_object(m))
-		bench_die("moto_fixture: %s", moto.line);
-#define S(k) json_string_value(json_object_get(m, k))
+	aws_moto moto;
+	aws_emulator em;
+	char why[512];
+	if (aws_moto_start(&moto, "/dev/null", why, sizeof why) < 0)
+		bench_die("%s", why);
 	/* each instance booted from its user data, as on EC2 (instance_boot.py) */
-	const char *eargv[] = {"python3", "tests/aws/ssm_emulator.py", "--boot", S("endpoint"), "--region",
-			       S("region"), "--access-key", S("access_key_id"), "--secret", S("secret_access_key"),
-			       "--ami", S("ami"), NULL};
-	spawn_line(&em, eargv);
-	int emport = 0;
-	if (sscanf(em.line, "PORT %d", &emport) != 1)
-		bench_die("ssm_emulator: %s", em.line);
-	char em_url[64];
-	snprintf(em_url, sizeof em_url, "http://127.0.0.1:%d", emport);
+	if (aws_emulator_start_boot(&em, &moto, NULL, "/dev/null") < 0)
+		bench_die("ssm_emulator: %s", em.child.line);
 
 	loop = sbx_loop_new();
 	sbx_http *http = sbx_http_new(loop);
 	aws_credentials cr;
 	memset(&cr, 0, sizeof cr);
-	snprintf(cr.access_key_id, sizeof cr.access_key_id, "%s", S("access_key_id"));
-	snprintf(cr.secret_access_key, sizeof cr.secret_access_key, "%s", S("secret_access_key"));
+	snprintf(cr.access_key_id, sizeof cr.access_key_id, "%s", moto.akid);
+	snprintf(cr.secret_access_key, sizeof cr.secret_access_key, "%s", moto.secret);
 	sbx_error err;
-	aws_client_opts mo = {.region = S("region"), .endpoint_url = S("endpoint"), .static_creds = &cr};
-	setenv("AWS_ENDPOINT_URL_SSM", em_url, 1); /* SSM: the emulator while the sandbox comes up */
+	aws_client_opts mo = {.region = moto.region, .endpoint_url = moto.endpoint, .static_creds = &cr};
+	aws_emulator_export(&em); /* SSM: the emulator while the sandbox comes up */
 	aws_client *c = aws_client_new(loop, http, &mo, &err);
 	if (!c)
 		bench_die("aws client: %s", err.message);
-	sbx_ec2_settings st = {.region = S("region"), .vpc_id = S("vpc"), .security_group_id = S("security_group"),
-			       .subnet_id = S("subnet"), .instance_profile = S("instance_profile"),
-			       .s3_bucket = S("bucket"), .ami_id = S("ami"), .dotenv_path = ""};
+	sbx_ec2_settings st = {.region = moto.region, .vpc_id = moto.vpc, .security_group_id = moto.sg,
+			       .subnet_id = moto.subnet, .instance_profile = moto.profile,
+			       .s3_bucket = moto.bucket, .ami_id = moto.ami, .dotenv_path = ""};
 	sbx_ec2_config cfg;
-	char why[512];
 	if (sbx_ec2_config_load(&st, &cfg, why, sizeof why) < 0)
 		bench_die("config: %s", why);
 	waiter w = {0};
@@ -267,7 +216,7 @@ int main(void)
 			"client would be sbx's own code) (emulator)",
 		  BENCH_FMT(v1, "%.1f MB/s", mbs), "-", "-", ">= 100 MB/s", mbs >= 100 ? "PASS" : "MISS");
 
-	setenv("AWS_ENDPOINT_URL_SSM", em_url, 1); /* TerminateSession */
+	aws_emulator_export(&em); /* TerminateSession */
 	waiter d = {0};
 	sbx_ec2_down(sb, on_down, &d);
 	sbx_loop_run_until(loop, &d.done);
@@ -275,10 +224,7 @@ int main(void)
 	aws_client_free(c);
 	sbx_http_free(http);
 	sbx_loop_free(loop);
-	json_decref(m);
-	close(em.in_fd);
-	close(moto.in_fd);
-	waitpid(em.pid, NULL, 0);
-	waitpid(moto.pid, NULL, 0);
+	aws_emulator_stop(&em);
+	aws_moto_stop(&moto);
 	return 0;
 }

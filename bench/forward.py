@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from rows import row
+
 MIB = int(sys.argv[1]) if len(sys.argv) > 1 else 256
 SBX = os.environ.get("SBX_BIN") or os.path.join(os.environ.get("BUILD", "build"), "sbx")
 SERVER = r'''
@@ -34,10 +36,6 @@ def send(c):
 while True:
     c, _ = s.accept(); threading.Thread(target=send, args=(c,), daemon=True).start()
 '''
-
-
-def row(id, metric, sbx, base, ratio, target, status):
-    print("\t".join(["ROW", id, metric, sbx, base, ratio, target, status]), flush=True)
 
 
 def download(port):

@@ -13,27 +13,14 @@ Prints ROW lines for bench/run.sh (see bench/bench.h) and details on stderr.
 import base64
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
+
+from rows import median_ms, row
 
 REPS = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 SBX = os.path.abspath(os.environ.get("SBX_BIN") or os.path.join(os.environ.get("BUILD", "build"), "sbx"))
-
-
-def row(id, metric, sbx, base, ratio, target, status):
-    print("\t".join(["ROW", id, metric, sbx, base, ratio, target, status]), flush=True)
-
-
-def median_ms(argv, env):
-    runs = []
-    for _ in range(REPS):
-        t0 = time.monotonic()
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-        runs.append((time.monotonic() - t0) * 1000)
-    return statistics.median(runs)
 
 
 def start_emulator(work):
@@ -78,9 +65,9 @@ def main():
         for argv in (["up", "kheld", "--backend", "k8s"], ["up", "kdial", "--backend", "k8s", "--no-holder"],
                      ["up", "local"]):
             subprocess.run([SBX] + argv, env=env, check=True, stdout=subprocess.DEVNULL)
-        local = median_ms([SBX, "exec", "local", "--", "true"], env)
-        held = median_ms([SBX, "exec", "kheld", "--", "true"], env)
-        dial = median_ms([SBX, "exec", "kdial", "--", "true"], env)
+        local = median_ms([SBX, "exec", "local", "--", "true"], env, REPS)
+        held = median_ms([SBX, "exec", "kheld", "--", "true"], env, REPS)
+        dial = median_ms([SBX, "exec", "kdial", "--", "true"], env, REPS)
         ratio = held / local
         row("kc1", "CLI exec -- true: k8s (emulator, through the holder) vs local", "%.2f ms" % held,
             "%.2f ms" % local, "%.2fx" % ratio, "<= 1.5x", "PASS" if ratio <= 1.5 else "MISS")

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from rows import row
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("BUILD", "build")
 sys.path.insert(0, os.path.join(ROOT, BUILD, "python"))
@@ -28,10 +30,6 @@ from inspect_sbx.sandbox import SbxSandbox  # noqa: E402
 
 ROUNDS, PER_ROUND = 4, 250
 SESSIONS, PER_SESSION, CONC_REPS = 50, 10, 3
-
-
-def row(id, metric, sbx, base, ratio, target, status):
-    print("\t".join(["ROW", id, metric, sbx, base, ratio, target, status]), flush=True)
 
 
 def c_numbers(*args):

@@ -135,7 +135,7 @@ typedef struct sbx_k8s_conn {
 	const char *proxy_url;       /* NULL: from the environment; "" = none */
 	int insecure;                /* insecure-skip-tls-verify */
 	/* Credentials that expire (exec plugins, projected service-account
-	 * token files; see host/k8s/token_source.h): when set, each redial
+	 * token files; see host/backends/k8s/token_source.h): when set, each redial
 	 * first asks token_source(token_ud, err, err_len) for the current bearer
 	 * token (valid until its next call; NULL with err: the redial fails with
 	 * it). sbx_session_k8s() takes token_ud, even when it fails, and frees

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """include-cycles.py — finds dependency cycles among the source files of host/ and agent/.
 
-A file's module is its path without the extension (host/exec.c and host/exec.h are the
-module host/exec). Module X depends on module Y when
+A file's module is its path without the extension (host/core/call.c and host/core/call.h are the
+module host/core/call). Module X depends on module Y when
 
   * a file of X has `#include "..."` naming a header of Y (resolved like the compiler:
     next to the including file, then the Makefile's -I folders), or
   * (with --objects DIR) X's object file uses a symbol that Y's object file defines
-    (nm): a call across files through a shared header such as host/internal.h or
+    (nm): a call across files through a shared header such as host/core/internal.h or
     agent/agent.h, which the include graph alone cannot see.
 
 A cycle is a strongly connected set of two or more modules under host/ or agent/.

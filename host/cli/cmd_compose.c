@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "k8s/compose.h"
+#include "backends/k8s/compose.h"
 
 static void usage(FILE *f)
 {

@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aws/ec2_sandbox.h"
+#include "backends/aws/ec2_sandbox.h"
 #include "keyfile.h"
 #include "cli.h"
 

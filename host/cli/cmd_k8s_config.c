@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "k8s/kubeconfig.h"
+#include "backends/k8s/kubeconfig.h"
 
 static void usage(FILE *f)
 {

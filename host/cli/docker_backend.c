@@ -1,11 +1,11 @@
 /* docker_backend.c — the docker backend of the CLI (backend.h): `sbx up
  * --backend docker` makes one container per service through the Docker
- * Engine API (host/docker/sandbox.h), each with an agent listening on
+ * Engine API (host/backends/docker/sandbox.h), each with an agent listening on
  * STATE/NAME/SVC.run/agent.sock (the host directory mounted at /.sbx/run,
  * mode 0700) and proving connections against STATE/NAME/SVC.key.
  * STATE/NAME/docker records "container SVC ID STARTED_AT" per service
  * (STARTED_AT: the container's State.StartedAt, to tell a container Docker
- * restarted: host/docker/restart.h). */
+ * restarted: host/backends/docker/restart.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "docker/restart.h"
-#include "docker/sandbox.h"
-#include "k8s/compose.h"
+#include "backends/docker/restart.h"
+#include "backends/docker/sandbox.h"
+#include "backends/k8s/compose.h"
 #include "services.h"
 
 #define INSPECT_DEFAULT_IMAGE "aisiuk/inspect-tool-support"
@@ -187,7 +187,7 @@ static void record_restarted(const cli_sandbox *sb, const char *svc, const char 
 	record_write(sb, ids, started);
 }
 
-/* The sandbox's containers through host/docker/sandbox.h (it writes each
+/* The sandbox's containers through host/backends/docker/sandbox.h (it writes each
  * service's SVC.key and SVC.run/ in STATE/NAME, where the CLI's secret.c
  * and docker_connect look for them). */
 static int start_services(sbx_docker *d, const cli_sandbox *sb, const char *values, const char *image)

@@ -1,5 +1,5 @@
 /* k8s_backend.c — sandboxes on Kubernetes for the CLI: `sbx up --backend
- * k8s` through host/k8s/sandbox.h, their record in STATE/NAME/k8s, and
+ * k8s` through host/backends/k8s/sandbox.h, their record in STATE/NAME/k8s, and
  * sessions to their pods for exec, cp and ls: cli_k8s_backend (backend.h;
  * its `sbx up` arguments are parsed with the local ones, cmd_up.c). */
 #include <errno.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "backend.h"
-#include "k8s/sandbox.h"
-#include "k8s/token_source.h"
+#include "backends/k8s/sandbox.h"
+#include "backends/k8s/token_source.h"
 
 static void record_path(const cli_sandbox *sb, char *out, size_t len)
 {

@@ -1,5 +1,5 @@
 /* local_backend.c — the local backend of the CLI (backend.h): one agent
- * per service in its own container (host/local/box.h) or, with --host, as
+ * per service in its own container (host/backends/local/box.h) or, with --host, as
  * a plain process, listening on STATE/NAME/SVC.sock (state.c says which
  * files a service has). Its `sbx up`, and finding a service's agent, are
  * local_up.c. */
@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "local/box.h"
+#include "backends/local/box.h"
 
 /* A ready session to a local service's agent, or NULL after saying why. */
 static sbx_session *local_connect(sbx_loop *loop, const cli_sandbox *sb, const char *svc)

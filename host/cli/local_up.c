@@ -15,8 +15,8 @@
 #include <sys/un.h>
 
 #include "backend.h"
-#include "local/box.h"
-#include "k8s/compose.h"
+#include "backends/local/box.h"
+#include "backends/k8s/compose.h"
 #include "services.h"
 #include "transport/transport.h"
 

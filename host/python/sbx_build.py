@@ -4,7 +4,7 @@ It compiles inspect_sbx._sbx (ext/sbxmodule.c linked with the static libsbx the
 top-level Makefile builds, build/libsbx.a; $SBX_LIBSBX names another) with setuptools'
 build_ext, and writes the wheel (a zip with a .dist-info) itself from pyproject.toml,
 so neither network nor the `wheel` package is needed. The wheel carries what libsbx
-looks for next to the extension (host/locate.c): the static agent as
+looks for next to the extension (host/core/locate.c): the static agent as
 inspect_sbx/libexec/sbx-agent (and libexec/arm64/sbx-agent when built), from
 $SBX_AGENT_BUILD (default build/), and the agent-env chart as inspect_sbx/chart/agent-env.
 """

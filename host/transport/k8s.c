@@ -14,7 +14,7 @@
  * idle timeouts only count data frames; the session's own heartbeats
  * (agent protocol pings on stdin, answered on stdout) are data, so a
  * session keeps its exec stream alive by itself. */
-#include "curl_lib.h"
+#include "net/curl_lib.h"
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -23,7 +23,7 @@
 
 #include "buf.h"
 #include "transport.h"
-#include "ws.h"
+#include "net/ws.h"
 
 #define CH_STDIN 0
 #define CH_STDOUT 1

@@ -18,11 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "aws/ssm_channel.h"
-#include "aws/ssm_msg.h"
-#include "aws/text.h"
+#include "backends/aws/ssm_channel.h"
+#include "backends/aws/ssm_msg.h"
+#include "backends/aws/text.h"
 #include "buf.h"
-#include "ws.h"
+#include "net/ws.h"
 
 #define PENDING_MAX (1024 * 1024)
 #define DEFAULT_PING_MS (5 * 60 * 1000)

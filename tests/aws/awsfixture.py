@@ -2,7 +2,8 @@
 (moto_fixture.py: EC2, S3, IAM, signatures checked) and the Session Manager emulator
 (ssm_emulator.py --boot: each instance booted from its real user data by instance_boot.py,
 so its agent and secret arrive as on EC2), plus the environment that points sbx at them and boto3 clients to check what sbx
-did. Used by tests/aws/test_ec2_cli.py and tests/python/test_inspect_ec2.py."""
+did. Used by tests/aws/test_ec2_cli.py and tests/python/test_inspect_ec2.py; the C tests'
+counterpart is tests/unit/aws_fixture.h."""
 import json
 import os
 import subprocess
@@ -21,7 +22,14 @@ def _spawn(argv, log):
     return p, p.stdout.readline()
 
 
-def _stop(p):
+def start_moto(log):
+    """moto alone (moto_fixture.py, stderr to log): (its process, the JSON of what it made)."""
+    p, line = _spawn([sys.executable, "tests/aws/moto_fixture.py"], log)
+    return p, json.loads(line)
+
+
+def stop(p):
+    """Ends a stand-in: its stdin closed, then (after 10 s) killed."""
     try:
         p.stdin.close()
         p.wait(timeout=10)
@@ -33,9 +41,9 @@ def _stop(p):
 class Aws:
     def __init__(self):
         self.tmp = tempfile.mkdtemp(prefix="sbx-aws.")
-        self.moto, line = _spawn([sys.executable, "tests/aws/moto_fixture.py"], self.tmp + "/moto.log")
-        self.m = m = json.loads(line)
-        self.emulators = []
+        self.moto, self.m = start_moto(self.tmp + "/moto.log")
+        m = self.m
+        self.emulators = {}  # URL -> the emulator's process
         self.ssm_url = self.emulator()
         self.env = {
             "AWS_ENDPOINT_URL": m["endpoint"], "AWS_ENDPOINT_URL_SSM": self.ssm_url,
@@ -61,8 +69,19 @@ class Aws:
         p, first = _spawn([sys.executable, "tests/aws/ssm_emulator.py", "--boot", m["endpoint"],
                            "--region", m["region"], "--access-key", m["access_key_id"], "--secret", m["secret_access_key"],
                            "--ami", m["ami"], *extra], self.tmp + "/emulator%d.log" % len(self.emulators))
-        self.emulators.append(p)
-        return "http://127.0.0.1:%s" % first.split()[1]
+        url = "http://127.0.0.1:%s" % first.split()[1]
+        self.emulators[url] = p
+        return url
+
+    def say(self, url, command):
+        """One line to the test hooks of the emulator at url (ssm_emulator.py: drop, terminate, ...)."""
+        p = self.emulators[url]
+        p.stdin.write(command + "\n")
+        p.stdin.flush()
+
+    def stop_emulator(self, url):
+        """Stops the emulator at url (its booted instances go with it)."""
+        stop(self.emulators.pop(url))
 
     def clean_environ(self):
         """os.environ without AWS/INSPECT settings, plus ours."""
@@ -87,7 +106,7 @@ class Aws:
                                           {"Key": k, "Value": v} for k, v in tags.items()]}])["Instances"][0]["InstanceId"]
 
     def close(self):
-        for p in self.emulators:
-            _stop(p)
-        _stop(self.moto)
+        for p in self.emulators.values():
+            stop(p)
+        stop(self.moto)
         subprocess.run(["rm", "-rf", self.tmp])

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """moto_fixture.py — moto's server on loopback with signature checking on, for
-the C tests of host/aws (tests/unit/test_aws_*.c start it).
+the C tests of host/backends/aws (tests/unit/test_aws_*.c start it).
 
 Starts ThreadedMotoServer on 127.0.0.1 (a free port), creates while
 authentication is still off: an IAM user with an access key and a policy

@@ -53,9 +53,7 @@ Test hooks, one command a line on stdin:
   allow           undo both refusals
 """
 import argparse
-import base64
 import hashlib
-import http.server
 import json
 import os
 import socket
@@ -66,10 +64,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
-import wsmask  # noqa: E402
-from wsframe import read_exact, ws_frame  # noqa: E402
+import peer  # noqa: E402
+from wsframe import ws_frame  # noqa: E402
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 ARGS = None
 SESSIONS = {}  # id -> {"token", "port", "closed", "channel"}
 STATS = {"resends": 0, "acks_received": 0, "bad": [], "drops": 0, "resumes": 0, "duplicates_dropped": 0,
@@ -113,32 +110,6 @@ def decode(data, check_digest=True):
         raise ValueError("payload digest mismatch in %s %d" % (mtype, seq))
     return {"type": mtype, "seq": seq, "flags": flags, "id": msg_id, "ptype": ptype, "payload": payload,
             "created": created, "digest_ok": digest_ok}
-
-
-# ------------------------------------------------------------ websocket I/O
-
-def ws_read(f):
-    """One whole client message: (opcode, payload); pings answered by the caller."""
-    parts, first_op = [], None
-    while True:
-        b0, b1 = read_exact(f, 2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", read_exact(f, 2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", read_exact(f, 8))[0]
-        if not b1 & 0x80:
-            raise ValueError("client frame not masked")
-        key = read_exact(f, 4)
-        data = bytes(wsmask.FrameBuffer().read(f, n, key))
-        op = b0 & 0x0F
-        if op >= 8:
-            return op, data
-        if first_op is None:
-            first_op = op
-        parts.append(data)
-        if b0 & 0x80:
-            return first_op, b"".join(parts)
 
 
 # ------------------------------------------------------------- the channel
@@ -342,7 +313,7 @@ class Channel:
         """Serve one WebSocket until it goes; the session stays."""
         try:
             while not self.done:
-                op, payload = ws_read(handler.rfile)
+                op, payload = peer.read_message(handler.rfile)
                 if op == 8:
                     self.end()  # the client closed the session
                     break
@@ -452,23 +423,16 @@ def check_signature(handler, body):
     return s.signature(s.string_to_sign(req, s.canonical_request(req)), req) == given
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Server(peer.Server):
+    quiet = False  # a handler's traceback goes to stderr
 
-    def log_message(self, *args):
-        pass
 
+class Handler(peer.Handler):
     def reply(self, status, obj):
-        body = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json(status, obj, "application/x-amz-json-1.1")
 
     def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.read_body()
         if not check_signature(self, body):
             return self.reply(400, {"__type": "InvalidSignatureException",
                                     "message": "The request signature we calculated does not match"})
@@ -523,37 +487,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/instances":  # --boot: each booted instance's directory
-            body = json.dumps({i: inst.root for i, inst in BOOTED.items()}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
+            return self.send_body(200, json.dumps({i: inst.root for i, inst in BOOTED.items()}).encode(), None)
         if self.path == "/stats":
-            body = json.dumps(dict(STATS, sessions=len(SESSIONS),
-                                   open_sessions=[s for s, v in SESSIONS.items() if not v["closed"]])).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-            return
+            stats = dict(STATS, sessions=len(SESSIONS), open_sessions=[s for s, v in SESSIONS.items() if not v["closed"]])
+            return self.send_body(200, json.dumps(stats).encode(), None)
         sid = self.path.split("?")[0].rsplit("/", 1)[-1]
-        if self.headers.get("Upgrade", "").lower() != "websocket" or sid not in SESSIONS or \
-                SESSIONS[sid]["closed"]:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        key = self.headers["Sec-WebSocket-Key"]
-        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-        self.send_response(101)
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", accept)
-        self.end_headers()
-        self.wfile.flush()
+        if not self.wants_upgrade() or sid not in SESSIONS or SESSIONS[sid]["closed"]:
+            return self.send_body(404, b"", None)
+        self.upgrade(close=False)  # closed after the channel ran (a failed open leaves it to the client)
         try:
-            op, first = ws_read(self.rfile)
+            op, first = peer.read_message(self.rfile)
             opened = json.loads(first)
         except (EOFError, ValueError, OSError):
             return
@@ -596,10 +539,7 @@ def main():
     ARGS = ap.parse_args()
     if ARGS.boot:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
-    print("PORT %d" % srv.server_address[1], flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    peer.serve(Handler, Server)
     try:
         control()
     finally:

@@ -23,6 +23,7 @@ import tempfile
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import awsfixture  # noqa: E402
 from cred_standins import Imds, SsoPortal  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -48,9 +49,7 @@ def iso(delta_s):
 
 def main():
     tmp = tempfile.mkdtemp(prefix="sbx-aws-profiles.")
-    moto = subprocess.Popen([sys.executable, "tests/aws/moto_fixture.py"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=open(tmp + "/moto.log", "w"), cwd=ROOT, text=True)
-    m = json.loads(moto.stdout.readline())
+    moto, m = awsfixture.start_moto(tmp + "/moto.log")
     token = "sso-access-token-for-tests"
     portal = SsoPortal(token, m)
     imds = Imds(m)
@@ -225,8 +224,7 @@ sso_region = {m["region"]}
     finally:
         portal.close()
         imds.close()
-        moto.stdin.close()
-        moto.wait(timeout=30)
+        awsfixture.stop(moto)
         subprocess.run(["rm", "-rf", tmp])
     return 1 if failed else 0
 

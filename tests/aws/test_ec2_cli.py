@@ -5,7 +5,8 @@ data channel, signatures checked) stand in for AWS, a local sbx-agent on loopbac
 instance's. Checked through boto3 against the same moto: the instance's type and tags (a
 flag wins over INSPECT_EC2_SANDBOX_*), the agent's object under the key prefix, that
 `down` terminates and deletes, that `down --all --backend ec2` removes exactly what
-carries sbx's owner tag, and that Ctrl-C during `up` removes what it started."""
+carries sbx's owner tag, and that Ctrl-C during `up` removes what it started. moto and
+the emulators are awsfixture.Aws's."""
 import base64
 import json
 import os
@@ -18,8 +19,7 @@ import tempfile
 import time
 import urllib.request
 
-import boto3
-from botocore.config import Config
+import awsfixture
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SBX = os.environ.get("SBX_BIN", os.path.join(ROOT, "build", "sbx"))
@@ -39,21 +39,6 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
-
-
-def spawn(argv, log):
-    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=open(log, "w"),
-                         cwd=ROOT, text=True)
-    return p, p.stdout.readline()
-
-
-def stop(p):
-    try:
-        p.stdin.close()
-        p.wait(timeout=10)
-    except Exception:
-        p.kill()
-        p.wait()
 
 
 def instance_dir(em_url, instance_id):
@@ -172,7 +157,7 @@ def gone(pid):
         return True
 
 
-def holder_checks(sbx, em, em_url, state):
+def holder_checks(sbx, aws, em_url, state):
     """`sbx up` started a holder for box: a private socket, one SSM session for many
     calls, kept across a resumed and a reopened data channel, a command running through
     it re-attached after the reopen."""
@@ -190,8 +175,7 @@ def holder_checks(sbx, em, em_url, state):
           "StartSession %d -> %d; %r %r" % (n0, n1, r1.stderr, r2.stderr))
     # the holder's data channel cut: resumed (ResumeSession), no new session, same holder
     res0 = stats(em_url)["resumes"]
-    em.stdin.write("drop\n")
-    em.stdin.flush()
+    aws.say(em_url, "drop")
     time.sleep(0.5)
     r = sbx("exec", "box", "--", "echo", "resumed")
     check("ec2_holder_survives_resume", r.stdout == b"resumed\n" and start_count(em_url) == n1 and
@@ -202,8 +186,7 @@ def holder_checks(sbx, em, em_url, state):
     p = subprocess.Popen([SBX, "exec", "box", "--", "sh", "-c", "sleep 2; echo survived"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=sbx.env)
     time.sleep(0.8)
-    em.stdin.write("terminate\n")
-    em.stdin.flush()
+    aws.say(em_url, "terminate")
     out, err = p.communicate(timeout=120)
     check("ec2_holder_survives_reopen", p.returncode == 0 and out == b"survived\n" and
           start_count(em_url) == n1 + 1 and holder_pid(state, "box") == pid and not gone(pid),
@@ -224,54 +207,18 @@ def boot_env(root):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="sbx-ec2-cli.")
-    moto_p, line = spawn([sys.executable, "tests/aws/moto_fixture.py"], tmp + "/moto.log")
-    m = json.loads(line)
-
-    def emulator(*extra):
-        p, first = spawn([sys.executable, "tests/aws/ssm_emulator.py", "--boot", m["endpoint"], "--region",
-                          m["region"], "--access-key", m["access_key_id"], "--secret", m["secret_access_key"],
-                          "--ami", m["ami"], *extra], tmp + "/emulator.log")
-        return p, "http://127.0.0.1:%s" % first.split()[1]
-
-    em, em_url = emulator()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "INSPECT_EC2_SANDBOX_"))}
-    env.update({
-        "SBX_STATE_DIR": tmp + "/state", "AWS_ENDPOINT_URL": m["endpoint"], "AWS_ENDPOINT_URL_SSM": em_url,
-        "AWS_ACCESS_KEY_ID": m["access_key_id"], "AWS_SECRET_ACCESS_KEY": m["secret_access_key"],
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": tmp + "/none",
-        "AWS_CONFIG_FILE": tmp + "/none",
-        "INSPECT_EC2_SANDBOX_REGION": m["region"], "INSPECT_EC2_SANDBOX_VPC_ID": m["vpc"],
-        "INSPECT_EC2_SANDBOX_SECURITY_GROUP_ID": m["security_group"],
-        "INSPECT_EC2_SANDBOX_SUBNET_ID": m["subnet"], "INSPECT_EC2_SANDBOX_INSTANCE_PROFILE": m["instance_profile"],
-        "INSPECT_EC2_SANDBOX_S3_BUCKET": m["bucket"], "INSPECT_EC2_SANDBOX_S3_KEY_PREFIX": "comms",
-        "INSPECT_EC2_SANDBOX_AMI_ID": m["ami"], "INSPECT_EC2_SANDBOX_INSTANCE_TYPE": "t3a.small",
-        "INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR": "team=evals",
-    })
+    aws = awsfixture.Aws()
+    tmp, m, em_url = aws.tmp, aws.m, aws.ssm_url
+    env = aws.clean_environ()
+    env.update({"SBX_STATE_DIR": tmp + "/state", "INSPECT_EC2_SANDBOX_EXTRA_TAGS_STR": "team=evals"})
     os.makedirs(env["SBX_STATE_DIR"])
-    sess = boto3.Session(aws_access_key_id=m["access_key_id"], aws_secret_access_key=m["secret_access_key"],
-                         region_name=m["region"])
-    ec2 = sess.client("ec2", endpoint_url=m["endpoint"])
-    s3 = sess.client("s3", endpoint_url=m["endpoint"],
-                     config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    ec2, s3 = aws.ec2, aws.s3
+    instances, live, objects = aws.instances, aws.live, aws.objects
 
     def sbx(*args, stdin=None, extra_env=None):
         e = dict(env, **(extra_env or {}))
         return subprocess.run([SBX, *args], input=stdin, capture_output=True, env=e, timeout=120)
     sbx.env = env
-
-    def instances(**tags):
-        filters = [{"Name": "tag:" + k, "Values": [v]} for k, v in tags.items()]
-        out = []
-        for r in ec2.describe_instances(Filters=filters)["Reservations"]:
-            out += r["Instances"]
-        return out
-
-    def live(insts):
-        return [i for i in insts if i["State"]["Name"] in ("pending", "running")]
-
-    def objects(prefix):
-        return [o["Key"] for o in s3.list_objects_v2(Bucket=m["bucket"], Prefix=prefix).get("Contents", [])]
 
     try:
         # ---- up: flags win over the environment; progress on stderr
@@ -308,7 +255,7 @@ def main():
         check("ec2_cp_both_ways", r1.returncode == 0 and r2.returncode == 0 and got == data,
               (r1.stderr + r2.stderr).decode())
         metadata_checks(sbx, "box", mine[0]["InstanceId"] if mine else "", em_url, blocked=True)
-        box_holder = holder_checks(sbx, em, em_url, env["SBX_STATE_DIR"])
+        box_holder = holder_checks(sbx, aws, em_url, env["SBX_STATE_DIR"])
         r = sbx("ls", "--json")
         ls = json.loads(r.stdout) if r.returncode == 0 else []
         check("ec2_ls", any(s["name"] == "box" and s.get("backend") == "ec2" and
@@ -388,12 +335,8 @@ def main():
         check("ec2_up_bad_flag", r.returncode == 2 and b"--launch-timeout" in r.stderr, r.stderr.decode())
 
         # ---- down --all --backend ec2: exactly what carries the owner tag
-        def run_instance(tag_list):
-            return ec2.run_instances(ImageId=m["ami"], MinCount=1, MaxCount=1, SubnetId=m["subnet"],
-                                     TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list}]
-                                     )["Instances"][0]["InstanceId"]
-        killed = [run_instance([{"Key": "sbx-owner", "Value": "run-killed-%d" % i}]) for i in range(2)]
-        foreign = run_instance([{"Key": "owner", "Value": "someone-else"}])
+        killed = [aws.run_instance({"sbx-owner": "run-killed-%d" % i}) for i in range(2)]
+        foreign = aws.run_instance({"owner": "someone-else"})
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-0/u/sbx-agent", Body=b"x")
         s3.put_object(Bucket=m["bucket"], Key="comms/sbx/run-killed-1/u/sbx-agent", Body=b"y")
         s3.put_object(Bucket=m["bucket"], Key="comms/other/keep", Body=b"z")
@@ -421,8 +364,8 @@ def main():
         check("ec2_down_all_needs_bucket", r.returncode == 2 and b"S3_BUCKET" in r.stderr, r.stderr.decode())
 
         # ---- Ctrl-C while waiting for the instance to come online removes it
-        stop(em)
-        em, em_url = emulator("--offline")
+        aws.stop_emulator(em_url)
+        em_url = aws.emulator("--offline")
         p = subprocess.Popen([SBX, "up", "intr", "--backend", "ec2"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=dict(env, AWS_ENDPOINT_URL_SSM=em_url))
@@ -445,9 +388,7 @@ def main():
               not os.path.exists(env["SBX_STATE_DIR"] + "/intr"), "%d %s" % (p.returncode, seen.decode()))
     finally:
         subprocess.run([SBX, "down", "--all", "--backend", "ec2"], env=env, capture_output=True, timeout=60)
-        stop(em)
-        stop(moto_p)
-        subprocess.run(["rm", "-rf", tmp])
+        aws.close()
     return 1 if failed else 0
 
 

@@ -8,7 +8,7 @@ PREFIX=cli
 
 up_box
 
-# Start-up: the remote backends' libraries are loaded on first use (host/dynlib.h), never by a local call.
+# Start-up: the remote backends' libraries are loaded on first use (host/net/dynlib.h), never by a local call.
 t cli_links_no_remote_libs sh -c '! readelf -d "$0" | grep -E "NEEDED.*(libcurl|libcrypto|libssl)"' "$SBX"
 t local_exec_maps_no_remote_libs sh -c 'LD_DEBUG=files "$0" exec box -- true 2>"$1/ld" && grep -q "file=libmsgpackc" "$1/ld" && ! grep -E "file=(libcurl|libcrypto|libssl)" "$1/ld"' "$SBX" "$WORK"
 t up_prints_name sh -c '"$0" up named | grep -qx named' "$SBX"

@@ -15,25 +15,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-HELM=$(tests/chart/get-helm.sh build/tools 4 2>"$WORK/helm.err") || { echo "FAIL k8s_cli_helm: $(tail -3 "$WORK/helm.err")"; exit 1; }
-export SBX_HELM=$HELM SBX_K8S_AGENT_DIR=bin
-tests/net/make-certs.sh "$WORK/certs" >/dev/null 2>&1 || { echo "FAIL k8s_cli_certs: make-certs.sh failed"; exit 1; }
-mkfifo "$WORK/emu.in"
-EMULATOR_EXEC_LOG=$WORK/exec.log python3 tests/k8s/emulator.py --tls "$WORK/certs" --root "$WORK/pods" --token cli-token <"$WORK/emu.in" >"$WORK/emu.out" &
-EMU_PID=$!
-exec 3>"$WORK/emu.in" # the emulator runs while this stays open
-for _ in $(seq 100); do [ -s "$WORK/emu.out" ] && break; sleep 0.1; done
-PORT=$(awk '/^PORT/ {print $2}' "$WORK/emu.out")
-[ -n "$PORT" ] || { echo "FAIL k8s_cli_emulator: it did not start"; exit 1; }
-export KUBECONFIG=$WORK/kubeconfig
-cat >"$KUBECONFIG" <<KC
-{"apiVersion": "v1", "kind": "Config", "current-context": "emu",
- "clusters": [{"name": "emu", "cluster": {"server": "https://127.0.0.1:$PORT",
-   "certificate-authority-data": "$(base64 -w0 "$WORK/certs/ca.pem")"}}],
- "users": [{"name": "u", "user": {"token": "cli-token"}}],
- "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "u", "namespace": "evals"}}]}
-KC
-chmod 600 "$KUBECONFIG"
+. tests/cli/k8s_emulator.sh
+EMULATOR_EXEC_LOG=$WORK/exec.log start_k8s_emulator k8s_cli cli-token
 
 t() { # name, then a command that must succeed
 	local name=$1

@@ -43,25 +43,8 @@ sys.exit(0 if r.returncode == 125 and b"unable to listen" in r.stderr else 1)' "
 python3 "$DRIVE" "$SBX" box local
 
 # k8s backend (emulator)
-HELM=$(tests/chart/get-helm.sh build/tools 4 2>"$WORK/helm.err") || { echo "FAIL pf_k8s_helm: $(tail -3 "$WORK/helm.err")"; exit 1; }
-export SBX_HELM=$HELM SBX_K8S_AGENT_DIR=bin
-tests/net/make-certs.sh "$WORK/certs" >/dev/null 2>&1 || { echo "FAIL pf_k8s_certs: make-certs.sh failed"; exit 1; }
-mkfifo "$WORK/emu.in"
-python3 tests/k8s/emulator.py --tls "$WORK/certs" --root "$WORK/pods" --token pf-token <"$WORK/emu.in" >"$WORK/emu.out" &
-EMU_PID=$!
-exec 3>"$WORK/emu.in" # the emulator runs while this stays open
-for _ in $(seq 100); do [ -s "$WORK/emu.out" ] && break; sleep 0.1; done
-PORT=$(awk '/^PORT/ {print $2}' "$WORK/emu.out")
-[ -n "$PORT" ] || { echo "FAIL pf_k8s_emulator: it did not start"; exit 1; }
-export KUBECONFIG=$WORK/kubeconfig
-cat >"$KUBECONFIG" <<KC
-{"apiVersion": "v1", "kind": "Config", "current-context": "emu",
- "clusters": [{"name": "emu", "cluster": {"server": "https://127.0.0.1:$PORT",
-   "certificate-authority-data": "$(base64 -w0 "$WORK/certs/ca.pem")"}}],
- "users": [{"name": "u", "user": {"token": "pf-token"}}],
- "contexts": [{"name": "emu", "context": {"cluster": "emu", "user": "u", "namespace": "evals"}}]}
-KC
-chmod 600 "$KUBECONFIG"
+. tests/cli/k8s_emulator.sh
+start_k8s_emulator pf_k8s pf-token
 printf 'services:\n  default:\n    image: python:3.12\n' >"$WORK/values.yaml"
 "$SBX" up kbox --backend k8s -f "$WORK/values.yaml" >/dev/null 2>"$WORK/kup.err" ||
 	{ echo "FAIL pf_k8s_up: $(tail -3 "$WORK/kup.err")"; exit 1; }

@@ -1,4 +1,4 @@
-/* fuzz_aws_parse.c — the parsers of AWS API answers (host/aws): EC2's
+/* fuzz_aws_parse.c — the parsers of AWS API answers (host/backends/aws): EC2's
  * RunInstances and DescribeInstances XML, the error document, STS's
  * AssumeRoleWithWebIdentity and AssumeRole XML, and the credential JSON of
  * credential_process, the container/IMDS endpoints and the SSO portal. The first byte picks
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/credentials.h"
-#include "aws/ec2.h"
-#include "aws/xml.h"
+#include "backends/aws/credentials.h"
+#include "backends/aws/ec2.h"
+#include "backends/aws/xml.h"
 #include "fuzz.h"
 
 static int terminated(const char *s, size_t len)

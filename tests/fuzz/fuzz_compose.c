@@ -1,4 +1,4 @@
-/* fuzz_compose.c — the compose translator (host/k8s/compose.c) on any
+/* fuzz_compose.c — the compose translator (host/backends/k8s/compose.c) on any
  * file contents: it returns a values document or fails with a message,
  * and what it returns is itself YAML that loads. */
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <yaml.h>
 
 #include "fuzz.h"
-#include "k8s/compose.h"
+#include "backends/k8s/compose.h"
 
 static void warn(void *ud, const char *msg)
 {

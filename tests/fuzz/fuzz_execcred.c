@@ -1,12 +1,12 @@
 /* fuzz_execcred.c — the ExecCredential parser (an exec plugin's JSON
- * answer, host/k8s/execcred.c): it takes a credential or fails with a
+ * answer, host/backends/k8s/execcred.c): it takes a credential or fails with a
  * message, and a failure changes nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
-#include "k8s/kubeconfig.h"
+#include "backends/k8s/kubeconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,5 +1,5 @@
 /* fuzz_k8s_pod.c — what sbx reads out of the Kubernetes API's pod and
- * event objects (host/k8s/ready.c, api.c): readiness, "stuck" reasons and
+ * event objects (host/backends/k8s/ready.c, api.c): readiness, "stuck" reasons and
  * the diagnosis shown to the user. The input is a pod's JSON, a newline,
  * then an EventList's JSON; any shape of either is survivable. */
 #include <jansson.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "k8s/api.h"
-#include "k8s/ready.h"
+#include "backends/k8s/api.h"
+#include "backends/k8s/ready.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,4 +1,4 @@
-/* fuzz_kubeconfig.c — the kubeconfig loader (host/k8s/kubeconfig.c) on
+/* fuzz_kubeconfig.c — the kubeconfig loader (host/backends/k8s/kubeconfig.c) on
  * any file contents: it loads a configuration with a server or fails with
  * a message; describing the loaded auth never fails. */
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "k8s/kubeconfig.h"
+#include "backends/k8s/kubeconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

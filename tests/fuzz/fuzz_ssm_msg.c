@@ -1,12 +1,12 @@
 /* fuzz_ssm_msg.c — the SSM data channel's message decoder and its JSON
- * payload parsers (host/aws/ssm_msg.c): the bytes come from the Session
+ * payload parsers (host/backends/aws/ssm_msg.c): the bytes come from the Session
  * Manager service, i.e. from the network. A decoded message stays inside
  * the input and encodes back to a message that decodes the same. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/ssm_msg.h"
+#include "backends/aws/ssm_msg.h"
 #include "fuzz.h"
 
 static void parse_payloads(const uint8_t *p, size_t n)

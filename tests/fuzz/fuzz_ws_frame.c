@@ -1,4 +1,4 @@
-/* fuzz_ws_frame.c — the WebSocket frame decoder (host/ws_frame.c) fed a
+/* fuzz_ws_frame.c — the WebSocket frame decoder (host/net/ws_frame.c) fed a
  * server's bytes in pieces of varying size: messages never exceed the
  * bound, control payloads never exceed 125 bytes, a failure says why and
  * stops the decoder for good, and close payloads parse or are refused. */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "ws_frame.h"
+#include "net/ws_frame.h"
 
 #define MAX_MESSAGE 4096
 

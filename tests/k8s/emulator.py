@@ -31,16 +31,12 @@ What it speaks (the parts of the real API that kubectl and sbx use):
   data frame in either direction for that long is cut (pings do not count).
 Wire facts: /work/shared/notes/wire-protocols.md section 1.
 """
-import base64
 import datetime
-import hashlib
-import http.server
 import json
 import os
 import queue
 import signal
 import socket
-import ssl
 import struct
 import subprocess
 import sys
@@ -53,10 +49,10 @@ import kproto
 import objects
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "net"))
+import peer  # noqa: E402
 import wsmask  # noqa: E402
-from wsframe import read_exact, ws_frame  # noqa: E402
+from wsframe import ws_frame  # noqa: E402
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_FRAME = 32 << 20
 EXEC_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"]
 ARGS = {}
@@ -235,32 +231,6 @@ def field_get(obj, path):
     return obj
 
 
-# ---------------------------------------------------------------- WebSocket frames
-
-class FrameError(Exception):
-    def __init__(self, code, why):
-        super().__init__(why)
-        self.code = code
-
-
-def ws_read(f, fb=None):
-    """One client frame: (fin, opcode, payload). With fb (a wsmask.FrameBuffer) the payload is
-    a memoryview into it, valid until the next read; otherwise bytes."""
-    b0, b1 = read_exact(f, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", read_exact(f, 2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", read_exact(f, 8))[0]
-    if not b1 & 0x80:
-        raise FrameError(1002, "client frame not masked")
-    if n > MAX_FRAME:
-        raise FrameError(1009, "frame too large")
-    key = read_exact(f, 4)
-    data = (fb or wsmask.FrameBuffer()).read(f, n, key)
-    return bool(b0 & 0x80), b0 & 0x0F, data if fb else bytes(data)
-
-
 # ---------------------------------------------------------------- exec
 
 class ExecStream:
@@ -376,8 +346,8 @@ class ExecStream:
         fb = wsmask.FrameBuffer()
         while True:
             try:
-                fin, op, data = ws_read(self.rfile, fb)
-            except FrameError as e:
+                fin, op, data = peer.read_frame(self.rfile, fb, MAX_FRAME)
+            except peer.FrameError as e:
                 self.send_raw(ws_frame(8, struct.pack("!H", e.code) + str(e).encode()))
                 return
             except (EOFError, OSError, ValueError):
@@ -412,20 +382,13 @@ def close_stdin(proc):
 
 # ---------------------------------------------------------------- HTTP
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
+class Handler(peer.Handler):
     def log_message(self, *args):
         if os.environ.get("EMULATOR_LOG"):
             sys.stderr.write("emulator: %s\n" % (args[0] % args[1:]))
 
     def reply(self, code, obj, ctype="application/json"):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json(code, obj, ctype)
 
     def authorized(self):
         token = ARGS.get("token")
@@ -447,9 +410,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
 
     def body_json(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(n) if n else b""
-        return json.loads(raw or b"{}")
+        return json.loads(self.read_body() or b"{}")
 
     def route(self):
         u = urllib.parse.urlsplit(self.path)
@@ -609,7 +570,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not argv:
             return self.reply(400, status_obj(400, "BadRequest", "you must specify at least one command"))
         want = {k: q.get(k, ["false"])[0] in ("1", "true") for k in ("stdin", "stdout", "stderr")}
-        if self.headers.get("Upgrade", "").lower() != "websocket":
+        if not self.wants_upgrade():
             return self.reply(400, status_obj(400, "BadRequest",
                                               "Upgrade request required (this emulator speaks WebSocket only)"))
         offered = [p.strip() for p in self.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
@@ -620,16 +581,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not chosen:
             return self.reply(400, status_obj(400, "BadRequest", "unable to upgrade: none of the offered "
                                               "subprotocols %s is supported (%s)" % (offered, ", ".join(allowed))))
-        key = self.headers.get("Sec-WebSocket-Key", "")
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept",
-                         base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode())
-        self.send_header("Sec-WebSocket-Protocol", chosen)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
+        self.upgrade(chosen)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small frames go out at once
         if os.environ.get("EMULATOR_EXEC_LOG"):  # one line per exec upgrade, for tests that count dials
             with open(os.environ["EMULATOR_EXEC_LOG"], "a") as f:
@@ -668,13 +620,8 @@ def pod_table(items, rv):
             "columnDefinitions": cols, "rows": rows}
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        if os.environ.get("EMULATOR_LOG"):
-            super().handle_error(request, client_address)
+class Server(peer.Server):
+    log_env = "EMULATOR_LOG"
 
 
 def stop_processes_in(directory):
@@ -715,14 +662,7 @@ def main():
             ann = {k[4:]: v for k, v in lab.items() if k.startswith("ann.")}
             lab = {k: v for k, v in lab.items() if not k.startswith("ann.")}
             STORE.create_pod(ns, {"metadata": {"name": name, "labels": lab, "annotations": ann}})
-    srv = Server(("127.0.0.1", 0), Handler)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(certs, "server.pem"), os.path.join(certs, "server.key"))
-    ctx.load_verify_locations(os.path.join(certs, "ca.pem"))
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
-    print("PORT %d" % srv.server_address[1], flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    peer.serve(Handler, Server, peer.tls_context(certs), do_handshake_on_connect=False)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         sys.stdin.read()

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Tests of the kubeconfig loader (host/k8s/kubeconfig.c, execcred.c).
+"""Tests of the kubeconfig loader (host/backends/k8s/kubeconfig.c, execcred.c).
 
 What sbx resolves (printed by the test tool kubeconfig_dump) is checked against the real
 kubectl (`kubectl config view --minify --flatten`, `kubectl config current-context`) for

@@ -14,49 +14,22 @@ HTTP:  /echo (JSON of method, path, headers, body, client certificate CN), /stat
 WS:    /ws?accept=P1,P2 (echo; "fragment", "close-me", "ping-me" are commands),
        /ws/hostile?kind=..., /ws/refuse, /ws/badaccept, /ws/drop.
 """
-import base64
-import hashlib
-import http.server
 import json
-import os
 import select
 import socket
 import ssl
 import struct
 import sys
-import threading
 import time
 import urllib.parse
 
-from wsframe import read_exact, ws_frame
+import peer
+from wsframe import ws_frame
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 COUNTS = {"connect": 0, "requests": 0}
 
 
-def ws_read(f):
-    """One client frame: (fin, opcode, payload). Client frames must be masked."""
-    b0, b1 = read_exact(f, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", read_exact(f, 2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", read_exact(f, 8))[0]
-    if not b1 & 0x80:
-        raise ValueError("client frame not masked")
-    key = read_exact(f, 4)
-    data = bytearray(read_exact(f, n))
-    for i in range(n):
-        data[i] ^= key[i % 4]
-    return bool(b0 & 0x80), b0 & 0x0F, bytes(data)
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(peer.Handler):
     def client_cn(self):
         try:
             cert = self.connection.getpeercert()
@@ -70,22 +43,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return v
         return None
 
-    def send_body(self, status, body, ctype="text/plain", headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
-
     def handle_any(self):
         COUNTS["requests"] += 1
         u = urllib.parse.urlsplit(self.path)
         q = dict(urllib.parse.parse_qsl(u.query))
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        if self.headers.get("Upgrade", "").lower() == "websocket":
+        body = self.read_body()
+        if self.wants_upgrade():
             return self.websocket(u.path, q)
         if u.path == "/echo":
             out = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()),
@@ -147,19 +110,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # ---- WebSocket
 
-    def upgrade(self, protocol=None, accept=None):
-        key = self.headers.get("Sec-WebSocket-Key", "")
-        acc = accept or base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header("Sec-WebSocket-Accept", acc)
-        if protocol:
-            self.send_header("Sec-WebSocket-Protocol", protocol)
-        self.end_headers()
-        self.wfile.flush()
-        self.close_connection = True
-
     def send(self, data):
         self.wfile.write(data)
         self.wfile.flush()
@@ -199,7 +149,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send(frames[kind])
         try:  # wait for the client's close frame (or its hang-up)
             while True:
-                fin, op, data = ws_read(self.rfile)
+                fin, op, data = peer.read_frame(self.rfile)
                 if op == 8:
                     self.send(ws_frame(8, data[:2]))
                     return
@@ -210,7 +160,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts, opcode = [], None
         while True:
             try:
-                fin, op, data = ws_read(self.rfile)
+                fin, op, data = peer.read_frame(self.rfile)
             except (EOFError, ValueError, OSError):
                 return
             if op == 8:
@@ -240,26 +190,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send(ws_frame(opcode, msg))
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        pass  # clients that hang up early (timeouts, limits, cancels) are part of the tests
-
-
 def main():
     args = sys.argv[1:]
     tls = args[args.index("--tls") + 1] if "--tls" in args else None
-    srv = Server(("127.0.0.1", 0), Handler)
-    if tls:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(os.path.join(tls, "server.pem"), os.path.join(tls, "server.key"))
-        ctx.load_verify_locations(os.path.join(tls, "ca.pem"))
-        ctx.verify_mode = ssl.CERT_REQUIRED if "--require-client-cert" in args else ssl.CERT_OPTIONAL
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    print("PORT %d" % srv.server_address[1], flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    verify = ssl.CERT_REQUIRED if "--require-client-cert" in args else ssl.CERT_OPTIONAL
+    peer.serve(Handler, tls=peer.tls_context(tls, verify) if tls else None)
     try:
         sys.stdin.read()  # the test holds our stdin: its end (or death) ends us
     except KeyboardInterrupt:

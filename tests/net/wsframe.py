@@ -1,6 +1,6 @@
 """wsframe.py — the server side of WebSocket framing (RFC 6455 section 5.2) shared by the
 test peers: tests/net/server.py, tests/k8s/emulator.py and tests/aws/ssm_emulator.py.
-Each keeps its own reading of client frames (what it checks differs); wsmask.py unmasks."""
+Reading client frames is peer.py's; wsmask.py unmasks."""
 import struct
 
 

@@ -1,5 +1,5 @@
 """wsmask.py — reading a masked WebSocket client frame's payload (RFC 6455 section 5.3)
-fast in pure Python, for the test emulators (tests/k8s/emulator.py, tests/aws/ssm_emulator.py).
+fast in pure Python, for the test peers (peer.py's read_frame).
 
 The payload is XORed with the 4-byte key in 16 KiB pieces, each as one integer, in place:
 one XOR over the whole frame as a single big integer slows sharply with frame size (its

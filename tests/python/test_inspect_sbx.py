@@ -652,7 +652,7 @@ class LoopTests(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def test_agent_that_cannot_start(self):
-        # refused at once, saying what could not be read (host/locate.c), not after a spawn
+        # refused at once, saying what could not be read (host/core/locate.c), not after a spawn
         with self.assertRaises(_sbx.SbxError) as e:
             _sbx.session_local("/tmp", False, "/nonexistent/sbx-agent")
         self.assertIn("cannot read the agent /nonexistent/sbx-agent", str(e.exception))

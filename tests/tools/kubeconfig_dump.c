@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "k8s/kubeconfig.h"
+#include "backends/k8s/kubeconfig.h"
 
 typedef struct refresher {
 	sbx_k8s_config *cfg;

@@ -1,4 +1,4 @@
-/* test_aws_creds.c — host/aws/credentials.c and xml.c: the source order
+/* test_aws_creds.c — host/backends/aws/credentials.c and xml.c: the source order
  * (environment, assume-role profiles, web identity, shared files with
  * profiles, credential_process, container, IMDS), errors that name the problem
  * (half-set keys, unknown profile, failing or hostile credential_process,
@@ -6,8 +6,8 @@
  * tree's defences (entities, depth, malformed input). Shared files are
  * fixtures written to a temporary directory; the environment is set per
  * test. */
-#include "aws/credentials.h"
-#include "aws/xml.h"
+#include "backends/aws/credentials.h"
+#include "backends/aws/xml.h"
 #include "test.h"
 
 #include <stdlib.h>

@@ -1,17 +1,18 @@
-/* test_aws_moto.c — host/aws's EC2, SSM, S3 and STS clients against moto's
+/* test_aws_moto.c — host/backends/aws's EC2, SSM, S3 and STS clients against moto's
  * server on loopback with signature checking on (tests/aws/moto_fixture.py):
  * every request must carry a SigV4 signature moto recomputes with botocore
  * and accepts. Also: a wrong secret and an unknown key are refused with an
  * error that says so (and are not retried), and a local server that
  * throttles shows the retries with backoff; an assume-role profile's
  * credentials sign a call and are kept until near their expiry. */
-#include "aws/api.h"
-#include "aws/credentials.h"
-#include "aws/ec2.h"
-#include "aws/s3.h"
-#include "aws/ssm.h"
-#include "aws/text.h"
-#include "http.h"
+#include "backends/aws/api.h"
+#include "backends/aws/credentials.h"
+#include "backends/aws/ec2.h"
+#include "backends/aws/s3.h"
+#include "backends/aws/ssm.h"
+#include "backends/aws/text.h"
+#include "aws_fixture.h"
+#include "net/http.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -28,92 +29,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct {
-	char endpoint[128], region[32], akid[64], secret[128];
-	char vpc[64], subnet[64], sg[64], ami[64], bucket[64], profile[64], role_arn[128], ami_param[128];
-	char deployer_arn[128];
-} moto;
-
-static pid_t moto_pid = -1;
-static int moto_stdin = -1;
+static aws_moto moto;
 static sbx_loop *loop;
 static sbx_http *http;
 static aws_client *client;
 
 /* ------------------------------------------------------------- fixture */
 
+/* moto's log, for when a test fails: /tmp/sbx-test-moto.log */
 static int start_moto(char *why, size_t whylen)
 {
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return snprintf(why, whylen, "pipe: %s", strerror(errno)), -1;
-	moto_pid = fork();
-	if (moto_pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		/* moto's log, for when a test fails */
-		int log = open("/tmp/sbx-test-moto.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(log >= 0 ? log : 1, 2);
-		close(in[1]);
-		close(out[0]);
-		execlp("python3", "python3", "tests/aws/moto_fixture.py", (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	moto_stdin = in[1];
-	char line[4096];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 120000) <= 0)
-			break;
-		ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		if (memchr(line, '\n', n))
-			break;
-	}
-	close(out[0]);
-	line[n] = 0;
-	json_t *o = json_loads(line, 0, NULL);
-	if (!json_is_object(o)) {
-		snprintf(why, whylen, "moto fixture did not start (python3 with moto needed; its log is "
-				      "/tmp/sbx-test-moto.log): '%.200s'", line);
-		json_decref(o);
-		return -1;
-	}
-#define GET(field, key) snprintf(moto.field, sizeof moto.field, "%s", json_string_value(json_object_get(o, key)))
-	GET(endpoint, "endpoint");
-	GET(region, "region");
-	GET(akid, "access_key_id");
-	GET(secret, "secret_access_key");
-	GET(vpc, "vpc");
-	GET(subnet, "subnet");
-	GET(sg, "security_group");
-	GET(ami, "ami");
-	GET(bucket, "bucket");
-	GET(profile, "instance_profile");
-	GET(role_arn, "role_arn");
-	GET(ami_param, "ami_parameter");
-	GET(deployer_arn, "deployer_role_arn");
-#undef GET
-	json_decref(o);
-	return 0;
+	return aws_moto_start(&moto, "/tmp/sbx-test-moto.log", why, whylen);
 }
 
 static void stop_moto(void)
 {
-	if (moto_stdin >= 0)
-		close(moto_stdin);
-	if (moto_pid > 0) {
-		int st;
-		for (int i = 0; i < 100 && waitpid(moto_pid, &st, WNOHANG) == 0; i++)
-			usleep(50000);
-		kill(moto_pid, SIGKILL);
-		waitpid(moto_pid, &st, 0);
-	}
+	aws_moto_stop(&moto);
 }
 
 static aws_client *new_client(const char *akid, const char *secret, const char *endpoint, unsigned retries)

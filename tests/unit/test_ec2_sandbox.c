@@ -7,10 +7,11 @@
  * Online, opens the data channel and the session; commands run; down
  * leaves no instance and no object. A failure after the launch (the data
  * channel refuses) terminates the instance and deletes the object too. */
-#include "aws/ec2.h"
-#include "aws/ec2_sandbox.h"
-#include "aws/s3.h"
-#include "internal.h"
+#include "backends/aws/ec2.h"
+#include "backends/aws/ec2_sandbox.h"
+#include "backends/aws/s3.h"
+#include "aws_fixture.h"
+#include "core/internal.h"
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -26,86 +27,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct {
-	char endpoint[128], region[32], akid[64], secret[128];
-	char vpc[64], subnet[64], sg[64], ami[64], bucket[64], profile[64];
-} moto;
+static aws_moto moto;
 
 static sbx_loop *loop;
 static sbx_http *http;
 static aws_client *client;
 
-/* A child whose first stdout line is read; it runs until its stdin closes. */
-typedef struct child {
-	pid_t pid;
-	int in_fd;
-	char line[4096];
-} child;
-
-static int spawn_child(child *c, const char *const *argv, const char *log)
-{
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		dup2(fd >= 0 ? fd : 1, 2);
-		close(in[1]);
-		close(out[0]);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	c->in_fd = in[1];
-	size_t n = 0;
-	while (n < sizeof c->line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 120000) <= 0)
-			break;
-		ssize_t r = read(out[0], c->line + n, 1);
-		if (r <= 0 || c->line[n] == '\n')
-			break;
-		n++;
-	}
-	c->line[n] = 0;
-	close(out[0]);
-	return n ? 0 : -1;
-}
-
-static void stop_child(child *c)
-{
-	close(c->in_fd);
-	int st;
-	for (int i = 0; i < 100 && waitpid(c->pid, &st, WNOHANG) == 0; i++)
-		usleep(20000);
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, &st, 0);
-}
-
 /* The Session Manager emulator, booting each instance from its user data
- * (instance_boot.py: the instance's own loopback, files and agent). */
-static int start_emulator(child *em, const char *extra, const char *extra2)
+ * (instance_boot.py: the instance's own loopback, files and agent); SSM's
+ * endpoint is then the emulator. */
+static int start_emulator(aws_emulator *em, const char *extra)
 {
-	const char *argv[20] = {"python3", "tests/aws/ssm_emulator.py", "--boot", moto.endpoint, "--region", moto.region,
-				"--access-key", moto.akid, "--secret", moto.secret, "--ami", moto.ami};
-	int n = 12;
-	if (extra)
-		argv[n++] = extra;
-	if (extra2)
-		argv[n++] = extra2;
-	argv[n] = NULL;
-	if (spawn_child(em, argv, "/tmp/sbx-test-ssm-emulator.log") < 0)
+	const char *args[] = {extra, NULL};
+	if (aws_emulator_start_boot(em, &moto, args, "/tmp/sbx-test-ssm-emulator.log") < 0)
 		return -1;
-	int p;
-	if (sscanf(em->line, "PORT %d", &p) != 1)
-		return -1;
-	char url[64];
-	snprintf(url, sizeof url, "http://127.0.0.1:%d", p);
-	setenv("AWS_ENDPOINT_URL_SSM", url, 1);
+	aws_emulator_export(em);
 	return 0;
 }
 
@@ -198,8 +134,8 @@ static int emulator_sessions(int *open_now)
 
 static void up_exec_down(void)
 {
-	child em;
-	CHECK(start_emulator(&em, NULL, NULL) == 0);
+	aws_emulator em;
+	CHECK(start_emulator(&em, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
@@ -222,7 +158,7 @@ static void up_exec_down(void)
 		      strcmp((char *)r.out, "on-the-instance\n") == 0;
 		sbx_exec_result_free(&r);
 		/* The session is terminated under us: the next call opens a new one. */
-		ran = ran && write(em.in_fd, "terminate\n", 10) == 10;
+		ran = ran && aws_child_say(&em.child, "terminate") == 0;
 		ran = ran && sbx_exec_sync(sbx_ec2_session(sb), &eo, &r) == 0 && r.exit_code == 0;
 		sbx_exec_result_free(&r);
 	}
@@ -244,7 +180,7 @@ static void up_exec_down(void)
 	size_t left = owned_live("run-e2e-1", &after);
 	int open_sessions = -1, sessions = emulator_sessions(&open_sessions);
 	sbx_ec2_free(sb);
-	stop_child(&em);
+	aws_emulator_stop(&em);
 	CHECK(ready);
 	CHECK(ran);
 	CHECK_EQ_INT(sessions, 2);      /* the first, and the one after the terminate */
@@ -258,8 +194,8 @@ static void up_exec_down(void)
 
 static void failure_after_launch_leaves_nothing(void)
 {
-	child em;
-	CHECK(start_emulator(&em, "--session-type=Standard_Stream", NULL) == 0);
+	aws_emulator em;
+	CHECK(start_emulator(&em, "--session-type=Standard_Stream") == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
@@ -271,7 +207,7 @@ static void failure_after_launch_leaves_nothing(void)
 	sbx_loop_run_until(loop, &w.done);
 	waiter after;
 	size_t left = owned_live("run-e2e-2", &after);
-	stop_child(&em);
+	aws_emulator_stop(&em);
 	sbx_ec2_free(sb);
 	CHECK(w.err.status != SBX_OK);
 	CHECK(strstr(w.err.message, "not a port forwarding session") != NULL);
@@ -290,8 +226,8 @@ static void failure_after_launch_leaves_nothing(void)
 static void the_agent_object_is_removed(void)
 {
 	/* The agent's object exists while the sandbox lives and is gone after down. */
-	child em;
-	CHECK(start_emulator(&em, NULL, NULL) == 0);
+	aws_emulator em;
+	CHECK(start_emulator(&em, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	waiter w = {0};
@@ -320,7 +256,7 @@ static void the_agent_object_is_removed(void)
 	CHECK(aws_s3_get_object(client, moto.bucket, key, on_body, &gone, &err) == 0);
 	sbx_loop_run_until(loop, &gone.done);
 	sbx_ec2_free(sb);
-	stop_child(&em);
+	aws_emulator_stop(&em);
 	CHECK(strncmp(key, "sandbox-comms/sbx/run-e2e-3/", 28) == 0);
 	CHECK(g.err.status == SBX_OK);
 	CHECK(gone.err.status == SBX_E_REMOTE && strstr(gone.err.message, "NoSuchKey") != NULL);
@@ -349,8 +285,8 @@ static void on_ready_unexpected(void *ud, sbx_ec2_sandbox *sb, const sbx_error *
  * instance it makes, and the agent's object, are removed too. */
 static void down_during_launch_removes_it(void)
 {
-	child em;
-	CHECK(start_emulator(&em, NULL, NULL) == 0);
+	aws_emulator em;
+	CHECK(start_emulator(&em, NULL) == 0);
 	sbx_ec2_config cfg = config();
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	progress p = {0};
@@ -374,7 +310,7 @@ static void down_during_launch_removes_it(void)
 	const char *id = sbx_ec2_instance_id(sb);
 	int launched = strncmp(id, "i-", 2) == 0;
 	sbx_ec2_free(sb);
-	stop_child(&em);
+	aws_emulator_stop(&em);
 	CHECK(p.launching == 1);
 	CHECK(launched);
 	CHECK(down.err.status == SBX_OK);
@@ -482,11 +418,11 @@ static void cleanup_objects_by_prefix(void)
  * which the boot script still fetches; the session proves it. */
 static void baked_ami_gets_its_secret(void)
 {
-	child em;
+	aws_emulator em;
 	const char *agent = getenv("SBX_AGENT") ? getenv("SBX_AGENT") : "build/sbx-agent";
 	char baked[1100];
 	snprintf(baked, sizeof baked, "--baked-agent=%s", agent);
-	CHECK(start_emulator(&em, baked, NULL) == 0);
+	CHECK(start_emulator(&em, baked) == 0);
 	sbx_ec2_config cfg = config();
 	waiter w = {0};
 	sbx_ec2_up_opts o = {.cfg = &cfg, .task = "t", .owner = "run-baked", .agent_path = NULL, .poll_ms = 50,
@@ -513,7 +449,7 @@ static void baked_ami_gets_its_secret(void)
 	sbx_ec2_down(sb, on_done, &down);
 	sbx_loop_run_until(loop, &down.done);
 	sbx_ec2_free(sb);
-	stop_child(&em);
+	aws_emulator_stop(&em);
 	CHECK(down.err.status == SBX_OK);
 }
 
@@ -521,26 +457,12 @@ int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	unsetenv("AWS_ENDPOINT_URL");
-	child mc;
-	const char *argv[] = {"python3", "tests/aws/moto_fixture.py", NULL};
-	json_t *o = spawn_child(&mc, argv, "/tmp/sbx-test-moto-e2e.log") == 0 ? json_loads(mc.line, 0, NULL) : NULL;
-	if (!json_is_object(o)) {
-		printf("FAIL moto_fixture: moto did not start (log: /tmp/sbx-test-moto-e2e.log)\n");
+	char why[512];
+	if (aws_moto_start(&moto, "/tmp/sbx-test-moto-e2e.log", why, sizeof why) < 0) {
+		printf("FAIL moto_fixture: %s\n", why);
+		aws_moto_stop(&moto);
 		return 1;
 	}
-#define GET(field, key) snprintf(moto.field, sizeof moto.field, "%s", json_string_value(json_object_get(o, key)))
-	GET(endpoint, "endpoint");
-	GET(region, "region");
-	GET(akid, "access_key_id");
-	GET(secret, "secret_access_key");
-	GET(vpc, "vpc");
-	GET(subnet, "subnet");
-	GET(sg, "security_group");
-	GET(ami, "ami");
-	GET(bucket, "bucket");
-	GET(profile, "instance_profile");
-#undef GET
-	json_decref(o);
 	loop = sbx_loop_new();
 	http = sbx_http_new(loop);
 	aws_credentials cr;
@@ -560,6 +482,6 @@ int main(void)
 	aws_client_free(client);
 	sbx_http_free(http);
 	sbx_loop_free(loop);
-	stop_child(&mc);
+	aws_moto_stop(&moto);
 	return test_summary();
 }

@@ -1,10 +1,10 @@
-/* test_ec2config.c — host/aws/ec2config.c: the Inspect EC2 sandbox's
+/* test_ec2config.c — host/backends/aws/ec2config.c: the Inspect EC2 sandbox's
  * settings (README and schema of the existing provider): required ones
  * named together when missing, AWS_REGION as the region's fallback, code
  * over environment over .env, case-insensitive names, the extra-tags
  * format with its strict single '=' split, the key prefix rule, defaults
  * and timeouts, and malformed values named. */
-#include "aws/ec2config.h"
+#include "backends/aws/ec2config.h"
 #include "test.h"
 
 #include <stdlib.h>

@@ -32,71 +32,19 @@ static uint64_t rnd(void)
 	return g_rng;
 }
 
-static const char *wd(const char *rel)
-{
-	static char b[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(b[k], sizeof b[k], "%s/%s", g_dir, rel);
-	return b[k];
-}
+static it_round_spec g_spec; /* set in main: 100 MiB each way, LINES lines 5 ms apart */
 
-typedef struct round_calls {
-	it_outcome ex, up, down;
-} round_calls;
-
-/* Starts the three calls of a round on s. */
-static int start_calls(sbx_session *s, round_calls *rc, char *why, size_t len)
-{
-	memset(rc, 0, sizeof *rc);
-	sbx_error err;
-	static char script[200];
-	snprintf(script, sizeof script, "i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); sleep 0.005; done",
-		 LINES);
-	const char *argv[] = {"sh", "-c", script, NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &rc->ex};
-	sbx_file_opts up = SBX_FILE_OPTS_INIT;
-	up.path = "up.bin";
-	up.data = g_pattern;
-	up.len = BIG;
-	up.on_done = it_on_file;
-	up.ud = &rc->up;
-	sbx_file_opts down = SBX_FILE_OPTS_INIT;
-	down.path = "source.bin";
-	down.local_path = wd("local/down.bin");
-	down.on_done = it_on_file;
-	down.ud = &rc->down;
-	if (!sbx_exec(s, &eo, &err) || !sbx_write_file(s, &up, &err) || !sbx_read_file(s, &down, &err)) {
-		snprintf(why, len, "could not start: %s", err.message);
-		return -1;
-	}
-	return 0;
-}
-
-static int all_done(const round_calls *rc) { return rc->ex.ndone && rc->up.ndone && rc->down.ndone; }
-
-static int count_temps(void)
-{
-	char local[600];
-	snprintf(local, sizeof local, "%s/local", g_dir);
-	return it_count_entries(g_dir, ".sbx-") + it_count_entries(local, ".sbx-");
-}
+static const char *wd(const char *rel) { return it_path(g_dir, rel); }
 
 /* Checks what a round left behind; fills why on the first problem. */
-static int check_round(round_calls *rc, int reattached, char *why, size_t len)
+static int check_round(it_round *rc, int reattached, char *why, size_t len)
 {
-	for (int extra = 0; extra < 5; extra++) /* a second report would show up here */
-		sbx_loop_run_once(g_loop, 2);
-	if (rc->ex.ndone != 1 || rc->up.ndone != 1 || rc->down.ndone != 1) {
-		snprintf(why, len, "calls reported %d/%d/%d times", rc->ex.ndone, rc->up.ndone, rc->down.ndone);
+	if (it_round_reported_once(rc, why, len) < 0)
 		return -1;
-	}
 	/* (cut before the EXEC reached the agent: the agent says so and the
 	 * host sends it again, so it is collected whole like the others) */
 	if (reattached || rc->ex.status == SBX_OK) {
-		char want[LINES * 10];
-		it_lines(want, sizeof want, LINES);
-		if (rc->ex.status != SBX_OK || !rc->ex.out || strcmp(rc->ex.out, want) != 0) {
+		if (!it_round_output_whole(rc, &g_spec)) {
 			snprintf(why, len, "the command was not collected whole: %s: %.80s", rc->ex.message,
 				 rc->ex.out ? rc->ex.out : "(no output)");
 			return -1;
@@ -117,47 +65,7 @@ static int check_round(round_calls *rc, int reattached, char *why, size_t len)
 			return -1;
 		}
 	}
-	const char *targets[] = {wd("up.bin"), wd("local/down.bin")};
-	int left[2];
-	for (int i = 0; i < 2; i++)
-		if ((left[i] = it_whole_or_old(targets[i], g_pattern, BIG, why, len)) == IT_TORN)
-			return -1;
-	for (int i = 0; i < 2; i++) {
-		if (files[i]->status == SBX_OK && left[i] != IT_WHOLE) {
-			snprintf(why, len, "%s reported success but %s is not all there", i ? "download" : "upload",
-				 targets[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void reset_targets(void)
-{
-	it_write_local(wd("up.bin"), "old", 3);
-	it_write_local(wd("local/down.bin"), "old", 3);
-}
-
-static void free_round(round_calls *rc) { free(rc->ex.out); }
-
-/* Waits (running the loop) until the calls are done and, where the agent
- * cleans up its own temp files, until none is left. */
-static void settle(round_calls *rc, int want_no_temps)
-{
-	it_run_until(g_loop, &rc->ex.ndone, 60);
-	it_run_until(g_loop, &rc->up.ndone, 60);
-	it_run_until(g_loop, &rc->down.ndone, 60);
-	uint64_t end = sbx_now_ms() + 5000;
-	while (want_no_temps && count_temps() > 0 && sbx_now_ms() < end)
-		sbx_loop_run_once(g_loop, 10);
-}
-
-/* Runs the loop for about ms, or less if the calls finish first. */
-static void run_a_while(round_calls *rc, uint64_t ms)
-{
-	uint64_t end = sbx_now_ms() + ms;
-	while (sbx_now_ms() < end && !all_done(rc))
-		sbx_loop_run_once(g_loop, 1);
+	return it_round_targets(rc, &g_spec, why, len);
 }
 
 static long g_rounds, g_seed;
@@ -188,26 +96,26 @@ static void test_cut_listen_socket(void)
 	char why[700] = "";
 	long n = g_rounds / 2;
 	for (long i = 0; i < n && !why[0]; i++) {
-		reset_targets();
-		round_calls rc;
-		if (start_calls(s, &rc, why, sizeof why) < 0)
+		it_round_reset(&g_spec);
+		it_round rc;
+		if (it_round_start(s, &rc, &g_spec, why, sizeof why) < 0)
 			break;
 		uint64_t at = pick_moment();
-		run_a_while(&rc, at);
-		int done_before = all_done(&rc);
+		it_round_run_a_while(g_loop, &rc, at);
+		int done_before = it_round_done(&rc);
 		int reattached = 0;
 		if (!done_before && it_cut_connection(sock) == 0) {
 			cut++;
 			reattached = 1;
 		}
-		settle(&rc, 1);
-		if (check_round(&rc, reattached, why, sizeof why) == 0 && count_temps() > 0)
-			snprintf(why, sizeof why, "%d temp files left", count_temps());
+		it_round_settle(g_loop, &rc, &g_spec, 60, 1);
+		if (check_round(&rc, reattached, why, sizeof why) == 0 && it_round_temps(&g_spec) > 0)
+			snprintf(why, sizeof why, "%d temp files left", it_round_temps(&g_spec));
 		if (why[0])
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (round %ld, cut at %llu ms, seed %ld)", i,
 				 (unsigned long long)at, g_seed);
 		completed += rc.up.status == SBX_OK;
-		free_round(&rc);
+		it_round_free(&rc);
 		CHECKF(!sbx_session_failure(s), "the session gave up: %s", sbx_session_failure(s)->message);
 	}
 	sbx_session_close(s);
@@ -223,7 +131,7 @@ static void test_kill_stdio_agent(void)
 	char why[700] = "";
 	long n = g_rounds - g_rounds / 2;
 	for (long i = 0; i < n && !why[0]; i++) {
-		reset_targets();
+		it_round_reset(&g_spec);
 		sbx_session *s = it_local(g_loop, g_dir, 0);
 		CHECK(s);
 		/* the agent's pid: the child that holds the other end */
@@ -232,16 +140,16 @@ static void test_kill_stdio_agent(void)
 		int rc0 = it_exec(s, &x, ppid);
 		pid_t agent = rc0 == 0 ? (pid_t)atoi((char *)x.out) : -1;
 		sbx_exec_result_free(&x);
-		round_calls rc;
-		if (agent <= 0 || start_calls(s, &rc, why, sizeof why) < 0) {
+		it_round rc;
+		if (agent <= 0 || it_round_start(s, &rc, &g_spec, why, sizeof why) < 0) {
 			sbx_session_close(s);
 			CHECKF(0, "round %ld: %.600s", i, why[0] ? why : "no agent pid");
 		}
 		uint64_t at = pick_moment();
-		run_a_while(&rc, at);
-		if (!all_done(&rc) && kill(agent, SIGKILL) == 0)
+		it_round_run_a_while(g_loop, &rc, at);
+		if (!it_round_done(&rc) && kill(agent, SIGKILL) == 0)
 			killed++;
-		settle(&rc, 0);
+		it_round_settle(g_loop, &rc, &g_spec, 60, 0);
 		/* the sandbox may keep a killed agent's temp file; the host none */
 		char local[600];
 		snprintf(local, sizeof local, "%s/local", g_dir);
@@ -251,7 +159,7 @@ static void test_kill_stdio_agent(void)
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (round %ld, kill at %llu ms, seed %ld)",
 				 i, (unsigned long long)at, g_seed);
 		completed += rc.up.status == SBX_OK;
-		free_round(&rc);
+		it_round_free(&rc);
 		sbx_session_close(s);
 		char cmd[700];
 		snprintf(cmd, sizeof cmd, "rm -f %s/.up.bin.sbx-*", g_dir); /* what the killed agent left */
@@ -276,6 +184,7 @@ int main(void)
 	mkdir(wd("local"), 0755);
 	g_pattern = malloc(BIG);
 	it_fill_random(g_pattern, BIG, 42);
+	g_spec = (it_round_spec){.dir = g_dir, .pattern = g_pattern, .size = BIG, .lines = LINES, .sleep = "0.005"};
 	if (it_write_local(wd("source.bin"), g_pattern, BIG) < 0) {
 		printf("FAIL setup: cannot write %s\n", wd("source.bin"));
 		return 1;

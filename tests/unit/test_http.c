@@ -1,8 +1,8 @@
-/* test_http.c — HTTP requests on the loop (host/http.c) against a real
+/* test_http.c — HTTP requests on the loop (host/net/http.c) against a real
  * local HTTP(S) server (tests/net/server.py) with certificates made by
  * openssl: TLS trust, client certificates, server name, proxy, limits,
  * streaming, timeouts, cancellation and the errors of each failure. */
-#include "http.h"
+#include "net/http.h"
 #include "net_util.h"
 
 static char certs[256];

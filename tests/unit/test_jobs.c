@@ -1,4 +1,4 @@
-/* test_jobs.c — libsbx's detached commands (host/jobs.c, agent/detached.c)
+/* test_jobs.c — libsbx's detached commands (host/core/jobs.c, agent/detached.c)
  * against a listening agent: start one, see it in the list while it runs
  * and with its exit code after, read its output (twice: reading takes
  * nothing), follow one to its end, kill one, refuse bad ids and signals
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "../test.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "it_util.h"
 
 static sbx_loop *loop;

@@ -4,9 +4,9 @@
  * v4), its errors (missing pod, bad token, untrusted server, agent that
  * will not start), keepalive through an idle-timeout, and the `kubectl
  * exec -i` command transport as the fallback. */
-#include "k8s/kubeconfig.h"
-#include "k8s/sandbox.h"
-#include "k8s/token_source.h"
+#include "backends/k8s/kubeconfig.h"
+#include "backends/k8s/sandbox.h"
+#include "backends/k8s/token_source.h"
 #include "net_util.h"
 #include "outcome.h"
 
@@ -283,59 +283,37 @@ static void test_dropped_stream_reconnects(void)
 	snprintf(boot, sizeof boot, "%s", sbx_session_boot_id(s));
 	uint8_t *data = malloc(SIZE);
 	it_fill_random(data, SIZE, 7);
-	char src[500], up[500], down[500];
+	char src[500], down[500];
 	snprintf(src, sizeof src, "%s/src.bin", pod_dir);
-	snprintf(up, sizeof up, "%s/up.bin", pod_dir);
 	snprintf(down, sizeof down, "%s/down.bin", root);
 	it_write_local(src, data, SIZE);
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	char why[1200] = "";
 	int cuts = 0;
+	it_round_spec sp = {.dir = pod_dir, .pattern = data, .size = SIZE, .lines = LINES, .sleep = "0.01",
+			    .source = "src.bin", .down_path = down};
 	for (int round = 0; round < ROUNDS && !why[0]; round++) {
-		it_write_local(up, "old", 3);
-		it_write_local(down, "old", 3);
-		it_outcome ex = {0}, w = {0}, r = {0};
-		const char *script[] = {"sh", "-c", "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); sleep 0.01; done",
-					NULL};
-		sbx_exec_opts eo = {.argv = script, .on_done = it_on_exec, .ud = &ex};
-		sbx_file_opts wo = SBX_FILE_OPTS_INIT;
-		wo.path = "up.bin";
-		wo.data = data;
-		wo.len = SIZE;
-		wo.on_done = it_on_file;
-		wo.ud = &w;
-		sbx_file_opts ro = SBX_FILE_OPTS_INIT;
-		ro.path = "src.bin";
-		ro.local_path = down;
-		ro.on_done = it_on_file;
-		ro.ud = &r;
-		CHECK(sbx_exec(s, &eo, &err) && sbx_write_file(s, &wo, &err) && sbx_read_file(s, &ro, &err));
+		it_round_reset(&sp);
+		it_round rc;
+		CHECKF(it_round_start(s, &rc, &sp, why, sizeof why) == 0, "%s", why);
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		it_run_for(loop, rng % 250);
-		if (!(ex.ndone && w.ndone && r.ndone))
+		if (!it_round_done(&rc))
 			cuts += kill_bridge(marker) > 0;
-		it_run_until(loop, &ex.ndone, 60);
-		it_run_until(loop, &w.ndone, 60);
-		it_run_until(loop, &r.ndone, 60);
-		it_run_for(loop, 20); /* a second report would show up here */
-		char want[LINES * 10];
-		it_lines(want, sizeof want, LINES);
-		if (ex.ndone != 1 || w.ndone != 1 || r.ndone != 1)
-			snprintf(why, sizeof why, "round %d: reported %d/%d/%d times", round, ex.ndone, w.ndone, r.ndone);
-		else if (ex.status != SBX_OK || !ex.out || strcmp(ex.out, want) != 0)
-			snprintf(why, sizeof why, "round %d: the command was not collected whole: %s", round, ex.message);
-		it_outcome *files[] = {&w, &r};
-		const char *paths[] = {up, down};
-		for (int i = 0; i < 2 && !why[0]; i++) {
-			char torn[300] = "";
-			int left = it_whole_or_old(paths[i], data, SIZE, torn, sizeof torn);
-			int ok = files[i]->status == SBX_OK ? left == IT_WHOLE
-							    : left != IT_TORN && strstr(files[i]->message, "unchanged");
-			if (!ok)
-				snprintf(why, sizeof why, "round %d: %s: %s (%s)", round, i ? "download" : "upload",
-					 files[i]->message, left == IT_TORN ? torn : left == IT_OLD ? "old bytes there" : "all there");
-		}
-		free(ex.out);
+		it_round_settle(loop, &rc, &sp, 60, 0);
+		char what[800] = "";
+		if (it_round_reported_once(&rc, what, sizeof what) < 0)
+			snprintf(why, sizeof why, "round %d: %s", round, what);
+		else if (!it_round_output_whole(&rc, &sp))
+			snprintf(why, sizeof why, "round %d: the command was not collected whole: %s", round, rc.ex.message);
+		else if (it_round_targets(&rc, &sp, what, sizeof what) < 0)
+			snprintf(why, sizeof why, "round %d: %s", round, what);
+		it_outcome *files[] = {&rc.up, &rc.down};
+		for (int i = 0; i < 2 && !why[0]; i++)
+			if (files[i]->status != SBX_OK && !strstr(files[i]->message, "unchanged"))
+				snprintf(why, sizeof why, "round %d: %s: %s", round, i ? "download" : "upload",
+					 files[i]->message);
+		it_round_free(&rc);
 	}
 	const sbx_error *f = sbx_session_failure(s);
 	char boot_after[64];

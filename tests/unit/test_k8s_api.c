@@ -1,8 +1,8 @@
-/* test_k8s_api.c — the Kubernetes API client (host/k8s/api.c) against the
+/* test_k8s_api.c — the Kubernetes API client (host/backends/k8s/api.c) against the
  * emulator: pods listed and fetched by label, the API server's errors,
  * events, watches (initial state, changes, timeouts, bad selectors,
  * cancel from a callback) and the diagnosis of pods that are not ready. */
-#include "k8s/api.h"
+#include "backends/k8s/api.h"
 #include "net_util.h"
 
 static char certs[256], root[256], server[100];

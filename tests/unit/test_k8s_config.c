@@ -1,4 +1,4 @@
-/* test_k8s_config.c — host/k8s from C: ExecCredential parsing (times,
+/* test_k8s_config.c — host/backends/k8s from C: ExecCredential parsing (times,
  * mismatches), the token file re-read, and hostile YAML (alias bombs,
  * merge-key cycles, every truncation of the fixtures) given to the compose
  * translator and the kubeconfig loader. The behaviour users see is tested
@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "k8s/compose.h"
-#include "k8s/kubeconfig.h"
+#include "backends/k8s/compose.h"
+#include "backends/k8s/kubeconfig.h"
 #include "test.h"
 
 static char tmpdir[] = "/tmp/sbx-k8s-unit-XXXXXX";

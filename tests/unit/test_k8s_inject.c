@@ -1,12 +1,12 @@
 /* test_k8s_inject.c — the agent copied into a pod over exec
- * (host/k8s/inject.c) against the Kubernetes API emulator: uploaded once,
+ * (host/backends/k8s/inject.c) against the Kubernetes API emulator: uploaded once,
  * found by its hash the second time, then run as the session's agent over
  * the exec WebSocket; a chart-injected agent is used as is; a pod that is
  * not there gives an error naming it. */
 #include <stdlib.h>
 #include <sys/stat.h>
 
-#include "k8s/inject.h"
+#include "backends/k8s/inject.h"
 #include "net_util.h"
 
 static char certs[256], root[256], server[100];

@@ -1,16 +1,16 @@
 /* test_k8s_release.c — the release lifecycle pieces: commands run to
- * completion on the loop (host/child.c), helm install/uninstall
- * (host/k8s/release.c) with a recording helm and with the real helm against
+ * completion on the loop (host/core/child.c), helm install/uninstall
+ * (host/backends/k8s/release.c) with a recording helm and with the real helm against
  * an API server that is not there, and waiting for a release's pods
- * (host/k8s/ready.c) against the Kubernetes API emulator, and the whole
- * sandbox machine (host/k8s/sandbox.c) on the test's loop with the real helm. */
+ * (host/backends/k8s/ready.c) against the Kubernetes API emulator, and the whole
+ * sandbox machine (host/backends/k8s/sandbox.c) on the test's loop with the real helm. */
 #include <stdlib.h>
 
-#include "child.h"
-#include "k8s/inject.h"
-#include "k8s/ready.h"
-#include "k8s/release.h"
-#include "k8s/sandbox.h"
+#include "core/child.h"
+#include "backends/k8s/inject.h"
+#include "backends/k8s/ready.h"
+#include "backends/k8s/release.h"
+#include "backends/k8s/sandbox.h"
 #include "net_util.h"
 
 static char tmp[256], certs[256], root[256], server[100];

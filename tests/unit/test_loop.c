@@ -1,4 +1,4 @@
-/* test_loop.c — unit tests for host/loop.c: fd watchers, timers, deferred
+/* test_loop.c — unit tests for host/core/loop.c: fd watchers, timers, deferred
  * calls, child watches and embedding via sbx_loop_fd(). */
 #include "loop.h"
 #include "test.h"

@@ -1,9 +1,9 @@
-/* test_sigv4.c — host/aws/sigv4.c against AWS's published SigV4 test suite
+/* test_sigv4.c — host/backends/aws/sigv4.c against AWS's published SigV4 test suite
  * (tests/fixtures/sigv4/, one test per vector: the Authorization header,
  * and the canonical request and string to sign where the suite publishes
  * them), the S3 API reference's header and presigned examples, and bad
  * input (no Host, no keys, line breaks in values, bad escapes). */
-#include "aws/sigv4.h"
+#include "backends/aws/sigv4.h"
 #include "test.h"
 
 #include <dirent.h>

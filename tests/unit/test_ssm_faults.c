@@ -22,9 +22,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 
-#include "aws/api.h"
-#include "aws/ssm_reopen.h"
-#include "keyfile.h"
+#include "backends/aws/api.h"
+#include "backends/aws/ssm_reopen.h"
+#include "aws_fixture.h"
 #include "outcome.h"
 
 #define BIG (100u << 20)
@@ -39,10 +39,8 @@ static char g_key[160]; /* the agent's secret (docs/agent-auth.md) */
 static uint8_t *g_pattern;
 static uint64_t g_rng;
 static long g_seed;
-static int g_agent_port;
-static pid_t g_agent = -1, g_emulator = -1;
-static int g_emulator_in = -1;
-static char g_endpoint[64];
+static aws_agent g_agent = {-1, 0};
+static aws_emulator g_emulator = {{-1, -1, ""}, 0, ""};
 
 static uint64_t rnd(void)
 {
@@ -54,115 +52,38 @@ static uint64_t rnd(void)
 
 /* ------------------------------------------------------------- processes */
 
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
-
 static int start_agent(void)
 {
-	g_agent_port = free_port();
-	char err[256];
-	sbx_auth_key k;
 	snprintf(g_key, sizeof g_key, "%s/agent.key", g_dir);
-	if (sbx_keyfile_create(g_key, &k, err, sizeof err) < 0) {
-		printf("# %s\n", err);
-		return -1;
-	}
-	char addr[64];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", g_agent_port);
-	g_agent = fork();
-	if (g_agent == 0) {
-		execl(it_agent(), it_agent(), "--listen", addr, "--secret-file", g_key, "--workdir", g_dir, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 400; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_agent_port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return 0;
-		usleep(25000);
-	}
-	return -1;
+	return aws_agent_start(&g_agent, it_agent(), g_key, g_dir);
 }
 
 static int start_emulator(void)
 {
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
 	char port[16];
-	snprintf(port, sizeof port, "%d", g_agent_port);
-	g_emulator = fork();
-	if (g_emulator == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execlp("python3", "python3", "tests/aws/ssm_emulator.py", "--agent-port", port, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	g_emulator_in = in[1];
-	char line[128];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 60000) <= 0)
-			break;
-		if (read(out[0], line + n, 1) <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	close(out[0]);
-	int p;
-	if (sscanf(line, "PORT %d", &p) != 1)
-		return -1;
-	snprintf(g_endpoint, sizeof g_endpoint, "http://127.0.0.1:%d", p);
-	return 0;
+	snprintf(port, sizeof port, "%d", g_agent.port);
+	const char *args[] = {"--agent-port", port, NULL};
+	return aws_emulator_start(&g_emulator, args, NULL);
 }
 
 /* One command to the emulator's test hooks (see ssm_emulator.py). */
 static void emulator_say(const char *cmd)
 {
-	char line[64];
-	int n = snprintf(line, sizeof line, "%s\n", cmd);
-	if (write(g_emulator_in, line, (size_t)n) != n)
+	if (aws_child_say(&g_emulator.child, cmd) < 0)
 		printf("# cannot talk to the emulator\n");
 }
 
 static void stop_children(void)
 {
-	if (g_emulator_in >= 0)
-		close(g_emulator_in);
-	if (g_emulator > 0) {
-		for (int i = 0; i < 100 && waitpid(g_emulator, NULL, WNOHANG) == 0; i++)
-			usleep(20000);
-		kill(g_emulator, SIGKILL);
-		waitpid(g_emulator, NULL, 0);
-	}
-	if (g_agent > 0) {
-		kill(g_agent, SIGTERM);
-		waitpid(g_agent, NULL, 0);
-	}
+	aws_emulator_stop(&g_emulator);
+	aws_agent_stop(&g_agent);
 }
 
 static sbx_session *open_session(unsigned reopen_tries)
 {
 	sbx_session_opts so = {.secret_file = g_key};
 	aws_ssm_reopen_opts o = {.c = g_client, .instance_id = "i-0123456789abcdef0",
-				 .agent_port = (unsigned)g_agent_port, .connect_timeout_s = 20,
+				 .agent_port = (unsigned)g_agent.port, .connect_timeout_s = 20,
 				 .reopen_tries = reopen_tries, .backoff_ms = 20, .session = &so};
 	sbx_error err;
 	sbx_session *s = aws_ssm_session_open(g_loop, &o, NULL, &err);
@@ -180,94 +101,34 @@ static sbx_session *open_session(unsigned reopen_tries)
 
 /* --------------------------------------------------------------- a round */
 
-typedef struct round_calls {
-	it_outcome ex, up, down;
-} round_calls;
+static const char *wd(const char *rel) { return it_path(g_dir, rel); }
 
-static const char *wd(const char *rel)
+/* A round of size-byte transfers and LINES lines 20 ms apart. */
+static it_round_spec spec_of(size_t size)
 {
-	static char b[4][512];
-	static int k;
-	k = (k + 1) % 4;
-	snprintf(b[k], sizeof b[k], "%s/%s", g_dir, rel);
-	return b[k];
+	return (it_round_spec){.dir = g_dir, .pattern = g_pattern, .size = size, .lines = LINES, .sleep = "0.02"};
 }
 
-static int start_calls(sbx_session *s, round_calls *rc, size_t size, char *why, size_t len)
+static int start_calls(sbx_session *s, it_round *rc, const it_round_spec *sp, char *why, size_t len)
 {
-	memset(rc, 0, sizeof *rc);
-	it_write_local(wd("up.bin"), "old", 3);
-	it_write_local(wd("local/down.bin"), "old", 3);
-	if (it_write_local(wd("source.bin"), g_pattern, size) < 0) {
+	it_round_reset(sp);
+	if (it_write_local(wd("source.bin"), g_pattern, sp->size) < 0) {
 		snprintf(why, len, "cannot write source.bin");
 		return -1;
 	}
-	static char script[200];
-	snprintf(script, sizeof script, "i=0; while [ $i -lt %d ]; do echo line$i; i=$((i+1)); sleep 0.02; done",
-		 LINES);
-	const char *argv[] = {"sh", "-c", script, NULL};
-	sbx_exec_opts eo = {.argv = argv, .on_done = it_on_exec, .ud = &rc->ex};
-	sbx_file_opts up = SBX_FILE_OPTS_INIT;
-	up.path = "up.bin";
-	up.data = g_pattern;
-	up.len = size;
-	up.on_done = it_on_file;
-	up.ud = &rc->up;
-	sbx_file_opts down = SBX_FILE_OPTS_INIT;
-	down.path = "source.bin";
-	down.local_path = wd("local/down.bin");
-	down.on_done = it_on_file;
-	down.ud = &rc->down;
-	sbx_error err;
-	if (!sbx_exec(s, &eo, &err) || !sbx_write_file(s, &up, &err) || !sbx_read_file(s, &down, &err)) {
-		snprintf(why, len, "could not start: %s", err.message);
-		return -1;
-	}
-	return 0;
-}
-
-static int all_done(const round_calls *rc) { return rc->ex.ndone && rc->up.ndone && rc->down.ndone; }
-
-static int count_temps(void) { return it_count_entries(g_dir, ".sbx-") + it_count_entries(wd("local"), ".sbx-"); }
-
-static void settle(round_calls *rc)
-{
-	it_run_until(g_loop, &rc->ex.ndone, 120);
-	it_run_until(g_loop, &rc->up.ndone, 120);
-	it_run_until(g_loop, &rc->down.ndone, 120);
-	for (int extra = 0; extra < 5; extra++) /* a second report would show up here */
-		sbx_loop_run_once(g_loop, 2);
-	uint64_t end = sbx_now_ms() + 5000;
-	while (count_temps() > 0 && sbx_now_ms() < end)
-		sbx_loop_run_once(g_loop, 10);
-}
-
-static void run_a_while(round_calls *rc, uint64_t ms)
-{
-	uint64_t end = sbx_now_ms() + ms;
-	while (sbx_now_ms() < end && !all_done(rc))
-		sbx_loop_run_once(g_loop, 1);
-}
-
-static int output_whole(const it_outcome *o)
-{
-	char want[LINES * 10];
-	it_lines(want, sizeof want, LINES);
-	return o->status == SBX_OK && o->out && strcmp(o->out, want) == 0;
+	return it_round_start(s, rc, sp, why, len);
 }
 
 /* resumed: every call must have completed; else a transfer may have
  * failed, saying the target is unchanged. */
-static int check_round(round_calls *rc, size_t size, int resumed, char *why, size_t len)
+static int check_round(it_round *rc, const it_round_spec *sp, int resumed, char *why, size_t len)
 {
-	if (rc->ex.ndone != 1 || rc->up.ndone != 1 || rc->down.ndone != 1) {
-		snprintf(why, len, "calls reported %d/%d/%d times", rc->ex.ndone, rc->up.ndone, rc->down.ndone);
+	if (it_round_reported_once(rc, why, len) < 0)
 		return -1;
-	}
 	/* Cut before the EXEC reached the agent: it never ran and says so. */
 	int never_started = !resumed && rc->ex.status != SBX_OK && strstr(rc->ex.message, "never started") &&
 			    (!rc->ex.out || !rc->ex.out[0]);
-	if (!never_started && !output_whole(&rc->ex)) {
+	if (!never_started && !it_round_output_whole(rc, sp)) {
 		snprintf(why, len, "the command was not collected whole: %s: %.80s", rc->ex.message,
 			 rc->ex.out ? rc->ex.out : "(no output)");
 		return -1;
@@ -283,19 +144,10 @@ static int check_round(round_calls *rc, size_t size, int resumed, char *why, siz
 			return -1;
 		}
 	}
-	const char *targets[] = {wd("up.bin"), wd("local/down.bin")};
-	for (int i = 0; i < 2; i++) {
-		int left = it_whole_or_old(targets[i], g_pattern, size, why, len);
-		if (left == IT_TORN)
-			return -1;
-		if (files[i]->status == SBX_OK && left != IT_WHOLE) {
-			snprintf(why, len, "%s reported success but %s is not all there", i ? "download" : "upload",
-				 targets[i]);
-			return -1;
-		}
-	}
-	if (count_temps() > 0) {
-		snprintf(why, len, "%d temporary files left", count_temps());
+	if (it_round_targets(rc, sp, why, len) < 0)
+		return -1;
+	if (it_round_temps(sp) > 0) {
+		snprintf(why, len, "%d temporary files left", it_round_temps(sp));
 		return -1;
 	}
 	return 0;
@@ -318,25 +170,26 @@ static void resume_rounds(const char *what, long rounds, size_t size, uint64_t m
 	CHECKF(s, "no session over the emulator");
 	char why[800] = "";
 	int cut = 0;
+	it_round_spec sp = spec_of(size);
 	for (long i = 0; i < rounds && !why[0]; i++) {
-		round_calls rc;
-		if (start_calls(s, &rc, size, why, sizeof why) < 0)
+		it_round rc;
+		if (start_calls(s, &rc, &sp, why, sizeof why) < 0)
 			break;
 		uint64_t at = rnd() % max_ms;
-		run_a_while(&rc, at);
-		if (!all_done(&rc))
+		it_round_run_a_while(g_loop, &rc, at);
+		if (!it_round_done(&rc))
 			cut++;
 		unsigned reopens_before = aws_ssm_session_reopens(s);
 		emulator_say("drop");
-		settle(&rc);
+		it_round_settle(g_loop, &rc, &sp, 120, 1);
 		/* Resumed, nothing may fail. A round that needed a new session
 		 * after all (seen once on a loaded machine) is held to that case's
 		 * rules, and counted below. */
-		check_round(&rc, size, aws_ssm_session_reopens(s) == reopens_before, why, sizeof why);
+		check_round(&rc, &sp, aws_ssm_session_reopens(s) == reopens_before, why, sizeof why);
 		if (why[0])
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (%s round %ld, drop at %llu ms, seed %ld)",
 				 what, i, (unsigned long long)at, g_seed);
-		free(rc.ex.out);
+		it_round_free(&rc);
 	}
 	unsigned resumes = aws_ssm_session_resumes(s), reopens = aws_ssm_session_reopens(s);
 	const sbx_error *failed = sbx_session_failure(s);
@@ -374,21 +227,22 @@ static void test_reopen_collects_running_command(void)
 	CHECKF(s, "no session over the emulator");
 	char why[800] = "";
 	int collected = 0;
+	it_round_spec sp = spec_of(SMALL);
 	for (long i = 0; i < rounds && !why[0]; i++) {
-		round_calls rc;
-		if (start_calls(s, &rc, SMALL, why, sizeof why) < 0)
+		it_round rc;
+		if (start_calls(s, &rc, &sp, why, sizeof why) < 0)
 			break;
 		uint64_t at = rnd() % 400;
-		run_a_while(&rc, at);
+		it_round_run_a_while(g_loop, &rc, at);
 		int running = !rc.ex.ndone;
 		emulator_say("terminate");
-		settle(&rc);
-		check_round(&rc, SMALL, 0, why, sizeof why);
-		collected += running && output_whole(&rc.ex);
+		it_round_settle(g_loop, &rc, &sp, 120, 1);
+		check_round(&rc, &sp, 0, why, sizeof why);
+		collected += running && it_round_output_whole(&rc, &sp);
 		if (why[0])
 			snprintf(why + strlen(why), sizeof why - strlen(why), " (round %ld, terminate at %llu ms, seed %ld)",
 				 i, (unsigned long long)at, g_seed);
-		free(rc.ex.out);
+		it_round_free(&rc);
 	}
 	unsigned reopens = aws_ssm_session_reopens(s);
 	const sbx_error *failed = sbx_session_failure(s);
@@ -453,7 +307,7 @@ int main(void)
 	memset(&cr, 0, sizeof cr);
 	snprintf(cr.access_key_id, sizeof cr.access_key_id, "AKIDSBXTEST");
 	snprintf(cr.secret_access_key, sizeof cr.secret_access_key, "sbx-test-secret");
-	aws_client_opts o = {.region = "eu-west-2", .endpoint_url = g_endpoint, .static_creds = &cr,
+	aws_client_opts o = {.region = "eu-west-2", .endpoint_url = g_emulator.endpoint, .static_creds = &cr,
 			     .max_retries = 1, .max_retries_set = 1, .backoff_base_ms = 10};
 	sbx_error err;
 	g_client = aws_client_new(g_loop, g_http, &o, &err);

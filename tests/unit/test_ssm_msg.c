@@ -1,11 +1,11 @@
-/* test_ssm_msg.c — host/aws/ssm_msg.c and ssm_channel.c: the SSM data
+/* test_ssm_msg.c — host/backends/aws/ssm_msg.c and ssm_channel.c: the SSM data
  * channel's binary message layout (checked byte by byte against a message
  * built here from the documented offsets), its JSON payloads, hostile
  * input, and the reliable-delivery state machine between a client and an
  * agent side over a simulated network that drops, duplicates and reorders
  * messages. */
-#include "aws/ssm_channel.h"
-#include "aws/ssm_msg.h"
+#include "backends/aws/ssm_channel.h"
+#include "backends/aws/ssm_msg.h"
 #include "test.h"
 
 #include <errno.h>

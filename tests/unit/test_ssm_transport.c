@@ -6,10 +6,10 @@
  * and moves files; with the emulator losing messages the retransmissions
  * still deliver every byte in order. Bad tokens, KMS, a wrong session type
  * and a closed agent port fail with errors that say so. */
-#include "aws/api.h"
-#include "aws/ssm.h"
-#include "internal.h"
-#include "keyfile.h"
+#include "backends/aws/api.h"
+#include "backends/aws/ssm.h"
+#include "aws_fixture.h"
+#include "core/internal.h"
 #include "test.h"
 #include "transport/ssm.h"
 
@@ -30,120 +30,38 @@
 
 static sbx_loop *loop;
 static sbx_http *http;
-static int agent_port;
-static pid_t agent_pid = -1;
+static int agent_port; /* the agent's, or (for one case) a port nothing listens on */
+static aws_agent agent = {-1, 0};
 static char key_path[128]; /* the agent's secret (docs/agent-auth.md) */
-
-typedef struct emulator {
-	pid_t pid;
-	int in_fd;
-	int port;
-	char endpoint[64];
-} emulator;
-
-static int free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t al = sizeof a;
-	bind(fd, (struct sockaddr *)&a, sizeof a);
-	getsockname(fd, (struct sockaddr *)&a, &al);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 static int start_agent(void)
 {
-	const char *agent = getenv("SBX_AGENT");
-	if (!agent)
-		agent = "build/sbx-agent";
-	agent_port = free_port();
-	char err[256];
-	sbx_auth_key k;
+	const char *path = getenv("SBX_AGENT");
 	snprintf(key_path, sizeof key_path, "/tmp/sbx-test-ssm-transport.%d.key", (int)getpid());
-	if (sbx_keyfile_create(key_path, &k, err, sizeof err) < 0) {
-		printf("# %s\n", err);
+	if (aws_agent_start(&agent, path ? path : "build/sbx-agent", key_path, NULL) < 0)
 		return -1;
-	}
-	char addr[64];
-	snprintf(addr, sizeof addr, "127.0.0.1:%d", agent_port);
-	agent_pid = fork();
-	if (agent_pid == 0) {
-		execl(agent, agent, "--listen", addr, "--secret-file", key_path, (char *)NULL); /* as on EC2 */
-		_exit(127);
-	}
-	/* Wait until it listens. */
-	for (int i = 0; i < 200; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)agent_port),
-					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-		int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		close(fd);
-		if (ok)
-			return 0;
-		usleep(25000);
-	}
-	return -1;
-}
-
-static int start_emulator(emulator *e, const char *extra)
-{
-	int in[2], out[2];
-	if (pipe(in) < 0 || pipe(out) < 0)
-		return -1;
-	char port[16];
-	snprintf(port, sizeof port, "%d", agent_port);
-	e->pid = fork();
-	if (e->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		const char *argv[16] = {"python3", "tests/aws/ssm_emulator.py", "--agent-port", port, "--access-key",
-					AKID, "--secret", SECRET};
-		int n = 8;
-		if (extra && *extra) {
-			argv[n++] = extra;
-			if (strcmp(extra, "--drop-every") == 0)
-				argv[n++] = "7";
-		}
-		argv[n] = NULL;
-		execvp("python3", (char *const *)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	e->in_fd = in[1];
-	char line[128];
-	size_t n = 0;
-	while (n < sizeof line - 1) {
-		struct pollfd p = {out[0], POLLIN, 0};
-		if (poll(&p, 1, 60000) <= 0)
-			break;
-		ssize_t r = read(out[0], line + n, 1);
-		if (r <= 0 || line[n] == '\n')
-			break;
-		n++;
-	}
-	line[n] = 0;
-	close(out[0]);
-	if (sscanf(line, "PORT %d", &e->port) != 1)
-		return -1;
-	snprintf(e->endpoint, sizeof e->endpoint, "http://127.0.0.1:%d", e->port);
+	agent_port = agent.port;
 	return 0;
 }
 
-static void stop_emulator(emulator *e)
+/* The emulator forwarding to agent_port, signatures checked; extra: one more
+ * flag ("--drop-every" takes 7). */
+static int start_emulator(aws_emulator *e, const char *extra)
 {
-	close(e->in_fd);
-	int st;
-	for (int i = 0; i < 100 && waitpid(e->pid, &st, WNOHANG) == 0; i++)
-		usleep(20000);
-	kill(e->pid, SIGKILL);
-	waitpid(e->pid, &st, 0);
+	char port[16];
+	snprintf(port, sizeof port, "%d", agent_port);
+	const char *args[12] = {"--agent-port", port, "--access-key", AKID, "--secret", SECRET};
+	int n = 6;
+	if (extra && *extra) {
+		args[n++] = extra;
+		if (strcmp(extra, "--drop-every") == 0)
+			args[n++] = "7";
+	}
+	args[n] = NULL;
+	return aws_emulator_start(e, args, NULL);
 }
 
-static aws_client *client_for(const emulator *e, const char *secret)
+static aws_client *client_for(const aws_emulator *e, const char *secret)
 {
 	aws_credentials cr;
 	memset(&cr, 0, sizeof cr);
@@ -227,7 +145,7 @@ static sbx_session *open_session(const aws_ssm_session *as, double timeout_s, sb
 
 static void exec_and_files_over(const char *emulator_flag)
 {
-	emulator e;
+	aws_emulator e;
 	CHECK(start_emulator(&e, emulator_flag) == 0);
 	aws_client *c = client_for(&e, SECRET);
 	aws_ssm_session as;
@@ -285,7 +203,7 @@ static void exec_and_files_over(const char *emulator_flag)
 			stats[0] = 0;
 		pclose(p);
 	}
-	stop_emulator(&e);
+	aws_emulator_stop(&e);
 	CHECK(started == 0);
 	CHECK(s != NULL);
 	CHECK(ok_exec);
@@ -309,7 +227,7 @@ static void session_despite_lost_messages(void)
 
 static void api_calls_and_signatures(void)
 {
-	emulator e;
+	aws_emulator e;
 	CHECK(start_emulator(&e, NULL) == 0);
 	aws_client *c = client_for(&e, SECRET);
 	waiter w = {0};
@@ -324,7 +242,7 @@ static void api_calls_and_signatures(void)
 	if (rc2 == 0)
 		sbx_loop_run_until(loop, &b.done);
 	aws_client_free(bad);
-	stop_emulator(&e);
+	aws_emulator_stop(&e);
 	CHECK(rc == 0 && w.err.status == SBX_OK);
 	CHECK_EQ_STR(w.text, "Online");
 	CHECK(rc2 == 0 && b.err.status == SBX_E_REMOTE);
@@ -344,7 +262,7 @@ static void failures_are_named(void)
 		{NULL, 0, 1, "could not connect to the agent's port"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		emulator e;
+		aws_emulator e;
 		const char *flag = cases[i].flag;
 		int started_em;
 		if (flag && strcmp(flag, "--session-type") == 0) {
@@ -362,11 +280,11 @@ static void failures_are_named(void)
 			snprintf(as.token, sizeof as.token, "not-the-token");
 		int saved_port = agent_port;
 		if (cases[i].close_agent)
-			agent_port = free_port(); /* nothing listens there */
+			agent_port = aws_free_port(); /* nothing listens there */
 		sbx_session *s = NULL;
 		if (cases[i].close_agent) {
 			/* the emulator was told the agent's port at start: restart it pointing nowhere */
-			stop_emulator(&e);
+			aws_emulator_stop(&e);
 			CHECK(start_emulator(&e, NULL) == 0);
 			aws_client_free(c);
 			c = client_for(&e, SECRET);
@@ -375,7 +293,7 @@ static void failures_are_named(void)
 		s = open_session(&as, 5, &err);
 		agent_port = saved_port;
 		aws_client_free(c);
-		stop_emulator(&e);
+		aws_emulator_stop(&e);
 		if (s)
 			sbx_session_close(s);
 		if (!strstr(err.message, cases[i].expect))
@@ -400,7 +318,6 @@ int main(void)
 	RUN(failures_are_named);
 	sbx_http_free(http);
 	sbx_loop_free(loop);
-	kill(agent_pid, SIGTERM);
-	waitpid(agent_pid, NULL, 0);
+	aws_agent_stop(&agent);
 	return test_summary();
 }

@@ -1,9 +1,9 @@
-/* test_ws.c — the WebSocket client (host/ws.c) against a real server
+/* test_ws.c — the WebSocket client (host/net/ws.c) against a real server
  * (tests/net/server.py): echo over ws:// and wss://, subprotocols,
  * fragments, pings both ways, closes from either side, refused and broken
  * upgrades, hostile frames, proxies, and freeing from callbacks. */
 #include "net_util.h"
-#include "ws.h"
+#include "net/ws.h"
 
 static char certs[256];
 static char *ca_pem;

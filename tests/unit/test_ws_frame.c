@@ -1,11 +1,11 @@
-/* test_ws_frame.c — the WebSocket codec (host/ws_frame.c) on its own:
+/* test_ws_frame.c — the WebSocket codec (host/net/ws_frame.c) on its own:
  * RFC 6455 examples, length encodings, fragmentation, hostile frames,
  * close payloads, UTF-8, the handshake's key and response checks, and a
  * random-input run that must never crash or misbehave. */
 #include <stdlib.h>
 
 #include "it_util.h"
-#include "ws_frame.h"
+#include "net/ws_frame.h"
 
 typedef struct got {
 	int messages, controls;

@@ -1,16 +1,16 @@
 /* sbx_docker.c — inspect_sbx._sbx's docker bindings: a docker sandbox's
- * containers and agents (host/docker/sandbox.h), blocking, for a worker thread. */
+ * containers and agents (host/backends/docker/sandbox.h), blocking, for a worker thread. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "docker/restart.h"
-#include "docker/sandbox.h"
+#include "backends/docker/restart.h"
+#include "backends/docker/sandbox.h"
 #include "sbx.h"
 
 #include "sbxmodule.h"
 
 /* docker_up(name, dir, services, values, image, agent) -> [container ids]:
- * a docker sandbox (host/docker/sandbox.h), blocking without the GIL (it
+ * a docker sandbox (host/backends/docker/sandbox.h), blocking without the GIL (it
  * uses a loop of its own, so call it from a worker thread). */
 static PyObject *mod_docker_up(PyObject *m, PyObject *args)
 {
@@ -72,7 +72,7 @@ static PyObject *mod_docker_down(PyObject *m, PyObject *arg)
 /* docker_revive(id, name, svc, run_dir, key_file, started_at) -> str | None:
  * when Docker restarted the container since started_at (an empty
  * started_at: just report the current one), its agent is started again
- * (host/docker/restart.h) and the new start time returned; None when it
+ * (host/backends/docker/restart.h) and the new start time returned; None when it
  * was not restarted. */
 static PyObject *mod_docker_revive(PyObject *m, PyObject *args)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aws/ec2_sandbox.h"
+#include "backends/aws/ec2_sandbox.h"
 #include "sbx.h"
 
 #include "sbxmodule.h"

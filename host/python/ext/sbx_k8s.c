@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "k8s/sandbox.h"
+#include "backends/k8s/sandbox.h"
 #include "sbx.h"
 
 #include "sbxmodule.h"

@@ -24,8 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "k8s/compose.h"
-#include "local/box.h"
+#include "backends/k8s/compose.h"
+#include "backends/local/box.h"
 #include "sbx.h"
 #include "sbxmodule.h"
 

@@ -1,7 +1,7 @@
 """docker.py — sbx-docker: what Inspect's docker sandbox accepts, on the local Docker engine.
 
 One container per service of the compose file (or one `default` service running `image`),
-made by libsbx's docker backend (host/docker/sandbox.h, docs/docker.md) through the
+made by libsbx's docker backend (host/backends/docker/sandbox.h, docs/docker.md) through the
 Engine API; each is reached through one agent session over a unix socket in the sample's
 directory, so exec and files never go through dockerd. A sample's directory
 (STATE/NAME: $SBX_DOCKER_DIR, else TMPDIR/sbx-docker-UID) holds its agents' secrets and
@@ -66,7 +66,7 @@ class DockerConfig:
 
 
 def is_dockerfile(path: str) -> bool:
-    """Dockerfile, NAME.Dockerfile or Dockerfile.NAME (host/docker/defaults.c's rule)."""
+    """Dockerfile, NAME.Dockerfile or Dockerfile.NAME (host/backends/docker/defaults.c's rule)."""
     base = os.path.basename(path).lower()
     return base == "dockerfile" or base.startswith("dockerfile.") or base.endswith(".dockerfile")
 
@@ -87,7 +87,7 @@ def _state_root() -> str:
 
 def _agent_addr(run_dir: str) -> tuple[str, int | None]:
     """The agent socket's address, through an O_PATH descriptor of its directory when the
-    path is too long for a unix address (as host/docker/container.c does)."""
+    path is too long for a unix address (as host/backends/docker/container.c does)."""
     path = os.path.join(run_dir, "agent.sock")
     if len(path) <= UNIX_PATH_MAX:
         return path, None
@@ -97,7 +97,7 @@ def _agent_addr(run_dir: str) -> tuple[str, int | None]:
 
 class DockerSandbox(SbxSandbox):
     """A service's container: a lost agent stream is checked against the container's start
-    time, and a container Docker restarted gets its agent back (host/docker/restart.h)."""
+    time, and a container Docker restarted gets its agent back (host/backends/docker/restart.h)."""
 
     def __init__(self, session: Any, *, addr: str, key: str, run_dir: str, sandbox: str, id: str,
                  started_at: str, behavior: str, **kw: Any) -> None:
@@ -265,7 +265,7 @@ class DockerProvider(Provider):
             if owner and owner != os.getpid() and _pid_alive(owner) and not id:
                 continue  # a running evaluation's sandbox
             await asyncio.to_thread(_remove_sample, d)
-        # what a lost directory left: found by the owner label (host/docker/container.h)
+        # what a lost directory left: found by the owner label (host/backends/docker/container.h)
         try:
             owned = await asyncio.to_thread(_sbx.docker_owned, root)
         except RuntimeError:

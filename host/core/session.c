@@ -683,7 +683,7 @@ sbx_session *sbx_session_k8s(sbx_loop *loop, const sbx_k8s_conn *k, const sbx_k8
 	return s;
 }
 
-/* The agent inside a new box (host/local/): a contained local sandbox. */
+/* The agent inside a new box (host/backends/local/): a contained local sandbox. */
 static sbx_session *boxed(sbx_loop *loop, const sbx_local_opts *lo, const sbx_session_opts *so, sbx_error *err)
 {
 	const char *agent = lo && lo->agent_path ? lo->agent_path : sbx_default_agent_path();

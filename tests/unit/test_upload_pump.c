@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "conn.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "test.h"
 
 /* ---------------------------------------------------------------- a transport that takes everything */

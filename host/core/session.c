@@ -143,28 +143,30 @@ void session_flush(sbx_session *s)
 
 /* Uploads (exec input, stdin, file contents) take turns, one chunk each,
  * while the queue is short: a 1 GiB upload never delays a small request
- * by more than HOST_HIGH_WATER bytes. Returns whether any call queued
- * bytes. */
+ * by more than HOST_HIGH_WATER bytes. Returns 1 when it stopped at that
+ * mark (the calls may have more), 0 when a whole turn queued nothing (no
+ * credit, nothing to send, or a read interrupted by a signal: back to the
+ * loop, which handles it). */
 static int fill_queue(sbx_session *s)
 {
-	int any = 0, progress = 1;
-	while (progress && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
-		progress = 0;
+	for (;;) {
+		int progress = 0;
 		for (sbx_call *c = s->calls; c; c = c->next) {
 			if (s->close_pending)
-				return any; /* closed by a callback: send no more (no END of an upload) */
+				return 0; /* closed by a callback: send no more (no END of an upload) */
 			if (!c->started || !c->sending || sbx_conn_credit(s->conn, c->stream) == 0)
 				continue;
 			size_t before = sbx_conn_out_size(s->conn);
 			if (c->ops->pump)
 				c->ops->pump(c);
 			if (sbx_conn_out_size(s->conn) != before)
-				progress = any = 1;
+				progress = 1;
 			if (sbx_conn_out_size(s->conn) >= HOST_HIGH_WATER)
-				break;
+				return 1;
 		}
+		if (!progress)
+			return 0;
 	}
-	return any;
 }
 
 /* Hands the queue to the transport and refills it, again and again while
@@ -174,15 +176,19 @@ static int fill_queue(sbx_session *s)
  * HOST_HIGH_WATER bytes (it grants every window/4, and windows grow). And
  * on_writable itself finds the queue still full from before, so the flush
  * comes first. The pump thus ends only when the transport is full
- * (on_writable restarts it) or no call could add a byte (no credit or
- * nothing to send: a grant or new input restarts it). */
+ * (on_writable restarts it) or a turn over the calls added nothing (no
+ * credit or nothing to send: a grant or new input restarts it). */
 static void pump_calls(sbx_session *s)
 {
 	if (!s->conn || !sbx_conn_ready(s->conn))
 		return;
 	session_flush(s);
-	while (!s->close_pending && s->conn && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER && fill_queue(s))
+	while (!s->close_pending && s->conn && sbx_conn_out_size(s->conn) < HOST_HIGH_WATER) {
+		int more = fill_queue(s);
 		session_flush(s);
+		if (!more)
+			return;
+	}
 }
 
 /* on_progress callbacks run from here (see session_start_call) */

@@ -2,7 +2,10 @@
  * and STAT, three ops over one instance struct.
  *
  * Uploads stream from memory, a file descriptor or a path, one chunk per
- * turn, so a 1 GiB file needs no more memory than a chunk. Downloads land
+ * turn, so a 1 GiB file needs no more memory than a chunk. A source that
+ * can run dry (a pipe, a terminal, a socket) is read only when it is
+ * readable, waiting on the loop: a read never blocks the loop, and a
+ * signal meant to cancel the copy finds it there. Downloads land
  * in a file descriptor, in memory (bounded by the limit), or in a local
  * path through a temporary file renamed into place only when the transfer
  * arrived complete and its CRC32 matched, fsynced before the rename and its
@@ -28,6 +31,8 @@ typedef struct file_call {
 	sbx_file_opts fo;
 	int src_fd, own_src_fd;   /* write source */
 	int src_eof;
+	int src_may_block;        /* the source is not a regular file: poll before reading */
+	int src_watched;          /* waiting on the loop for the source to be readable */
 	uint64_t total, done;
 	int sink_fd;              /* read sink */
 	char sink_tmp[4200];      /* read into a path: the temp file */
@@ -150,9 +155,11 @@ sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 			sbx_error_set(err, SBX_E_INVALID, EINVAL, "invalid", "write_file needs data, fd or local_path");
 			return NULL;
 		}
-		struct stat st;
-		total = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	}
+	struct stat st;
+	int regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+	if (!o->data)
+		total = regular ? (uint64_t)st.st_size : 0;
 	file_call *f = new_file_call(s, &write_ops, o, err);
 	if (!f) {
 		if (own)
@@ -161,6 +168,7 @@ sbx_call *sbx_write_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 	}
 	f->src_fd = fd;
 	f->own_src_fd = own;
+	f->src_may_block = fd >= 0 && !regular;
 	f->total = total;
 	f->call.sending = 1;
 	pack_path_request(f, o, 1);
@@ -173,6 +181,33 @@ static void progress(file_call *f)
 {
 	if (f->fo.on_progress)
 		f->fo.on_progress(f->fo.ud, f->done, f->total);
+}
+
+static void on_src_readable(sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	(void)events;
+	file_call *f = ud;
+	sbx_loop_unwatch(loop, fd);
+	f->src_watched = 0;
+	session_pump(f->call.s);
+}
+
+/* Whether the source can be read without blocking; if not, waits for it on
+ * the loop (which pumps again when it is). A source the loop cannot watch
+ * is read as it is. */
+static int src_ready(file_call *f)
+{
+	if (!f->src_may_block)
+		return 1;
+	if (f->src_watched)
+		return 0;
+	struct pollfd pf = {.fd = f->src_fd, .events = POLLIN};
+	if (poll(&pf, 1, 0) != 0)
+		return 1; /* readable, at its end, or failed: read() says which */
+	if (sbx_loop_watch(f->call.s->loop, f->src_fd, SBX_EV_READ, on_src_readable, f) < 0)
+		return 1;
+	f->src_watched = 1;
+	return 0;
 }
 
 static void write_pump(sbx_call *c)
@@ -217,6 +252,8 @@ static void write_pump(sbx_call *c)
 		}
 		f->src_eof = 1;
 	} else if (f->src_fd >= 0 && !f->src_eof) {
+		if (!src_ready(f))
+			return;
 		/* read straight into the outbound frame */
 		size_t room;
 		uint8_t *buf = sbx_conn_data_begin(conn, c->stream, &room);
@@ -511,6 +548,8 @@ static void file_fail(sbx_call *c, const sbx_error *e)
 static void file_free(sbx_call *c)
 {
 	file_call *f = file_of(c);
+	if (f->src_watched)
+		sbx_loop_unwatch(c->s->loop, f->src_fd);
 	if (f->own_src_fd && f->src_fd >= 0)
 		close(f->src_fd);
 	if (f->walk) {

@@ -849,6 +849,70 @@ static void test_concurrent_files(void)
 	CHECK_EQ_INT(it_count_entries(wd("many"), ".sbx-"), 0);
 }
 
+static volatile sig_atomic_t g_alarm_fired;
+static int g_pipe_writer = -1;
+
+/* Ends the pipe (write and close are async-signal-safe): a pump stuck in
+ * read() gets its data and EOF, so a broken build fails here instead of
+ * hanging. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	g_alarm_fired = 1;
+	if (write(g_pipe_writer, "part two", 8) == 8)
+		close(g_pipe_writer);
+}
+
+/* An upload from a pipe that runs dry waits on the loop, not in read():
+ * an exec on the same session finishes while the pipe's writer (this
+ * process) says nothing more. Were the pump to block in read(), the exec
+ * would get through only once the alarm ended the pipe. */
+static void test_pipe_source_waits_on_the_loop(void)
+{
+	NEED_SESSION();
+	int p[2];
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "part one, ", 10) == 10);
+	g_pipe_writer = p[1];
+	int ndone = 0;
+	many_files rec = {.ndone = &ndone};
+	sbx_file_opts o = SBX_FILE_OPTS_INIT;
+	o.path = "dry-pipe.txt";
+	o.fd = p[0];
+	o.on_done = mf_done;
+	o.ud = &rec;
+	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	g_alarm_fired = 0;
+	alarm(20);
+	sbx_error err;
+	CHECK(sbx_write_file(g_s, &o, &err) != NULL);
+	sbx_exec_result x;
+	const char *e[] = {"echo", "meanwhile", NULL};
+	int rc = it_exec(g_s, &x, e);
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	CHECK(rc == 0);
+	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
+	sbx_exec_result_free(&x);
+	CHECKF(!g_alarm_fired, "the exec waited for the pipe");
+	if (!g_alarm_fired) {
+		CHECK_EQ_INT(rec.done, 0);
+		CHECK(write(p[1], "part two", 8) == 8);
+		close(p[1]);
+	}
+	uint64_t end = sbx_now_ms() + 30000;
+	while (!rec.done && sbx_now_ms() < end)
+		sbx_loop_run_once(g_loop, 50);
+	close(p[0]);
+	CHECK(rec.ok);
+	sbx_file_result r;
+	CHECK(get(g_s, "dry-pipe.txt", &r) == 0);
+	CHECK_EQ_STR((char *)r.data, "part one, part two");
+	sbx_file_result_free(&r);
+}
+
 static void test_progress(void)
 {
 	NEED_SESSION();
@@ -1023,6 +1087,7 @@ int main(void)
 	IT_RUN(test_binary_and_empty);
 	IT_RUN(test_stat);
 	IT_RUN(test_concurrent_files);
+	IT_RUN(test_pipe_source_waits_on_the_loop);
 	IT_RUN(test_progress);
 	IT_RUN(test_sync_progress_ud);
 	IT_RUN(test_read_keeps_mode);

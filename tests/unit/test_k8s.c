@@ -295,7 +295,7 @@ static void test_dropped_stream_reconnects(void)
 	for (int round = 0; round < ROUNDS && !why[0]; round++) {
 		it_round_reset(&sp);
 		it_round rc;
-		CHECKF(it_round_start(s, &rc, &sp, why, sizeof why) == 0, "%s", why);
+		CHECKF(it_round_start(s, &rc, &sp, why, sizeof why) == 0, "%.600s", why);
 		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
 		it_run_for(loop, rng % 250);
 		if (!it_round_done(&rc))

@@ -473,6 +473,18 @@ static sbx_stream *data_stream(sbx_conn *c, const sbx_msg *m)
 	return s;
 }
 
+/* A PING with the next nonce (heartbeats and round-trip probes share
+ * them); the nonce, or 0 when it could not be queued. */
+static uint64_t send_ping(sbx_conn *c)
+{
+	sbx_frame_writer w;
+	if (sbx_frame_begin(&w, &c->out, SBX_MSG_PING, 0, 1) < 0)
+		return 0;
+	uint64_t nonce = ++c->ping_nonce;
+	msgpack_pack_uint64(&w.pk, nonce);
+	return sbx_frame_finish(&w, c->peer_max_frame) == 0 ? nonce : 0;
+}
+
 /* Round trips for window tuning: one PING at a time while a tuned stream
  * receives, at most every PROBE_EVERY_NS once a sample exists; a PING
  * unanswered for PROBE_LOST_NS is given up (the peer answers every PING,
@@ -489,12 +501,8 @@ static void probe_rtt(sbx_conn *c)
 		return;
 	if (c->tune.rtt_ns && now - c->probed_ns < PROBE_EVERY_NS)
 		return;
-	sbx_frame_writer w;
-	if (sbx_frame_begin(&w, &c->out, SBX_MSG_PING, 0, 1) < 0)
-		return;
-	c->probe_nonce = ++c->ping_nonce;
-	msgpack_pack_uint64(&w.pk, c->probe_nonce);
-	if (sbx_frame_finish(&w, c->peer_max_frame) == 0)
+	c->probe_nonce = send_ping(c);
+	if (c->probe_nonce)
 		c->probe_ns = now;
 }
 
@@ -1037,11 +1045,7 @@ int sbx_conn_tick(sbx_conn *c, uint64_t now)
 		return -1;
 	}
 	if (c->cfg.ping_ms && c->sent_hello && now - c->last_tx >= c->cfg.ping_ms) {
-		sbx_frame_writer w;
-		if (sbx_frame_begin(&w, &c->out, SBX_MSG_PING, 0, 1) == 0) {
-			msgpack_pack_uint64(&w.pk, ++c->ping_nonce);
-			sbx_frame_finish(&w, c->peer_max_frame);
-		}
+		send_ping(c);
 		c->last_tx = now;
 	}
 	return 0;

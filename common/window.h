@@ -7,8 +7,9 @@
  *
  *   grow    when a whole window arrived within two round trips while at
  *           most half of it waited unconsumed (the sender was
- *           window-limited and the consumer kept up): the window doubles, up to `max` per stream, and only while the
- *           connection's windows together stay within `budget`;
+ *           window-limited and the consumer kept up): the window doubles,
+ *           up to `max` per stream, and only while the connection's
+ *           windows together stay within `budget`;
  *   shrink  when more than half the window waits unconsumed as new data
  *           arrives (a slow consumer, or one that stopped reading): the
  *           window halves, down to `base`. The sender keeps the credit it
@@ -29,7 +30,7 @@ typedef struct sbx_rwin {
 	uint64_t size;        /* the current window */
 	uint64_t debt;        /* consumed bytes still to withhold after a shrink */
 	uint64_t epoch_ns;    /* when the current growth measurement began (0: not yet) */
-	uint64_t epoch_bytes; /* bytes consumed since then */
+	uint64_t epoch_bytes; /* bytes arrived since then */
 	int tuned;            /* 0: this stream keeps `base` */
 } sbx_rwin;
 

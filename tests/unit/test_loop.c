@@ -327,27 +327,40 @@ static void on_count(sbx_loop *loop, void *ud)
 	(*(int *)ud)++;
 }
 
-/* Timers due at the same moment fire in one wake-up, however many there
- * are; the stats count iterations, timer wake-ups and firings. */
-static void test_stats_shared_deadline(void)
+/* One round of test_stats_shared_deadline: 5000 timers aimed at one
+ * grid slot, run to the end; the loop's stats and the firings. */
+static void shared_deadline_round(sbx_loop_stats *st, int *fired)
 {
 	sbx_loop *loop = sbx_loop_new();
-	sbx_loop_stats st;
-	int fired = 0;
-
+	*fired = 0;
 	/* a 1000 ms grid slot that starts at least 20 ms from now */
-	uint64_t now = sbx_now_ms();
-	uint64_t slot = (now + 20 + 999) / 1000 * 1000;
+	uint64_t slot = (sbx_now_ms() + 20 + 999) / 1000 * 1000;
 	for (int i = 0; i < 5000; i++)
-		CHECK(sbx_loop_timer(loop, slot - sbx_now_ms(), on_count, &fired));
+		CHECK(sbx_loop_timer(loop, slot - sbx_now_ms(), on_count, fired));
 	while (sbx_loop_next_timeout(loop) >= 0)
 		CHECK(sbx_loop_run_once(loop, -1) >= 0);
-	sbx_loop_get_stats(loop, &st);
+	sbx_loop_get_stats(loop, st);
+	sbx_loop_free(loop);
+}
+
+/* Timers due at the same moment fire in one wake-up, however many there
+ * are; the stats count iterations, timer wake-ups and firings. The test
+ * and the loop read the clock apart, so a millisecond can tick between
+ * them and put one timer a slot later (two wake-ups, seen once under
+ * ASan): up to three rounds, the last one judged. */
+static void test_stats_shared_deadline(void)
+{
+	sbx_loop_stats st;
+	int fired = 0;
+	for (int round = 0; round < 3; round++) {
+		shared_deadline_round(&st, &fired);
+		if (st.timer_wakeups == 1)
+			break;
+	}
 	CHECK_EQ_INT(fired, 5000);
 	CHECK_EQ_INT((int)st.timers_fired, 5000);
 	CHECK_EQ_INT((int)st.timer_wakeups, 1);
 	CHECK(st.iterations >= 1);
-	sbx_loop_free(loop);
 }
 
 /* ---- child watches ---- */

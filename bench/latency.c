@@ -60,6 +60,10 @@
 #include "bench.h"
 
 #define PLUGIN_BOUND_MB_S (1024.0 / 1e-3 / 1e6) /* StreamDataPayloadSize per time.Sleep(1 ms) */
+/* The raw upload of the ceiling now and then stops after ~32 MiB (the
+ * emulator ends the exec; not looked into): the ceiling moves 64 MiB, a
+ * steady rate, and a failed one is reported as such. */
+#define CEILING_MIB 64
 #define K8S_TARGET 0.80                         /* of the 0 ms rate (or the ceiling), at 40 ms */
 
 enum { T_UNIX, T_K8S, T_SSM, NTRANSPORTS };
@@ -73,6 +77,10 @@ static uint8_t *data;
 
 /* Where each relay points: the agent's socket, the emulators' ports. */
 static char agent_sock[4300], k8s_target[64], ssm_target[64];
+
+/* What we started, stopped at exit even when a step fails (bench_die). */
+static pid_t relay_pid = -1, k8s_pid = -1;
+static aws_agent ssm_agent = {-1, 0};
 
 /* ---------------------------------------------------------------- the relay */
 
@@ -93,7 +101,7 @@ static pid_t relay_start(int rtt_ms, const char *target, char *addr, size_t len)
 	if (pipe(out) < 0)
 		bench_die("pipe: %s", strerror(errno));
 	const char *argv[] = {delay_bin, rtt, listen, target, NULL};
-	pid_t pid = bench_spawn(argv, -1, out[1]);
+	pid_t pid = relay_pid = bench_spawn(argv, -1, out[1]);
 	close(out[1]);
 	char line[64];
 	int port = 0;
@@ -116,6 +124,16 @@ static void stop(pid_t pid)
 {
 	kill(pid, SIGTERM);
 	bench_wait(pid);
+}
+
+static void stop_children(void)
+{
+	if (relay_pid > 0)
+		kill(relay_pid, SIGTERM);
+	if (k8s_pid > 0)
+		kill(k8s_pid, SIGTERM);
+	if (ssm_agent.pid > 0)
+		kill(ssm_agent.pid, SIGTERM);
 }
 
 /* ---------------------------------------------------------------- the transfer */
@@ -292,7 +310,7 @@ static pid_t k8s_start(void)
 		bench_die("pipe: %s", strerror(errno));
 	const char *argv[] = {"/usr/bin/env", "python3", "tests/k8s/emulator.py", "--tls", certs, "--root", rootdir,
 			      "--token", TOKEN, "--pod", "bench/pod", NULL};
-	pid_t pid = bench_spawn(argv, in[0], out[1]);
+	pid_t pid = k8s_pid = bench_spawn(argv, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
 	char line[64];
@@ -414,8 +432,11 @@ static double raw_transfer(const char *addr, int upload, size_t n)
 	while (!e.done)
 		sbx_loop_run_once(loop, -1);
 	e.t->ops->close(e.t);
-	if (!e.ok)
-		bench_die("the raw exec WebSocket (%s) ended early: %s", upload ? "upload" : "download", e.why);
+	if (!e.ok) {
+		bench_log("k8s   the raw exec WebSocket (%s) ended early after %zu bytes sent, %zu received: %s",
+			  upload ? "upload" : "download", e.sent, e.got, e.why);
+		return -1;
+	}
 	return (double)(e.t1 - e.t0) / 1e9;
 }
 
@@ -429,6 +450,8 @@ static double k8s_ceiling(int rtt_ms, size_t n)
 	relay = relay_start(rtt_ms, k8s_target, addr, sizeof addr);
 	double tr = raw_transfer(addr, 0, n);
 	stop(relay);
+	if (tw < 0 || tr < 0)
+		return -1;
 	bench_log("k8s   RTT %2d ms: the emulator's ceiling (raw exec WebSocket, %zu MiB): write %.1f MB/s, read %.1f "
 		  "MB/s, write+read %.1f MB/s", rtt_ms, n >> 20, n / 1e6 / tw, n / 1e6 / tr, 2 * n / 1e6 / (tw + tr));
 	return 2 * n / 1e6 / (tw + tr);
@@ -454,7 +477,6 @@ static rates k8s_run(int rtt_ms, size_t n)
 
 /* ---------------------------------------------------------------- SSM */
 
-static aws_agent ssm_agent = {-1, 0};
 static aws_emulator ssm_emu;
 static sbx_http *http;
 static aws_client *ssm_client;
@@ -584,22 +606,25 @@ static void unix_rows(const rates *r, size_t mib)
 	row("lt2", "unix socket", mib, 40, r[2].both, r[0].both, "-", "info");
 }
 
+static const char *ceiling_text(double c, char *buf, size_t len)
+{
+	return c > 0 ? (snprintf(buf, len, "%.0f", c), buf) : "failed";
+}
+
 static void k8s_rows(const rates *r, const double *ceiling, size_t mib)
 {
-	char target[64], m[300], a[48], b[64];
+	char target[64], m[300], a[64], c[3][16];
 	row("lt3", "k8s exec WebSocket (emulator)", mib, 10, r[1].both, r[0].both, "-", "info");
-	double bound = r[0].both < ceiling[2] ? r[0].both : ceiling[2];
-	double want = K8S_TARGET * bound;
-	BENCH_FMT(target, ">= %.1f MB/s (%.0f%% of %s)", want, K8S_TARGET * 100,
-		  r[0].both < ceiling[2] ? "0 ms" : "ceiling");
+	int capped = ceiling[2] > 0 && ceiling[2] < r[0].both;
+	double want = K8S_TARGET * (capped ? ceiling[2] : r[0].both);
+	BENCH_FMT(target, ">= %.1f MB/s (%.0f%% of %s)", want, K8S_TARGET * 100, capped ? "ceiling" : "0 ms");
 	row("lt4", "k8s exec WebSocket (emulator)", mib, 40, r[2].both, r[0].both, target,
 	    r[2].both >= want ? "PASS" : "MISS");
-	bench_row("lt5", BENCH_FMT(m, "%zu MiB write+read, k8s emulator's own ceiling (raw exec WebSocket, no agent), "
-				     "RTT 0 / 10 / 40 ms", mib),
-		  BENCH_FMT(a, "%.0f / %.0f / %.0f MB/s", ceiling[0], ceiling[1], ceiling[2]), "-",
-		  BENCH_FMT(b, "sbx %.2fx / %.2fx / %.2fx", r[0].both / ceiling[0], r[1].both / ceiling[1],
-			    r[2].both / ceiling[2]),
-		  "-", "info");
+	bench_row("lt5", BENCH_FMT(m, "%d MiB write+read, k8s emulator's own ceiling (raw exec WebSocket, no agent), "
+				     "RTT 0 / 10 / 40 ms", mib < CEILING_MIB ? (int)mib : CEILING_MIB),
+		  BENCH_FMT(a, "%s / %s / %s MB/s", ceiling_text(ceiling[0], c[0], 16), ceiling_text(ceiling[1], c[1], 16),
+			    ceiling_text(ceiling[2], c[2], 16)),
+		  "-", "-", "-", "info");
 }
 
 static void ssm_rows(const rates *r, size_t mib)
@@ -647,6 +672,7 @@ int main(int argc, char **argv)
 	find_delay(argv[0]);
 	fill_random((mib > ssm_mib ? mib : ssm_mib) << 20);
 	dir = bench_tmpdir("latency");
+	atexit(stop_children);
 	loop = sbx_loop_new();
 	bench_log("every transfer goes through %s, a user-space relay (no tc netem here)", delay_bin);
 
@@ -661,10 +687,10 @@ int main(int argc, char **argv)
 	pid_t emu = k8s_start();
 	for (size_t i = 0; i < NRTTS; i++) {
 		r[T_K8S][i] = k8s_run(rtts[i], mib << 20);
-		ceiling[i] = k8s_ceiling(rtts[i], mib << 20);
+		ceiling[i] = k8s_ceiling(rtts[i], (mib < CEILING_MIB ? mib : CEILING_MIB) << 20);
 	}
-	kill(emu, SIGTERM);
-	bench_wait(emu);
+	stop(emu);
+	k8s_pid = -1;
 	k8s_rows(r[T_K8S], ceiling, mib);
 
 	ssm_start();

@@ -863,6 +863,34 @@ static void on_alarm(int sig)
 		close(g_pipe_writer);
 }
 
+typedef sbx_call *(*transfer_fn)(sbx_session *s, const sbx_file_opts *o, sbx_error *err);
+
+/* Starts the transfer o on g_s (filling rec when done) and, while it is
+ * stuck on its pipe, runs `echo meanwhile` on the same session, with a
+ * 20 s alarm running on_fire in case the library blocks in the pipe
+ * instead of waiting on the loop. */
+static void transfer_then_exec(transfer_fn start, sbx_file_opts *o, many_files *rec, void (*on_fire)(int))
+{
+	o->on_done = mf_done;
+	o->ud = rec;
+	struct sigaction sa = {.sa_handler = on_fire, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	g_alarm_fired = 0;
+	alarm(20);
+	sbx_error err;
+	CHECK(start(g_s, o, &err) != NULL);
+	sbx_exec_result x;
+	const char *e[] = {"echo", "meanwhile", NULL};
+	int rc = it_exec(g_s, &x, e);
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	CHECK(rc == 0);
+	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
+	sbx_exec_result_free(&x);
+	CHECKF(!g_alarm_fired, "the exec waited for the pipe");
+}
+
 /* An upload from a pipe that runs dry waits on the loop, not in read():
  * an exec on the same session finishes while the pipe's writer (this
  * process) says nothing more. Were the pump to block in read(), the exec
@@ -879,24 +907,7 @@ static void test_pipe_source_waits_on_the_loop(void)
 	sbx_file_opts o = SBX_FILE_OPTS_INIT;
 	o.path = "dry-pipe.txt";
 	o.fd = p[0];
-	o.on_done = mf_done;
-	o.ud = &rec;
-	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART}, old;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old);
-	g_alarm_fired = 0;
-	alarm(20);
-	sbx_error err;
-	CHECK(sbx_write_file(g_s, &o, &err) != NULL);
-	sbx_exec_result x;
-	const char *e[] = {"echo", "meanwhile", NULL};
-	int rc = it_exec(g_s, &x, e);
-	alarm(0);
-	sigaction(SIGALRM, &old, NULL);
-	CHECK(rc == 0);
-	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
-	sbx_exec_result_free(&x);
-	CHECKF(!g_alarm_fired, "the exec waited for the pipe");
+	transfer_then_exec(sbx_write_file, &o, &rec, on_alarm);
 	if (!g_alarm_fired) {
 		CHECK_EQ_INT(rec.done, 0);
 		CHECK(write(p[1], "part two", 8) == 8);
@@ -948,24 +959,7 @@ static void test_full_sink_waits_on_the_loop(void)
 	sbx_file_opts o = SBX_FILE_OPTS_INIT;
 	o.path = "for-slow-pipe.bin";
 	o.fd = p[1];
-	o.on_done = mf_done;
-	o.ud = &rec;
-	struct sigaction sa = {.sa_handler = on_alarm_close_reader, .sa_flags = SA_RESTART}, old;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old);
-	g_alarm_fired = 0;
-	alarm(20);
-	sbx_error err;
-	CHECK(sbx_read_file(g_s, &o, &err) != NULL);
-	sbx_exec_result x;
-	const char *e[] = {"echo", "meanwhile", NULL};
-	int rc = it_exec(g_s, &x, e);
-	alarm(0);
-	sigaction(SIGALRM, &old, NULL);
-	CHECK(rc == 0);
-	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
-	sbx_exec_result_free(&x);
-	CHECKF(!g_alarm_fired, "the exec waited for the pipe's reader");
+	transfer_then_exec(sbx_read_file, &o, &rec, on_alarm_close_reader);
 	size_t got = 0;
 	int same = 1;
 	if (!g_alarm_fired) {

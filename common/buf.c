@@ -52,6 +52,24 @@ void sbx_buf_consume(sbx_buf *b, size_t n)
 		b->off = b->len = 0;
 }
 
+uint8_t *sbx_buf_take(sbx_buf *b, size_t *len)
+{
+	*len = sbx_buf_size(b);
+	if (sbx_buf_reserve(b, 1) < 0)
+		return NULL;
+	uint8_t *p = b->data;
+	if (b->off)
+		memmove(p, p + b->off, *len);
+	p[*len] = 0;
+	if (b->cap - *len > 65536) { /* give back what doubling left unused */
+		uint8_t *q = realloc(p, *len + 1);
+		if (q)
+			p = q;
+	}
+	*b = (sbx_buf){0};
+	return p;
+}
+
 void sbx_buf_clear(sbx_buf *b)
 {
 	b->off = b->len = 0;

@@ -24,6 +24,9 @@ static inline uint8_t *sbx_buf_head(const sbx_buf *b) { return b->data ? b->data
 /* Drop n bytes from the head. */
 void sbx_buf_consume(sbx_buf *b, size_t n);
 void sbx_buf_clear(sbx_buf *b);
+/* Hands over the waiting bytes, NUL-terminated (*len excludes the NUL),
+ * without copying them; the buffer is left empty. NULL when out of memory. */
+uint8_t *sbx_buf_take(sbx_buf *b, size_t *len);
 void sbx_buf_free(sbx_buf *b);
 
 #endif

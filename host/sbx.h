@@ -309,7 +309,11 @@ typedef struct sbx_file_result {
 typedef struct sbx_file_opts {
 	const char *path;        /* in the sandbox; relative to its workdir */
 	/* Write: the source is data/len, else fd (read to EOF), else local_path.
-	 * Read: the sink is fd, else local_path (written atomically), else memory. */
+	 * Read: the sink is fd, else local_path (written atomically), else memory.
+	 * A pipe or socket source is read only when the loop says it is
+	 * readable. A sink fd is written as it is: make it O_NONBLOCK when a
+	 * slow reader may fill it, and the transfer then waits on the loop
+	 * (its credit withheld) instead of stalling every session in write(). */
 	const void *data;
 	size_t len;
 	int fd;                  /* -1 when unused (0 is a valid fd: set it) */

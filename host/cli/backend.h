@@ -21,6 +21,10 @@ typedef struct cli_backend {
 	int (*up)(int argc, char **argv, const char *generated_name);
 	/* A ready session to service svc of sb, or NULL after printing why. */
 	sbx_session *(*connect)(sbx_loop *loop, const cli_sandbox *sb, const char *svc);
+	/* Lets go of a session connect returned, ending what it holds
+	 * remotely (EC2: its Session Manager sessions). NULL: closing it is
+	 * enough. */
+	void (*release)(sbx_loop *loop, sbx_session *s);
 	/* Removes what sb holds outside its state directory (processes,
 	 * containers, releases, instances). 0, or -1 after printing why (the
 	 * caller then keeps the state, so `sbx down NAME` can be retried). */

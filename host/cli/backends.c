@@ -68,11 +68,26 @@ static int resolve(const char *target, cli_sandbox *sb, const char **svc_out)
 	return 0;
 }
 
+/* The last session a backend's connect made in this process (a CLI
+ * command has one), for cli_disconnect; one through a holder is not it. */
+static sbx_session *direct_session;
+static const cli_backend *direct_backend;
+
+static sbx_session *connect_backend(sbx_loop *loop, const cli_backend *b, cli_sandbox *sb, const char *svc)
+{
+	sbx_session *s = b->connect(loop, sb, svc);
+	if (s) {
+		direct_session = s;
+		direct_backend = b;
+	}
+	return s;
+}
+
 sbx_session *cli_connect_direct(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
 {
 	if (resolve(target, sb, svc_out) < 0)
 		return NULL;
-	return cli_backend_of(sb)->connect(loop, sb, *svc_out);
+	return connect_backend(loop, cli_backend_of(sb), sb, *svc_out);
 }
 
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc_out)
@@ -81,5 +96,19 @@ sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, co
 		return NULL;
 	const cli_backend *b = cli_backend_of(sb);
 	sbx_session *s = b->held ? cli_hold_connect(loop, sb, *svc_out) : NULL;
-	return s ? s : b->connect(loop, sb, *svc_out);
+	return s ? s : connect_backend(loop, b, sb, *svc_out);
+}
+
+void cli_disconnect(sbx_loop *loop, sbx_session *s)
+{
+	if (!s)
+		return;
+	if (s == direct_session && direct_backend->release) {
+		direct_session = NULL;
+		direct_backend->release(loop, s);
+		return;
+	}
+	if (s == direct_session)
+		direct_session = NULL;
+	sbx_session_close(s);
 }

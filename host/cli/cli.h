@@ -49,6 +49,9 @@ int cli_write_file(const char *path, const char *data, size_t len, char *err, si
 sbx_session *cli_connect(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
 /* The same without trying the service's connection holder first. */
 sbx_session *cli_connect_direct(sbx_loop *loop, const char *target, cli_sandbox *sb, const char **svc);
+/* Lets go of a session either returned: closes it, and ends what its
+ * backend holds for it remotely (backend.h release). NULL is fine. */
+void cli_disconnect(sbx_loop *loop, sbx_session *s);
 
 /* stop_signals.c: INT/TERM/HUP set *done (blocked; read from a signalfd on
  * loop). The fd, or -1; undo with cli_unwatch_stop_signals. */
@@ -95,6 +98,7 @@ char *cli_compose_values(const char *path, char *err, size_t err_len);
 /* cmd_ec2.c: EC2 sandboxes (STATE/NAME/ec2 records the instance). */
 int cli_ec2_up(int argc, char **argv, const char *generated_name);
 sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb);
+void cli_ec2_release(sbx_loop *loop, sbx_session *s);
 int cli_ec2_down(const cli_sandbox *sb);
 int cli_ec2_down_all(int argc, char **argv);
 int cli_ec2_describe(const cli_sandbox *sb, char *instance_id, size_t idlen, char *region, size_t regionlen);

@@ -300,7 +300,7 @@ static int copy_one(sbx_loop *loop, const endpoint *src, const endpoint *dst, co
 	if (!s)
 		return EXIT_SBX_ERROR;
 	int rc = remote == dst ? upload(s, loop, src->path, dst, co) : download(s, loop, src, dst->path, co);
-	sbx_session_close(s);
+	cli_disconnect(loop, s);
 	return rc < 0 ? 1 : 0;
 }
 

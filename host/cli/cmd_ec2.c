@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "backends/aws/ec2_sandbox.h"
+#include "backends/aws/ssm.h"
+#include "backends/aws/ssm_reopen.h"
 #include "keyfile.h"
 #include "cli.h"
 
@@ -491,6 +493,11 @@ int cli_ec2_up(int argc, char **argv, const char *generated_name)
 
 /* ------------------------------------------------------ exec, cp, down */
 
+/* The AWS client of the session cli_ec2_connect made: it reopens a dropped
+ * data channel through it, so it lives until cli_ec2_release (one connect
+ * per command). */
+static ec2_cli connected;
+
 sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 {
 	ec2_record r;
@@ -501,12 +508,10 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 	}
 	sbx_ec2_config cfg;
 	record_config(&r, &cfg);
-	/* The session reopens a dropped data channel through this client: it
-	 * lives as long as the process (one connect per command). */
-	static ec2_cli x;
-	if (x.client)
-		aws_close(&x);
-	if (aws_open(&x, loop, &cfg) < 0)
+	ec2_cli *x = &connected;
+	if (x->client)
+		aws_close(x);
+	if (aws_open(x, loop, &cfg) < 0)
 		return NULL;
 	char path[4200], why[512];
 	sbx_auth_key key;
@@ -519,7 +524,7 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 	sbx_ec2_attach_opts o = {.cfg = &cfg, .instance_id = r.instance_id, .s3_key = r.s3_key, .secret = &key,
 				 .agent_port = r.agent_port, .on_ready = on_ready, .ud = &w};
 	sbx_error err;
-	sbx_ec2_sandbox *ec2 = sbx_ec2_attach(loop, x.client, &o, &err);
+	sbx_ec2_sandbox *ec2 = sbx_ec2_attach(loop, x->client, &o, &err);
 	if (ec2)
 		run(loop, &w.done, 0);
 	sbx_session *s = ec2 && w.err.status == SBX_OK ? sbx_ec2_take_session(ec2) : NULL;
@@ -529,8 +534,46 @@ sbx_session *cli_ec2_connect(sbx_loop *loop, const cli_sandbox *sb)
 	sbx_ec2_free(ec2);
 	memset(&key, 0, sizeof key);
 	if (!s)
-		aws_close(&x);
+		aws_close(x);
 	return s;
+}
+
+/* TerminateSession for each Session Manager session s used (the first and
+ * any reopened since), so none idles on in AWS after the command; waits up
+ * to RELEASE_WAIT_MS for the answers. */
+#define RELEASE_WAIT_MS 5000
+
+typedef struct release_wait {
+	aws_client *client;
+	int pending;
+} release_wait;
+
+static void session_terminated(void *ud, const sbx_error *err)
+{
+	(void)err; /* ended already, or AWS will idle it out: nothing to do */
+	((release_wait *)ud)->pending--;
+}
+
+static void terminate_one(void *ud, const char *session_id)
+{
+	release_wait *w = ud;
+	sbx_error err;
+	w->pending++;
+	if (aws_ssm_terminate_session(w->client, session_id, session_terminated, w, &err) < 0)
+		w->pending--;
+}
+
+void cli_ec2_release(sbx_loop *loop, sbx_session *s)
+{
+	release_wait w = {.client = connected.client};
+	if (w.client)
+		aws_ssm_session_take_ids(s, terminate_one, &w);
+	sbx_session_close(s);
+	uint64_t end = sbx_now_ms() + RELEASE_WAIT_MS;
+	while (w.pending > 0 && sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 100);
+	if (connected.client)
+		aws_close(&connected);
 }
 
 int cli_ec2_down(const cli_sandbox *sb)

@@ -425,7 +425,7 @@ static int run(exec_args *x, char **argv)
 	if (!st.call) {
 		cli_term_restore();
 		cli_say(stderr, "sbx: %s\n", err.message);
-		sbx_session_close(s);
+		cli_disconnect(loop, s);
 		sbx_loop_free(loop);
 		return EXIT_SBX_ERROR;
 	}
@@ -444,7 +444,7 @@ static int run(exec_args *x, char **argv)
 	cli_sink_drain(&st.out);
 	if (st.error[0])
 		cli_say(stderr, "sbx: %s\n", st.error);
-	sbx_session_close(s);
+	cli_disconnect(loop, s);
 	sbx_loop_free(loop);
 	return st.quit_code ? st.quit_code : st.exit_code;
 }
@@ -485,7 +485,7 @@ static int run_detached(exec_args *x, char **argv)
 		cli_say(stderr, "sbx: %s\n", err.message);
 		rc = start_failure(&err);
 	}
-	sbx_session_close(s);
+	cli_disconnect(loop, s);
 	sbx_loop_free(loop);
 	return rc;
 }

@@ -185,7 +185,7 @@ int cmd_hold(int argc, char **argv)
 	h.s = cli_connect_direct(h.loop, argv[1], &sb, &svc);
 	int rc = h.s ? serve(&h, &sb, svc) : EXIT_SBX_ERROR;
 	if (h.s)
-		sbx_session_close(h.s);
+		cli_disconnect(h.loop, h.s);
 	sbx_loop_free(h.loop);
 	return rc;
 }

@@ -163,7 +163,7 @@ static int open_target(int argc, char **argv, jobs_args *x, int need_id, void (*
 
 static void close_target(sbx_loop *loop, sbx_session *s)
 {
-	sbx_session_close(s);
+	cli_disconnect(loop, s);
 	sbx_loop_free(loop);
 }
 

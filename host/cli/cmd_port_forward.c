@@ -266,7 +266,7 @@ int cmd_port_forward(int argc, char **argv)
 	}
 	st.done = 1; /* calls cancelled by the close say nothing */
 	if (st.s)
-		sbx_session_close(st.s);
+		cli_disconnect(st.loop, st.s);
 	sbx_loop_free(st.loop);
 	return rc;
 }

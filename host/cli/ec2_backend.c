@@ -30,6 +30,7 @@ const cli_backend cli_ec2_backend = {
 	.name = "ec2",
 	.up = cli_ec2_up,
 	.connect = ec2_connect,
+	.release = cli_ec2_release,
 	.down = cli_ec2_down,
 	.down_all = cli_ec2_down_all,
 	.ls = ec2_ls,

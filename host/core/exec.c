@@ -351,25 +351,10 @@ int sbx_call_consumed(sbx_call *c, size_t n)
 	return 0;
 }
 
-static uint8_t *take(sbx_buf *b, size_t *len)
-{
-	*len = sbx_buf_size(b);
-	if (sbx_buf_reserve(b, 1) < 0)
-		return NULL;
-	b->data[b->len] = 0;
-	uint8_t *p = b->data;
-	if (b->off) {
-		memmove(p, p + b->off, *len + 1);
-	}
-	b->data = NULL;
-	b->off = b->len = b->cap = 0;
-	return p;
-}
-
 static void complete(exec_call *x, sbx_exec_result *r)
 {
-	r->out = take(&x->out, &r->out_len);
-	r->err = take(&x->err, &r->err_len);
+	r->out = sbx_buf_take(&x->out, &r->out_len);
+	r->err = sbx_buf_take(&x->err, &r->err_len);
 	if (x->eo.on_done)
 		x->eo.on_done(x->eo.ud, r);
 	sbx_exec_result_free(r);

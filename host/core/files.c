@@ -37,6 +37,10 @@ typedef struct file_call {
 	int sink_fd;              /* read sink */
 	char sink_tmp[4200];      /* read into a path: the temp file */
 	int sink_failed;
+	sbx_buf sink_pending;     /* what a full non-blocking sink fd has not taken yet */
+	int sink_watched;         /* waiting on the loop for the sink to take it */
+	int result_held;          /* RESULT came first: finish once the sink took it all */
+	sbx_file_result held;     /* that result */
 	int cancelled;            /* we sent CANCEL after a local failure */
 	sbx_error local_error;
 	sbx_buf mem;              /* read into memory */
@@ -358,33 +362,112 @@ sbx_call *sbx_read_file(sbx_session *s, const sbx_file_opts *o, sbx_error *err)
 	return &f->call;
 }
 
-/* Writes all of p to the sink fd; -1 with local_error set on failure. */
-static int sink_write_fd(file_call *f, const uint8_t *p, size_t n)
+/* Writes p to the sink fd until it is written, the fd would block (a
+ * non-blocking sink that is full) or fails: the bytes written, or -1 with
+ * local_error set. */
+static ssize_t sink_write_some(file_call *f, const uint8_t *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = write(f->sink_fd, p, n);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(f->sink_fd, p + done, n - done);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* a non-blocking sink (a pipe to a slow reader): wait as a
-			 * blocking one would; no credit goes back meanwhile */
-			struct pollfd pf = {.fd = f->sink_fd, .events = POLLOUT};
-			poll(&pf, 1, -1);
-			continue;
-		}
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
 		if (w < 0) {
 			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local", "writing %s failed: %s",
 				      f->fo.local_path ? f->fo.local_path : "the destination", strerror(errno));
 			return -1;
 		}
-		p += w;
-		n -= (size_t)w;
+		done += (size_t)w;
 	}
-	return 0;
+	return (ssize_t)done;
 }
 
+static void finish(file_call *f, sbx_file_result *r);
+
+static void sink_unwatch(file_call *f)
+{
+	if (f->sink_watched)
+		sbx_loop_unwatch(f->call.s->loop, f->sink_fd);
+	f->sink_watched = 0;
+}
+
+/* The sink failed while bytes waited for it: they go, and the call ends
+ * (RESULT already came) or the agent is told to stop. */
+static void sink_broke(file_call *f)
+{
+	sink_unwatch(f);
+	sbx_buf_clear(&f->sink_pending);
+	f->sink_failed = 1;
+	if (f->result_held) {
+		f->held.error = f->local_error;
+		finish(f, &f->held);
+	} else if (!f->cancelled) {
+		f->cancelled = 1;
+		sbx_call_cancel(&f->call);
+	}
+}
+
+/* The full sink can take more: what it takes is granted back to the agent;
+ * once it took everything, a RESULT that came meanwhile ends the call. */
+static void on_sink_writable(sbx_loop *loop, int fd, unsigned events, void *ud)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	file_call *f = ud;
+	sbx_call *c = &f->call;
+	ssize_t w = sink_write_some(f, sbx_buf_head(&f->sink_pending), sbx_buf_size(&f->sink_pending));
+	if (w < 0) {
+		sink_broke(f);
+		return;
+	}
+	sbx_buf_consume(&f->sink_pending, (size_t)w);
+	if (w > 0 && c->stream && c->s->conn) {
+		sbx_conn_consumed(c->s->conn, c->stream, (size_t)w);
+		session_flush(c->s);
+	}
+	if (sbx_buf_size(&f->sink_pending) > 0)
+		return;
+	sink_unwatch(f);
+	if (f->result_held)
+		finish(f, &f->held);
+}
+
+/* Writes what the sink fd takes now. A non-blocking sink that is full (a
+ * pipe to a slow reader) keeps the rest in sink_pending, and the loop
+ * waits for it (on_sink_writable): the slow reader holds back only its own
+ * stream, whose credit is withheld meanwhile, never the loop. The bytes
+ * taken now, or -1 with local_error set. */
+static ssize_t sink_write_fd(file_call *f, const uint8_t *p, size_t n)
+{
+	ssize_t taken = 0;
+	if (sbx_buf_size(&f->sink_pending) == 0 && (taken = sink_write_some(f, p, n)) < 0)
+		return -1;
+	if ((size_t)taken == n)
+		return taken;
+	if (sbx_buf_append(&f->sink_pending, p + taken, n - (size_t)taken) < 0) {
+		sbx_error_set(&f->local_error, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
+		return -1;
+	}
+	if (!f->sink_watched) {
+		if (sbx_loop_watch(f->call.s->loop, f->sink_fd, SBX_EV_WRITE, on_sink_writable, f) < 0) {
+			sbx_error_set(&f->local_error, SBX_E_LOCAL, errno, "local",
+				      "cannot wait for %s to take more: %s",
+				      f->fo.local_path ? f->fo.local_path : "the destination", strerror(errno));
+			return -1;
+		}
+		f->sink_watched = 1;
+	}
+	return taken;
+}
+
+/* One chunk of a read reaches its sink; the bytes the sink took are
+ * granted back to the agent. */
 static void sink_write(file_call *f, const sbx_msg *m)
 {
+	size_t taken = m->len;
 	f->done += m->len;
 	if (f->done > f->fo.limit && !f->sink_failed) {
 		sbx_error_set(&f->local_error, SBX_E_LIMIT, EFBIG, "too_large", "%s is over the read limit of %llu bytes",
@@ -404,11 +487,19 @@ static void sink_write(file_call *f, const sbx_msg *m)
 			sbx_error_set(&f->local_error, SBX_E_LOCAL, ENOMEM, "local", "out of memory");
 			f->sink_failed = 1;
 		}
-	} else if (sink_write_fd(f, m->data, m->len) < 0) {
-		f->sink_failed = 1;
+	} else {
+		ssize_t w = sink_write_fd(f, m->data, m->len);
+		if (w < 0) {
+			sbx_buf_clear(&f->sink_pending);
+			sink_unwatch(f);
+			f->sink_failed = 1;
+		} else {
+			taken = (size_t)w;
+		}
 	}
 	progress(f);
-	sbx_conn_consumed(f->call.s->conn, f->call.stream, m->len);
+	if (taken > 0)
+		sbx_conn_consumed(f->call.s->conn, f->call.stream, taken);
 }
 
 /* ---------------------------------------------------------------- completion */
@@ -482,16 +573,11 @@ static void stat_fill(sbx_stat_result *st, const sbx_msg *m)
 	st->mtime_ns = sbx_map_int(m->body, "mtime_ns", 0);
 }
 
-/* A read into memory that succeeded: the bytes, NUL-terminated. */
+/* A read into memory that succeeded: the bytes, NUL-terminated, handed
+ * over without a copy. */
 static void take_mem(file_call *f, sbx_file_result *r)
 {
-	r->len = sbx_buf_size(&f->mem);
-	r->data = malloc(r->len + 1);
-	if (r->data) {
-		if (r->len) /* an empty file never allocated the buffer: no memcpy from NULL */
-			memcpy(r->data, sbx_buf_head(&f->mem), r->len);
-		r->data[r->len] = 0;
-	}
+	r->data = sbx_buf_take(&f->mem, &r->len);
 }
 
 static void file_on_message(sbx_call *c, const sbx_msg *m)
@@ -533,6 +619,11 @@ static void file_on_message(sbx_call *c, const sbx_msg *m)
 	}
 	if (c->ops == &read_ops && f->sink_fd < 0 && !f->sink_tmp[0] && r.error.status == SBX_OK)
 		take_mem(f, &r);
+	if (r.error.status == SBX_OK && sbx_buf_size(&f->sink_pending) > 0) {
+		f->held = r; /* the sink still has to take the last bytes */
+		f->result_held = 1;
+		return;
+	}
 	finish(f, &r);
 }
 
@@ -550,6 +641,8 @@ static void file_free(sbx_call *c)
 	file_call *f = file_of(c);
 	if (f->src_watched)
 		sbx_loop_unwatch(c->s->loop, f->src_fd);
+	sink_unwatch(f);
+	sbx_buf_free(&f->sink_pending);
 	if (f->own_src_fd && f->src_fd >= 0)
 		close(f->src_fd);
 	if (f->walk) {

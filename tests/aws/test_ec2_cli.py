@@ -274,11 +274,15 @@ def main():
         # ---- --no-holder: every call starts its own session
         r = sbx("up", "nohold", "--backend", "ec2", "--no-holder")
         n0 = start_count(em_url)
+        open0 = set(stats(em_url)["open_sessions"])
         r1 = sbx("exec", "nohold", "--", "echo", "a")
         r2 = sbx("exec", "nohold", "--", "echo", "b")
         check("ec2_no_holder", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold/hold") and
               r1.stdout == b"a\n" and r2.stdout == b"b\n" and start_count(em_url) == n0 + 2,
               "%r %r StartSession %d -> %d" % (r.stderr, r1.stderr, n0, start_count(em_url)))
+        # each command ended the SSM session it started (none idles on in AWS)
+        left = set(stats(em_url)["open_sessions"]) - open0
+        check("ec2_no_holder_sessions_terminated", not left, "still open: %s" % sorted(left))
         r = sbx("down", "nohold", "--backend", "ec2")  # one sandbox, not a sweep
         check("ec2_no_holder_down", r.returncode == 0 and not os.path.exists(env["SBX_STATE_DIR"] + "/nohold") and
               os.path.exists(env["SBX_STATE_DIR"] + "/box"), r.stderr.decode())
@@ -298,6 +302,7 @@ def main():
 
         # ---- down: the holder stopped (one started by hand, as `sbx up` does), the
         # instance terminated, the object deleted, the record gone
+        open0 = set(stats(em_url)["open_sessions"])
         h = subprocess.Popen([SBX, "hold", "box/default"], env=env, stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(300):  # its own pidfile (an earlier holder's socket may still be there)
@@ -320,6 +325,8 @@ def main():
         if h.poll() is None:
             h.kill()
         h.wait()
+        left = set(stats(em_url)["open_sessions"]) - open0
+        check("ec2_down_holder_session_terminated", not left, "still open: %s" % sorted(left))
         r = sbx("exec", "box", "--", "true")
         check("ec2_exec_after_down", r.returncode != 0 and b"no sandbox named 'box'" in r.stderr, r.stderr.decode())
 

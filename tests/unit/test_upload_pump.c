@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "window.h"
 #include "core/internal.h"
 #include "test.h"
 
@@ -182,8 +183,8 @@ static void test_upload_default_window(void)
 /* A grown window: grants every 2 MiB, far past the host's queue limit. */
 static void test_upload_large_window(void) { check_upload(8u << 20, 24u << 20, 0); }
 
-/* The largest a tuned window gets (16 MiB: grants every 4 MiB). */
-static void test_upload_max_window(void) { check_upload(16u << 20, 40u << 20, 0); }
+/* The largest a tuned window gets (SBX_WINDOW_MAX, 32 MiB: grants every 8 MiB). */
+static void test_upload_max_window(void) { check_upload(SBX_WINDOW_MAX, 2 * SBX_WINDOW_MAX + (8u << 20), 0); }
 
 /* The transport fills up: on_writable must drain the queue and refill it. */
 static void test_upload_full_transport(void)

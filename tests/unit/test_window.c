@@ -156,7 +156,7 @@ static void test_grows_to_cap_while_consumer_keeps_pace(void)
 	upload(&p, 20, 0);
 	CHECK_EQ_INT(sbx_conn_recv_window(p.agent.c, s), SBX_WINDOW_MAX);
 	CHECK_EQ_INT(sbx_conn_recv_window_total(p.agent.c), SBX_WINDOW_MAX);
-	/* and the sender got to use it: a whole 16 MiB window per round trip */
+	/* and the sender got to use it: a whole SBX_WINDOW_MAX window per round trip */
 	uint64_t before = p.agent.got;
 	upload(&p, 1, 0);
 	CHECK(p.agent.got - before >= SBX_WINDOW_MAX * 3 / 4);
@@ -200,7 +200,7 @@ static void test_shrinks_when_consumer_stops(void)
 	CHECK_EQ_INT(sbx_conn_credit(p.host.c, s), 0); /* the sender is stopped */
 	CHECK(p.agent.held <= 2 * SBX_WINDOW_MAX);      /* by what it held */
 	/* Reading again: all it held is consumed, but the grants withhold the
-	 * shrink, so the sender's credit is one base window, not 16 MiB. */
+	 * shrink, so the sender's credit is one base window, not SBX_WINDOW_MAX. */
 	sbx_conn_consumed(p.agent.c, s, (size_t)p.agent.held);
 	p.agent.held = 0;
 	deliver(p.agent.c, p.host.c);

@@ -129,6 +129,47 @@ static void test_echo_wss_with_subprotocol(void)
 	done_with(&c);
 }
 
+/* Frames queued while the TLS socket is full: libcurl answers AGAIN, the
+ * queue grows (and its buffer moves) with every later frame, and OpenSSL
+ * takes the retried write only from the address it first saw. Once the
+ * server reads, every frame arrives and echoes back intact; before the fix
+ * the connection failed with "bad write retry". */
+static void test_wss_queue_grows_while_socket_full(void)
+{
+	char url[200];
+	snprintf(url, sizeof url, "wss://127.0.0.1:%d/ws/slow?ms=700", tls_srv.port);
+	sbx_http_tls tls = {.ca_pem = ca_pem};
+	client c;
+	CHECK(connect_to(&c, url, &tls, NULL, 0, 0) == 0);
+	uint64_t end = sbx_now_ms() + 20000;
+	while (!c.opened && !c.closed && sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 50);
+	CHECK(c.opened);
+	enum { FRAMES = 48 };
+	size_t n = 200 * 1024 + 17; /* not a multiple of a TLS record */
+	uint8_t *frame = malloc(n);
+	CHECK(frame);
+	it_fill_random(frame, n, 9);
+	int sent = 0;
+	for (int i = 0; i < FRAMES && c.ws && !c.closed; i++) {
+		frame[0] = (uint8_t)i;
+		sbx_ws_part p = {frame, n};
+		if (sbx_ws_send(c.ws, SBX_WS_BINARY, &p, 1) == 0)
+			sent++;
+	}
+	CHECK_EQ_INT(sent, FRAMES);
+	CHECKF(sbx_ws_queued(c.ws) > 0, "the socket never filled: the test proves nothing");
+	end = sbx_now_ms() + 30000;
+	while (c.messages < FRAMES && !c.closed && sbx_now_ms() < end)
+		sbx_loop_run_once(loop, 50);
+	CHECKF(!c.closed, "%s", c.why.message);
+	CHECK_EQ_INT(c.messages, FRAMES);
+	frame[0] = FRAMES - 1;
+	CHECK(c.last_n == n && memcmp(c.last, frame, n) == 0);
+	free(frame);
+	done_with(&c);
+}
+
 static void test_no_common_subprotocol(void)
 {
 	char url[200];
@@ -364,6 +405,7 @@ int main(void)
 	}
 	loop = sbx_loop_new();
 	RUN(test_echo_wss_with_subprotocol);
+	RUN(test_wss_queue_grows_while_socket_full);
 	RUN(test_no_common_subprotocol);
 	RUN(test_fragments_and_server_ping);
 	RUN(test_keepalive_pings_keep_it_alive);

@@ -20,8 +20,12 @@
  *  - unix socket: informational (bench/window.c compares tuned and fixed).
  *  - k8s: the emulator's own ceiling at each round trip, through the relay:
  *    the same bytes written and read through raw exec WebSockets (no agent,
- *    no sbx protocol; see k8s_ceiling), on a row of its own. Target (issue 15), at 40 ms: >= 80% of the 0 ms rate,
- *    or of the ceiling at 40 ms when that is lower ("(emulator)").
+ *    no sbx protocol; see k8s_ceiling), on a row of its own. Target
+ *    (issue 15), at 40 ms: >= 80% of the 0 ms rate, or of the ceiling at
+ *    40 ms when that is lower ("(emulator)"), for the write and the read
+ *    each (lt4w, lt4r): the write is bound by the Python emulator's
+ *    ingest, the read by the window, so one figure for both would hide
+ *    which one moved.
  *  - SSM: target = what the real session-manager-plugin allows. Its bound,
  *    from aws/session-manager-plugin (src/config/config.go,
  *    src/datachannel/streaming.go,
@@ -436,8 +440,8 @@ static double raw_transfer(const char *addr, int upload, size_t n)
 	return (double)(e.t1 - e.t0) / 1e9;
 }
 
-/* MB/s of the raw write then read (2n over both times), through the relay. */
-static double k8s_ceiling(int rtt_ms, size_t n)
+/* The raw write and read through the relay, MB/s (all -1: one failed). */
+static rates k8s_ceiling(int rtt_ms, size_t n)
 {
 	char addr[4400];
 	pid_t relay = relay_start(rtt_ms, k8s_target, addr, sizeof addr);
@@ -447,10 +451,11 @@ static double k8s_ceiling(int rtt_ms, size_t n)
 	double tr = raw_transfer(addr, 0, n);
 	stop(relay);
 	if (tw < 0 || tr < 0)
-		return -1;
+		return (rates){-1, -1, -1};
+	rates c = {n / 1e6 / tw, n / 1e6 / tr, 2 * n / 1e6 / (tw + tr)};
 	bench_log("k8s   RTT %2d ms: the emulator's ceiling (raw exec WebSocket, %zu MiB): write %.1f MB/s, read %.1f "
-		  "MB/s, write+read %.1f MB/s", rtt_ms, n >> 20, n / 1e6 / tw, n / 1e6 / tr, 2 * n / 1e6 / (tw + tr));
-	return 2 * n / 1e6 / (tw + tr);
+		  "MB/s, write+read %.1f MB/s", rtt_ms, n >> 20, c.write, c.read, c.both);
+	return c;
 }
 
 static rates k8s_run(int rtt_ms, size_t n)
@@ -607,19 +612,33 @@ static const char *ceiling_text(double c, char *buf, size_t len)
 	return c > 0 ? (snprintf(buf, len, "%.0f", c), buf) : "failed";
 }
 
-static void k8s_rows(const rates *r, const double *ceiling, size_t mib)
+/* One direction at 40 ms against its 0 ms rate, the target capped by what
+ * the emulator itself moves that way at 40 ms when that is lower. */
+static void k8s_target_row(const char *id, const char *what, size_t mib, double at40, double at0, double ceiling40)
 {
-	char target[64], m[300], a[64], c[3][16];
-	row("lt3", "k8s exec WebSocket (emulator)", mib, 10, r[1].both, r[0].both, "-", "info");
-	int capped = ceiling[2] > 0 && ceiling[2] < r[0].both;
-	double want = K8S_TARGET * (capped ? ceiling[2] : r[0].both);
+	char metric[300], target[64], a[32], b[32], ratio[32];
+	int capped = ceiling40 > 0 && ceiling40 < at0;
+	double want = K8S_TARGET * (capped ? ceiling40 : at0);
+	snprintf(metric, sizeof metric, "%zu MiB %s, k8s exec WebSocket (emulator), RTT 40 ms vs 0 ms (delay relay, "
+		 "tuned windows)", mib, what);
 	BENCH_FMT(target, ">= %.1f MB/s (%.0f%% of %s)", want, K8S_TARGET * 100, capped ? "ceiling" : "0 ms");
-	row("lt4", "k8s exec WebSocket (emulator)", mib, 40, r[2].both, r[0].both, target,
-	    r[2].both >= want ? "PASS" : "MISS");
-	bench_row("lt5", BENCH_FMT(m, "%d MiB write+read, k8s emulator's own ceiling (raw exec WebSocket, no agent), "
+	bench_row(id, metric, BENCH_FMT(a, "%.1f MB/s", at40), BENCH_FMT(b, "%.1f MB/s", at0),
+		  BENCH_FMT(ratio, "%.2fx", at40 / at0), target, at40 >= want ? "PASS" : "MISS");
+}
+
+static void k8s_rows(const rates *r, const rates *ceiling, size_t mib)
+{
+	char m[300], a[128], c[6][16];
+	row("lt3", "k8s exec WebSocket (emulator)", mib, 10, r[1].both, r[0].both, "-", "info");
+	row("lt4", "k8s exec WebSocket (emulator)", mib, 40, r[2].both, r[0].both, "-", "info");
+	k8s_target_row("lt4w", "write", mib, r[2].write, r[0].write, ceiling[2].write);
+	k8s_target_row("lt4r", "read", mib, r[2].read, r[0].read, ceiling[2].read);
+	bench_row("lt5", BENCH_FMT(m, "%d MiB write / read, k8s emulator's own ceiling (raw exec WebSocket, no agent), "
 				     "RTT 0 / 10 / 40 ms", (int)mib),
-		  BENCH_FMT(a, "%s / %s / %s MB/s", ceiling_text(ceiling[0], c[0], 16), ceiling_text(ceiling[1], c[1], 16),
-			    ceiling_text(ceiling[2], c[2], 16)),
+		  BENCH_FMT(a, "%s/%s, %s/%s, %s/%s MB/s", ceiling_text(ceiling[0].write, c[0], 16),
+			    ceiling_text(ceiling[0].read, c[1], 16), ceiling_text(ceiling[1].write, c[2], 16),
+			    ceiling_text(ceiling[1].read, c[3], 16), ceiling_text(ceiling[2].write, c[4], 16),
+			    ceiling_text(ceiling[2].read, c[5], 16)),
 		  "-", "-", "-", "info");
 }
 
@@ -673,7 +692,7 @@ int main(int argc, char **argv)
 	bench_log("every transfer goes through %s, a user-space relay (no tc netem here)", delay_bin);
 
 	rates r[NTRANSPORTS][NRTTS];
-	double ceiling[NRTTS];
+	rates ceiling[NRTTS];
 	pid_t agent = unix_agent_start();
 	for (size_t i = 0; i < NRTTS; i++)
 		r[T_UNIX][i] = unix_run(rtts[i], mib << 20);

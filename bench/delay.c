@@ -2,16 +2,21 @@
  * itself: a user-space stand-in for `tc netem delay` (this machine has no
  * sch_netem module).
  *
- *   delay RTT_MS LISTEN_PATH TARGET_PATH
+ *   delay RTT_MS LISTEN TARGET
  *
- * Listens on the unix socket LISTEN_PATH and, for each connection in turn,
- * connects to the unix socket TARGET_PATH and relays bytes both ways,
- * holding every chunk it reads for RTT_MS / 2 before writing it on, so a
- * request and its answer take RTT_MS longer. Bandwidth is whatever one
- * thread copying through sockets gives (GB/s); nothing is dropped or
- * reordered. Runs until killed. */
+ * LISTEN and TARGET are each a unix socket path or tcp:HOST:PORT. Listens
+ * on LISTEN and, for each connection in turn, connects to TARGET and relays
+ * bytes both ways, holding every chunk it reads for RTT_MS / 2 before
+ * writing it on, so a request and its answer take RTT_MS longer. Bytes pass
+ * untouched (TLS goes through as it is). Listening on tcp:HOST:0 takes a
+ * free port and prints "PORT N" on stdout. Bandwidth is whatever one thread
+ * copying through sockets gives (GB/s); nothing is dropped or reordered.
+ * Runs until killed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -161,30 +166,106 @@ static void relay(int a, int b)
 	drop_queue(&down);
 }
 
-static int unix_socket(const char *path, struct sockaddr_un *sun)
+/* A socket address from "tcp:HOST:PORT" or a unix path; exits when bad. */
+typedef struct address {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	int tcp;
+} address;
+
+static void parse_address(const char *text, address *a)
 {
-	memset(sun, 0, sizeof *sun);
-	sun->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sun->sun_path) {
-		fprintf(stderr, "delay: socket path too long: %s\n", path);
+	memset(a, 0, sizeof *a);
+	if (strncmp(text, "tcp:", 4) != 0) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&a->sa;
+		if (strlen(text) >= sizeof sun->sun_path) {
+			fprintf(stderr, "delay: socket path too long: %s\n", text);
+			exit(2);
+		}
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, text);
+		a->len = sizeof *sun;
+		return;
+	}
+	char host[256];
+	const char *port = strrchr(text + 4, ':');
+	if (!port || (size_t)(port - text - 4) >= sizeof host) {
+		fprintf(stderr, "delay: not tcp:HOST:PORT: %s\n", text);
 		exit(2);
 	}
-	strcpy(sun->sun_path, path);
-	return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	snprintf(host, sizeof host, "%.*s", (int)(port - text - 4), text + 4);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	int rc = getaddrinfo(host, port + 1, &hints, &res);
+	if (rc != 0) {
+		fprintf(stderr, "delay: %s: %s\n", text, gai_strerror(rc));
+		exit(2);
+	}
+	memcpy(&a->sa, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	a->tcp = 1;
+	freeaddrinfo(res);
+}
+
+static int new_socket(const address *a)
+{
+	int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0 && a->tcp) /* each chunk goes when due, not when Nagle lets it */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static int port_of(const struct sockaddr_storage *sa)
+{
+	return ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+					       : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/* Prints "PORT N" when a tcp listener was asked for a free port (port 0). */
+static void say_port(int lfd, const address *a)
+{
+	address got = {.len = sizeof got.sa};
+	if (!a->tcp || port_of(&a->sa) != 0 || getsockname(lfd, (struct sockaddr *)&got.sa, &got.len) < 0)
+		return;
+	printf("PORT %d\n", port_of(&got.sa));
+	fflush(stdout);
+}
+
+static int listen_on(const address *a)
+{
+	int one = 1, fd = new_socket(a);
+	if (fd < 0)
+		return -1;
+	if (a->tcp)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	else
+		unlink(((const struct sockaddr_un *)&a->sa)->sun_path);
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(fd, 16) < 0) {
+		close(fd);
+		return -1;
+	}
+	say_port(fd, a);
+	return fd;
+}
+
+static void set_nonblocking(int fd)
+{
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
-		fprintf(stderr, "usage: delay RTT_MS LISTEN_PATH TARGET_PATH\n");
+		fprintf(stderr, "usage: delay RTT_MS LISTEN TARGET (each a unix path or tcp:HOST:PORT)\n");
 		return 2;
 	}
 	half_ns = (uint64_t)(atof(argv[1]) * 1e6 / 2);
 	signal(SIGPIPE, SIG_IGN);
-	struct sockaddr_un sun;
-	int lfd = unix_socket(argv[2], &sun);
-	unlink(argv[2]);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(lfd, 16) < 0) {
+	address from, to;
+	parse_address(argv[2], &from);
+	parse_address(argv[3], &to);
+	int lfd = listen_on(&from);
+	if (lfd < 0) {
 		fprintf(stderr, "delay: cannot listen on %s: %s\n", argv[2], strerror(errno));
 		return 1;
 	}
@@ -192,10 +273,13 @@ int main(int argc, char **argv)
 		int a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (a < 0)
 			continue;
-		int b = unix_socket(argv[3], &sun);
-		if (b >= 0 && connect(b, (struct sockaddr *)&sun, sizeof sun) == 0) {
-			fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
-			fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+		int b = new_socket(&to);
+		if (b >= 0 && connect(b, (const struct sockaddr *)&to.sa, to.len) == 0) {
+			int one = 1;
+			if (from.tcp)
+				setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+			set_nonblocking(a);
+			set_nonblocking(b);
 			relay(a, b);
 		}
 		else

@@ -10,7 +10,9 @@
 # run at all.
 #
 # Knobs: EXEC_REPS (default 500), CLI_REPS (200), FILE_REPS (default 5), SCALE_AGENTS (1000),
-# SCALE_EXECS (10000), WINDOW_MIB (the transfer of rows l1/l2, 64), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
+# SCALE_EXECS (10000), WINDOW_MIB (the transfer of rows l1/l2, 64), LATENCY_MIB (the unix-socket and k8s
+# transfers of rows lt1-lt5, 1024), LATENCY_SSM_MIB (the SSM transfer of rows lt6/lt7, 64: its Python emulator
+# moves ~10 MB/s), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
 # DURABLE_MIB (the large file of rows d1/d2, 256), K8S_MIB (the transfer of row k3, 256), DURABLE_FILES (small files of row d3,
 # 10000), DOCKER_REPS (30), K8S_CLI_REPS (50), EC2_CLI_REPS (20), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
 # default /tmp).
@@ -70,6 +72,7 @@ run concurrency
 SBX_BIN=${SBX_BIN:-$PWD/$BUILD/sbx} run forward
 run auth
 run window "${WINDOW_MIB:-64}"
+run latency "${LATENCY_MIB:-1024}" "${LATENCY_SSM_MIB:-64}"
 run python
 run scale "${SCALE_AGENTS:-1000}" "${SCALE_EXECS:-10000}"
 run idle "${IDLE_SESSIONS:-10000}" "${IDLE_EXECS:-1000}" "${IDLE_SECONDS:-5}"
@@ -124,7 +127,7 @@ if [ "$miss" -gt 0 ]; then
 fi
 echo
 echo "details:"
-for f in mem exec files durable concurrency forward auth window python scale idle box k8s k8s_cli ec2 ec2_cli docker; do
+for f in mem exec files durable concurrency forward auth window latency python scale idle box k8s k8s_cli ec2 ec2_cli docker; do
 	[ -s "$work/$f.err" ] && sed "s/^/  [$f] /" "$work/$f.err"
 done
 exit $broken

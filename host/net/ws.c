@@ -38,6 +38,8 @@ struct sbx_ws {
 	int fd;
 	char key[25];
 	sbx_buf out;          /* bytes to write (request, frames) */
+	uint8_t *piece;       /* the next bytes of out, handed to libcurl (ws_flush) */
+	size_t piece_off, piece_len;
 	sbx_buf head;         /* the response head being read */
 	int refused_status;
 	size_t refused_body_want;
@@ -90,6 +92,7 @@ static void free_later(sbx_loop *loop, void *ud)
 	(void)loop;
 	sbx_ws *ws = ud;
 	sbx_buf_free(&ws->out);
+	free(ws->piece);
 	sbx_buf_free(&ws->head);
 	sbx_ws_decoder_free(&ws->dec);
 	for (int i = 0; ws->protocols && ws->protocols[i]; i++)
@@ -154,9 +157,15 @@ int sbx_ws_send(sbx_ws *ws, int opcode, const sbx_ws_part *parts, int nparts)
 	return queue_frame(ws, opcode, parts, nparts);
 }
 
+/* Bytes not yet taken by libcurl: the piece's rest and the queue. */
+static size_t queued(const sbx_ws *ws)
+{
+	return ws->piece_len - ws->piece_off + sbx_buf_size(&ws->out);
+}
+
 size_t sbx_ws_queued(const sbx_ws *ws)
 {
-	return sbx_buf_size(&ws->out);
+	return queued(ws);
 }
 
 void sbx_ws_want_writable(sbx_ws *ws, int on)
@@ -200,25 +209,49 @@ void sbx_ws_close(sbx_ws *ws, int code, const char *reason)
 	ws->deadline = sbx_loop_timer(ws->loop, CLOSE_WAIT_MS, on_close_wait, ws);
 }
 
+#define WS_PIECE (16 * 1024) /* one TLS record */
+
+/* Moves the next WS_PIECE bytes of out to the piece, which stays where it
+ * is until libcurl took all of it: a TLS write that would block must be
+ * retried with the same bytes at the same address (OpenSSL fails a retry
+ * from a buffer that moved or shrank: "bad write retry"), and out moves
+ * whenever a frame makes it grow. */
+static int load_piece(sbx_ws *ws)
+{
+	if (!ws->piece && !(ws->piece = malloc(WS_PIECE)))
+		return -1;
+	size_t n = sbx_buf_size(&ws->out) < WS_PIECE ? sbx_buf_size(&ws->out) : WS_PIECE;
+	memcpy(ws->piece, sbx_buf_head(&ws->out), n);
+	sbx_buf_consume(&ws->out, n);
+	ws->piece_off = 0;
+	ws->piece_len = n;
+	return 0;
+}
+
 /* Writes what the socket takes. */
 static void ws_flush(sbx_ws *ws)
 {
-	while (ws->easy && sbx_buf_size(&ws->out) > 0) {
+	while (ws->easy && queued(ws) > 0) {
+		if (ws->piece_off == ws->piece_len && load_piece(ws) < 0) {
+			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", "out of memory");
+			return;
+		}
 		size_t sent = 0;
-		CURLcode rc = sbx_curl()->easy_send(ws->easy, sbx_buf_head(&ws->out), sbx_buf_size(&ws->out), &sent);
+		CURLcode rc = sbx_curl()->easy_send(ws->easy, ws->piece + ws->piece_off, ws->piece_len - ws->piece_off,
+						    &sent);
 		if (rc == CURLE_AGAIN)
 			break;
 		if (rc != CURLE_OK) {
 			fail(ws, SBX_E_CONN, "connection", "WebSocket %s: sending failed: %s", sbx_curl()->easy_strerror(rc));
 			return;
 		}
-		sbx_buf_consume(&ws->out, sent);
+		ws->piece_off += sent;
 	}
 	ws_update_watch(ws);
 	/* A sender writing from on_writable lands here again: it is told once,
 	 * and the loop tells it again when the socket drains. */
 	if (ws->want_writable && !ws->in_writable && ws->state == WS_OPEN &&
-	    sbx_buf_size(&ws->out) < SBX_WS_HIGH_WATER / 4 && ws->o.on_writable) {
+	    queued(ws) < SBX_WS_HIGH_WATER / 4 && ws->o.on_writable) {
 		ws->busy++;
 		ws->in_writable = 1;
 		ws->o.on_writable(ws->o.ud);
@@ -449,7 +482,7 @@ static void ws_update_watch(sbx_ws *ws)
 {
 	if (ws->fd < 0 || ws->state == WS_DONE)
 		return;
-	unsigned ev = SBX_EV_READ | (sbx_buf_size(&ws->out) > 0 ? SBX_EV_WRITE : 0);
+	unsigned ev = SBX_EV_READ | (queued(ws) > 0 ? SBX_EV_WRITE : 0);
 	sbx_loop_watch(ws->loop, ws->fd, ev, on_io, ws);
 }
 

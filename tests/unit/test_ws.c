@@ -1,7 +1,8 @@
 /* test_ws.c — the WebSocket client (host/net/ws.c) against a real server
  * (tests/net/server.py): echo over ws:// and wss://, subprotocols,
  * fragments, pings both ways, closes from either side, refused and broken
- * upgrades, hostile frames, proxies, and freeing from callbacks. */
+ * upgrades, hostile frames, proxies, freeing from callbacks, and a flood
+ * of frames queued while the TLS socket is full. */
 #include "net_util.h"
 #include "net/ws.h"
 
@@ -328,6 +329,35 @@ static void test_through_proxy(void)
 	done_with(&c);
 }
 
+/* Frames queued while a TLS write would block grow (and move) the send
+ * queue; the blocked write must still be retried from the bytes it began
+ * with, or OpenSSL ends the connection ("bad write retry"). */
+static void test_flood_while_tls_write_blocks(void)
+{
+	char url[200];
+	snprintf(url, sizeof url, "wss://127.0.0.1:%d/ws", tls_srv.port);
+	sbx_http_tls tls = {.ca_pem = ca_pem};
+	client c;
+	CHECK(connect_to(&c, url, &tls, NULL, 0, 0) == 0);
+	CHECK(send_text(&c, "hello") == 0);
+	CHECK(wait_messages(&c, 1) == 0);
+	enum { N = 48, SIZE = 256 * 1024 };
+	uint8_t *msg = malloc(SIZE);
+	it_fill_random(msg, SIZE, 7);
+	for (int i = 0; i < N; i++) { /* 12 MiB queued at once: the socket fills long before */
+		msg[0] = (uint8_t)i;
+		sbx_ws_part p = {msg, SIZE};
+		CHECK(sbx_ws_send(c.ws, SBX_WS_BINARY, &p, 1) == 0);
+	}
+	int ok = wait_messages(&c, 1 + N) == 0 && c.last_n == SIZE && memcmp(c.last, msg, SIZE) == 0;
+	free(msg);
+	CHECK(ok);
+	CHECK(!c.closed);
+	if (c.closed)
+		fprintf(stderr, "closed: %s\n", c.why.message);
+	done_with(&c);
+}
+
 static void test_free_from_callback(void)
 {
 	char url[200];
@@ -376,6 +406,7 @@ int main(void)
 	RUN(test_connect_failures);
 	RUN(test_through_proxy);
 	RUN(test_free_from_callback);
+	RUN(test_flood_while_tls_write_blocks);
 	sbx_loop_free(loop);
 	net_peer_stop(&tls_srv);
 	net_peer_stop(&plain_srv);

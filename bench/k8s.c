@@ -7,7 +7,7 @@
  *            waiting for its exit status (the per-call approach)
  *   kubectl  a fresh `kubectl exec POD -- /bin/sh -c true` per command
  *
- * plus a write+read through the session (K8S_MIB, default 256 MiB) beside
+ * plus a write+read through the session (K8S_MIB, default 1024 MiB) beside
  * the emulator's own ceiling (the same bytes through a raw exec WebSocket
  * running `cat`, no agent and no sbx protocol), and the host's RSS per
  * connected pod session. The emulator is Python, so absolute numbers are
@@ -37,6 +37,17 @@ static char *slurp(const char *path)
 	fclose(f);
 	buf[n] = 0;
 	return strdup(buf);
+}
+
+static pid_t emu = -1;
+
+static void stop_emulator(void)
+{
+	if (emu > 0) {
+		kill(emu, SIGTERM);
+		waitpid(emu, NULL, 0);
+	}
+	emu = -1;
 }
 
 static pid_t start_emulator(const char *dir, int *port)
@@ -341,7 +352,8 @@ int main(void)
 	snprintf(cmd, sizeof cmd, "%s/ca.pem", certs);
 	ca_pem = slurp(cmd);
 	int port;
-	pid_t emu = start_emulator(dir, &port);
+	emu = start_emulator(dir, &port);
+	atexit(stop_emulator); /* bench_die too: no emulator left behind */
 	snprintf(server, sizeof server, "https://127.0.0.1:%d", port);
 	snprintf(kubeconfig, sizeof kubeconfig, "%s/kubeconfig", dir);
 	snprintf(cmd, sizeof cmd,
@@ -383,7 +395,7 @@ int main(void)
 		bench_row("k2", "k8s exec round trip vs `kubectl exec`: no kubectl (get-helm.sh failed)", "-", "-", "-",
 			  "-", "info");
 
-	size_t mib = getenv("K8S_MIB") ? (size_t)atol(getenv("K8S_MIB")) : 256;
+	size_t mib = getenv("K8S_MIB") ? (size_t)atol(getenv("K8S_MIB")) : 1024;
 	double mbs = transfer_mb_s(s, mib << 20, dir);
 	double ceiling = emulator_ceiling_mb_s(mib << 20);
 	bench_log("%zu MiB write+read: sbx %.0f MB/s; the emulator's own ceiling (raw exec WebSocket through cat) %.0f MB/s",
@@ -407,7 +419,6 @@ int main(void)
 	sbx_session_close(s);
 	sbx_loop_free(loop);
 	free(ca_pem);
-	kill(emu, SIGTERM);
-	bench_wait(emu);
+	stop_emulator();
 	return 0;
 }

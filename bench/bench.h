@@ -146,6 +146,34 @@ static inline const char *bench_tmpdir(const char *tag)
 	return bench_tmp;
 }
 
+/* ---------------------------------------------------------------- payloads */
+
+/* Writes size bytes that no compressor shrinks (xorshift64*, seeded from
+ * the clock) to path: a real, non-sparse source that moves every byte
+ * through the link at full rate, as a sparse file (zeros: deflate makes
+ * them nearly free) does not. */
+static inline void bench_make_incompressible(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		bench_die("%s: %s", path, strerror(errno));
+	static uint64_t buf[1 << 17]; /* 1 MiB */
+	uint64_t x = bench_now_ns() | 1;
+	for (uint64_t done = 0; done < size; done += sizeof buf) {
+		for (size_t i = 0; i < sizeof buf / sizeof buf[0]; i++) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+			buf[i] = x * 0x2545f4914f6cdd1dull;
+		}
+		size_t n = size - done < sizeof buf ? (size_t)(size - done) : sizeof buf;
+		if (write(fd, buf, n) != (ssize_t)n)
+			bench_die("writing %s: %s", path, strerror(errno));
+	}
+	if (close(fd) < 0)
+		bench_die("writing %s: %s", path, strerror(errno));
+}
+
 /* ---------------------------------------------------------------- sessions */
 
 static inline sbx_session *bench_session(sbx_loop *loop, const char *workdir, int compress)

@@ -2,7 +2,10 @@
  * it between its own rounds and compares:
  *
  *   pyexec seq N        N sequential sbx_exec_sync of `true` on one local
- *                       session; prints each round trip in us, one a line
+ *                       session, each followed by a bare posix_spawnp +
+ *                       waitpid of `true` from this process (bench/exec.c's
+ *                       baseline: the process start any exec pays);
+ *                       prints each pair in us, `SBX SPAWN` a line
  *   pyexec conc S N     S local sessions, N async execs of `true` on each,
  *                       all in flight at once; prints the wall time in ms
  *
@@ -10,6 +13,19 @@
 #include "bench.h"
 
 static const char *const true_argv[] = {"true", NULL};
+
+/* One bare posix_spawnp + waitpid of `true`, in us. */
+static double spawn_us(void)
+{
+	pid_t pid;
+	uint64_t t0 = bench_now_ns();
+	int rc = posix_spawnp(&pid, true_argv[0], NULL, NULL, (char *const *)true_argv, environ);
+	if (rc != 0)
+		bench_die("posix_spawnp true: %s", strerror(rc));
+	if (bench_wait(pid) != 0)
+		bench_die("true failed");
+	return (double)(bench_now_ns() - t0) / 1e3;
+}
 
 static void run_seq(int n)
 {
@@ -24,8 +40,9 @@ static void run_seq(int n)
 			bench_die("exec true failed: %s", r.error.message);
 		uint64_t t1 = bench_now_ns();
 		sbx_exec_result_free(&r);
+		double spawn = spawn_us();
 		if (i >= 20)
-			printf("%.1f\n", (double)(t1 - t0) / 1e3);
+			printf("%.1f %.1f\n", (double)(t1 - t0) / 1e3, spawn);
 	}
 	sbx_session_close(s);
 	sbx_loop_free(loop);

@@ -13,7 +13,7 @@
 # SCALE_EXECS (10000), WINDOW_MIB (the transfer of rows l1/l2, 64), LATENCY_MIB (the unix-socket and k8s
 # transfers of rows lt1-lt5, 1024), LATENCY_SSM_MIB (the SSM transfer of rows lt6/lt7, 64: its Python emulator
 # moves ~10 MB/s), BOX_SCALE (contained sandboxes in row b3, 1000), DURABLE_REPS (3),
-# DURABLE_MIB (the large file of rows d1/d2, 256), K8S_MIB (the transfer of row k3, 256), DURABLE_FILES (small files of row d3,
+# DURABLE_MIB (the large file of rows d1/d2, 256), K8S_MIB (the transfer of row k3, 1024), DURABLE_FILES (small files of row d3,
 # 10000), DOCKER_REPS (30), K8S_CLI_REPS (50), EC2_CLI_REPS (20), DOCKER_COPY_MB (256), TMPDIR (where the temporary files go;
 # default /tmp).
 set -u

@@ -1,7 +1,8 @@
 /* test_ws.c — the WebSocket client (host/net/ws.c) against a real server
  * (tests/net/server.py): echo over ws:// and wss://, subprotocols,
  * fragments, pings both ways, closes from either side, refused and broken
- * upgrades, hostile frames, proxies, and freeing from callbacks. */
+ * upgrades, hostile frames, proxies, freeing from callbacks, and frames
+ * queued while the TLS socket is full. */
 #include "net_util.h"
 #include "net/ws.h"
 

@@ -131,6 +131,17 @@ static void bench_on_signal(int sig)
 }
 
 /* mkdtemp under $TMPDIR (else /tmp), removed at exit or on a fatal signal. */
+/* The path of another bench program next to this one (argv0's
+ * directory); dies when it is not built. */
+static inline void bench_sibling(const char *argv0, const char *name, char *out, size_t len)
+{
+	const char *slash = strrchr(argv0, '/');
+	int dirlen = slash ? (int)(slash - argv0 + 1) : 0;
+	snprintf(out, len, "%.*s%s", dirlen, argv0, name);
+	if (access(out, X_OK) != 0)
+		bench_die("no %s (make it first)", out);
+}
+
 static inline const char *bench_tmpdir(const char *tag)
 {
 	const char *base = getenv("TMPDIR");

@@ -654,19 +654,6 @@ static void ssm_rows(const rates *r, size_t mib)
 
 /* ---------------------------------------------------------------- main */
 
-static void find_delay(const char *argv0)
-{
-	snprintf(delay_bin, sizeof delay_bin, "%s", argv0);
-	char *slash = strrchr(delay_bin, '/');
-	if (slash)
-		slash[1] = 0;
-	else
-		delay_bin[0] = 0;
-	strncat(delay_bin, "delay", sizeof delay_bin - strlen(delay_bin) - 1);
-	if (access(delay_bin, X_OK) != 0)
-		bench_die("no %s (make it first)", delay_bin);
-}
-
 static void fill_random(size_t n)
 {
 	if (!(data = malloc(n)))
@@ -684,7 +671,7 @@ int main(int argc, char **argv)
 	size_t ssm_mib = argc > 2 ? (size_t)atol(argv[2]) : 64;
 	signal(SIGPIPE, SIG_IGN);
 	aws_fixture_clear_env();
-	find_delay(argv[0]);
+	bench_sibling(argv[0], "delay", delay_bin, sizeof delay_bin);
 	fill_random((mib > ssm_mib ? mib : ssm_mib) << 20);
 	dir = bench_tmpdir("latency");
 	atexit(stop_children);

@@ -136,14 +136,7 @@ int main(int argc, char **argv)
 		if (n > 0)
 			off += (size_t)n;
 	}
-	/* bench/delay sits next to us */
-	snprintf(delay_bin, sizeof delay_bin, "%s", argv[0]);
-	char *slash = strrchr(delay_bin, '/');
-	if (slash)
-		slash[1] = 0;
-	else
-		delay_bin[0] = 0;
-	strncat(delay_bin, "delay", sizeof delay_bin - strlen(delay_bin) - 1);
+	bench_sibling(argv[0], "delay", delay_bin, sizeof delay_bin);
 	dir = bench_tmpdir("window");
 	pid_t agents[NMODES] = {start_agent(1), start_agent(0)};
 	set_fixed(0);

@@ -116,9 +116,11 @@ class SbxSandbox:
 
     @staticmethod
     async def _wait(fut: asyncio.Future, call: Any) -> tuple:
-        """Awaits a call; a cancelled await cancels the call (the agent kills the command)."""
+        """Awaits a call; a cancelled await cancels the call (the agent kills the command).
+        Not shielded: the cancel reaches fut too, and the call's late on_done finds it done;
+        a shield would cost every call one more trip round the asyncio loop."""
         try:
-            return await asyncio.shield(fut)
+            return await fut
         except asyncio.CancelledError:
             if not call.done:
                 call.cancel()

@@ -68,7 +68,9 @@ def watch(c):
             b = b""
         if not b: break
     with open(D + "/watch", "w") as f: f.write("closed")
-dead = socket.socket(); dead.bind(("127.0.0.1", 0)); port = dead.getsockname()[1]; dead.close()
+# bound, never listening: connecting is refused, and no later listener (another test's, or
+# port-forward's own on this host) can take the port meanwhile, as it could once it was closed
+dead = socket.socket(); dead.bind(("127.0.0.1", 0)); port = dead.getsockname()[1]
 lines = [serve("echo", echo), serve("digest", digest), serve("source", source), serve("bye", bye),
          serve("watch", watch), "dead %d\n" % port]
 with open(D + "/ports", "w") as f: f.write("".join(lines) + "ready\n")

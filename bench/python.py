@@ -77,7 +77,9 @@ def overhead_row(py, c, sp):
     q = lambda v, p: sorted(v)[int(p / 100 * (len(v) - 1))]  # noqa: E731
     print(f"exec true x{len(py)}: python median {mp:.0f} us p90 {q(py, 90):.0f} | "
           f"C median {mc:.0f} us p90 {q(c, 90):.0f} | bare posix_spawnp+waitpid median {ms:.0f} us "
-          f"p90 {q(sp, 90):.0f}; whole round trips Python / C {mp / mc:.2f}x", file=sys.stderr)
+          f"p90 {q(sp, 90):.0f}; whole round trips Python / C {mp / mc:.2f}x, Python adds {mp - mc:.0f} us "
+          f"a call (the steadier figure: C's overhead above the spawn is a difference of two noisy medians)",
+          file=sys.stderr)
     op, oc = mp - ms, mc - ms
     metric = (f"{len(py)} sequential exec([\"true\"]): per-call overhead above a bare process start "
               f"(median - {ms:.0f} us spawn median), Python (inspect_sbx) vs C (libsbx)")

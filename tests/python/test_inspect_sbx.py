@@ -658,6 +658,42 @@ class LoopTests(unittest.TestCase):
         self.assertIn("cannot read the agent /nonexistent/sbx-agent", str(e.exception))
 
 
+    def test_on_done_may_be_an_asyncio_future(self):
+        # The driver's hot path: the extension sets the future's result (no Python frame);
+        # a future whose await was cancelled first is left alone, with no unraisable
+        # InvalidStateError; anything neither callable nor a future is refused before
+        # the call starts.
+        tmp = tempfile.mkdtemp(prefix="sbx-pytest-")
+        unraisable = []
+        old_hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+        try:
+            sb = SbxSandbox(_sbx.session_local(tmp, False), workdir=tmp)
+
+            async def run():
+                from inspect_sbx.loop import driver
+                await sb.ready()
+                fut = driver.attach().create_future()
+                sb.session.exec(["sh", "-c", "echo hi; exit 3"], fut)
+                driver.arm()
+                r = await fut
+                self.assertEqual((r[0], r[4], r[8]), (_sbx.OK, 3, b"hi\n"))
+
+                late = driver.attach().create_future()
+                call = sb.session.exec(["sleep", "0.2"], late)
+                late.cancel()
+                await sbxtest.wait_until(lambda: call.done, what="the abandoned call to end")
+                self.assertTrue(late.cancelled())
+
+                with self.assertRaises(TypeError):
+                    sb.session.exec(["true"], 42)
+                self.assertEqual(_sbx.inflight(), 0)
+            asyncio.run(run())
+            sb.close()
+            self.assertEqual([u.exc_value for u in unraisable], [])
+        finally:
+            sys.unraisablehook = old_hook
+            shutil.rmtree(tmp, ignore_errors=True)
+
 # ---------------------------------------------------------------- sbx-local lifecycle
 
 

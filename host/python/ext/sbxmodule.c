@@ -6,7 +6,9 @@
  * non-blocking iteration with the GIL released. libsbx calls back into
  * Python (on_done, on_output) only from inside run_once or synchronously
  * from the call that started an operation; the callbacks take the GIL back
- * for as long as they touch Python objects.
+ * for as long as they touch Python objects. An operation's on_done is a
+ * callable run with the result as its arguments, or an asyncio future given
+ * the result tuple (unless its await was cancelled first).
  *
  * libsbx is single-threaded: one thread at a time may use it, the thread
  * running the asyncio loop. Another thread may take over only while no call
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backends/k8s/compose.h"
 #include "backends/local/box.h"
@@ -237,9 +240,22 @@ typedef struct {
 } CallObject;
 
 static PyTypeObject CallType;
+static PyObject *g_str_done, *g_str_set_result; /* interned method names */
+
+/* on_done is a callable, run as on_done(*result), or an asyncio future, given the
+ * result tuple (the driver's hot path: no Python frame per call). */
+static int on_done_check(PyObject *on_done)
+{
+	if (PyCallable_Check(on_done) || PyObject_HasAttr(on_done, g_str_set_result))
+		return 0;
+	PyErr_SetString(PyExc_TypeError, "on_done must be a callable or an asyncio future");
+	return -1;
+}
 
 static CallObject *call_new_obj(SessionObject *so, PyObject *on_done)
 {
+	if (on_done_check(on_done) < 0)
+		return NULL;
 	CallObject *co = PyObject_GC_New(CallObject, &CallType);
 	if (!co)
 		return NULL;
@@ -254,7 +270,21 @@ static CallObject *call_new_obj(SessionObject *so, PyObject *on_done)
 	return co;
 }
 
-/* Runs on_done(*args) and drops libsbx's reference. GIL held. */
+/* Hands the result tuple to on_done: on_done(*args), or the future's
+ * set_result(args) unless it is done already (its await was cancelled). */
+static PyObject *deliver(PyObject *on_done, PyObject *args)
+{
+	if (PyCallable_Check(on_done))
+		return PyObject_CallObject(on_done, args);
+	PyObject *done = PyObject_CallMethodNoArgs(on_done, g_str_done);
+	int is_done = done ? PyObject_IsTrue(done) : -1;
+	Py_XDECREF(done);
+	if (is_done < 0)
+		return NULL;
+	return is_done ? Py_NewRef(Py_None) : PyObject_CallMethodOneArg(on_done, g_str_set_result, args);
+}
+
+/* Delivers the result and drops libsbx's reference. GIL held. */
 static void call_complete(CallObject *co, PyObject *args)
 {
 	co->c = NULL;
@@ -262,7 +292,7 @@ static void call_complete(CallObject *co, PyObject *args)
 	PyObject *cb = co->on_done;
 	co->on_done = NULL;
 	if (args && cb) {
-		PyObject *r = PyObject_CallObject(cb, args);
+		PyObject *r = deliver(cb, args);
 		if (!r)
 			PyErr_WriteUnraisable(cb);
 		Py_XDECREF(r);
@@ -771,6 +801,21 @@ static PyObject *mod_next_timeout(PyObject *m, PyObject *unused)
 	return PyLong_FromLong(sbx_loop_next_timeout(g_loop));
 }
 
+/* When libsbx's next timer is due, on time.monotonic()'s clock (CLOCK_MONOTONIC),
+ * or -1: none. Absolute, so the driver compares it with the wake-up it already set
+ * without reading asyncio's clock on every call. */
+static PyObject *mod_next_deadline(PyObject *m, PyObject *unused)
+{
+	(void)m;
+	(void)unused;
+	int ms = sbx_loop_next_timeout(g_loop);
+	if (ms < 0)
+		return PyFloat_FromDouble(-1.0);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + ms / 1000.0);
+}
+
 /* One non-blocking iteration; callbacks run inside it. */
 static PyObject *mod_run_once(PyObject *m, PyObject *unused)
 {
@@ -880,7 +925,8 @@ static PyMethodDef session_methods[] = {
 	 "     rows=0, cols=0) -> Call\n"
 	 "tty: run it on a pty of rows x cols (0: 24 x 80) in the sandbox; its output comes as stdout\n"
 	 "manual_credit: output is credited back to the agent only through Call.consumed(n)\n"
-	 "on_done(status, errno, code, message, exit_code, signal, timed_out, truncated, stdout, stderr)"},
+	 "on_done(status, errno, code, message, exit_code, signal, timed_out, truncated, stdout, stderr),\n"
+	 "or on_done an asyncio future: its result set to that tuple"},
 	{"write_file", (PyCFunction)(void (*)(void))session_write_file, METH_VARARGS | METH_KEYWORDS,
 	 "write_file(path: bytes, data: bytes, on_done, mode=-1, user=None, durable=True) -> Call\n"
 	 "durable: done only once the agent fsynced the file and its directory\n"
@@ -987,6 +1033,8 @@ static PyMethodDef module_methods[] = {
 	 "docs/agent-auth.md)"},
 	{"loop_fd", mod_loop_fd, METH_NOARGS, "The loop's epoll fd: readable when run_once has work."},
 	{"next_timeout", mod_next_timeout, METH_NOARGS, "Milliseconds until run_once is due anyway (-1: none)."},
+	{"next_deadline", mod_next_deadline, METH_NOARGS,
+	 "When run_once is due anyway, on time.monotonic()'s clock (-1: never)."},
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},
 	{"inflight", mod_inflight, METH_NOARGS, "Calls started and not yet done."},
 	{"default_agent", mod_default_agent, METH_NOARGS, "The agent binary libsbx starts by default."},
@@ -1005,6 +1053,9 @@ static struct PyModuleDef sbx_module = {
 PyMODINIT_FUNC PyInit__sbx(void)
 {
 	if (PyType_Ready(&SessionType) < 0 || PyType_Ready(&CallType) < 0)
+		return NULL;
+	if (!g_str_done && (!(g_str_done = PyUnicode_InternFromString("done")) ||
+			    !(g_str_set_result = PyUnicode_InternFromString("set_result"))))
 		return NULL;
 	if (!g_loop) {
 		g_loop = sbx_loop_new();

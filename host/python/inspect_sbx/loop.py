@@ -16,6 +16,7 @@ calls are in flight on the old loop, starting one from another loop is an error.
 from __future__ import annotations
 
 import asyncio
+import time
 
 from . import _sbx
 
@@ -67,20 +68,19 @@ class Driver:
         self.arm()
 
     def arm(self) -> None:
-        """Make sure asyncio wakes us when libsbx's next timer is due."""
+        """Make sure asyncio wakes us when libsbx's next timer is due. Runs after every
+        call start and iteration, so the common case (an earlier wake-up is already set)
+        costs one C call and a comparison."""
+        at = _sbx.next_deadline()  # on time.monotonic()'s clock; -1: no timer
+        if at < 0 or (self._timer is not None and self._timer_at <= at + 0.0005):
+            return
         loop = self._aloop
         if loop is None or loop.is_closed():
             return
-        ms = _sbx.next_timeout()
-        if ms < 0:
-            return
-        at = loop.time() + ms / 1000.0
-        if self._timer is not None and not self._timer.cancelled() and self._timer_at <= at + 0.0005:
-            return  # an earlier (or equal) wake-up is already set
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = at
-        self._timer = loop.call_at(at, self._on_timer)
+        self._timer = loop.call_at(loop.time() + (at - time.monotonic()), self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None

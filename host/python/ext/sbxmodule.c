@@ -2,7 +2,7 @@
  *
  * The module owns the process's one sbx_loop. Python never blocks in it:
  * the asyncio side (inspect_sbx/loop.py) watches loop_fd() for readability,
- * wakes after next_timeout() and then calls run_once(), which runs one
+ * wakes at next_deadline() and then calls run_once(), which runs one
  * non-blocking iteration with the GIL released. libsbx calls back into
  * Python (on_done, on_output) only from inside run_once or synchronously
  * from the call that started an operation; the callbacks take the GIL back
@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/k8s/compose.h"
 #include "backends/local/box.h"
@@ -794,16 +793,9 @@ static PyObject *mod_loop_fd(PyObject *m, PyObject *unused)
 	return PyLong_FromLong(sbx_loop_fd(g_loop));
 }
 
-static PyObject *mod_next_timeout(PyObject *m, PyObject *unused)
-{
-	(void)m;
-	(void)unused;
-	return PyLong_FromLong(sbx_loop_next_timeout(g_loop));
-}
-
-/* When libsbx's next timer is due, on time.monotonic()'s clock (CLOCK_MONOTONIC),
- * or -1: none. Absolute, so the driver compares it with the wake-up it already set
- * without reading asyncio's clock on every call. */
+/* When libsbx's next timer is due, in seconds on CLOCK_MONOTONIC (time.monotonic()'s
+ * clock), or -1: none. Absolute, so the driver compares it with the wake-up it already
+ * set without reading asyncio's clock on every call. */
 static PyObject *mod_next_deadline(PyObject *m, PyObject *unused)
 {
 	(void)m;
@@ -811,9 +803,7 @@ static PyObject *mod_next_deadline(PyObject *m, PyObject *unused)
 	int ms = sbx_loop_next_timeout(g_loop);
 	if (ms < 0)
 		return PyFloat_FromDouble(-1.0);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return PyFloat_FromDouble((double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + ms / 1000.0);
+	return PyFloat_FromDouble((double)(sbx_now_ms() + (uint64_t)ms) / 1000.0);
 }
 
 /* One non-blocking iteration; callbacks run inside it. */
@@ -1032,7 +1022,6 @@ static PyMethodDef module_methods[] = {
 	 "session_connect(addr, secret_file=None) -> Session: a listening agent (secret_file: its secret, "
 	 "docs/agent-auth.md)"},
 	{"loop_fd", mod_loop_fd, METH_NOARGS, "The loop's epoll fd: readable when run_once has work."},
-	{"next_timeout", mod_next_timeout, METH_NOARGS, "Milliseconds until run_once is due anyway (-1: none)."},
 	{"next_deadline", mod_next_deadline, METH_NOARGS,
 	 "When run_once is due anyway, on time.monotonic()'s clock (-1: never)."},
 	{"run_once", mod_run_once, METH_NOARGS, "Run one non-blocking loop iteration; returns callbacks run."},

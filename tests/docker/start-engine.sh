@@ -39,8 +39,10 @@ if pgrep -x dockerd >/dev/null && wait_ping; then
 	exit 0
 fi
 start() {
-	setsid dockerd --host "unix://$SOCK" --bridge=none --iptables=false --ip-forward=false --ip-masq=false \
-		"$@" >>"$LOG" 2>&1 </dev/null &
+	# From /: the engine outlives this shell and must not hold a clone that may be deleted
+	# (a Podman service that did failed every container start; start-podman.sh).
+	(cd / && exec setsid dockerd --host "unix://$SOCK" --bridge=none --iptables=false --ip-forward=false \
+		--ip-masq=false "$@" >>"$LOG" 2>&1 </dev/null) &
 	echo $! >/tmp/sbx-dockerd.pid
 	wait_ping
 }

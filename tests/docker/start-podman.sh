@@ -37,7 +37,9 @@ events_logger = "file"
 [network]
 network_backend = "netavark"
 C
-	CONTAINERS_CONF=$CONF setsid podman system service --time 0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null &
+	# From /: the service outlives this shell, and one whose working directory was
+	# deleted (a CI clone removed) fails every container start ('write child: broken pipe').
+	(cd / && CONTAINERS_CONF=$CONF exec setsid podman system service --time 0 "unix://$SOCK" >>"$LOG" 2>&1 </dev/null) &
 	for _ in $(seq 1 60); do
 		ping && break
 		sleep 0.5
